@@ -75,6 +75,6 @@ pub struct OtpArgs {
     pub counter: Option<u64>,
 
     /// Compute the time-based code at this Unix time instead of now.
-    #[arg(long, value_name = "UNIX_SECONDS")]
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
     pub at: Option<i64>,
 }

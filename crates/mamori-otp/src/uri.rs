@@ -158,10 +158,8 @@ impl KeyUri {
                     })?);
                 }
                 "encoder" => {
-                    if decode_query_value(value)?
-                        .trim()
-                        .eq_ignore_ascii_case("steam")
-                    {
+                    let v = decode_query_value(value)?;
+                    if v.trim().eq_ignore_ascii_case("steam") {
                         kind = OtpKind::Steam;
                     }
                 }
