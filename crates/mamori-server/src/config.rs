@@ -1,0 +1,437 @@
+//! Configuration: defaults, then a TOML file, then `MAMORI_*` environment variables, then
+//! command-line flags (each later source wins). Every limit the server enforces is here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Which accounts must enroll MFA right after the password step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequireMfa {
+    /// Only the root account (the default, as the cloud provider recommends).
+    Root,
+    /// Every account.
+    All,
+    /// No account (accounts without MFA still get the security alert).
+    None,
+}
+
+impl FromStr for RequireMfa {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "root" => Ok(RequireMfa::Root),
+            "all" => Ok(RequireMfa::All),
+            "none" => Ok(RequireMfa::None),
+            other => Err(Error::Config(format!(
+                "require_mfa must be root, all or none, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(Error::Config(format!(
+                "log_format must be text or json, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Size, count and rate limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// MFA devices per user (any mix of kinds).
+    pub max_devices: u32,
+    /// Largest accepted request body in bytes.
+    pub body_bytes: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+    /// Sign-in requests (password, MFA, setup) per client address per minute.
+    pub sign_in_per_minute: u32,
+    /// Burst allowance for sign-in requests per client address.
+    pub sign_in_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_devices: 8,
+            body_bytes: 64 * 1024,
+            request_timeout_secs: 10,
+            sign_in_per_minute: 60,
+            sign_in_burst: 20,
+        }
+    }
+}
+
+/// Second-factor guessing protection (NIST SP 800-63B section 5.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lockout {
+    /// Consecutive failures allowed before delays start.
+    pub delay_after: u32,
+    /// First delay in seconds; it doubles with each further failure.
+    pub delay_base_secs: u64,
+    /// Longest delay in seconds.
+    pub delay_max_secs: u64,
+    /// Consecutive failures that lock the account (NIST: at most 100).
+    pub lock_after: u32,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Lockout {
+            delay_after: 5,
+            delay_base_secs: 1,
+            delay_max_secs: 60,
+            lock_after: 100,
+        }
+    }
+}
+
+/// Password policy and hashing cost.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    /// Minimum length in characters.
+    pub min_length: usize,
+    /// Argon2id memory in KiB.
+    pub argon2_m_kib: u32,
+    /// Argon2id passes.
+    pub argon2_t: u32,
+    /// Argon2id lanes.
+    pub argon2_p: u32,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        // OWASP Password Storage Cheat Sheet's Argon2id baseline: m=19 MiB, t=2, p=1.
+        PasswordConfig {
+            min_length: 12,
+            argon2_m_kib: 19 * 1024,
+            argon2_t: 2,
+            argon2_p: 1,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    pub listen: SocketAddr,
+    /// The URL people reach the server at (setup links); defaults to `http://LISTEN`.
+    pub public_url: Option<String>,
+    /// Issuer shown in authenticator apps.
+    pub service_name: String,
+    /// Data directory (server key, SQLite database).
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://...`; default: `mamori.db` in the data directory.
+    pub database: Option<String>,
+    /// Which accounts must enroll MFA before anything else.
+    pub require_mfa: RequireMfa,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Limits.
+    pub limits: Limits,
+    /// Guessing protection.
+    pub lockout: Lockout,
+    /// Password policy.
+    pub password: PasswordConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            service_name: "mamori".into(),
+            data_dir: None,
+            database: None,
+            require_mfa: RequireMfa::Root,
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+            lockout: Lockout::default(),
+            password: PasswordConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line (each overrides everything else).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database`.
+    pub database: Option<String>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+fn parse_env<T: FromStr>(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<T>> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::Config(format!("{name}={v:?} is not a valid value"))),
+    }
+}
+
+macro_rules! env_set {
+    ($env:expr, $field:expr, $name:literal) => {
+        if let Some(v) = parse_env($env, $name)? {
+            $field = v;
+        }
+    };
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and `overrides`.
+    pub fn load(overrides: &Overrides) -> Result<Config> {
+        Self::load_with(overrides, &|k| std::env::var(k).ok())
+    }
+
+    /// Loads with an explicit environment lookup (tests).
+    pub fn load_with(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env("MAMORI_CONFIG").map(PathBuf::from));
+        let mut c = match file {
+            Some(path) => Self::from_file(&path)?,
+            None => Config::default(),
+        };
+        env_set!(env, c.listen, "MAMORI_LISTEN");
+        if let Some(v) = env("MAMORI_PUBLIC_URL") {
+            c.public_url = Some(v);
+        }
+        env_set!(env, c.service_name, "MAMORI_SERVICE_NAME");
+        if let Some(v) = env("MAMORI_DATA_DIR") {
+            c.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("MAMORI_DATABASE") {
+            c.database = Some(v);
+        }
+        env_set!(env, c.require_mfa, "MAMORI_REQUIRE_MFA");
+        env_set!(env, c.log_format, "MAMORI_LOG_FORMAT");
+        env_set!(env, c.limits.max_devices, "MAMORI_LIMITS_MAX_DEVICES");
+        env_set!(env, c.limits.body_bytes, "MAMORI_LIMITS_BODY_BYTES");
+        env_set!(
+            env,
+            c.limits.request_timeout_secs,
+            "MAMORI_LIMITS_REQUEST_TIMEOUT_SECS"
+        );
+        env_set!(
+            env,
+            c.limits.sign_in_per_minute,
+            "MAMORI_LIMITS_SIGN_IN_PER_MINUTE"
+        );
+        env_set!(env, c.limits.sign_in_burst, "MAMORI_LIMITS_SIGN_IN_BURST");
+        env_set!(env, c.lockout.delay_after, "MAMORI_LOCKOUT_DELAY_AFTER");
+        env_set!(
+            env,
+            c.lockout.delay_base_secs,
+            "MAMORI_LOCKOUT_DELAY_BASE_SECS"
+        );
+        env_set!(
+            env,
+            c.lockout.delay_max_secs,
+            "MAMORI_LOCKOUT_DELAY_MAX_SECS"
+        );
+        env_set!(env, c.lockout.lock_after, "MAMORI_LOCKOUT_LOCK_AFTER");
+        env_set!(env, c.password.min_length, "MAMORI_PASSWORD_MIN_LENGTH");
+        env_set!(env, c.password.argon2_m_kib, "MAMORI_PASSWORD_ARGON2_M_KIB");
+        env_set!(env, c.password.argon2_t, "MAMORI_PASSWORD_ARGON2_T");
+        env_set!(env, c.password.argon2_p, "MAMORI_PASSWORD_ARGON2_P");
+        if let Some(v) = overrides.listen {
+            c.listen = v;
+        }
+        if let Some(v) = &overrides.data_dir {
+            c.data_dir = Some(v.clone());
+        }
+        if let Some(v) = &overrides.database {
+            c.database = Some(v.clone());
+        }
+        if let Some(v) = &overrides.public_url {
+            c.public_url = Some(v.clone());
+        }
+        if let Some(v) = overrides.log_format {
+            c.log_format = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.limits.max_devices == 0 || self.limits.max_devices > 64 {
+            return bad("limits.max_devices must be between 1 and 64");
+        }
+        if self.limits.body_bytes < 1024 {
+            return bad("limits.body_bytes must be at least 1024");
+        }
+        if self.limits.sign_in_per_minute == 0 || self.limits.sign_in_burst == 0 {
+            return bad("limits.sign_in_per_minute and sign_in_burst must be at least 1");
+        }
+        if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
+            // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.
+            return bad("lockout.lock_after must be between 1 and 100");
+        }
+        if self.password.min_length < 8 {
+            // NIST SP 800-63B section 5.1.1.2: at least 8 characters.
+            return bad("password.min_length must be at least 8");
+        }
+        if self.password.argon2_t == 0 || self.password.argon2_p == 0 {
+            return bad("password.argon2_t and argon2_p must be at least 1");
+        }
+        if self.service_name.trim().is_empty() || self.service_name.contains(':') {
+            return bad("service_name must be non-empty and contain no ':'");
+        }
+        Ok(())
+    }
+
+    /// The data directory: configured, else the platform data directory, else `./mamori-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        directories::ProjectDirs::from("", "", "mamori-server")
+            .map(|p| p.data_dir().to_path_buf())
+            .unwrap_or_else(|| PathBuf::from("./mamori-data"))
+    }
+
+    /// The database URL: configured, else an SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(d) => d.clone(),
+            None => format!("sqlite://{}", self.data_dir().join("mamori.db").display()),
+        }
+    }
+
+    /// The public URL with no trailing slash, given the address actually bound.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_listen_on_localhost_8080_and_require_mfa_for_root() {
+        let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.require_mfa, RequireMfa::Root);
+        assert_eq!(c.limits.max_devices, 8);
+        assert_eq!(c.lockout.lock_after, 100);
+        assert_eq!(c.password.argon2_m_kib, 19456);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "service_name = \"ACME\"\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_devices = 3\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(f),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = Config::load_with(
+            &o,
+            &env_of(&[
+                ("MAMORI_LIMITS_MAX_DEVICES", "4"),
+                ("MAMORI_REQUIRE_MFA", "all"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.service_name, "ACME");
+        assert_eq!(c.limits.max_devices, 4);
+        assert_eq!(c.require_mfa, RequireMfa::All);
+        assert_eq!(c.listen.port(), 9100);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_their_name() {
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_LOCKOUT_LOCK_AFTER", "500")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("lock_after"), "{e}");
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_LIMITS_MAX_DEVICES", "many")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("MAMORI_LIMITS_MAX_DEVICES"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "no_such_key = 1\n").unwrap();
+        let o = Overrides {
+            config_file: Some(f),
+            ..Default::default()
+        };
+        assert!(Config::load_with(&o, &env_of(&[])).is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! The crate's one error type. HTTP status codes and CLI exit codes are chosen at the edges.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the account service. Messages never contain secrets.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A request field has an invalid value; the message names it.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Wrong user name or password (deliberately not saying which).
+    #[error("the user name or password is wrong")]
+    InvalidCredentials,
+    /// No valid session.
+    #[error("sign in first: the session is missing, expired or revoked")]
+    Unauthenticated,
+    /// The session may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// MFA enrollment is required before anything else.
+    #[error("this account must enable an MFA device before doing anything else")]
+    MfaEnrollmentRequired,
+    /// Unknown, used or expired sign-in challenge.
+    #[error("the sign-in challenge is unknown or expired: sign in again with your password")]
+    InvalidChallenge,
+    /// Wrong (or already used) one-time code.
+    #[error("the code is wrong or was already used: wait for the next code")]
+    InvalidCode,
+    /// Both codes valid but not consecutive.
+    #[error("both codes are valid but not consecutive: enter a code, wait for it to change, then enter the next one")]
+    CodesNotConsecutive,
+    /// A recent second factor is needed.
+    #[error("confirm with an MFA code first (POST /api/v1/session/verify): this change needs a second factor from the last 5 minutes")]
+    RecentSecondFactorRequired,
+    /// The account is locked after too many failed second-factor attempts.
+    #[error("the account is locked after too many failed MFA attempts: ask an administrator to reset it")]
+    AccountLocked,
+    /// Too many attempts; retry later.
+    #[error("too many attempts: retry in {retry_after} seconds")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
+    /// No such resource (or not the caller's).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A name is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The account already has the maximum number of devices.
+    #[error("this account already has the maximum of {0} MFA devices: delete one first")]
+    DeviceLimitReached(u32),
+    /// The device is in the wrong state for this operation.
+    #[error("{0}")]
+    InvalidDeviceState(String),
+    /// The password does not meet the policy.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// Unknown, used or expired setup token.
+    #[error("the setup link is unknown, used or expired: ask an administrator for a new one")]
+    InvalidSetupToken,
+    /// Unknown or revoked application key.
+    #[error("the application key is missing, unknown or revoked")]
+    InvalidAppKey,
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The server key file cannot be read, created or used.
+    #[error("server key: {0}")]
+    Key(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(String),
+    /// Any other internal failure (crypto, I/O).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Store(format!("migration failed: {e}"))
+    }
+}
+
+/// Shorthand.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,458 @@
+//! Storage: one trait, [`Store`], with an SQLite and a PostgreSQL implementation.
+//!
+//! Both implementations run the same portable SQL (positional `$n` parameters, `RETURNING`,
+//! `ON CONFLICT`), written once in `sql_common.rs` and included into each backend module, so
+//! they cannot drift apart; each backend has its own migration set under `migrations/`.
+//! Every rule that must hold across server nodes is one atomic statement here: accepting a
+//! time step (replay), counting second-factor failures (guessing), the device limit, and
+//! consuming one-time tokens.
+//!
+//! Records are the database's types, separate from the wire types of `mamori-api`; times are Unix
+//! seconds; ids are UUID strings.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Account role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May manage users, keys and read the audit log.
+    Admin,
+    /// Manages only their own devices and sessions.
+    User,
+}
+
+impl Role {
+    /// Stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Result<Role> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            other => Err(Error::InvalidInput(format!(
+                "role must be admin or user, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// An account row.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// UUID.
+    pub id: String,
+    /// Unique user name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Contact email.
+    pub email: Option<String>,
+    /// Contact phone.
+    pub phone: Option<String>,
+    /// Argon2id PHC string; `None` until the user chose a password through a setup link.
+    pub password_hash: Option<String>,
+    /// When the password was last set.
+    pub password_changed_at: Option<UnixTime>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Consecutive failed second-factor attempts (all nodes share this count).
+    pub mfa_failures: i64,
+    /// Time of the last failed second-factor attempt.
+    pub mfa_last_failure_at: Option<UnixTime>,
+    /// Set when the account was locked by failed attempts.
+    pub locked_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("mfa_failures", &self.mfa_failures)
+            .field("locked_at", &self.locked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Kind of an MFA device. Later kinds keep their own data in [`DeviceRecord::credential`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A TOTP authenticator app ("virtual MFA device").
+    Virtual,
+    /// A FIDO/WebAuthn security key (its credential in `credential`).
+    SecurityKey,
+    /// A vendor's hardware OTP token with a serial number (TOTP or HOTP secret in `secret`).
+    HardwareOtp,
+}
+
+impl DeviceKind {
+    /// Stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Virtual => "virtual",
+            DeviceKind::SecurityKey => "security_key",
+            DeviceKind::HardwareOtp => "hardware_otp",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Result<DeviceKind> {
+        match s {
+            "virtual" => Ok(DeviceKind::Virtual),
+            "security_key" => Ok(DeviceKind::SecurityKey),
+            "hardware_otp" => Ok(DeviceKind::HardwareOtp),
+            other => Err(Error::Store(format!("unknown device kind {other:?}"))),
+        }
+    }
+
+    /// Whether the device answers with one-time codes from a stored secret.
+    pub fn is_otp(self) -> bool {
+        matches!(self, DeviceKind::Virtual | DeviceKind::HardwareOtp)
+    }
+}
+
+/// A device row. The secret is stored only encrypted with the server key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// UUID; also the associated data of the encrypted secret.
+    pub id: String,
+    /// Owner.
+    pub account_id: String,
+    /// Kind.
+    pub kind: DeviceKind,
+    /// Name, unique per account.
+    pub name: String,
+    /// Serial: `mamori:mfa/USER/NAME` for virtual devices, the vendor's serial for tokens.
+    pub serial: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// When enabled (two consecutive codes given); `None` while pending.
+    pub enabled_at: Option<UnixTime>,
+    /// Last successful use.
+    pub last_used_at: Option<UnixTime>,
+    /// OTP secret sealed with the server key (OTP kinds only).
+    pub secret_sealed: Option<Vec<u8>>,
+    /// `totp` or `hotp`.
+    pub otp_type: String,
+    /// `SHA1`, `SHA256` or `SHA512`.
+    pub algorithm: String,
+    /// Code length.
+    pub digits: i64,
+    /// TOTP period in seconds.
+    pub period: i64,
+    /// Remembered clock drift in steps (TOTP) or counter look-ahead used (HOTP).
+    pub drift: i64,
+    /// Last accepted time step or HOTP counter; only a later one is ever accepted.
+    pub last_step: Option<i64>,
+    /// Opaque credential for security keys (serialized by the WebAuthn layer).
+    pub credential: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("enabled_at", &self.enabled_at)
+            .field("last_step", &self.last_step)
+            .field("drift", &self.drift)
+            .field("secret_sealed", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a session may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// A sign-in challenge: the password was right, a second factor is awaited.
+    MfaPending,
+    /// Signed in, but the policy allows only enrolling an MFA device.
+    EnrollmentRequired,
+    /// Fully signed in.
+    Full,
+}
+
+impl SessionState {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::MfaPending => "mfa_pending",
+            SessionState::EnrollmentRequired => "enrollment_required",
+            SessionState::Full => "full",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Result<SessionState> {
+        match s {
+            "mfa_pending" => Ok(SessionState::MfaPending),
+            "enrollment_required" => Ok(SessionState::EnrollmentRequired),
+            "full" => Ok(SessionState::Full),
+            other => Err(Error::Store(format!("unknown session state {other:?}"))),
+        }
+    }
+}
+
+/// A session (or sign-in challenge) row. Only the SHA-256 of the token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Public id (UUID), used to list and revoke.
+    pub id: String,
+    /// SHA-256 of the bearer token.
+    pub token_hash: Vec<u8>,
+    /// Owner.
+    pub account_id: String,
+    /// State.
+    pub state: SessionState,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last activity (idle timeout).
+    pub last_seen_at: UnixTime,
+    /// Absolute expiry.
+    pub expires_at: UnixTime,
+    /// When a second factor was last verified in this session.
+    pub second_factor_at: Option<UnixTime>,
+    /// Client address at creation.
+    pub client_addr: Option<String>,
+    /// User agent at creation.
+    pub user_agent: Option<String>,
+}
+
+/// An application key row (for the validate API). Only the SHA-256 of the key is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppKeyRecord {
+    /// UUID.
+    pub id: String,
+    /// Name of the application.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub key_hash: Vec<u8>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Who created it.
+    pub created_by: Option<String>,
+    /// Revocation time.
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// An audit event to record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewAuditEvent {
+    /// Time.
+    pub at: UnixTime,
+    /// The account concerned (user name).
+    pub account: Option<String>,
+    /// Who acted.
+    pub actor: Option<String>,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Event kind.
+    pub kind: String,
+    /// Result.
+    pub result: String,
+    /// Non-secret detail.
+    pub detail: Option<String>,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Increasing sequence number.
+    pub id: i64,
+    /// The event.
+    pub event: NewAuditEvent,
+}
+
+/// Audit query.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this account.
+    pub account: Option<String>,
+    /// Only this kind (exact) or kind prefix ending in `.`.
+    pub kind: Option<String>,
+    /// Only events with id greater than this.
+    pub after: Option<i64>,
+    /// At most this many (clamped to 1..=1000).
+    pub limit: i64,
+}
+
+/// Result of counting a failed second-factor attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Consecutive failures including this one.
+    pub failures: i64,
+    /// Whether the account is now locked.
+    pub locked: bool,
+}
+
+/// Storage for the account service. Implementations must make each method atomic.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend (`sqlite` or `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// Reads a value from the metadata table.
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Sets a value in the metadata table only if it is not set yet; returns whether it was set.
+    async fn meta_init(&self, key: &str, value: &[u8]) -> Result<bool>;
+
+    /// Inserts an account; `Conflict` if the name is taken.
+    async fn create_account(&self, a: &AccountRecord) -> Result<()>;
+    /// Looks an account up by name.
+    async fn account_by_name(&self, name: &str) -> Result<Option<AccountRecord>>;
+    /// Looks an account up by id.
+    async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>>;
+    /// All accounts by name.
+    async fn list_accounts(&self) -> Result<Vec<AccountRecord>>;
+    /// Number of accounts.
+    async fn count_accounts(&self) -> Result<i64>;
+    /// Sets the password hash.
+    async fn set_password(&self, account_id: &str, hash: &str, now: UnixTime) -> Result<()>;
+
+    /// Atomically counts one failed second-factor attempt and locks the account when the count
+    /// reaches `lock_after`.
+    async fn record_mfa_failure(
+        &self,
+        account_id: &str,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<FailureCount>;
+    /// Resets the consecutive-failure count after a success (no write when already zero).
+    async fn reset_mfa_failures(&self, account_id: &str) -> Result<()>;
+    /// Removes every device, unlocks the account and resets its failures (administrator reset).
+    async fn reset_mfa(&self, account_id: &str) -> Result<u64>;
+
+    /// Inserts a device unless the account already has `max_devices`
+    /// (`DeviceLimitReached`) or the name is taken (`Conflict`); atomic across nodes.
+    async fn create_device(&self, d: &DeviceRecord, max_devices: i64) -> Result<()>;
+    /// The account's devices, oldest first.
+    async fn devices_for_account(&self, account_id: &str) -> Result<Vec<DeviceRecord>>;
+    /// One of the account's devices.
+    async fn device(&self, account_id: &str, device_id: &str) -> Result<Option<DeviceRecord>>;
+    /// Enables a pending device, remembering drift and the last used step; false if it was not
+    /// pending.
+    async fn enable_device(
+        &self,
+        device_id: &str,
+        now: UnixTime,
+        drift: i64,
+        last_step: i64,
+    ) -> Result<bool>;
+    /// Records a resync: new drift and last step, only if `last_step` is later than the stored
+    /// one; false otherwise.
+    async fn resync_device(&self, device_id: &str, drift: i64, last_step: i64) -> Result<bool>;
+    /// The replay rule: accepts `step` for an enabled device only if it is later than the last
+    /// accepted step, in one conditional update. Returns false if another request (on any node)
+    /// already accepted this or a later step.
+    async fn accept_step(
+        &self,
+        device_id: &str,
+        step: i64,
+        drift: i64,
+        now: UnixTime,
+    ) -> Result<bool>;
+    /// Renames a device; `Conflict` if the name is taken; false if no such device.
+    async fn rename_device(
+        &self,
+        account_id: &str,
+        device_id: &str,
+        name: &str,
+        serial: &str,
+    ) -> Result<bool>;
+    /// Deletes a device; false if no such device.
+    async fn delete_device(&self, account_id: &str, device_id: &str) -> Result<bool>;
+
+    /// Inserts a session.
+    async fn create_session(&self, s: &SessionRecord) -> Result<()>;
+    /// Looks a session up by token hash.
+    async fn session_by_token_hash(&self, hash: &[u8]) -> Result<Option<SessionRecord>>;
+    /// Updates the last activity time.
+    async fn touch_session(&self, id: &str, now: UnixTime) -> Result<()>;
+    /// Records a verified second factor in a session.
+    async fn set_session_second_factor(&self, id: &str, now: UnixTime) -> Result<()>;
+    /// The account's sessions (not challenges), newest first.
+    async fn sessions_for_account(&self, account_id: &str) -> Result<Vec<SessionRecord>>;
+    /// Deletes one of the account's sessions (or challenges); false if none. Deleting a
+    /// challenge is how a sign-in consumes it: only one concurrent request sees `true`.
+    async fn delete_session(&self, account_id: &str, id: &str) -> Result<bool>;
+    /// Deletes all of the account's sessions; returns how many.
+    async fn delete_sessions_for_account(&self, account_id: &str) -> Result<u64>;
+    /// Deletes expired sessions and challenges.
+    async fn purge_expired_sessions(&self, now: UnixTime, idle_secs: i64) -> Result<u64>;
+
+    /// Stores a one-time setup token (hash) for an account.
+    async fn create_setup_token(
+        &self,
+        hash: &[u8],
+        account_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    /// Consumes a setup token atomically; returns its account id if it was unused and unexpired.
+    async fn consume_setup_token(&self, hash: &[u8], now: UnixTime) -> Result<Option<String>>;
+
+    /// Inserts an application key.
+    async fn create_app_key(&self, k: &AppKeyRecord) -> Result<()>;
+    /// Looks an unrevoked application key up by hash.
+    async fn app_key_by_hash(&self, hash: &[u8]) -> Result<Option<AppKeyRecord>>;
+    /// All application keys.
+    async fn list_app_keys(&self) -> Result<Vec<AppKeyRecord>>;
+
+    /// Appends an audit event; returns its id.
+    async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64>;
+    /// Reads audit events, oldest first.
+    async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>>;
+}
+
+/// Opens the store for a database URL (`sqlite://PATH` or `postgres://...`) and runs its
+/// migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    } else {
+        Err(Error::Config(format!(
+            "database must be sqlite://PATH or postgres://..., not {url:?}"
+        )))
+    }
+}
+
+fn clamp_limit(limit: i64) -> i64 {
+    limit.clamp(1, 1000)
+}
+
+/// Maps a unique-constraint violation to `Conflict`.
+fn map_unique(e: sqlx::Error, what: &str) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Error::Conflict(format!("{what} already exists"))
+        }
+        _ => Error::from(e),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod suite;

@@ -1,0 +1,54 @@
+//! The PostgreSQL backend, for several server nodes sharing one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow as DbRow};
+
+use super::*;
+
+const BACKEND: &str = "postgres";
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+type This = PgStore;
+
+impl PgStore {
+    /// Connects and runs the migrations (sqlx serialises concurrent migrators with an advisory
+    /// lock, so several nodes may start at once).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// The connection pool (tests read the raw tables).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+include!("sql_common.rs");
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    #[tokio::test]
+    async fn store_suite_on_postgres() {
+        let db = crate::testing::TempDatabase::create().await.unwrap();
+        let store = super::PgStore::connect(&db.url).await.unwrap();
+        crate::store::suite::run_all(&store).await;
+        store.pool().close().await;
+    }
+}

@@ -1,0 +1,622 @@
+// The SQL shared by both backends, included into `sqlite.rs` and `postgres.rs`, which each
+// define `This` (the store type), `DbRow` (the backend's row type), `BACKEND` and a `pool` field.
+// Every statement uses only portable SQL: `$n` parameters, `RETURNING`, `ON CONFLICT`.
+
+use sqlx::Row as _;
+
+const ACCOUNT_COLS: &str = "id, name, role, email, phone, password_hash, password_changed_at, \
+     created_at, mfa_failures, mfa_last_failure_at, locked_at";
+const DEVICE_COLS: &str = "id, account_id, kind, name, serial, created_at, enabled_at, \
+     last_used_at, secret_sealed, otp_type, algorithm, digits, period, drift, last_step, credential";
+const SESSION_COLS: &str = "id, token_hash, account_id, state, created_at, last_seen_at, \
+     expires_at, second_factor_at, client_addr, user_agent";
+const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at";
+const AUDIT_COLS: &str = "id, at, account, actor, client_addr, user_agent, kind, result, detail";
+
+fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
+    Ok(AccountRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: Role::parse(&r.try_get::<String, _>("role")?)?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        password_hash: r.try_get("password_hash")?,
+        password_changed_at: r.try_get("password_changed_at")?,
+        created_at: r.try_get("created_at")?,
+        mfa_failures: r.try_get("mfa_failures")?,
+        mfa_last_failure_at: r.try_get("mfa_last_failure_at")?,
+        locked_at: r.try_get("locked_at")?,
+    })
+}
+
+fn device_from_row(r: &DbRow) -> Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        kind: DeviceKind::parse(&r.try_get::<String, _>("kind")?)?,
+        name: r.try_get("name")?,
+        serial: r.try_get("serial")?,
+        created_at: r.try_get("created_at")?,
+        enabled_at: r.try_get("enabled_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        secret_sealed: r.try_get("secret_sealed")?,
+        otp_type: r.try_get("otp_type")?,
+        algorithm: r.try_get("algorithm")?,
+        digits: r.try_get("digits")?,
+        period: r.try_get("period")?,
+        drift: r.try_get("drift")?,
+        last_step: r.try_get("last_step")?,
+        credential: r.try_get("credential")?,
+    })
+}
+
+fn session_from_row(r: &DbRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.try_get("id")?,
+        token_hash: r.try_get("token_hash")?,
+        account_id: r.try_get("account_id")?,
+        state: SessionState::parse(&r.try_get::<String, _>("state")?)?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        expires_at: r.try_get("expires_at")?,
+        second_factor_at: r.try_get("second_factor_at")?,
+        client_addr: r.try_get("client_addr")?,
+        user_agent: r.try_get("user_agent")?,
+    })
+}
+
+fn app_key_from_row(r: &DbRow) -> Result<AppKeyRecord> {
+    Ok(AppKeyRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        key_hash: r.try_get("key_hash")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn audit_from_row(r: &DbRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        event: NewAuditEvent {
+            at: r.try_get("at")?,
+            account: r.try_get("account")?,
+            actor: r.try_get("actor")?,
+            client_addr: r.try_get("client_addr")?,
+            user_agent: r.try_get("user_agent")?,
+            kind: r.try_get("kind")?,
+            result: r.try_get("result")?,
+            detail: r.try_get("detail")?,
+        },
+    })
+}
+
+#[async_trait]
+impl Store for This {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("value")?),
+            None => None,
+        })
+    }
+
+    async fn meta_init(&self, key: &str, value: &[u8]) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_account(&self, a: &AccountRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO accounts (id, name, role, email, phone, password_hash, \
+             password_changed_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&a.id)
+        .bind(&a.name)
+        .bind(a.role.as_str())
+        .bind(&a.email)
+        .bind(&a.phone)
+        .bind(&a.password_hash)
+        .bind(a.password_changed_at)
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_unique(e, "an account with this name"))?;
+        Ok(())
+    }
+
+    async fn account_by_name(&self, name: &str) -> Result<Option<AccountRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn count_accounts(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn set_password(&self, account_id: &str, hash: &str, now: UnixTime) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
+        )
+        .bind(hash)
+        .bind(now)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::NotFound("account"));
+        }
+        Ok(())
+    }
+
+    async fn record_mfa_failure(
+        &self,
+        account_id: &str,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<FailureCount> {
+        // One statement: concurrent failures on any node all count, and exactly one of them
+        // crosses the lock threshold.
+        let row = sqlx::query(
+            "UPDATE accounts SET mfa_failures = mfa_failures + 1, mfa_last_failure_at = $2, \
+             locked_at = CASE WHEN locked_at IS NULL AND mfa_failures + 1 >= $3 THEN $2 \
+             ELSE locked_at END WHERE id = $1 RETURNING mfa_failures, locked_at",
+        )
+        .bind(account_id)
+        .bind(now)
+        .bind(lock_after)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+        Ok(FailureCount {
+            failures: row.try_get("mfa_failures")?,
+            locked: row.try_get::<Option<i64>, _>("locked_at")?.is_some(),
+        })
+    }
+
+    async fn reset_mfa_failures(&self, account_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE accounts SET mfa_failures = 0, mfa_last_failure_at = NULL \
+             WHERE id = $1 AND mfa_failures <> 0 AND locked_at IS NULL",
+        )
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reset_mfa(&self, account_id: &str) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE accounts SET device_count = 0, mfa_failures = 0, mfa_last_failure_at = NULL, \
+             locked_at = NULL WHERE id = $1",
+        )
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::NotFound("account"));
+        }
+        let d = sqlx::query("DELETE FROM devices WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(d.rows_affected())
+    }
+
+    async fn create_device(&self, d: &DeviceRecord, max_devices: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // The counter update takes the account row's write lock first, so two nodes adding
+        // devices at once cannot both pass the limit.
+        let r = sqlx::query(
+            "UPDATE accounts SET device_count = device_count + 1 \
+             WHERE id = $1 AND device_count < $2",
+        )
+        .bind(&d.account_id)
+        .bind(max_devices)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
+                .bind(&d.account_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Err(if exists {
+                Error::DeviceLimitReached(u32::try_from(max_devices).unwrap_or(u32::MAX))
+            } else {
+                Error::NotFound("account")
+            });
+        }
+        sqlx::query(&format!(
+            "INSERT INTO devices ({DEVICE_COLS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(&d.id)
+        .bind(&d.account_id)
+        .bind(d.kind.as_str())
+        .bind(&d.name)
+        .bind(&d.serial)
+        .bind(d.created_at)
+        .bind(d.enabled_at)
+        .bind(d.last_used_at)
+        .bind(&d.secret_sealed)
+        .bind(&d.otp_type)
+        .bind(&d.algorithm)
+        .bind(d.digits)
+        .bind(d.period)
+        .bind(d.drift)
+        .bind(d.last_step)
+        .bind(&d.credential)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_unique(e, "a device with this name"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn devices_for_account(&self, account_id: &str) -> Result<Vec<DeviceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE account_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn device(&self, account_id: &str, device_id: &str) -> Result<Option<DeviceRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account_id)
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn enable_device(
+        &self,
+        device_id: &str,
+        now: UnixTime,
+        drift: i64,
+        last_step: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE devices SET enabled_at = $2, drift = $3, last_step = $4 \
+             WHERE id = $1 AND enabled_at IS NULL",
+        )
+        .bind(device_id)
+        .bind(now)
+        .bind(drift)
+        .bind(last_step)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn resync_device(&self, device_id: &str, drift: i64, last_step: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE devices SET drift = $2, last_step = $3 WHERE id = $1 \
+             AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $3)",
+        )
+        .bind(device_id)
+        .bind(drift)
+        .bind(last_step)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn accept_step(
+        &self,
+        device_id: &str,
+        step: i64,
+        drift: i64,
+        now: UnixTime,
+    ) -> Result<bool> {
+        // The replay rule (RFC 6238 section 5.2, NIST SP 800-63B section 5.1.4.2) as one
+        // conditional update: of two requests with the same code, on one node or two, the
+        // database lets exactly one change the row.
+        let r = sqlx::query(
+            "UPDATE devices SET last_step = $2, drift = $3, last_used_at = $4 WHERE id = $1 \
+             AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)",
+        )
+        .bind(device_id)
+        .bind(step)
+        .bind(drift)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn rename_device(
+        &self,
+        account_id: &str,
+        device_id: &str,
+        name: &str,
+        serial: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE devices SET name = $3, serial = $4 WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account_id)
+        .bind(device_id)
+        .bind(name)
+        .bind(serial)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_unique(e, "a device with this name"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_device(&self, account_id: &str, device_id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("DELETE FROM devices WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 1 {
+            sqlx::query("UPDATE accounts SET device_count = device_count - 1 WHERE id = $1")
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_session(&self, s: &SessionRecord) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&s.id)
+        .bind(&s.token_hash)
+        .bind(&s.account_id)
+        .bind(s.state.as_str())
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(s.second_factor_at)
+        .bind(&s.client_addr)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(&self, hash: &[u8]) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE token_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn touch_session(&self, id: &str, now: UnixTime) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_session_second_factor(&self, id: &str, now: UnixTime) -> Result<()> {
+        sqlx::query("UPDATE sessions SET second_factor_at = $2, last_seen_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sessions_for_account(&self, account_id: &str) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE account_id = $1 \
+             AND state <> 'mfa_pending' ORDER BY created_at DESC, id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn delete_session(&self, account_id: &str, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_sessions_for_account(&self, account_id: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn purge_expired_sessions(&self, now: UnixTime, idle_secs: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+            .bind(now)
+            .bind(now.saturating_sub(idle_secs))
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn create_setup_token(
+        &self,
+        hash: &[u8],
+        account_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO setup_tokens (token_hash, account_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(hash)
+        .bind(account_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn consume_setup_token(&self, hash: &[u8], now: UnixTime) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "UPDATE setup_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+             AND expires_at > $2 RETURNING account_id",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("account_id")?),
+            None => None,
+        })
+    }
+
+    async fn create_app_key(&self, k: &AppKeyRecord) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
+        .bind(&k.id)
+        .bind(&k.name)
+        .bind(&k.key_hash)
+        .bind(k.created_at)
+        .bind(&k.created_by)
+        .bind(k.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_unique(e, "this application key"))?;
+        Ok(())
+    }
+
+    async fn app_key_by_hash(&self, hash: &[u8]) -> Result<Option<AppKeyRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {APP_KEY_COLS} FROM app_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(app_key_from_row).transpose()
+    }
+
+    async fn list_app_keys(&self) -> Result<Vec<AppKeyRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {APP_KEY_COLS} FROM app_keys ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(app_key_from_row).collect()
+    }
+
+    async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO audit (at, account, actor, client_addr, user_agent, kind, result, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(e.at)
+        .bind(&e.account)
+        .bind(&e.actor)
+        .bind(&e.client_addr)
+        .bind(&e.user_agent)
+        .bind(&e.kind)
+        .bind(&e.result)
+        .bind(&e.detail)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE id > $1");
+        let mut n = 1;
+        if f.account.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND account = ${n}"));
+        }
+        let kind = f.kind.as_ref().map(|k| {
+            if k.ends_with('.') {
+                // Escape LIKE's wildcards so only the prefix matches.
+                let escaped = k
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                (true, format!("{escaped}%"))
+            } else {
+                (false, k.clone())
+            }
+        });
+        if let Some((prefix, _)) = &kind {
+            n += 1;
+            sql.push_str(&format!(
+                " AND kind {} ${n}{}",
+                if *prefix { "LIKE" } else { "=" },
+                if *prefix { " ESCAPE '\\'" } else { "" }
+            ));
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
+        let mut q = sqlx::query(&sql).bind(f.after.unwrap_or(0));
+        if let Some(a) = &f.account {
+            q = q.bind(a);
+        }
+        if let Some((_, k)) = &kind {
+            q = q.bind(k);
+        }
+        let rows = q.bind(clamp_limit(f.limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}

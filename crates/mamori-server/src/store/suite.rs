@@ -1,0 +1,415 @@
+//! The one store test suite, run against every backend (see the `tests` modules of
+//! `sqlite.rs` and `postgres.rs`). Each check starts from its own accounts, so the order of
+//! checks does not matter.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use super::*;
+
+fn account(name: &str) -> AccountRecord {
+    AccountRecord {
+        id: format!("acc-{name}"),
+        name: name.into(),
+        role: Role::User,
+        email: Some(format!("{name}@example.com")),
+        phone: None,
+        password_hash: None,
+        password_changed_at: None,
+        created_at: 1_000,
+        mfa_failures: 0,
+        mfa_last_failure_at: None,
+        locked_at: None,
+    }
+}
+
+fn device(account_id: &str, name: &str) -> DeviceRecord {
+    DeviceRecord {
+        id: format!("dev-{account_id}-{name}"),
+        account_id: account_id.into(),
+        kind: DeviceKind::Virtual,
+        name: name.into(),
+        serial: format!("mamori:mfa/x/{name}"),
+        created_at: 1_000,
+        enabled_at: None,
+        last_used_at: None,
+        secret_sealed: Some(vec![1, 2, 3]),
+        otp_type: "totp".into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+        drift: 0,
+        last_step: None,
+        credential: None,
+    }
+}
+
+fn session(account_id: &str, id: &str, state: SessionState) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        token_hash: format!("hash-{id}").into_bytes(),
+        account_id: account_id.into(),
+        state,
+        created_at: 1_000,
+        last_seen_at: 1_000,
+        expires_at: 1_000 + 3600,
+        second_factor_at: None,
+        client_addr: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+    }
+}
+
+/// Runs every check.
+pub async fn run_all(s: &dyn Store) {
+    meta(s).await;
+    accounts(s).await;
+    failures_and_lock(s).await;
+    devices_and_limit(s).await;
+    replay_rule(s).await;
+    concurrent_accepts(s).await;
+    sessions(s).await;
+    setup_tokens(s).await;
+    app_keys(s).await;
+    audit(s).await;
+}
+
+async fn meta(s: &dyn Store) {
+    assert_eq!(s.meta_get("k").await.unwrap(), None);
+    assert!(s.meta_init("k", b"v1").await.unwrap());
+    assert!(!s.meta_init("k", b"v2").await.unwrap());
+    assert_eq!(s.meta_get("k").await.unwrap(), Some(b"v1".to_vec()));
+}
+
+async fn accounts(s: &dyn Store) {
+    let before = s.count_accounts().await.unwrap();
+    let a = account("alice");
+    s.create_account(&a).await.unwrap();
+    assert_eq!(s.account_by_name("alice").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.account_by_id(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.account_by_name("nobody").await.unwrap(), None);
+    let mut dup = account("alice");
+    dup.id = "other".into();
+    assert!(matches!(
+        s.create_account(&dup).await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(s.count_accounts().await.unwrap(), before + 1);
+    s.set_password(&a.id, "$argon2id$fake", 2_000)
+        .await
+        .unwrap();
+    let got = s.account_by_id(&a.id).await.unwrap().unwrap();
+    assert_eq!(got.password_hash.as_deref(), Some("$argon2id$fake"));
+    assert_eq!(got.password_changed_at, Some(2_000));
+    assert!(matches!(
+        s.set_password("missing", "x", 1).await,
+        Err(Error::NotFound(_))
+    ));
+    let names: Vec<String> = s
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert!(names.contains(&"alice".to_string()));
+}
+
+async fn failures_and_lock(s: &dyn Store) {
+    let a = account("fail");
+    s.create_account(&a).await.unwrap();
+    for i in 1..=2 {
+        let c = s.record_mfa_failure(&a.id, 10 + i, 3).await.unwrap();
+        assert_eq!(
+            c,
+            FailureCount {
+                failures: i,
+                locked: false
+            }
+        );
+    }
+    s.reset_mfa_failures(&a.id).await.unwrap();
+    assert_eq!(
+        s.account_by_id(&a.id).await.unwrap().unwrap().mfa_failures,
+        0
+    );
+    for i in 1..=3 {
+        let c = s.record_mfa_failure(&a.id, 20 + i, 3).await.unwrap();
+        assert_eq!(c.locked, i == 3);
+    }
+    let got = s.account_by_id(&a.id).await.unwrap().unwrap();
+    assert_eq!(got.locked_at, Some(23));
+    assert_eq!(got.mfa_last_failure_at, Some(23));
+    // A success does not unlock a locked account; only the administrator reset does.
+    s.reset_mfa_failures(&a.id).await.unwrap();
+    assert!(s
+        .account_by_id(&a.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .locked_at
+        .is_some());
+    s.create_device(&device(&a.id, "d"), 8).await.unwrap();
+    assert_eq!(s.reset_mfa(&a.id).await.unwrap(), 1);
+    let got = s.account_by_id(&a.id).await.unwrap().unwrap();
+    assert_eq!((got.mfa_failures, got.locked_at), (0, None));
+    assert!(s.devices_for_account(&a.id).await.unwrap().is_empty());
+}
+
+async fn devices_and_limit(s: &dyn Store) {
+    let a = account("devs");
+    s.create_account(&a).await.unwrap();
+    for i in 0..3 {
+        s.create_device(&device(&a.id, &format!("d{i}")), 3)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        s.create_device(&device(&a.id, "d3"), 3).await,
+        Err(Error::DeviceLimitReached(3))
+    ));
+    let mut same_name = device(&a.id, "d0");
+    same_name.id = "another-id".into();
+    assert!(matches!(
+        s.create_device(&same_name, 8).await,
+        Err(Error::Conflict(_))
+    ));
+    // The failed insert must not have consumed a slot.
+    s.create_device(&device(&a.id, "d3"), 4).await.unwrap();
+    let list = s.devices_for_account(&a.id).await.unwrap();
+    assert_eq!(list.len(), 4);
+    let d0 = &list[0];
+    assert_eq!(d0.secret_sealed, Some(vec![1, 2, 3]));
+    assert!(s.delete_device(&a.id, &d0.id).await.unwrap());
+    assert!(!s.delete_device(&a.id, &d0.id).await.unwrap());
+    s.create_device(&device(&a.id, "d4"), 4).await.unwrap();
+    assert!(matches!(
+        s.create_device(&device(&a.id, "d5"), 4).await,
+        Err(Error::DeviceLimitReached(4))
+    ));
+    let d1 = format!("dev-{}-d1", a.id);
+    assert!(s
+        .rename_device(&a.id, &d1, "renamed", "serial/renamed")
+        .await
+        .unwrap());
+    assert!(matches!(
+        s.rename_device(&a.id, &d1, "d2", "x").await,
+        Err(Error::Conflict(_))
+    ));
+    let got = s.device(&a.id, &d1).await.unwrap().unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.serial.as_str()),
+        ("renamed", "serial/renamed")
+    );
+    assert_eq!(s.device("someone-else", &d1).await.unwrap(), None);
+    assert!(!s.delete_device("someone-else", &d1).await.unwrap());
+}
+
+async fn replay_rule(s: &dyn Store) {
+    let a = account("replay");
+    s.create_account(&a).await.unwrap();
+    let d = device(&a.id, "phone");
+    s.create_device(&d, 8).await.unwrap();
+    // Not enabled yet: nothing is accepted.
+    assert!(!s.accept_step(&d.id, 100, 0, 5).await.unwrap());
+    assert!(s.enable_device(&d.id, 5, -1, 100).await.unwrap());
+    assert!(!s.enable_device(&d.id, 6, 0, 101).await.unwrap());
+    assert!(!s.accept_step(&d.id, 100, 0, 7).await.unwrap(), "same step");
+    assert!(
+        !s.accept_step(&d.id, 99, 0, 7).await.unwrap(),
+        "earlier step"
+    );
+    assert!(s.accept_step(&d.id, 101, 1, 8).await.unwrap());
+    let got = s.device(&a.id, &d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_step, got.drift, got.last_used_at),
+        (Some(101), 1, Some(8))
+    );
+    assert_eq!(got.enabled_at, Some(5));
+    assert!(!s.resync_device(&d.id, 3, 101).await.unwrap());
+    assert!(s.resync_device(&d.id, 3, 110).await.unwrap());
+    assert!(!s.accept_step(&d.id, 105, 0, 9).await.unwrap());
+}
+
+async fn concurrent_accepts(s: &dyn Store) {
+    let a = account("race");
+    s.create_account(&a).await.unwrap();
+    let d = device(&a.id, "phone");
+    s.create_device(&d, 8).await.unwrap();
+    assert!(s.enable_device(&d.id, 1, 0, 1).await.unwrap());
+    for step in 2..12 {
+        let (x, y) = tokio::join!(
+            s.accept_step(&d.id, step, 0, 1),
+            s.accept_step(&d.id, step, 0, 1)
+        );
+        assert!(
+            x.unwrap() ^ y.unwrap(),
+            "exactly one accept for step {step}"
+        );
+    }
+    // Concurrent failures all count.
+    let futs = (0..10).map(|i| s.record_mfa_failure(&a.id, i, 100));
+    let results = futures_join_all(futs).await;
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(
+        s.account_by_id(&a.id).await.unwrap().unwrap().mfa_failures,
+        10
+    );
+}
+
+/// Drives several futures concurrently on the current task (no extra dependency needed).
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futs.map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter().map(|v| v.unwrap()).collect()
+}
+
+async fn sessions(s: &dyn Store) {
+    let a = account("sess");
+    s.create_account(&a).await.unwrap();
+    let full = session(&a.id, "s-full", SessionState::Full);
+    let pending = session(&a.id, "s-pending", SessionState::MfaPending);
+    s.create_session(&full).await.unwrap();
+    s.create_session(&pending).await.unwrap();
+    assert_eq!(
+        s.session_by_token_hash(b"hash-s-full").await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(s.session_by_token_hash(b"nope").await.unwrap(), None);
+    let listed = s.sessions_for_account(&a.id).await.unwrap();
+    assert_eq!(listed.len(), 1, "challenges are not listed as sessions");
+    s.touch_session("s-full", 1_500).await.unwrap();
+    s.set_session_second_factor("s-full", 1_600).await.unwrap();
+    let got = s
+        .session_by_token_hash(b"hash-s-full")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.last_seen_at, got.second_factor_at),
+        (1_600, Some(1_600))
+    );
+    // A challenge is consumed by deleting it: only one of two concurrent deletes wins.
+    let (x, y) = tokio::join!(
+        s.delete_session(&a.id, "s-pending"),
+        s.delete_session(&a.id, "s-pending")
+    );
+    assert!(x.unwrap() ^ y.unwrap());
+    assert!(!s.delete_session("other", "s-full").await.unwrap());
+    let old = session(&a.id, "s-old", SessionState::Full);
+    s.create_session(&old).await.unwrap();
+    // s-old: last seen 1000; s-full: last seen 1600. Idle 30 min at 2_900 removes only s-old.
+    assert_eq!(s.purge_expired_sessions(2_900, 1_800).await.unwrap(), 1);
+    assert_eq!(s.delete_sessions_for_account(&a.id).await.unwrap(), 1);
+}
+
+async fn setup_tokens(s: &dyn Store) {
+    let a = account("setup");
+    s.create_account(&a).await.unwrap();
+    s.create_setup_token(b"tok", &a.id, 5_000).await.unwrap();
+    s.create_setup_token(b"old", &a.id, 100).await.unwrap();
+    assert_eq!(s.consume_setup_token(b"old", 200).await.unwrap(), None);
+    assert_eq!(s.consume_setup_token(b"missing", 200).await.unwrap(), None);
+    assert_eq!(
+        s.consume_setup_token(b"tok", 200).await.unwrap(),
+        Some(a.id.clone())
+    );
+    assert_eq!(
+        s.consume_setup_token(b"tok", 201).await.unwrap(),
+        None,
+        "single use"
+    );
+}
+
+async fn app_keys(s: &dyn Store) {
+    let k = AppKeyRecord {
+        id: "k1".into(),
+        name: "vpn".into(),
+        key_hash: b"keyhash".to_vec(),
+        created_at: 1,
+        created_by: Some("root".into()),
+        revoked_at: None,
+    };
+    s.create_app_key(&k).await.unwrap();
+    assert_eq!(
+        s.app_key_by_hash(b"keyhash").await.unwrap(),
+        Some(k.clone())
+    );
+    assert_eq!(s.app_key_by_hash(b"other").await.unwrap(), None);
+    assert_eq!(s.list_app_keys().await.unwrap(), vec![k]);
+}
+
+async fn audit(s: &dyn Store) {
+    let mut ids = Vec::new();
+    for (i, kind) in ["sign_in.password", "sign_in.mfa", "mfa.enable"]
+        .iter()
+        .enumerate()
+    {
+        let id = s
+            .insert_audit(&NewAuditEvent {
+                at: 10 + i as i64,
+                account: Some(if i == 2 { "bob" } else { "ann" }.into()),
+                actor: Some("ann".into()),
+                client_addr: Some("127.0.0.1".into()),
+                user_agent: Some("ua".into()),
+                kind: (*kind).into(),
+                result: "success".into(),
+                detail: None,
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let all = s
+        .list_audit(&AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    let ann = s
+        .list_audit(&AuditFilter {
+            account: Some("ann".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ann.len(), 2);
+    let sign_in = s
+        .list_audit(&AuditFilter {
+            kind: Some("sign_in.".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(sign_in.len(), 2);
+    let page = s
+        .list_audit(&AuditFilter {
+            after: Some(ids[0]),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, ids[1]);
+    assert_eq!(page[0].event.kind, "sign_in.mfa");
+}
