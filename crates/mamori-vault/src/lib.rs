@@ -30,3 +30,5 @@ pub use error::VaultError;
 pub use format::{DataKey, Header, KdfParams};
 pub use store::{Opened, Unlock, VaultFile, WriteLock};
 pub use vault::{new_id, AddReport, EntryEdit, Vault, MAX_ENTRIES};
+pub mod agent;
+mod sys;
