@@ -1,14 +1,31 @@
 //! The command-line contract (see docs/cli.md and ../shared/design.md). Scripts depend on it:
 //! change it only compatibly.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// mamori: a terminal authenticator (TOTP/HOTP/Steam) with an encrypted vault.
 #[derive(Debug, Parser)]
 #[command(name = "mamori", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options every vault command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The vault file (default: mamori/vault.mamori in the platform data directory).
+    #[arg(long, global = true, env = "MAMORI_VAULT", value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+
+    /// Read the vault password from the first line of this file instead of asking.
+    #[arg(long, global = true, env = "MAMORI_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -18,6 +35,262 @@ pub enum Command {
     /// Either give an otpauth:// URI, or --secret with the parameters. Prints the code and
     /// nothing else on stdout.
     Otp(OtpArgs),
+
+    /// Create a new, empty vault protected by a new password.
+    Init(NewPasswordArgs),
+
+    /// Add an account: from an otpauth:// URI, a QR code image, or a setup key.
+    Add(AddArgs),
+
+    /// List the accounts (no secrets, no codes).
+    List(ListArgs),
+
+    /// Show the current code of one account, or of every time-based account.
+    Code(CodeArgs),
+
+    /// Show an account as a QR code, to scan it into a phone (the QR code contains the secret).
+    ShowQr(ShowQrArgs),
+
+    /// Remove an account (asks first unless --yes).
+    Remove(RemoveArgs),
+
+    /// Rename an account: NEW is "Issuer:account", or one name that replaces the issuer (or
+    /// the account name when there is no issuer).
+    Rename(RenameArgs),
+
+    /// Change an account's issuer, account name, note, tags or favorite flag.
+    Edit(EditArgs),
+
+    /// Change the vault password (the entries are not re-keyed; the data key is rewrapped).
+    Passwd(NewPasswordArgs),
+
+    /// Keep the vault unlocked in a background agent for later commands.
+    Unlock(UnlockArgs),
+
+    /// Stop the unlock agent now; later commands ask for the password again.
+    Lock,
+
+    /// Full-screen view: live codes, countdown, type to filter, Enter copies.
+    Tui(TuiArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+
+    /// (internal) The unlock agent process started by `mamori unlock`.
+    #[command(hide = true, name = "__agent")]
+    Agent(AgentArgs),
+
+    /// (internal) Holds a copied code on the clipboard and clears it later.
+    #[command(hide = true, name = "__clipboard-hold")]
+    ClipboardHold(ClipboardHoldArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from the first line of this file instead of asking twice.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["uri", "qr", "secret"])))]
+#[command(group(clap::ArgGroup::new("names").multiple(true).args(["issuer", "account"])))]
+pub struct AddArgs {
+    /// An otpauth:// key URI ("-" reads it from standard input).
+    #[arg(long, value_name = "URI", conflicts_with_all = ["qr", "secret", "issuer", "account", "otp_type", "algorithm", "digits", "period", "counter"])]
+    pub uri: Option<String>,
+
+    /// A PNG or JPEG image of a QR code (every otpauth:// code in it is added).
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["secret", "issuer", "account", "otp_type", "algorithm", "digits", "period", "counter"])]
+    pub qr: Option<PathBuf>,
+
+    /// The setup key, Base32 ("-" reads it from standard input).
+    #[arg(long, value_name = "BASE32", requires = "names")]
+    pub secret: Option<String>,
+
+    /// The service, e.g. "GitHub".
+    #[arg(long, value_name = "NAME")]
+    pub issuer: Option<String>,
+
+    /// The account at that service, e.g. "alice@example.com".
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Code type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub otp_type: Option<TypeArg>,
+
+    /// HMAC algorithm: SHA1, SHA256 or SHA512.
+    #[arg(long, value_name = "ALG")]
+    pub algorithm: Option<String>,
+
+    /// Number of digits, 6 to 10.
+    #[arg(long, value_name = "N")]
+    pub digits: Option<u32>,
+
+    /// TOTP time step in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub period: Option<u64>,
+
+    /// HOTP counter of the next code.
+    #[arg(long, value_name = "N")]
+    pub counter: Option<u64>,
+
+    /// A note stored with the account.
+    #[arg(long)]
+    pub note: Option<String>,
+
+    /// A tag (repeat for several).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Mark as favorite (listed first).
+    #[arg(long)]
+    pub favorite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only accounts whose issuer or account contains this (case-insensitive).
+    pub query: Option<String>,
+
+    /// Machine-readable output (documented in docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CodeArgs {
+    /// Part of the issuer or account name; without it, every time-based account.
+    pub query: Option<String>,
+
+    /// Machine-readable output (documented in docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also put the code on the clipboard (cleared after 20 seconds if unchanged).
+    #[arg(long)]
+    pub copy: bool,
+
+    /// Compute time-based codes at this Unix time instead of now.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub at: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowQrArgs {
+    /// Which account.
+    pub query: String,
+
+    /// Write a PNG image to this file (mode 0600) instead of drawing in the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Which account.
+    pub query: String,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Which account.
+    pub query: String,
+
+    /// "Issuer:account", or a single new name.
+    pub new: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Which account.
+    pub query: String,
+
+    /// New issuer.
+    #[arg(long)]
+    pub issuer: Option<String>,
+
+    /// New account name.
+    #[arg(long)]
+    pub account: Option<String>,
+
+    /// New note ("" clears it).
+    #[arg(long)]
+    pub note: Option<String>,
+
+    /// Replace the tags (repeat for several).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Remove all tags.
+    #[arg(long, conflicts_with = "tags")]
+    pub clear_tags: bool,
+
+    /// Mark as favorite.
+    #[arg(long, conflicts_with = "unfavorite")]
+    pub favorite: bool,
+
+    /// Unmark as favorite.
+    #[arg(long)]
+    pub unfavorite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Forget the key after this long without use: "300", "90s", "5m", "1h".
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Lock (quit) after this long without a key press: "90s", "5m".
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub idle: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ClipboardHoldArgs {
+    #[arg(long, value_parser = parse_duration, default_value = "20s")]
+    pub clear_after: std::time::Duration,
+}
+
+/// "300", "300s", "5m", "1h" -> a duration of at least one second.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 90s, 5m or 1h"))?;
+    let secs = n
+        .checked_mul(mult)
+        .filter(|v| (1..=7 * 24 * 3600).contains(v))
+        .ok_or_else(|| format!("{s:?} must be between 1 second and 7 days"))?;
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// How `--secret` is written.

@@ -439,8 +439,14 @@ impl Client {
         }
     }
 
-    /// Tells the agent to wipe its keys and exit now.
+    /// Tells the agent to wipe its keys and exit now; returns once its socket is gone (or
+    /// after two seconds).
     pub fn lock(&self) -> Result<(), VaultError> {
-        self.call("{\"op\":\"lock\"}\n").map(|_| ())
+        self.call("{\"op\":\"lock\"}\n")?;
+        let deadline = std::time::Instant::now() + IO_TIMEOUT;
+        while self.socket().exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 }

@@ -1,13 +1,39 @@
 //! One module per command. Each takes its parsed arguments, calls the libraries and prints.
 
+mod agent;
+mod clipboard;
+mod manage;
 mod otp;
+mod session;
+mod show;
+mod tui;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = cli.global;
     match cli.command {
         Command::Otp(args) => otp::run(args),
+        Command::Init(args) => manage::init(&g, args),
+        Command::Add(args) => manage::add(&g, args),
+        Command::List(args) => show::list(&g, args),
+        Command::Code(args) => show::code(&g, args),
+        Command::ShowQr(args) => show::show_qr(&g, args),
+        Command::Remove(args) => manage::remove(&g, args),
+        Command::Rename(args) => manage::rename(&g, args),
+        Command::Edit(args) => manage::edit(&g, args),
+        Command::Passwd(args) => manage::passwd(&g, args),
+        Command::Unlock(args) => agent::unlock(&g, args),
+        Command::Lock => agent::lock(),
+        Command::Tui(args) => tui::run(&g, args),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "mamori", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Agent(args) => agent::serve(args),
+        Command::ClipboardHold(args) => clipboard::hold(args),
     }
 }
 
