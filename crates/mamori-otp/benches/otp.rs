@@ -47,7 +47,14 @@ fn generation(c: &mut Criterion) {
             Algorithm::Sha512 => 64,
         };
         let s = Secret::from_bytes(vec![7u8; len]).expect("secret");
-        let gen = Generator::new(&s, OtpParams { algorithm, ..OtpParams::totp() }).expect("gen");
+        let gen = Generator::new(
+            &s,
+            OtpParams {
+                algorithm,
+                ..OtpParams::totp()
+            },
+        )
+        .expect("gen");
         let mut t = 1_700_000_000u64;
         g.bench_function(BenchmarkId::from_parameter(algorithm), |b| {
             b.iter(|| {
@@ -64,7 +71,14 @@ fn verification(c: &mut Criterion) {
     let mut g = c.benchmark_group("totp_verify_window1");
     g.throughput(Throughput::Elements(1));
     for algorithm in Algorithm::ALL {
-        let gen = Generator::new(&secret(), OtpParams { algorithm, ..OtpParams::totp() }).expect("gen");
+        let gen = Generator::new(
+            &secret(),
+            OtpParams {
+                algorithm,
+                ..OtpParams::totp()
+            },
+        )
+        .expect("gen");
         let t = 1_700_000_000u64;
         let good = gen.at_time(t);
         g.bench_function(BenchmarkId::new("accept", algorithm), |b| {

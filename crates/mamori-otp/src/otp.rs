@@ -130,20 +130,42 @@ impl OtpParams {
     }
 }
 
-/// A one-time code. Its characters are wiped on drop; `Display` shows it (it is meant to be shown).
+/// Longest code: 10 digits (Steam codes have 5 characters).
+const MAX_CODE_LEN: usize = 10;
+
+/// A one-time code, stored inline (no allocation on the hot path of window verification). Its
+/// characters are wiped on drop; `Display` shows it (it is meant to be shown), `Debug` does not.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct Code(String);
+pub struct Code {
+    buf: [u8; MAX_CODE_LEN],
+    len: u8,
+}
 
 impl Code {
+    /// Builds a code from ASCII characters, most significant first.
+    fn from_ascii(chars: impl Iterator<Item = u8>) -> Self {
+        let mut buf = [0u8; MAX_CODE_LEN];
+        let mut len = 0u8;
+        for (slot, c) in buf.iter_mut().zip(chars) {
+            *slot = c;
+            len += 1;
+        }
+        Code { buf, len }
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII digits and Steam letters are ever stored, so this is always valid UTF-8.
+        self.buf
+            .get(..usize::from(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 }
 
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -237,12 +259,18 @@ impl Generator {
     pub fn at_counter(&self, counter: u64) -> Code {
         let value = self.truncated(counter);
         match self.params.kind {
-            OtpKind::Steam => Code(steam_chars(value)),
+            OtpKind::Steam => Code::from_ascii(steam_chars(value)),
             OtpKind::Totp | OtpKind::Hotp => {
                 let digits = self.params.digits as usize;
-                let modulus = POW10.get(digits).copied().unwrap_or(POW10[10]);
-                let n = u64::from(value) % modulus;
-                Code(format!("{n:0digits$}"))
+                let n = u64::from(value) % POW10.get(digits).copied().unwrap_or(POW10[10]);
+                // Most significant digit first, zero-padded to `digits`.
+                Code::from_ascii(
+                    POW10
+                        .iter()
+                        .take(digits)
+                        .rev()
+                        .map(|p| b'0' + ((n / p) % 10) as u8),
+                )
             }
         }
     }
@@ -265,20 +293,25 @@ impl Generator {
 
     /// Normalises a code typed by a person (spaces removed, Steam letters upper-cased) and checks
     /// its shape. Returns `None` if it cannot be a code of this generator.
-    pub(crate) fn normalise_input(&self, input: &str) -> Option<String> {
-        let s: String = input
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        if s.len() != self.code_len() {
-            return None;
+    pub(crate) fn normalise_input(&self, input: &str) -> Option<Code> {
+        let mut chars = input
+            .bytes()
+            .filter(|c| !c.is_ascii_whitespace() && *c != b'-')
+            .map(|c| c.to_ascii_uppercase());
+        let mut buf = [0u8; MAX_CODE_LEN];
+        let mut len = 0usize;
+        for c in chars.by_ref() {
+            let ok = match self.params.kind {
+                OtpKind::Steam => STEAM_ALPHABET.contains(&c),
+                _ => c.is_ascii_digit(),
+            };
+            if !ok || len >= self.code_len() {
+                return None;
+            }
+            *buf.get_mut(len)? = c;
+            len += 1;
         }
-        let ok = match self.params.kind {
-            OtpKind::Steam => s.bytes().all(|b| STEAM_ALPHABET.contains(&b)),
-            _ => s.bytes().all(|b| b.is_ascii_digit()),
-        };
-        ok.then_some(s)
+        (len == self.code_len()).then(|| Code::from_ascii(buf.into_iter().take(len)))
     }
 
     /// A description of a valid code, for error messages.
@@ -307,14 +340,16 @@ fn dynamic_truncation(hs: &[u8]) -> u32 {
     }
 }
 
-fn steam_chars(mut value: u32) -> String {
-    let mut out = String::with_capacity(STEAM_CODE_LEN as usize);
-    for _ in 0..STEAM_CODE_LEN {
-        let idx = (value % 26) as usize;
-        out.push(char::from(STEAM_ALPHABET.get(idx).copied().unwrap_or(b'2')));
+/// Steam's five characters: repeated division by 26, least significant first.
+fn steam_chars(mut value: u32) -> impl Iterator<Item = u8> {
+    (0..STEAM_CODE_LEN).map(move |_| {
+        let c = STEAM_ALPHABET
+            .get((value % 26) as usize)
+            .copied()
+            .unwrap_or(b'2');
         value /= 26;
-    }
-    out
+        c
+    })
 }
 
 #[cfg(test)]

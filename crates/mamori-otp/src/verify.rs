@@ -9,7 +9,7 @@
 
 use subtle::{ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
 
-use crate::{Generator, OtpError, OtpKind};
+use crate::{Code, Generator, OtpError, OtpKind};
 
 /// A successful verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ fn diff(a: u64, b: u64) -> i64 {
 }
 
 impl Generator {
-    fn check_shape(&self, code: &str) -> Result<String, OtpError> {
+    fn check_shape(&self, code: &str) -> Result<Code, OtpError> {
         self.normalise_input(code)
             .ok_or_else(|| OtpError::MalformedCode {
                 expected: self.code_shape(),
@@ -55,15 +55,15 @@ impl Generator {
     }
 
     /// Constant-time: does `code` equal the code for `step`?
-    fn matches(&self, code: &str, step: u64) -> subtle::Choice {
+    fn matches(&self, code: &Code, step: u64) -> subtle::Choice {
         self.at_counter(step)
             .as_str()
             .as_bytes()
-            .ct_eq(code.as_bytes())
+            .ct_eq(code.as_str().as_bytes())
     }
 
     /// Searches `first..=last` for the smallest step whose code matches, comparing every candidate.
-    fn search(&self, code: &str, first: u64, last: u64) -> Option<u64> {
+    fn search(&self, code: &Code, first: u64, last: u64) -> Option<u64> {
         let mut found = subtle::Choice::from(0);
         let mut step = 0u64;
         let mut s = first;
@@ -197,8 +197,8 @@ impl Generator {
         let end = last.saturating_add(1);
         loop {
             let code = self.at_counter(s);
-            let is_c1 = code.as_str().as_bytes().ct_eq(c1.as_bytes());
-            let is_c2 = code.as_str().as_bytes().ct_eq(c2.as_bytes());
+            let is_c1 = code.as_str().as_bytes().ct_eq(c1.as_str().as_bytes());
+            let is_c2 = code.as_str().as_bytes().ct_eq(c2.as_str().as_bytes());
             // s > first: only a pair that starts inside the window counts.
             let pair = prev_is_c1 & is_c2 & s.ct_gt(&first) & !found;
             second = u64::conditional_select(&second, &s, pair);
