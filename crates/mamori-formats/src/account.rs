@@ -115,12 +115,22 @@ pub(crate) fn params(
             .parse::<Algorithm>()
             .map_err(|_| format!("unsupported algorithm {a:?}"))?,
     };
+    // Normalised like KeyUri::parse: a TOTP account has no counter and an HOTP account the
+    // default period, so that the same account read from any format compares equal.
     OtpParams {
         kind,
         algorithm,
         digits: digits.unwrap_or(6),
-        period: period.unwrap_or(30),
-        counter: counter.unwrap_or(0),
+        period: if kind == OtpKind::Totp {
+            period.unwrap_or(30)
+        } else {
+            30
+        },
+        counter: if kind == OtpKind::Hotp {
+            counter.unwrap_or(0)
+        } else {
+            0
+        },
     }
     .validated()
     .map_err(|e| e.to_string())

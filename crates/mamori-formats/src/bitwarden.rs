@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 use crate::account::{build, clean_note, describe};
 use crate::error::json_error;
 use crate::{check_count, starts_with_ci, strip_bom, text, Account, FormatError, ImportReport};
-use mamori_otp::{KeyUri, OtpParams, Secret};
+use mamori_otp::{KeyUri, OtpParams, Secret, UriError};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 #[derive(Deserialize)]
 struct Export<'a> {
@@ -221,7 +222,12 @@ fn add(report: &mut ImportReport, f: Fields<'_>) {
 fn parse_totp(value: &str, name: &str, username: &str) -> Result<KeyUri, String> {
     let value = value.trim();
     if starts_with_ci(value, "otpauth://") {
-        let mut uri = KeyUri::parse(value).map_err(|e| e.to_string())?;
+        let mut uri = match KeyUri::parse(value) {
+            Err(UriError::MissingLabel) => {
+                KeyUri::parse(&with_label(value, name, username)).map_err(|e| e.to_string())?
+            }
+            other => other.map_err(|e| e.to_string())?,
+        };
         if uri.issuer.is_none() && !name.trim().is_empty() && uri.account != name.trim() {
             uri.issuer = Some(name.trim().to_string());
         }
@@ -238,4 +244,17 @@ fn parse_totp(value: &str, name: &str, username: &str) -> Result<KeyUri, String>
     };
     let secret = Secret::from_base32(secret).map_err(|e| e.to_string())?;
     Ok(build(Some(name), username, secret, params))
+}
+
+/// Puts "name:username" into a URI whose label is empty (`otpauth://totp/?secret=…`), which
+/// Bitwarden accepts because the item itself names the account.
+fn with_label(value: &str, name: &str, username: &str) -> Zeroizing<String> {
+    let enc = |s: &str| utf8_percent_encode(s.trim(), NON_ALPHANUMERIC).to_string();
+    let (scheme_host, query) = value.split_once('?').unwrap_or((value, ""));
+    let host_end = scheme_host
+        .get("otpauth://".len()..)
+        .and_then(|rest| rest.find('/'))
+        .map_or(scheme_host.len(), |i| i + "otpauth://".len());
+    let head = scheme_host.get(..host_end).unwrap_or(scheme_host);
+    Zeroizing::new(format!("{head}/{}:{}?{query}", enc(name), enc(username)))
 }
