@@ -14,10 +14,15 @@
     clippy::indexing_slicing
 )]
 
+pub mod admin;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod error;
+pub mod http;
 pub mod keys;
+pub mod server;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

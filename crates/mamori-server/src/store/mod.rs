@@ -408,6 +408,8 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         expires_at: UnixTime,
     ) -> Result<()>;
+    /// The account of an unused, unexpired setup token, without consuming it.
+    async fn setup_token_account(&self, hash: &[u8], now: UnixTime) -> Result<Option<String>>;
     /// Consumes a setup token atomically; returns its account id if it was unused and unexpired.
     async fn consume_setup_token(&self, hash: &[u8], now: UnixTime) -> Result<Option<String>>;
 

@@ -512,6 +512,21 @@ impl Store for This {
         Ok(())
     }
 
+    async fn setup_token_account(&self, hash: &[u8], now: UnixTime) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT account_id FROM setup_tokens WHERE token_hash = $1 AND used_at IS NULL \
+             AND expires_at > $2",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("account_id")?),
+            None => None,
+        })
+    }
+
     async fn consume_setup_token(&self, hash: &[u8], now: UnixTime) -> Result<Option<String>> {
         let row = sqlx::query(
             "UPDATE setup_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \

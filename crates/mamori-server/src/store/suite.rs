@@ -1,7 +1,12 @@
 //! The one store test suite, run against every backend (see the `tests` modules of
 //! `sqlite.rs` and `postgres.rs`). Each check starts from its own accounts, so the order of
 //! checks does not matter.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use super::*;
 
@@ -324,6 +329,11 @@ async fn setup_tokens(s: &dyn Store) {
     s.create_setup_token(b"old", &a.id, 100).await.unwrap();
     assert_eq!(s.consume_setup_token(b"old", 200).await.unwrap(), None);
     assert_eq!(s.consume_setup_token(b"missing", 200).await.unwrap(), None);
+    assert_eq!(s.setup_token_account(b"old", 200).await.unwrap(), None);
+    assert_eq!(
+        s.setup_token_account(b"tok", 200).await.unwrap(),
+        Some(a.id.clone())
+    );
     assert_eq!(
         s.consume_setup_token(b"tok", 200).await.unwrap(),
         Some(a.id.clone())

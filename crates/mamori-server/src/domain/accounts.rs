@@ -1,0 +1,394 @@
+//! Accounts: the root account created on first start, users created by administrators,
+//! one-time setup links to choose a password, password change, administrator MFA reset, and
+//! the security alerts about accounts without (enough) MFA.
+
+use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+use crate::store::{AccountRecord, DeviceRecord, Role};
+
+use super::audit::{kind, Event};
+use super::password;
+use super::signin::Authenticated;
+use super::{
+    check_name, new_id, new_token, token_hash, RequestMeta, Service, ROOT, SETUP_LINK_SECS,
+};
+
+/// A security alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// `root_without_mfa`, `user_without_mfa` or `single_mfa_device`.
+    pub kind: &'static str,
+    /// The account.
+    pub user: String,
+    /// For people.
+    pub message: String,
+}
+
+/// The alerts for one account given its enabled devices.
+pub fn alerts_for(account: &AccountRecord, enabled_devices: usize) -> Vec<Alert> {
+    match enabled_devices {
+        0 if account.name == ROOT => vec![Alert {
+            kind: "root_without_mfa",
+            user: account.name.clone(),
+            message: "MFA is not enabled for the root user: enable an MFA device now".into(),
+        }],
+        0 => vec![Alert {
+            kind: "user_without_mfa",
+            user: account.name.clone(),
+            message: format!("MFA is not enabled for user {}", account.name),
+        }],
+        1 => vec![Alert {
+            kind: "single_mfa_device",
+            user: account.name.clone(),
+            message: format!(
+                "user {} has only one MFA device: losing it locks the account out; add a second",
+                account.name
+            ),
+        }],
+        _ => vec![],
+    }
+}
+
+/// An account with its MFA summary (for lists).
+#[derive(Debug, Clone)]
+pub struct AccountSummary {
+    /// The account.
+    pub account: AccountRecord,
+    /// Enabled devices.
+    pub enabled_devices: u32,
+}
+
+fn check_contact(email: Option<&str>, phone: Option<&str>) -> Result<()> {
+    if let Some(e) = email {
+        let ok = e.len() <= 254
+            && e.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !e.contains(char::is_whitespace)
+            });
+        if !ok {
+            return Err(Error::InvalidInput(format!(
+                "{e:?} is not an email address"
+            )));
+        }
+    }
+    if let Some(p) = phone {
+        let digits = p.chars().filter(char::is_ascii_digit).count();
+        let ok = (6..=20).contains(&digits)
+            && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        if !ok {
+            return Err(Error::InvalidInput(format!(
+                "{p:?} is not a phone number (digits, spaces, + - ( ))"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Service {
+    fn setup_link(&self, token: &str) -> String {
+        format!("{}/setup?token={token}", self.policy.public_url)
+    }
+
+    /// Issues a one-time setup link (valid 1 hour) for an account.
+    pub async fn issue_setup_link<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        actor: &str,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<Zeroizing<String>> {
+        let (token, hash) = new_token(rng);
+        self.store
+            .create_setup_token(&hash, &account.id, now.saturating_add(SETUP_LINK_SECS))
+            .await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::SETUP_LINK, "success", &account.name).by(actor),
+        )
+        .await?;
+        Ok(Zeroizing::new(self.setup_link(&token)))
+    }
+
+    /// On first start with an empty database: creates the root account and returns its setup
+    /// link. Returns `None` when accounts exist (also when another node created root first).
+    pub async fn ensure_root<R: RngCore + CryptoRng + Send>(
+        &self,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<Option<Zeroizing<String>>> {
+        if self.store.count_accounts().await? > 0 {
+            return Ok(None);
+        }
+        let root = AccountRecord {
+            id: new_id(rng),
+            name: ROOT.into(),
+            role: Role::Admin,
+            email: None,
+            phone: None,
+            password_hash: None,
+            password_changed_at: None,
+            created_at: now,
+            mfa_failures: 0,
+            mfa_last_failure_at: None,
+            locked_at: None,
+        };
+        match self.store.create_account(&root).await {
+            Ok(()) => {}
+            Err(Error::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let meta = RequestMeta::default();
+        self.audit(
+            now,
+            &meta,
+            Event::own(kind::ACCOUNT_CREATE, "success", ROOT).by("system"),
+        )
+        .await?;
+        self.issue_setup_link(&root, "system", now, rng, &meta)
+            .await
+            .map(Some)
+    }
+
+    /// A new setup link for root (`mamori-server admin setup-root`).
+    pub async fn root_setup_link<R: RngCore + CryptoRng + Send>(
+        &self,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<Zeroizing<String>> {
+        if let Some(link) = self.ensure_root(now, rng).await? {
+            return Ok(link);
+        }
+        let root = self
+            .store
+            .account_by_name(ROOT)
+            .await?
+            .ok_or(Error::NotFound("root account"))?;
+        self.issue_setup_link(&root, "admin-cli", now, rng, &RequestMeta::cli())
+            .await
+    }
+
+    /// Consumes a setup token and sets the password. The password is checked and hashed first,
+    /// so a refused password leaves the link usable. All the account's sessions end.
+    pub async fn complete_setup<R: RngCore + CryptoRng + Send>(
+        &self,
+        token: &str,
+        new_password: Zeroizing<String>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<AccountRecord> {
+        let hash_key = token_hash(token);
+        let invalid = |s: &'static str| async move {
+            self.audit(
+                now,
+                meta,
+                Event {
+                    kind: kind::SETUP,
+                    result: s,
+                    account: None,
+                    actor: None,
+                    detail: None,
+                },
+            )
+            .await?;
+            Err::<AccountRecord, Error>(Error::InvalidSetupToken)
+        };
+        let Some(account_id) = self.store.setup_token_account(&hash_key, now).await? else {
+            return invalid("invalid_token").await;
+        };
+        let Some(account) = self.store.account_by_id(&account_id).await? else {
+            return invalid("invalid_token").await;
+        };
+        password::check_policy(&self.policy.password, &account.name, &new_password)?;
+        let phc = password::hash_blocking(new_password, self.policy.password.clone(), rng).await?;
+        // Consuming is the atomic step: of two concurrent uses only one gets here.
+        if self
+            .store
+            .consume_setup_token(&hash_key, now)
+            .await?
+            .as_deref()
+            != Some(&account.id)
+        {
+            return invalid("invalid_token").await;
+        }
+        self.store.set_password(&account.id, &phc, now).await?;
+        self.store.delete_sessions_for_account(&account.id).await?;
+        self.audit(now, meta, Event::own(kind::SETUP, "success", &account.name))
+            .await?;
+        Ok(account)
+    }
+
+    /// Changes the signed-in user's password (the current one is required).
+    pub async fn change_password<R: RngCore + CryptoRng + Send>(
+        &self,
+        auth: &Authenticated,
+        current: Zeroizing<String>,
+        new_password: Zeroizing<String>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let name = auth.account.name.as_str();
+        let phc = auth
+            .account
+            .password_hash
+            .clone()
+            .ok_or(Error::InvalidCredentials)?;
+        if !password::verify_blocking(current, phc).await? {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::PASSWORD_CHANGE, "failure", name),
+            )
+            .await?;
+            return Err(Error::InvalidCredentials);
+        }
+        password::check_policy(&self.policy.password, name, &new_password)?;
+        let phc = password::hash_blocking(new_password, self.policy.password.clone(), rng).await?;
+        self.store.set_password(&auth.account.id, &phc, now).await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::PASSWORD_CHANGE, "success", name),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a user (administrators) and returns it with its setup link.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_user<R: RngCore + CryptoRng + Send>(
+        &self,
+        actor: &str,
+        name: &str,
+        role: Role,
+        email: Option<&str>,
+        phone: Option<&str>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<(AccountRecord, Zeroizing<String>)> {
+        check_name("the user name", name)?;
+        check_contact(email, phone)?;
+        let account = AccountRecord {
+            id: new_id(rng),
+            name: name.into(),
+            role,
+            email: email.map(str::to_string),
+            phone: phone.map(str::to_string),
+            password_hash: None,
+            password_changed_at: None,
+            created_at: now,
+            mfa_failures: 0,
+            mfa_last_failure_at: None,
+            locked_at: None,
+        };
+        self.store.create_account(&account).await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::ACCOUNT_CREATE, "success", name)
+                .by(actor)
+                .detail(role.as_str()),
+        )
+        .await?;
+        let link = self
+            .issue_setup_link(&account, actor, now, rng, meta)
+            .await?;
+        Ok((account, link))
+    }
+
+    /// Every account with its enabled-device count.
+    pub async fn list_users(&self) -> Result<Vec<AccountSummary>> {
+        let mut out = Vec::new();
+        for account in self.store.list_accounts().await? {
+            let n = self
+                .store
+                .devices_for_account(&account.id)
+                .await?
+                .iter()
+                .filter(|d| d.enabled_at.is_some())
+                .count();
+            out.push(AccountSummary {
+                account,
+                enabled_devices: u32::try_from(n).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Looks an account up by name.
+    pub async fn account(&self, name: &str) -> Result<AccountRecord> {
+        self.store
+            .account_by_name(name)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
+    /// Removes all of a user's MFA devices, unlocks the account and ends its sessions
+    /// (administrators; for a user who lost every device).
+    pub async fn reset_mfa(
+        &self,
+        actor: &str,
+        user: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<u64> {
+        let account = self.account(user).await?;
+        let removed = self.store.reset_mfa(&account.id).await?;
+        self.store.delete_sessions_for_account(&account.id).await?;
+        let detail = format!("{removed} devices removed");
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_RESET, "success", user)
+                .by(actor)
+                .detail(&detail),
+        )
+        .await?;
+        Ok(removed)
+    }
+
+    /// The alerts of the whole installation.
+    pub async fn all_alerts(&self) -> Result<Vec<Alert>> {
+        let mut out = Vec::new();
+        for s in self.list_users().await? {
+            out.extend(alerts_for(&s.account, s.enabled_devices as usize));
+        }
+        Ok(out)
+    }
+
+    /// The alerts of one account.
+    pub fn account_alerts(&self, auth: &Authenticated) -> Vec<Alert> {
+        alerts_for(&auth.account, auth.enabled_devices as usize)
+    }
+
+    /// Enabled devices of an account.
+    pub async fn enabled_devices(&self, account: &AccountRecord) -> Result<Vec<DeviceRecord>> {
+        Ok(self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.enabled_at.is_some())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn contacts_are_checked() {
+        assert!(check_contact(Some("a@example.com"), Some("+49 (30) 123-4567")).is_ok());
+        assert!(check_contact(Some("nope"), None).is_err());
+        assert!(check_contact(None, Some("12ab")).is_err());
+        assert!(check_contact(None, Some("123")).is_err());
+    }
+}

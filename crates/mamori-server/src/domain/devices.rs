@@ -1,0 +1,338 @@
+//! Virtual MFA devices, modelled on the cloud provider's API: create (serial, Base32 seed,
+//! `otpauth://` URI, QR code), enable with two consecutive codes, resync, list, rename, delete.
+//! Every kind of device (virtual, security key, hardware OTP token) shares one table and the
+//! per-user limit.
+
+use mamori_otp::{KeyUri, OtpError, OtpParams, Secret, DEFAULT_SECRET_LEN};
+use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
+
+use super::audit::{kind, Event};
+use super::{
+    check_name, new_id, unix_u64, RequestMeta, SecondFactorVerified, Service, ENROLL_WINDOW,
+    RECENT_FACTOR_SECS,
+};
+
+/// A created, not yet enabled virtual device. Holds the secret: shown once, then dropped.
+pub struct NewVirtualDevice {
+    /// The device row.
+    pub device: DeviceRecord,
+    /// Base32 seed.
+    pub secret_base32: Zeroizing<String>,
+    /// `otpauth://` URI.
+    pub uri: Zeroizing<String>,
+    /// QR code of the URI, SVG.
+    pub qr_svg: Zeroizing<String>,
+    /// QR code of the URI, PNG.
+    pub qr_png: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewVirtualDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewVirtualDevice")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The serial of a virtual device: `mamori:mfa/USER/NAME`, like the provider's ARN.
+pub fn virtual_serial(user: &str, name: &str) -> String {
+    format!("mamori:mfa/{user}/{name}")
+}
+
+fn map_consecutive(e: OtpError) -> Error {
+    match e {
+        OtpError::NotConsecutive => Error::CodesNotConsecutive,
+        OtpError::MalformedCode { expected } => Error::InvalidInput(format!(
+            "the codes have the wrong format: expected {expected}"
+        )),
+        _ => Error::InvalidCode,
+    }
+}
+
+impl Service {
+    /// Whether the session gave a second factor recently enough for a sensitive change.
+    fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
+        session
+            .second_factor_at
+            .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS)
+    }
+
+    /// Refuses a change to the factors of an account that has MFA unless the session verified a
+    /// second factor in the last 5 minutes.
+    async fn require_recent_factor(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        now: UnixTime,
+    ) -> Result<()> {
+        let has_mfa = self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .iter()
+            .any(|d| d.enabled_at.is_some());
+        if has_mfa && !Self::recent_factor(session, now) {
+            return Err(Error::RecentSecondFactorRequired);
+        }
+        Ok(())
+    }
+
+    /// Creates a pending virtual device named `name` for the session's account.
+    pub async fn create_virtual_device<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        name: &str,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<NewVirtualDevice> {
+        check_name("the device name", name)?;
+        self.require_recent_factor(account, session, now).await?;
+        let secret = Secret::generate_with(rng, DEFAULT_SECRET_LEN);
+        let id = new_id(rng);
+        let params = OtpParams::totp();
+        let device = DeviceRecord {
+            id: id.clone(),
+            account_id: account.id.clone(),
+            kind: DeviceKind::Virtual,
+            name: name.to_string(),
+            serial: virtual_serial(&account.name, name),
+            created_at: now,
+            enabled_at: None,
+            last_used_at: None,
+            secret_sealed: Some(self.key.seal(rng, id.as_bytes(), secret.as_bytes())?),
+            otp_type: "totp".into(),
+            algorithm: params.algorithm.as_str().to_string(),
+            digits: i64::from(params.digits),
+            period: i64::try_from(params.period).unwrap_or(30),
+            drift: 0,
+            last_step: None,
+            credential: None,
+        };
+        let uri = KeyUri {
+            issuer: Some(self.policy.service_name.clone()),
+            account: account.name.clone(),
+            secret,
+            params,
+        };
+        let text = uri.to_uri();
+        let qr_svg = Zeroizing::new(
+            mamori_otp::qr::to_svg(&text).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let qr_png = Zeroizing::new(
+            mamori_otp::qr::to_png(&text, 6).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let max = self.policy.max_devices;
+        match self.store.create_device(&device, i64::from(max)).await {
+            Ok(()) => {}
+            Err(e) => {
+                let result = match &e {
+                    Error::DeviceLimitReached(_) => "device_limit",
+                    Error::Conflict(_) => "name_taken",
+                    _ => "error",
+                };
+                self.audit(
+                    now,
+                    meta,
+                    Event::own(kind::MFA_CREATE, result, &account.name).detail(name),
+                )
+                .await?;
+                return Err(e);
+            }
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_CREATE, "success", &account.name).detail(name),
+        )
+        .await?;
+        Ok(NewVirtualDevice {
+            device,
+            secret_base32: uri.secret.to_base32(),
+            uri: text,
+            qr_svg,
+            qr_png,
+        })
+    }
+
+    async fn owned_device(&self, account: &AccountRecord, device_id: &str) -> Result<DeviceRecord> {
+        self.store
+            .device(&account.id, device_id)
+            .await?
+            .ok_or(Error::NotFound("device"))
+    }
+
+    /// Enables a pending OTP device with two consecutive codes (searched within ±10 steps),
+    /// remembering the drift. Enabling proves possession of the device, so it yields a
+    /// [`SecondFactorVerified`].
+    pub async fn enable_device(
+        &self,
+        account: &AccountRecord,
+        device_id: &str,
+        code1: &str,
+        code2: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<(DeviceRecord, SecondFactorVerified)> {
+        let d = self.owned_device(account, device_id).await?;
+        if !d.kind.is_otp() || d.enabled_at.is_some() {
+            return Err(Error::InvalidDeviceState(
+                "the device is already enabled".into(),
+            ));
+        }
+        let g = self.generator(&d)?;
+        let found = g.find_consecutive_time(code1, code2, unix_u64(now), ENROLL_WINDOW);
+        let m = match found {
+            Ok(m) => m,
+            Err(e) => {
+                let e = map_consecutive(e);
+                let result = match e {
+                    Error::CodesNotConsecutive => "not_consecutive",
+                    _ => "failure",
+                };
+                self.audit(
+                    now,
+                    meta,
+                    Event::own(kind::MFA_ENABLE, result, &account.name).detail(&d.name),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        let last = i64::try_from(m.last_step).unwrap_or(i64::MAX);
+        if !self.store.enable_device(&d.id, now, m.drift, last).await? {
+            return Err(Error::InvalidDeviceState(
+                "the device is already enabled".into(),
+            ));
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_ENABLE, "success", &account.name).detail(&d.name),
+        )
+        .await?;
+        let d = self.owned_device(account, device_id).await?;
+        Ok((d, SecondFactorVerified::new(&account.id)))
+    }
+
+    /// Resynchronises an enabled device with two consecutive codes.
+    pub async fn resync_device(
+        &self,
+        account: &AccountRecord,
+        device_id: &str,
+        code1: &str,
+        code2: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<DeviceRecord> {
+        let d = self.owned_device(account, device_id).await?;
+        if !d.kind.is_otp() || d.enabled_at.is_none() {
+            return Err(Error::InvalidDeviceState(
+                "only an enabled OTP device can be resynchronised".into(),
+            ));
+        }
+        let g = self.generator(&d)?;
+        let result = match g.find_consecutive_time(code1, code2, unix_u64(now), ENROLL_WINDOW) {
+            Ok(m) => {
+                let last = i64::try_from(m.last_step).unwrap_or(i64::MAX);
+                if self.store.resync_device(&d.id, m.drift, last).await? {
+                    Ok(())
+                } else {
+                    // The codes were for steps already used: a replay.
+                    Err(Error::InvalidCode)
+                }
+            }
+            Err(e) => Err(map_consecutive(e)),
+        };
+        let label = match &result {
+            Ok(()) => "success",
+            Err(Error::CodesNotConsecutive) => "not_consecutive",
+            Err(_) => "failure",
+        };
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_RESYNC, label, &account.name).detail(&d.name),
+        )
+        .await?;
+        result?;
+        self.owned_device(account, device_id).await
+    }
+
+    /// The account's devices.
+    pub async fn list_devices(&self, account: &AccountRecord) -> Result<Vec<DeviceRecord>> {
+        self.store.devices_for_account(&account.id).await
+    }
+
+    /// Renames a device (its serial follows the name).
+    pub async fn rename_device(
+        &self,
+        account: &AccountRecord,
+        device_id: &str,
+        name: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<DeviceRecord> {
+        check_name("the device name", name)?;
+        let d = self.owned_device(account, device_id).await?;
+        let serial = if d.kind == DeviceKind::Virtual {
+            virtual_serial(&account.name, name)
+        } else {
+            d.serial.clone()
+        };
+        if !self
+            .store
+            .rename_device(&account.id, device_id, name, &serial)
+            .await?
+        {
+            return Err(Error::NotFound("device"));
+        }
+        let detail = format!("{} -> {}", d.name, name);
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_RENAME, "success", &account.name).detail(&detail),
+        )
+        .await?;
+        self.owned_device(account, device_id).await
+    }
+
+    /// Deletes (deactivates) a device. If the account has an enabled device, the session must
+    /// have verified a second factor within the last 5 minutes.
+    pub async fn delete_device(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        device_id: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let d = self.owned_device(account, device_id).await?;
+        if let Err(e) = self.require_recent_factor(account, session, now).await {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::MFA_DELETE, "recent_factor_required", &account.name)
+                    .detail(&d.name),
+            )
+            .await?;
+            return Err(e);
+        }
+        if !self.store.delete_device(&account.id, device_id).await? {
+            return Err(Error::NotFound("device"));
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_DELETE, "success", &account.name).detail(&d.name),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! Second-factor verification and the rules around it:
+//!
+//! - **replay**: a device accepts only a time step (or HOTP counter) later than its last
+//!   accepted one, decided by the store's one conditional update (RFC 6238 section 5.2, NIST SP
+//!   800-63B section 5.1.4.2: "accept a given time-based OTP only once");
+//! - **guessing**: failed attempts count per account in the database, so every node sees them;
+//!   after [`Lockout::delay_after`] consecutive failures each further attempt must wait a
+//!   doubling delay, and [`Lockout::lock_after`] consecutive failures lock the account (NIST SP
+//!   800-63B section 5.2.2: at most 100);
+//! - the proof: [`SecondFactorVerified`] can only be made here (and by enrollment, which proves
+//!   possession the same way), and a full session requires one.
+
+use mamori_otp::{Algorithm, Generator, OtpError, OtpKind, OtpParams, Secret};
+
+use crate::clock::UnixTime;
+use crate::config::Lockout;
+use crate::error::{Error, Result};
+use crate::store::{AccountRecord, DeviceRecord};
+
+use super::audit::{kind, Event};
+use super::{unix_u64, RequestMeta, Service, ENROLL_WINDOW, HOTP_LOOK_AHEAD, VERIFY_WINDOW};
+
+/// Proof that a second factor was just verified for an account. Zero-cost; it cannot be built
+/// outside the domain's verification code, so whoever holds one has checked a code.
+#[derive(Debug)]
+pub struct SecondFactorVerified {
+    account_id: String,
+    _private: (),
+}
+
+impl SecondFactorVerified {
+    pub(super) fn new(account_id: &str) -> Self {
+        SecondFactorVerified {
+            account_id: account_id.to_string(),
+            _private: (),
+        }
+    }
+
+    /// The account whose factor was verified.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+}
+
+/// How long the account must wait before the next attempt, if at all: nothing for the first
+/// `delay_after` failures, then `base`, `2·base`, `4·base`, … up to `max` seconds after the last
+/// failure.
+pub fn throttle_wait(
+    l: &Lockout,
+    failures: i64,
+    last_failure_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Option<u64> {
+    let over = failures.checked_sub(i64::from(l.delay_after))?;
+    if over < 0 || l.delay_base_secs == 0 {
+        return None;
+    }
+    let shift = u32::try_from(over.min(32)).unwrap_or(32);
+    let delay = l
+        .delay_base_secs
+        .saturating_mul(1u64 << shift)
+        .min(l.delay_max_secs);
+    let until = last_failure_at?.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+    (now < until).then(|| u64::try_from(until - now).unwrap_or(0).max(1))
+}
+
+/// Outcome of checking one code against one device.
+enum Check {
+    Accepted { step: i64, drift: i64 },
+    Replayed,
+    NoMatch,
+}
+
+impl Service {
+    /// The OTP generator of a device, from its sealed secret.
+    pub(super) fn generator(&self, d: &DeviceRecord) -> Result<Generator> {
+        let sealed = d
+            .secret_sealed
+            .as_ref()
+            .ok_or_else(|| Error::Internal("device has no secret".into()))?;
+        let bytes = self.key.open(d.id.as_bytes(), sealed)?;
+        let secret = Secret::from_bytes(bytes.to_vec())
+            .map_err(|e| Error::Internal(format!("stored secret: {e}")))?;
+        let algorithm: Algorithm = d
+            .algorithm
+            .parse()
+            .map_err(|_| Error::Internal("stored algorithm".into()))?;
+        let params = OtpParams {
+            kind: if d.otp_type == "hotp" {
+                OtpKind::Hotp
+            } else {
+                OtpKind::Totp
+            },
+            algorithm,
+            digits: u32::try_from(d.digits).unwrap_or(6),
+            period: u64::try_from(d.period).unwrap_or(30),
+            counter: 0,
+        };
+        Generator::new(&secret, params).map_err(|e| Error::Internal(format!("stored params: {e}")))
+    }
+
+    fn check_code(&self, d: &DeviceRecord, code: &str, now: UnixTime) -> Result<Check> {
+        let g = self.generator(d)?;
+        let last = d.last_step.and_then(|s| u64::try_from(s).ok());
+        let found = if g.params().kind == OtpKind::Hotp {
+            let next = last.map_or(0, |s| s.saturating_add(1));
+            g.verify_counter(code, next, HOTP_LOOK_AHEAD)
+        } else {
+            g.verify_time(code, unix_u64(now), d.drift, VERIFY_WINDOW, last)
+        };
+        match found {
+            Ok(v) => Ok(Check::Accepted {
+                step: i64::try_from(v.step).unwrap_or(i64::MAX),
+                // Remember the observed clock offset, bounded by the enrollment window so that
+                // drift cannot be walked arbitrarily far from the server's clock.
+                drift: if g.params().kind == OtpKind::Hotp {
+                    d.drift
+                } else {
+                    v.offset
+                        .clamp(-(ENROLL_WINDOW as i64), ENROLL_WINDOW as i64)
+                },
+            }),
+            Err(OtpError::MalformedCode { expected }) => Err(Error::InvalidInput(format!(
+                "the code has the wrong format: expected {expected}"
+            ))),
+            Err(_) => {
+                // Was it a valid code for a step already used? Then it is a replay, which
+                // OWASP ASVS V2 asks to log as such.
+                let replay = g.params().kind != OtpKind::Hotp
+                    && last.is_some()
+                    && g.verify_time(code, unix_u64(now), d.drift, VERIFY_WINDOW, None)
+                        .is_ok();
+                Ok(if replay {
+                    Check::Replayed
+                } else {
+                    Check::NoMatch
+                })
+            }
+        }
+    }
+
+    /// Verifies a one-time code for `account` against its enabled OTP devices (or just
+    /// `device_id`), applying the lock, throttle and replay rules and recording the outcome in
+    /// the audit log under `audit_kind`.
+    pub async fn verify_second_factor(
+        &self,
+        account: &AccountRecord,
+        code: &str,
+        device_id: Option<&str>,
+        now: UnixTime,
+        meta: &RequestMeta,
+        audit_kind: &str,
+    ) -> Result<SecondFactorVerified> {
+        let name = account.name.as_str();
+        if account.locked_at.is_some() {
+            self.audit(now, meta, Event::own(audit_kind, "locked", name))
+                .await?;
+            return Err(Error::AccountLocked);
+        }
+        if let Some(retry_after) = throttle_wait(
+            &self.policy.lockout,
+            account.mfa_failures,
+            account.mfa_last_failure_at,
+            now,
+        ) {
+            self.audit(now, meta, Event::own(audit_kind, "throttled", name))
+                .await?;
+            return Err(Error::RateLimited { retry_after });
+        }
+        let devices = self.store.devices_for_account(&account.id).await?;
+        let mut replayed = false;
+        for d in devices.iter().filter(|d| {
+            d.kind.is_otp() && d.enabled_at.is_some() && device_id.is_none_or(|want| want == d.id)
+        }) {
+            match self.check_code(d, code, now)? {
+                Check::Accepted { step, drift } => {
+                    if self.store.accept_step(&d.id, step, drift, now).await? {
+                        if account.mfa_failures != 0 {
+                            self.store.reset_mfa_failures(&account.id).await?;
+                        }
+                        self.audit(
+                            now,
+                            meta,
+                            Event::own(audit_kind, "success", name).detail(&d.name),
+                        )
+                        .await?;
+                        return Ok(SecondFactorVerified::new(&account.id));
+                    }
+                    // Another request (on this node or another) accepted this step first.
+                    replayed = true;
+                }
+                Check::Replayed => replayed = true,
+                Check::NoMatch => {}
+            }
+        }
+        let count = self
+            .store
+            .record_mfa_failure(&account.id, now, i64::from(self.policy.lockout.lock_after))
+            .await?;
+        let result = if replayed { "replay" } else { "failure" };
+        self.audit(now, meta, Event::own(audit_kind, result, name))
+            .await?;
+        if count.locked {
+            if count.failures == i64::from(self.policy.lockout.lock_after) {
+                let detail = format!("{} consecutive failed attempts", count.failures);
+                self.audit(
+                    now,
+                    meta,
+                    Event::own(kind::ACCOUNT_LOCK, "success", name)
+                        .by("system")
+                        .detail(&detail),
+                )
+                .await?;
+            }
+            return Err(Error::AccountLocked);
+        }
+        Err(Error::InvalidCode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn no_delay_for_the_first_five_failures_then_doubling_up_to_the_maximum() {
+        let l = Lockout::default();
+        for f in 0..5 {
+            assert_eq!(throttle_wait(&l, f, Some(100), 100), None, "{f}");
+        }
+        assert_eq!(throttle_wait(&l, 5, Some(100), 100), Some(1));
+        assert_eq!(throttle_wait(&l, 5, Some(100), 101), None);
+        assert_eq!(throttle_wait(&l, 6, Some(100), 100), Some(2));
+        assert_eq!(throttle_wait(&l, 8, Some(100), 100), Some(8));
+        assert_eq!(throttle_wait(&l, 8, Some(100), 105), Some(3));
+        assert_eq!(throttle_wait(&l, 99, Some(100), 100), Some(60));
+        assert_eq!(throttle_wait(&l, 99, Some(100), 160), None);
+        let off = Lockout {
+            delay_base_secs: 0,
+            ..Lockout::default()
+        };
+        assert_eq!(throttle_wait(&off, 50, Some(100), 100), None);
+    }
+
+    #[test]
+    fn the_default_lock_is_at_one_hundred_consecutive_failures() {
+        // NIST SP 800-63B section 5.2.2.
+        assert_eq!(Lockout::default().lock_after, 100);
+        assert_eq!(Lockout::default().delay_after, 5);
+    }
+}

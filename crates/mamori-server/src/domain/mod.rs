@@ -1,0 +1,220 @@
+//! The rules of the account service. This layer knows neither HTTP nor SQL: it keeps state
+//! through the [`Store`] trait, is given the time (`now`, Unix seconds) and a random number
+//! generator by its caller, and returns domain results that the edges translate.
+//!
+//! - [`password`]: password policy and Argon2id hashing.
+//! - [`accounts`]: root bootstrap, users, setup links, password change, security alerts.
+//! - [`factors`]: second-factor verification with the replay, throttling and lock rules; the
+//!   [`SecondFactorVerified`] proof.
+//! - [`devices`]: virtual MFA devices (create, enable with two consecutive codes, resync, list,
+//!   rename, delete).
+//! - [`signin`]: the sign-in state machine and sessions.
+//! - [`appkeys`]: application keys and the validate API.
+//! - [`audit`]: audit events.
+
+use std::sync::Arc;
+
+use rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::config::{Config, Lockout, PasswordConfig, RequireMfa};
+use crate::error::{Error, Result};
+use crate::keys::ServerKey;
+use crate::store::Store;
+
+pub mod accounts;
+pub mod appkeys;
+pub mod audit;
+pub mod devices;
+pub mod factors;
+pub mod password;
+pub mod signin;
+
+pub use factors::SecondFactorVerified;
+
+/// The name of the account created on first start.
+pub const ROOT: &str = "root";
+/// Sessions end after this much inactivity (30 minutes).
+pub const SESSION_IDLE_SECS: i64 = 30 * 60;
+/// Sessions end this long after sign-in whatever the activity (12 hours).
+pub const SESSION_ABSOLUTE_SECS: i64 = 12 * 60 * 60;
+/// A sign-in challenge (password given, code awaited) lasts 5 minutes.
+pub const CHALLENGE_SECS: i64 = 5 * 60;
+/// Sensitive changes need a second factor given within the last 5 minutes.
+pub const RECENT_FACTOR_SECS: i64 = 5 * 60;
+/// Setup links are valid for 1 hour.
+pub const SETUP_LINK_SECS: i64 = 60 * 60;
+/// Enrollment and resync search ±10 time steps for the two consecutive codes.
+pub const ENROLL_WINDOW: u64 = 10;
+/// Sign-in and validation accept the expected step ±1 (RFC 6238 section 5.2 recommends at
+/// most one step of network delay).
+pub const VERIFY_WINDOW: u64 = 1;
+/// HOTP look-ahead for hardware tokens (RFC 4226 section 7.4).
+pub const HOTP_LOOK_AHEAD: u64 = 10;
+
+/// The policy the domain applies, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Issuer shown in authenticator apps.
+    pub service_name: String,
+    /// Base URL for setup links.
+    pub public_url: String,
+    /// Which accounts must enroll MFA first.
+    pub require_mfa: RequireMfa,
+    /// Devices per user.
+    pub max_devices: u32,
+    /// Guessing protection.
+    pub lockout: Lockout,
+    /// Password policy.
+    pub password: PasswordConfig,
+}
+
+impl Policy {
+    /// The policy of a configuration, with the public URL decided by the caller.
+    pub fn from_config(c: &Config, public_url: String) -> Policy {
+        Policy {
+            service_name: c.service_name.clone(),
+            public_url,
+            require_mfa: c.require_mfa,
+            max_devices: c.limits.max_devices,
+            lockout: c.lockout.clone(),
+            password: c.password.clone(),
+        }
+    }
+}
+
+/// Who is asking, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// User agent (truncated).
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// Metadata for the admin command line.
+    pub fn cli() -> RequestMeta {
+        RequestMeta {
+            client_addr: None,
+            user_agent: Some("mamori-server admin".into()),
+        }
+    }
+}
+
+/// The account service. Cheap to share behind an `Arc`.
+pub struct Service {
+    store: Arc<dyn Store>,
+    key: ServerKey,
+    policy: Policy,
+    /// A hash of a random password, verified when the user does not exist so that a wrong user
+    /// name costs the same time as a wrong password.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("backend", &self.store.backend())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+const KEY_CHECK: &str = "server_key_check";
+
+impl Service {
+    /// Builds the service and checks that `key` is the key this database's secrets were sealed
+    /// with (a marker sealed on first use is stored in the database).
+    pub async fn new<R: RngCore + CryptoRng + Send>(
+        store: Arc<dyn Store>,
+        key: ServerKey,
+        policy: Policy,
+        rng: &mut R,
+    ) -> Result<Service> {
+        let marker = key.seal(rng, KEY_CHECK.as_bytes(), b"mamori")?;
+        store.meta_init(KEY_CHECK, &marker).await?;
+        let stored = store
+            .meta_get(KEY_CHECK)
+            .await?
+            .ok_or_else(|| Error::Store("key check marker missing".into()))?;
+        if key.open(KEY_CHECK.as_bytes(), &stored).is_err() {
+            return Err(Error::Key(
+                "this server key file is not the one this database was created with".into(),
+            ));
+        }
+        let mut pw = [0u8; 32];
+        rng.fill_bytes(&mut pw);
+        let dummy_hash =
+            password::hash_blocking(Zeroizing::new(hex(&pw)), policy.password.clone(), rng).await?;
+        Ok(Service {
+            store,
+            key,
+            policy,
+            dummy_hash,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+/// A random 256-bit token, Base64url without padding, and its SHA-256 (what is stored).
+pub(crate) fn new_token<R: RngCore + CryptoRng>(rng: &mut R) -> (Zeroizing<String>, Vec<u8>) {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(raw.as_mut_slice());
+    let token = Zeroizing::new(data_encoding::BASE64URL_NOPAD.encode(raw.as_slice()));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// SHA-256 of a token. Tokens carry 256 bits of entropy, so a fast hash suffices: a leaked
+/// table cannot be turned back into tokens.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A random UUID (v4) from `rng`.
+pub(crate) fn new_id<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    uuid::Builder::from_random_bytes(b)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+fn hex(b: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(b)
+}
+
+/// Checks a user or device name: 1–64 characters from letters, digits and `+=,.@_-` (the
+/// cloud provider's user-name alphabet).
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} must be 1-64 characters: letters, digits and +=,.@_-"
+        )))
+    }
+}
+
+/// Time as `u64` for the OTP functions (times before 1970 are clamped).
+pub(crate) fn unix_u64(now: UnixTime) -> u64 {
+    u64::try_from(now).unwrap_or(0)
+}

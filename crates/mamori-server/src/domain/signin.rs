@@ -1,0 +1,406 @@
+//! The sign-in state machine and sessions.
+//!
+//! ```text
+//!  password ──wrong──▶ InvalidCredentials (same answer and cost for an unknown user)
+//!     │
+//!     ├─ account has enabled OTP devices ──▶ MfaRequired{challenge, devices}
+//!     │        challenge + code ──▶ SecondFactorVerified ──▶ Full session
+//!     ├─ no device, policy requires MFA ──▶ EnrollmentRequired session (may only enroll)
+//!     │        enable device ──▶ SecondFactorVerified ──▶ Full session (new token)
+//!     └─ no device, policy allows ──▶ Full session + security alert
+//! ```
+//!
+//! Session tokens are 256-bit random values; only their SHA-256 is stored. Sessions end after 30
+//! minutes idle or 12 hours. Every state change issues a new token (no session fixation).
+
+use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::config::RequireMfa;
+use crate::error::{Error, Result};
+use crate::store::{AccountRecord, DeviceRecord, Role, SessionRecord, SessionState};
+
+use super::audit::{kind, Event};
+use super::password;
+use super::{
+    new_id, new_token, token_hash, RequestMeta, SecondFactorVerified, Service, CHALLENGE_SECS,
+    ROOT, SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS,
+};
+
+/// Proof that the policy lets this account have a full session on its password alone: it has
+/// no enabled MFA device and the policy does not require one. Only [`Service::sign_in_password`]
+/// makes it.
+#[derive(Debug)]
+pub struct PasswordOnlyAllowed {
+    _private: (),
+}
+
+/// What a new session is based on; each variant can only be built by the rule that allows it.
+#[derive(Debug)]
+pub enum SessionGrant {
+    /// Password and a verified second factor: a full session.
+    SecondFactor(SecondFactorVerified),
+    /// Password alone, allowed by the policy: a full session with the security alert.
+    PasswordOnly(PasswordOnlyAllowed),
+    /// Password alone where the policy requires MFA: may only enroll a device.
+    EnrollmentOnly,
+}
+
+/// A session just created; the token is shown to the client once.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The bearer token (also the cookie value).
+    pub token: Zeroizing<String>,
+    /// The stored record.
+    pub record: SessionRecord,
+}
+
+/// Result of the password step.
+#[derive(Debug)]
+pub enum PasswordOutcome {
+    /// A second factor is needed: the challenge token and the devices that can answer.
+    MfaRequired {
+        /// Challenge token.
+        challenge: Zeroizing<String>,
+        /// Enabled devices.
+        devices: Vec<DeviceRecord>,
+    },
+    /// A session (full, or enrollment-only).
+    Session(Box<(NewSession, AccountRecord)>),
+}
+
+/// A request's authenticated session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The session.
+    pub session: SessionRecord,
+    /// Its account.
+    pub account: AccountRecord,
+    /// Enabled MFA devices of the account.
+    pub enabled_devices: u32,
+}
+
+impl Authenticated {
+    /// Refuses sessions that may only enroll a device.
+    pub fn require_full(&self) -> Result<()> {
+        match self.session.state {
+            SessionState::Full => Ok(()),
+            _ => Err(Error::MfaEnrollmentRequired),
+        }
+    }
+
+    /// Refuses non-administrators (and restricted sessions).
+    pub fn require_admin(&self) -> Result<()> {
+        self.require_full()?;
+        if self.account.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only administrators may do this".into()))
+        }
+    }
+}
+
+/// Whether the policy requires `account` to enroll MFA before anything else.
+pub fn mfa_required_for(policy: RequireMfa, account: &AccountRecord) -> bool {
+    match policy {
+        RequireMfa::All => true,
+        RequireMfa::Root => account.name == ROOT,
+        RequireMfa::None => false,
+    }
+}
+
+impl Service {
+    /// Creates a session of the kind `grant` allows.
+    pub async fn create_session<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        grant: SessionGrant,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<NewSession> {
+        let (state, second_factor_at) = match grant {
+            SessionGrant::SecondFactor(proof) => {
+                if proof.account_id() != account.id {
+                    return Err(Error::Internal("proof for another account".into()));
+                }
+                (SessionState::Full, Some(now))
+            }
+            SessionGrant::PasswordOnly(_) => (SessionState::Full, None),
+            SessionGrant::EnrollmentOnly => (SessionState::EnrollmentRequired, None),
+        };
+        let (token, hash) = new_token(rng);
+        let record = SessionRecord {
+            id: new_id(rng),
+            token_hash: hash,
+            account_id: account.id.clone(),
+            state,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.saturating_add(SESSION_ABSOLUTE_SECS),
+            second_factor_at,
+            client_addr: meta.client_addr.clone(),
+            user_agent: meta.user_agent.clone(),
+        };
+        self.store.create_session(&record).await?;
+        Ok(NewSession { token, record })
+    }
+
+    /// The password step.
+    pub async fn sign_in_password<R: RngCore + CryptoRng + Send>(
+        &self,
+        user: &str,
+        password: Zeroizing<String>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<PasswordOutcome> {
+        let account = if user.len() <= 64 {
+            self.store.account_by_name(user).await?
+        } else {
+            None
+        };
+        // Verify against a dummy hash when there is no account or no password yet, so that both
+        // cases cost one Argon2id verification like a real wrong password.
+        let phc = account
+            .as_ref()
+            .and_then(|a| a.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let ok = password::verify_blocking(password, phc).await?;
+        let account = match account {
+            Some(a) if ok && a.password_hash.is_some() => a,
+            other => {
+                let known = other.as_ref().map(|a| a.name.as_str());
+                let detail = if known.is_some() {
+                    "wrong password"
+                } else {
+                    "unknown user"
+                };
+                self.audit(
+                    now,
+                    meta,
+                    Event {
+                        kind: kind::SIGN_IN_PASSWORD,
+                        result: "failure",
+                        account: known,
+                        actor: None,
+                        detail: Some(detail),
+                    },
+                )
+                .await?;
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let devices: Vec<DeviceRecord> = self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.enabled_at.is_some())
+            .collect();
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::SIGN_IN_PASSWORD, "success", &account.name),
+        )
+        .await?;
+        if !devices.is_empty() {
+            let (challenge, hash) = new_token(rng);
+            let record = SessionRecord {
+                id: new_id(rng),
+                token_hash: hash,
+                account_id: account.id.clone(),
+                state: SessionState::MfaPending,
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now.saturating_add(CHALLENGE_SECS),
+                second_factor_at: None,
+                client_addr: meta.client_addr.clone(),
+                user_agent: meta.user_agent.clone(),
+            };
+            self.store.create_session(&record).await?;
+            return Ok(PasswordOutcome::MfaRequired { challenge, devices });
+        }
+        let grant = if mfa_required_for(self.policy.require_mfa, &account) {
+            SessionGrant::EnrollmentOnly
+        } else {
+            SessionGrant::PasswordOnly(PasswordOnlyAllowed { _private: () })
+        };
+        let s = self.create_session(&account, grant, now, rng, meta).await?;
+        Ok(PasswordOutcome::Session(Box::new((s, account))))
+    }
+
+    /// The code step: answers a challenge with a one-time code.
+    pub async fn sign_in_mfa<R: RngCore + CryptoRng + Send>(
+        &self,
+        challenge: &str,
+        code: &str,
+        device_id: Option<&str>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<(NewSession, AccountRecord)> {
+        let pending = self
+            .store
+            .session_by_token_hash(&token_hash(challenge))
+            .await?
+            .filter(|s| s.state == SessionState::MfaPending && s.expires_at > now)
+            .ok_or(Error::InvalidChallenge)?;
+        let account = self
+            .store
+            .account_by_id(&pending.account_id)
+            .await?
+            .ok_or(Error::InvalidChallenge)?;
+        let proof = self
+            .verify_second_factor(&account, code, device_id, now, meta, kind::SIGN_IN_MFA)
+            .await?;
+        // Consume the challenge; of two concurrent answers only one deletes it.
+        if !self.store.delete_session(&account.id, &pending.id).await? {
+            return Err(Error::InvalidChallenge);
+        }
+        let s = self
+            .create_session(&account, SessionGrant::SecondFactor(proof), now, rng, meta)
+            .await?;
+        Ok((s, account))
+    }
+
+    /// Finds the session of a bearer token or cookie, enforcing the idle and absolute limits.
+    pub async fn authenticate(&self, token: &str, now: UnixTime) -> Result<Authenticated> {
+        let session = self
+            .store
+            .session_by_token_hash(&token_hash(token))
+            .await?
+            .filter(|s| s.state != SessionState::MfaPending)
+            .ok_or(Error::Unauthenticated)?;
+        if session.expires_at <= now || session.last_seen_at + SESSION_IDLE_SECS <= now {
+            self.store
+                .delete_session(&session.account_id, &session.id)
+                .await?;
+            return Err(Error::Unauthenticated);
+        }
+        let account = self
+            .store
+            .account_by_id(&session.account_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        // Write the activity time at most once a minute, not on every request.
+        if now - session.last_seen_at >= 60 {
+            self.store.touch_session(&session.id, now).await?;
+        }
+        let enabled_devices = self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .iter()
+            .filter(|d| d.enabled_at.is_some())
+            .count();
+        Ok(Authenticated {
+            session,
+            account,
+            enabled_devices: u32::try_from(enabled_devices).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Gives a second factor again within a session (needed before sensitive changes).
+    pub async fn verify_in_session(
+        &self,
+        auth: &Authenticated,
+        code: &str,
+        device_id: Option<&str>,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.verify_second_factor(
+            &auth.account,
+            code,
+            device_id,
+            now,
+            meta,
+            kind::SESSION_VERIFY,
+        )
+        .await?;
+        self.store
+            .set_session_second_factor(&auth.session.id, now)
+            .await
+    }
+
+    /// After a device was enabled in this session: an enrollment-only session is replaced by a
+    /// full one (new token); a full session records the verified factor.
+    pub async fn upgrade_after_enrollment<R: RngCore + CryptoRng + Send>(
+        &self,
+        auth: &Authenticated,
+        proof: SecondFactorVerified,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<Option<NewSession>> {
+        if auth.session.state == SessionState::Full {
+            self.store
+                .set_session_second_factor(&auth.session.id, now)
+                .await?;
+            return Ok(None);
+        }
+        self.store
+            .delete_session(&auth.account.id, &auth.session.id)
+            .await?;
+        let s = self
+            .create_session(
+                &auth.account,
+                SessionGrant::SecondFactor(proof),
+                now,
+                rng,
+                meta,
+            )
+            .await?;
+        Ok(Some(s))
+    }
+
+    /// Signs out (deletes this session).
+    pub async fn sign_out(
+        &self,
+        auth: &Authenticated,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.store
+            .delete_session(&auth.account.id, &auth.session.id)
+            .await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::SIGN_OUT, "success", &auth.account.name),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The account's sessions.
+    pub async fn list_sessions(&self, auth: &Authenticated) -> Result<Vec<SessionRecord>> {
+        self.store.sessions_for_account(&auth.account.id).await
+    }
+
+    /// Revokes one of the account's own sessions.
+    pub async fn revoke_session(
+        &self,
+        auth: &Authenticated,
+        session_id: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        if !self
+            .store
+            .delete_session(&auth.account.id, session_id)
+            .await?
+        {
+            return Err(Error::NotFound("session"));
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::SESSION_REVOKE, "success", &auth.account.name).detail(session_id),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,645 @@
+//! Route handlers: parse, call the domain with the time and the OS random generator, convert.
+
+use std::time::Instant;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mamori_api as api;
+use rand::rngs::OsRng;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::domain::accounts::Alert;
+use crate::domain::appkeys::Validation;
+use crate::domain::signin::{NewSession, PasswordOutcome};
+use crate::error::Error;
+use crate::store::{AccountRecord, AuditFilter, AuditRecord, DeviceRecord, Role, SessionRecord};
+
+use super::{ApiError, ApiResult, AppState, Auth, Meta, SESSION_COOKIE};
+
+/// JSON body with errors in the API's format (400 malformed, 413 too large).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// Query string with errors in the API's format.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+fn alert_wire(a: Alert) -> api::Alert {
+    api::Alert {
+        kind: a.kind.into(),
+        user: a.user,
+        message: a.message,
+    }
+}
+
+fn device_wire(d: &DeviceRecord) -> api::Device {
+    api::Device {
+        id: d.id.clone(),
+        kind: d.kind.as_str().into(),
+        name: d.name.clone(),
+        serial: d.serial.clone(),
+        created_at: d.created_at,
+        enabled_at: d.enabled_at,
+        last_used_at: d.last_used_at,
+    }
+}
+
+fn session_wire(s: &SessionRecord, current: &str) -> api::Session {
+    api::Session {
+        id: s.id.clone(),
+        created_at: s.created_at,
+        last_seen_at: s.last_seen_at,
+        client_addr: s.client_addr.clone(),
+        user_agent: s.user_agent.clone(),
+        current: s.id == current,
+    }
+}
+
+fn user_wire(a: &AccountRecord, mfa_devices: u32) -> api::User {
+    api::User {
+        id: a.id.clone(),
+        user: a.name.clone(),
+        role: a.role.as_str().into(),
+        email: a.email.clone(),
+        phone: a.phone.clone(),
+        created_at: a.created_at,
+        password_enabled: a.password_hash.is_some(),
+        mfa_devices,
+        locked: a.locked_at.is_some(),
+    }
+}
+
+/// Converts a stored audit record to the wire type.
+pub fn audit_wire(r: AuditRecord) -> api::AuditEvent {
+    let e = r.event;
+    api::AuditEvent {
+        id: r.id,
+        at: e.at,
+        account: e.account,
+        actor: e.actor,
+        client_addr: e.client_addr,
+        user_agent: e.user_agent,
+        kind: e.kind,
+        result: e.result,
+        detail: e.detail,
+    }
+}
+
+fn cookie(st: &AppState, token: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if st.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+fn with_cookie(st: &AppState, s: &NewSession, body: impl IntoResponse) -> Response {
+    let mut resp = body.into_response();
+    let max_age = s.record.expires_at - s.record.created_at;
+    if let Some(c) = cookie(st, &s.token, max_age) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn count(result: &'static str, name: &'static str) {
+    metrics::counter!(name, "result" => result).increment(1);
+}
+
+pub async fn healthz(State(st): State<AppState>) -> ApiResult<Json<api::Health>> {
+    // A cheap query proves the database answers.
+    st.svc.store().count_accounts().await?;
+    Ok(Json(api::Health {
+        status: "ok".into(),
+    }))
+}
+
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    match &st.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+pub async fn setup(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<api::SetupRequest>,
+) -> ApiResult<Json<api::SetupResponse>> {
+    st.check_sign_in_rate(m.ip)?;
+    let account = st
+        .svc
+        .complete_setup(
+            &req.token,
+            Zeroizing::new(req.password),
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok(Json(api::SetupResponse { user: account.name }))
+}
+
+pub async fn sign_in(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<api::SignInRequest>,
+) -> ApiResult<Response> {
+    if let Err(e) = st.check_sign_in_rate(m.ip) {
+        count("rate_limited", "mamori_sign_ins_total");
+        return Err(e);
+    }
+    let outcome = st
+        .svc
+        .sign_in_password(
+            &req.user,
+            Zeroizing::new(req.password),
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            count("invalid_credentials", "mamori_sign_ins_total");
+            return Err(e.into());
+        }
+    };
+    Ok(match outcome {
+        PasswordOutcome::MfaRequired { challenge, devices } => {
+            count("mfa_required", "mamori_sign_ins_total");
+            Json(api::SignInResponse::MfaRequired {
+                challenge: challenge.to_string(),
+                devices: devices
+                    .iter()
+                    .map(|d| api::ChallengeDevice {
+                        id: d.id.clone(),
+                        name: d.name.clone(),
+                        kind: d.kind.as_str().into(),
+                    })
+                    .collect(),
+            })
+            .into_response()
+        }
+        PasswordOutcome::Session(b) => {
+            let (s, account) = *b;
+            let n = st.svc.enabled_devices(&account).await?.len();
+            let alerts = crate::domain::accounts::alerts_for(&account, n)
+                .into_iter()
+                .map(alert_wire)
+                .collect();
+            let body = if s.record.state == crate::store::SessionState::Full {
+                count("signed_in_without_mfa", "mamori_sign_ins_total");
+                api::SignInResponse::SignedIn {
+                    token: s.token.to_string(),
+                    expires_at: s.record.expires_at,
+                    alerts,
+                }
+            } else {
+                count("enrollment_required", "mamori_sign_ins_total");
+                api::SignInResponse::MfaEnrollmentRequired {
+                    token: s.token.to_string(),
+                    expires_at: s.record.expires_at,
+                    alerts,
+                }
+            };
+            with_cookie(&st, &s, Json(body))
+        }
+    })
+}
+
+pub async fn sign_in_mfa(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<api::MfaRequest>,
+) -> ApiResult<Response> {
+    st.check_sign_in_rate(m.ip)?;
+    let result = st
+        .svc
+        .sign_in_mfa(
+            &req.challenge,
+            &req.code,
+            req.device_id.as_deref(),
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await;
+    let (s, account) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            count("mfa_failed", "mamori_sign_ins_total");
+            return Err(e.into());
+        }
+    };
+    count("signed_in", "mamori_sign_ins_total");
+    let n = st.svc.enabled_devices(&account).await?.len();
+    let body = api::SignInResponse::SignedIn {
+        token: s.token.to_string(),
+        expires_at: s.record.expires_at,
+        alerts: crate::domain::accounts::alerts_for(&account, n)
+            .into_iter()
+            .map(alert_wire)
+            .collect(),
+    };
+    Ok(with_cookie(&st, &s, Json(body)))
+}
+
+pub async fn validate(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    m: Meta,
+    ApiJson(req): ApiJson<api::ValidateRequest>,
+) -> ApiResult<Json<api::ValidateResponse>> {
+    let start = Instant::now();
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(Error::InvalidAppKey);
+    let app = match key {
+        Ok(k) => st.svc.app_for_key(k.trim()).await,
+        Err(e) => Err(e),
+    };
+    let app = match app {
+        Ok(a) => a,
+        Err(e) => {
+            count("invalid_app_key", "mamori_validations_total");
+            return Err(e.into());
+        }
+    };
+    let v = st
+        .svc
+        .validate(&app, &req.user, &req.code, st.clock.now(), &m.meta)
+        .await?;
+    let (result, reason) = match v {
+        Validation::Accept => ("accept", None),
+        Validation::RejectInvalidCode => ("reject", Some("invalid_code")),
+        Validation::RejectLocked => ("reject", Some("account_locked")),
+        Validation::RejectThrottled(_) => ("reject", Some("throttled")),
+    };
+    count(reason.unwrap_or("accept"), "mamori_validations_total");
+    metrics::histogram!("mamori_validate_duration_seconds").record(start.elapsed().as_secs_f64());
+    Ok(Json(api::ValidateResponse {
+        result: result.into(),
+        reason: reason.map(str::to_string),
+    }))
+}
+
+pub async fn me(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<api::MeResponse>> {
+    let a = &auth.account;
+    Ok(Json(api::MeResponse {
+        id: a.id.clone(),
+        user: a.name.clone(),
+        role: a.role.as_str().into(),
+        email: a.email.clone(),
+        phone: a.phone.clone(),
+        mfa_devices: auth.enabled_devices,
+        alerts: st
+            .svc
+            .account_alerts(&auth)
+            .into_iter()
+            .map(alert_wire)
+            .collect(),
+    }))
+}
+
+pub async fn change_password(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    ApiJson(req): ApiJson<api::ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    auth.require_full()?;
+    st.svc
+        .change_password(
+            &auth,
+            Zeroizing::new(req.current_password),
+            Zeroizing::new(req.new_password),
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn sign_out(State(st): State<AppState>, auth: Auth, m: Meta) -> ApiResult<Response> {
+    st.svc.sign_out(&auth, st.clock.now(), &m.meta).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Some(c) = cookie(&st, "", 0) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+pub async fn verify(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    ApiJson(req): ApiJson<api::VerifyRequest>,
+) -> ApiResult<StatusCode> {
+    auth.require_full()?;
+    st.check_sign_in_rate(m.ip)?;
+    st.svc
+        .verify_in_session(
+            &auth,
+            &req.code,
+            req.device_id.as_deref(),
+            st.clock.now(),
+            &m.meta,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_sessions(
+    State(st): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<api::Session>>> {
+    auth.require_full()?;
+    let list = st.svc.list_sessions(&auth).await?;
+    Ok(Json(
+        list.iter()
+            .map(|s| session_wire(s, &auth.session.id))
+            .collect(),
+    ))
+}
+
+pub async fn revoke_session(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require_full()?;
+    st.svc
+        .revoke_session(&auth, &id, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_devices(
+    State(st): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<api::Device>>> {
+    let list = st.svc.list_devices(&auth.account).await?;
+    Ok(Json(list.iter().map(device_wire).collect()))
+}
+
+pub async fn create_virtual_device(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    ApiJson(req): ApiJson<api::CreateVirtualDeviceRequest>,
+) -> ApiResult<(StatusCode, Json<api::CreateVirtualDeviceResponse>)> {
+    let d = st
+        .svc
+        .create_virtual_device(
+            &auth.account,
+            &auth.session,
+            &req.name,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CreateVirtualDeviceResponse {
+            id: d.device.id.clone(),
+            serial: d.device.serial.clone(),
+            secret_base32: d.secret_base32.to_string(),
+            otpauth_uri: d.uri.to_string(),
+            qr_svg: d.qr_svg.to_string(),
+            qr_png_base64: data_encoding::BASE64.encode(&d.qr_png),
+        }),
+    ))
+}
+
+pub async fn enable_device(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<api::TwoCodesRequest>,
+) -> ApiResult<Response> {
+    let now = st.clock.now();
+    let (device, proof) = st
+        .svc
+        .enable_device(&auth.account, &id, &req.code1, &req.code2, now, &m.meta)
+        .await?;
+    let renewed = st
+        .svc
+        .upgrade_after_enrollment(&auth, proof, now, &mut OsRng, &m.meta)
+        .await?;
+    let body = Json(api::EnableDeviceResponse {
+        device: device_wire(&device),
+        token: renewed.as_ref().map(|s| s.token.to_string()),
+    });
+    Ok(match &renewed {
+        Some(s) => with_cookie(&st, s, body),
+        None => body.into_response(),
+    })
+}
+
+pub async fn resync_device(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<api::TwoCodesRequest>,
+) -> ApiResult<Json<api::Device>> {
+    auth.require_full()?;
+    let d = st
+        .svc
+        .resync_device(
+            &auth.account,
+            &id,
+            &req.code1,
+            &req.code2,
+            st.clock.now(),
+            &m.meta,
+        )
+        .await?;
+    Ok(Json(device_wire(&d)))
+}
+
+pub async fn rename_device(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<api::RenameDeviceRequest>,
+) -> ApiResult<Json<api::Device>> {
+    auth.require_full()?;
+    let d = st
+        .svc
+        .rename_device(&auth.account, &id, &req.name, st.clock.now(), &m.meta)
+        .await?;
+    Ok(Json(device_wire(&d)))
+}
+
+pub async fn delete_device(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.svc
+        .delete_device(&auth.account, &auth.session, &id, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_users(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<api::User>>> {
+    auth.require_admin()?;
+    let users = st.svc.list_users().await?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|u| user_wire(&u.account, u.enabled_devices))
+            .collect(),
+    ))
+}
+
+pub async fn create_user(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    ApiJson(req): ApiJson<api::CreateUserRequest>,
+) -> ApiResult<(StatusCode, Json<api::CreateUserResponse>)> {
+    auth.require_admin()?;
+    let role = Role::parse(req.role.as_deref().unwrap_or("user"))?;
+    let (account, link) = st
+        .svc
+        .create_user(
+            &auth.account.name,
+            &req.user,
+            role,
+            req.email.as_deref(),
+            req.phone.as_deref(),
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CreateUserResponse {
+            user: user_wire(&account, 0),
+            setup_link: link.to_string(),
+        }),
+    ))
+}
+
+pub async fn reset_mfa(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    st.svc
+        .reset_mfa(&auth.account.name, &name, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_app_key(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    ApiJson(req): ApiJson<api::CreateAppKeyRequest>,
+) -> ApiResult<(StatusCode, Json<api::CreateAppKeyResponse>)> {
+    auth.require_admin()?;
+    let (record, key) = st
+        .svc
+        .create_app_key(
+            &auth.account.name,
+            &req.name,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CreateAppKeyResponse {
+            id: record.id,
+            name: record.name,
+            key: key.to_string(),
+        }),
+    ))
+}
+
+pub async fn alerts(
+    State(st): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<api::AlertsResponse>> {
+    let alerts = if auth.require_admin().is_ok() {
+        st.svc.all_alerts().await?
+    } else {
+        st.svc.account_alerts(&auth)
+    };
+    Ok(Json(api::AlertsResponse {
+        alerts: alerts.into_iter().map(alert_wire).collect(),
+    }))
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Only events about this user.
+    pub user: Option<String>,
+    /// Only this kind, or kinds starting with it when it ends in `.`.
+    pub kind: Option<String>,
+    /// Only events after this id (paging).
+    pub after: Option<i64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+pub async fn audit(
+    State(st): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<api::AuditPage>> {
+    auth.require_full()?;
+    // Administrators see everything; users see their own account's events.
+    let user = if auth.require_admin().is_ok() {
+        q.user
+    } else {
+        Some(auth.account.name.clone())
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let events = st
+        .svc
+        .audit_events(&AuditFilter {
+            account: user,
+            kind: q.kind,
+            after: q.after,
+            limit,
+        })
+        .await?;
+    let full = i64::try_from(events.len()).unwrap_or(0) == limit;
+    let next_after = if full {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Json(api::AuditPage {
+        events: events.into_iter().map(audit_wire).collect(),
+        next_after,
+    }))
+}

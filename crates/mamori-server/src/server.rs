@@ -1,0 +1,127 @@
+//! Startup and shutdown: data directory, server key, store, first-start root account, listener,
+//! graceful shutdown on SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::{Policy, Service, SESSION_IDLE_SECS};
+use crate::error::{Error, Result};
+use crate::http::{router, AppState};
+use crate::keys::ServerKey;
+
+/// Opens the store and the server key of a configuration and builds the service.
+pub async fn open_service(config: &Config, public_url: String) -> Result<Service> {
+    let dir = config.data_dir();
+    let (key, created) = ServerKey::load_or_create(&dir, &mut OsRng)?;
+    if created {
+        tracing::info!(path = %ServerKey::path_in(&dir).display(), "created the server key file: back it up, OTP secrets cannot be decrypted without it");
+    }
+    let store = crate::store::open(&config.database_url()).await?;
+    Service::new(
+        store,
+        key,
+        Policy::from_config(config, public_url),
+        &mut OsRng,
+    )
+    .await
+}
+
+fn metrics_recorder() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])
+        .ok()?;
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    // Only the first server in a process installs the global recorder (tests may start more).
+    metrics::set_global_recorder(recorder).ok()?;
+    Some(handle)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Runs the server until SIGTERM/Ctrl-C. Prints `listening on http://ADDR` (and, on first
+/// start, the root setup link) on standard output.
+pub async fn serve(config: Config) -> Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let public_url = config.public_url_for(bound);
+    let svc = Arc::new(open_service(&config, public_url).await?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut out = std::io::stdout();
+    if let Some(link) = svc.ensure_root(clock.now(), &mut OsRng).await? {
+        let _ = writeln!(
+            out,
+            "root account created; choose its password at this one-time link (valid 1 hour):\nsetup link: {}",
+            link.as_str()
+        );
+    }
+    let _ = writeln!(out, "listening on http://{bound}");
+    let _ = out.flush();
+    tracing::info!(%bound, backend = svc.store().backend(), "listening");
+
+    let state = AppState::new(
+        svc.clone(),
+        clock.clone(),
+        &config.limits,
+        metrics_recorder(),
+    );
+    let limiter = state.sign_in_limiter.clone();
+    let housekeeping = tokio::spawn({
+        let svc = svc.clone();
+        let clock = clock.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = svc
+                    .store()
+                    .purge_expired_sessions(clock.now(), SESSION_IDLE_SECS)
+                    .await
+                {
+                    tracing::warn!(error = %e, "purging expired sessions failed");
+                }
+                limiter.retain_recent();
+            }
+        }
+    });
+    let app = router(state, &config.limits);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    housekeeping.abort();
+    Ok(())
+}
