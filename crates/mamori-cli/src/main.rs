@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod tui;
 
 use std::process::ExitCode;
 

@@ -1,12 +1,11 @@
 //! One module per command. Each takes its parsed arguments, calls the libraries and prints.
 
 mod agent;
-mod clipboard;
+pub mod clipboard;
 mod manage;
 mod otp;
-mod session;
+pub mod session;
 mod show;
-mod tui;
 
 use crate::cli::{Cli, Command};
 
@@ -26,7 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Passwd(args) => manage::passwd(&g, args),
         Command::Unlock(args) => agent::unlock(&g, args),
         Command::Lock => agent::lock(),
-        Command::Tui(args) => tui::run(&g, args),
+        Command::Tui(args) => crate::tui::run(&g, args),
         Command::Completions(args) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "mamori", &mut std::io::stdout());
