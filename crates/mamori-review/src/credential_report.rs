@@ -1,0 +1,629 @@
+//! The IAM credential report of the cloud provider in the product story: a CSV file with one row
+//! per user and 22 columns (the provider's "Getting credential reports" documentation lists them in
+//! this order). The root user's row is named `<root_account>`.
+//!
+//! Values are booleans (`true`/`false`), ISO 8601 timestamps (`2026-03-01T10:00:00+00:00`), or one
+//! of the markers `N/A` (does not apply: no password, key never used), `no_information` (the
+//! provider has no record, e.g. a password last used before tracking began) and `not_supported`
+//! (the root user's password rotation fields).
+//!
+//! Parsing is strict: a malformed file is refused with the line and column at fault, because a
+//! review built on a misread file is worse than none.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use thiserror::Error;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::{Finding, Outcome, Review, Severity};
+
+/// The 22 columns, in order.
+pub const COLUMNS: [&str; 22] = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+    "cert_1_active",
+    "cert_1_last_rotated",
+    "cert_2_active",
+    "cert_2_last_rotated",
+];
+
+/// The user name of the root user's row.
+pub const ROOT_USER: &str = "<root_account>";
+
+/// Credentials unused for this long should be disabled (CIS Foundations: 45 days).
+pub const UNUSED_DAYS: i64 = 45;
+
+/// Access keys should be rotated within this many days (CIS Foundations: 90 days).
+pub const KEY_ROTATION_DAYS: i64 = 90;
+
+/// Largest report accepted (a report of 100,000 users is about 40 MB).
+pub const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a credential report cannot be read. Lines and columns count from 1.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// The file has no header line.
+    #[error("the file is empty: expected a credential report CSV with a header line")]
+    Empty,
+    /// The file is larger than [`MAX_REPORT_BYTES`].
+    #[error("the file is {0} bytes, more than a credential report can be")]
+    TooLarge(usize),
+    /// The header does not list the 22 columns in order.
+    #[error("line 1, column {column}: expected header {expected:?}, found {found:?}")]
+    Header {
+        /// Column number.
+        column: usize,
+        /// The column name that belongs there.
+        expected: &'static str,
+        /// What the file has there (empty if the header is too short).
+        found: String,
+    },
+    /// A row has the wrong number of fields.
+    #[error("line {line}: expected {expected} fields, found {found}")]
+    FieldCount {
+        /// Line number.
+        line: u64,
+        /// The header's field count.
+        expected: usize,
+        /// This row's field count.
+        found: usize,
+    },
+    /// A field holds a value its column cannot have.
+    #[error("line {line}, column {column} ({name}): expected {expected}, found {found:?}")]
+    Value {
+        /// Line number.
+        line: u64,
+        /// Column number.
+        column: usize,
+        /// Column name.
+        name: &'static str,
+        /// What the column may hold.
+        expected: &'static str,
+        /// The value found (field values of a credential report are not secret).
+        found: String,
+    },
+    /// The same user appears twice.
+    #[error("line {line}: user {user:?} appears a second time")]
+    DuplicateUser {
+        /// Line number of the second row.
+        line: u64,
+        /// The user name.
+        user: String,
+    },
+    /// The CSV itself is broken (unterminated quote, invalid UTF-8).
+    #[error("line {line}: {reason}")]
+    Syntax {
+        /// Line number.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A timestamp field, or the marker standing in for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// A point in time.
+    At(OffsetDateTime),
+    /// `N/A`: does not apply (no password, key never used).
+    NotApplicable,
+    /// `no_information`: the provider has no record.
+    NoInformation,
+    /// `not_supported`: the field does not exist for this user (root's password rotation).
+    NotSupported,
+}
+
+impl When {
+    fn time(self) -> Option<OffsetDateTime> {
+        match self {
+            When::At(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A boolean field that may be `not_supported` (root's `password_enabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+    /// `not_supported`.
+    NotSupported,
+}
+
+/// One access key's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// `access_key_N_active`.
+    pub active: bool,
+    /// `access_key_N_last_rotated` (creation or last rotation).
+    pub last_rotated: When,
+    /// `access_key_N_last_used_date`.
+    pub last_used: When,
+    /// `access_key_N_last_used_region` (`None` for `N/A`).
+    pub last_used_region: Option<String>,
+    /// `access_key_N_last_used_service` (`None` for `N/A`).
+    pub last_used_service: Option<String>,
+}
+
+/// One signing certificate's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// `cert_N_active`.
+    pub active: bool,
+    /// `cert_N_last_rotated`.
+    pub last_rotated: When,
+}
+
+/// One user's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// Line number in the file.
+    pub line: u64,
+    /// `user` (`<root_account>` for root).
+    pub user: String,
+    /// `arn`.
+    pub arn: String,
+    /// `user_creation_time`.
+    pub created: OffsetDateTime,
+    /// `password_enabled`.
+    pub password_enabled: Flag,
+    /// `password_last_used`.
+    pub password_last_used: When,
+    /// `password_last_changed`.
+    pub password_last_changed: When,
+    /// `password_next_rotation`.
+    pub password_next_rotation: When,
+    /// `mfa_active`.
+    pub mfa_active: bool,
+    /// `access_key_1_*` and `access_key_2_*`.
+    pub access_keys: [AccessKey; 2],
+    /// `cert_1_*` and `cert_2_*`.
+    pub certificates: [Certificate; 2],
+}
+
+impl UserRow {
+    /// Whether this is the root user's row.
+    pub fn is_root(&self) -> bool {
+        self.user == ROOT_USER
+    }
+}
+
+/// A parsed credential report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReport {
+    /// The rows, in file order.
+    pub users: Vec<UserRow>,
+}
+
+/// Reads one row's fields with their positions, for error messages.
+struct Fields<'a> {
+    record: &'a csv::StringRecord,
+    line: u64,
+}
+
+impl Fields<'_> {
+    fn raw(&self, column: usize) -> &str {
+        self.record.get(column).map(str::trim).unwrap_or("")
+    }
+
+    fn err(&self, column: usize, expected: &'static str) -> ReportError {
+        ReportError::Value {
+            line: self.line,
+            column: column + 1,
+            name: COLUMNS.get(column).copied().unwrap_or("?"),
+            expected,
+            found: self.raw(column).to_string(),
+        }
+    }
+
+    fn text(&self, column: usize) -> Result<String, ReportError> {
+        let v = self.raw(column);
+        if v.is_empty() {
+            return Err(self.err(column, "a value"));
+        }
+        Ok(v.to_string())
+    }
+
+    fn optional_text(&self, column: usize) -> Result<Option<String>, ReportError> {
+        match self.raw(column) {
+            "N/A" => Ok(None),
+            "" => Err(self.err(column, "a value or N/A")),
+            v => Ok(Some(v.to_string())),
+        }
+    }
+
+    fn boolean(&self, column: usize) -> Result<bool, ReportError> {
+        match self.raw(column) {
+            "true" | "TRUE" | "True" => Ok(true),
+            "false" | "FALSE" | "False" => Ok(false),
+            _ => Err(self.err(column, "true or false")),
+        }
+    }
+
+    fn flag(&self, column: usize) -> Result<Flag, ReportError> {
+        match self.raw(column) {
+            "not_supported" => Ok(Flag::NotSupported),
+            _ => self
+                .boolean(column)
+                .map(|b| if b { Flag::True } else { Flag::False })
+                .map_err(|_| self.err(column, "true, false or not_supported")),
+        }
+    }
+
+    fn timestamp(&self, column: usize) -> Result<OffsetDateTime, ReportError> {
+        OffsetDateTime::parse(self.raw(column), &Rfc3339)
+            .map_err(|_| self.err(column, "an ISO 8601 time such as 2026-03-01T10:00:00+00:00"))
+    }
+
+    fn when(&self, column: usize) -> Result<When, ReportError> {
+        match self.raw(column) {
+            "N/A" => Ok(When::NotApplicable),
+            "no_information" => Ok(When::NoInformation),
+            "not_supported" => Ok(When::NotSupported),
+            _ => self.timestamp(column).map(When::At).map_err(|_| {
+                self.err(
+                    column,
+                    "an ISO 8601 time, N/A, no_information or not_supported",
+                )
+            }),
+        }
+    }
+
+    fn access_key(&self, first: usize) -> Result<AccessKey, ReportError> {
+        Ok(AccessKey {
+            active: self.boolean(first)?,
+            last_rotated: self.when(first + 1)?,
+            last_used: self.when(first + 2)?,
+            last_used_region: self.optional_text(first + 3)?,
+            last_used_service: self.optional_text(first + 4)?,
+        })
+    }
+
+    fn certificate(&self, first: usize) -> Result<Certificate, ReportError> {
+        Ok(Certificate {
+            active: self.boolean(first)?,
+            last_rotated: self.when(first + 1)?,
+        })
+    }
+}
+
+fn csv_error(e: &csv::Error) -> ReportError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    let reason = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "the file is not valid UTF-8".to_string(),
+        _ => format!("not a valid CSV line ({e})"),
+    };
+    ReportError::Syntax { line, reason }
+}
+
+/// Parses a credential report.
+pub fn parse(bytes: &[u8]) -> Result<CredentialReport, ReportError> {
+    if bytes.len() > MAX_REPORT_BYTES {
+        return Err(ReportError::TooLarge(bytes.len()));
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ReportError::Empty);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut records = reader.records();
+
+    let header = match records.next() {
+        Some(r) => r.map_err(|e| csv_error(&e))?,
+        None => return Err(ReportError::Empty),
+    };
+    for (i, expected) in COLUMNS.iter().enumerate() {
+        let found = header.get(i).map(str::trim).unwrap_or("");
+        if !found.eq_ignore_ascii_case(expected) {
+            return Err(ReportError::Header {
+                column: i + 1,
+                expected,
+                found: found.to_string(),
+            });
+        }
+    }
+    // Columns after the 22 known ones are tolerated (a newer report format) and ignored.
+    let width = header.len();
+
+    let mut users = Vec::new();
+    let mut seen = HashSet::new();
+    for record in records {
+        let record = record.map_err(|e| csv_error(&e))?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.len() == 1 && record.get(0).map(str::trim) == Some("") {
+            continue; // a blank line
+        }
+        if record.len() != width {
+            return Err(ReportError::FieldCount {
+                line,
+                expected: width,
+                found: record.len(),
+            });
+        }
+        let f = Fields {
+            record: &record,
+            line,
+        };
+        let user = f.text(0)?;
+        if !seen.insert(user.clone()) {
+            return Err(ReportError::DuplicateUser { line, user });
+        }
+        let arn = f.text(1)?;
+        if !arn.starts_with("arn:") {
+            return Err(f.err(1, "an ARN (arn:…)"));
+        }
+        users.push(UserRow {
+            line,
+            user,
+            arn,
+            created: f.timestamp(2)?,
+            password_enabled: f.flag(3)?,
+            password_last_used: f.when(4)?,
+            password_last_changed: f.when(5)?,
+            password_next_rotation: f.when(6)?,
+            mfa_active: f.boolean(7)?,
+            access_keys: [f.access_key(8)?, f.access_key(13)?],
+            certificates: [f.certificate(18)?, f.certificate(20)?],
+        });
+    }
+    Ok(CredentialReport { users })
+}
+
+struct Days(i64);
+
+impl fmt::Display for Days {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 1 {
+            write!(f, "1 day")
+        } else {
+            write!(f, "{} days", self.0)
+        }
+    }
+}
+
+fn age(now: OffsetDateTime, then: OffsetDateTime) -> i64 {
+    (now - then).whole_days()
+}
+
+fn date(t: OffsetDateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+fn finding(
+    id: &'static str,
+    title: &'static str,
+    severity: Severity,
+    affected: Vec<String>,
+    remedy: &str,
+) -> Finding {
+    Finding {
+        id,
+        title,
+        severity,
+        outcome: if affected.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        },
+        affected,
+        remedy: remedy.to_string(),
+        link: None,
+    }
+}
+
+fn undecidable(id: &'static str, title: &'static str, severity: Severity, why: &str) -> Finding {
+    Finding {
+        id,
+        title,
+        severity,
+        outcome: Outcome::Undecidable,
+        affected: Vec::new(),
+        remedy: why.to_string(),
+        link: None,
+    }
+}
+
+/// Reviews a credential report as of `now`.
+pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
+    let root = report.users.iter().find(|u| u.is_root());
+    let users: Vec<&UserRow> = report.users.iter().filter(|u| !u.is_root()).collect();
+    let mut findings = Vec::new();
+
+    const NO_ROOT: &str = "the report has no <root_account> row, so this cannot be decided; download a complete report";
+
+    // Root access keys (CIS: "Ensure no root user account access key exists").
+    let title = "The root user has no active access keys";
+    findings.push(match root {
+        Some(r) => {
+            let keys: Vec<String> = r
+                .access_keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k.active)
+                .map(|(i, _)| format!("{ROOT_USER} (access key {})", i + 1))
+                .collect();
+            finding("CR-ROOT-ACCESS-KEYS", title, Severity::High, keys,
+                "delete the root user's access keys; use an IAM role or user with least privilege for programmatic access")
+        }
+        None => undecidable("CR-ROOT-ACCESS-KEYS", title, Severity::High, NO_ROOT),
+    });
+
+    // Root MFA (CIS: "Ensure MFA is enabled for the root user account").
+    let title = "The root user has MFA";
+    findings.push(match root {
+        Some(r) => finding(
+            "CR-ROOT-MFA",
+            title,
+            Severity::High,
+            if r.mfa_active { vec![] } else { vec![ROOT_USER.to_string()] },
+            "sign in as root, open Security credentials and assign an MFA device (a hardware key or token is best)",
+        ),
+        None => undecidable("CR-ROOT-MFA", title, Severity::High, NO_ROOT),
+    });
+
+    // Hardware MFA for root (CIS): the report only says "MFA active", not which kind.
+    let title = "The root user's MFA is a hardware device";
+    findings.push(match root {
+        Some(r) if !r.mfa_active => finding(
+            "CR-ROOT-HARDWARE-MFA",
+            title,
+            Severity::Medium,
+            vec![ROOT_USER.to_string()],
+            "the root user has no MFA at all; assign a hardware MFA device or security key",
+        ),
+        _ => undecidable(
+            "CR-ROOT-HARDWARE-MFA",
+            title,
+            Severity::Medium,
+            "a credential report says whether MFA is active, not whether it is a hardware device; list the account's virtual MFA devices (a root virtual device appears there) to decide",
+        ),
+    });
+
+    // Every user with a console password has MFA (CIS).
+    let no_mfa: Vec<String> = users
+        .iter()
+        .filter(|u| u.password_enabled == Flag::True && !u.mfa_active)
+        .map(|u| u.user.clone())
+        .collect();
+    findings.push(finding(
+        "CR-USER-MFA",
+        "Every user with a console password has MFA",
+        Severity::High,
+        no_mfa,
+        "assign an MFA device to each of these users, or remove their console password if they do not sign in",
+    ));
+
+    // Credentials unused for 45 days (CIS).
+    let limit = Duration::days(UNUSED_DAYS);
+    let mut unused = Vec::new();
+    for u in &users {
+        if u.password_enabled == Flag::True {
+            match u.password_last_used.time() {
+                Some(t) if now - t > limit => unused.push(format!(
+                    "{} (password, last used {}, {} ago)",
+                    u.user,
+                    date(t),
+                    Days(age(now, t))
+                )),
+                Some(_) => {}
+                None => {
+                    // Never used: judge by when the password was set (or the user created).
+                    let since = u.password_last_changed.time().unwrap_or(u.created);
+                    if now - since > limit {
+                        unused.push(format!(
+                            "{} (password, never used, set {})",
+                            u.user,
+                            date(since)
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, k) in u.access_keys.iter().enumerate().filter(|(_, k)| k.active) {
+            match k.last_used.time() {
+                Some(t) if now - t > limit => unused.push(format!(
+                    "{} (access key {}, last used {}, {} ago)",
+                    u.user,
+                    i + 1,
+                    date(t),
+                    Days(age(now, t))
+                )),
+                Some(_) => {}
+                None => {
+                    let since = k.last_rotated.time().unwrap_or(u.created);
+                    if now - since > limit {
+                        unused.push(format!(
+                            "{} (access key {}, never used, created {})",
+                            u.user,
+                            i + 1,
+                            date(since)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    findings.push(finding(
+        "CR-UNUSED-45",
+        "Credentials unused for 45 days or more are disabled",
+        Severity::Medium,
+        unused,
+        "deactivate these passwords and access keys; delete them if nobody claims them",
+    ));
+
+    // At most one active access key per user (CIS).
+    let two_keys: Vec<String> = report
+        .users
+        .iter()
+        .filter(|u| u.access_keys.iter().all(|k| k.active))
+        .map(|u| u.user.clone())
+        .collect();
+    findings.push(finding(
+        "CR-ONE-ACTIVE-KEY",
+        "Each user has at most one active access key",
+        Severity::Medium,
+        two_keys,
+        "keep one active access key per user: deactivate the older key once the newer one is in use",
+    ));
+
+    // Access keys rotated within 90 days (CIS).
+    let rotation = Duration::days(KEY_ROTATION_DAYS);
+    let mut old = Vec::new();
+    for u in &report.users {
+        for (i, k) in u.access_keys.iter().enumerate().filter(|(_, k)| k.active) {
+            if let Some(t) = k.last_rotated.time() {
+                if now - t > rotation {
+                    old.push(format!(
+                        "{} (access key {}, created {}, {} old)",
+                        u.user,
+                        i + 1,
+                        date(t),
+                        Days(age(now, t))
+                    ));
+                }
+            }
+        }
+    }
+    findings.push(finding(
+        "CR-KEY-AGE-90",
+        "Active access keys are rotated within 90 days",
+        Severity::Medium,
+        old,
+        "create a new access key, move its users to it, then deactivate and delete the old key",
+    ));
+
+    // What a credential report cannot tell.
+    findings.push(undecidable(
+        "CR-PASSWORD-POLICY",
+        "The password policy requires 14 or more characters",
+        Severity::Medium,
+        "a credential report does not include the account password policy; read it from the account settings",
+    ));
+
+    Review { findings }
+}

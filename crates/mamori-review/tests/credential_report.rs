@@ -1,0 +1,241 @@
+//! The credential report reader and its checks, on fixtures written from the provider's published
+//! column list. "Now" is fixed so that ages are exact.
+
+use mamori_review::credential_report::{parse, review, ReportError, When, COLUMNS};
+use mamori_review::{Outcome, Review, Severity};
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-28 00:00:00 UTC);
+
+fn load(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+}
+
+fn header() -> String {
+    COLUMNS.join(",")
+}
+
+fn check(review: &Review, id: &str, outcome: Outcome, affected: &[&str]) {
+    let f = review
+        .findings
+        .iter()
+        .find(|f| f.id == id)
+        .unwrap_or_else(|| panic!("no finding {id}"));
+    assert_eq!(f.outcome, outcome, "{id}: {f:?}");
+    assert_eq!(f.affected, affected, "{id}");
+    assert!(!f.remedy.is_empty(), "{id} has a remedy");
+}
+
+#[test]
+fn mixed_report() {
+    let report = parse(&load("mixed.csv")).expect("parses");
+    assert_eq!(report.users.len(), 6);
+    assert_eq!(report.users[4].password_last_used, When::NoInformation);
+    assert_eq!(
+        report.users[3].access_keys[1].last_used,
+        When::NotApplicable
+    );
+    assert_eq!(
+        report.users[3].access_keys[0].last_used_service.as_deref(),
+        Some("ec2")
+    );
+    let r = review(&report, NOW);
+    check(
+        &r,
+        "CR-ROOT-ACCESS-KEYS",
+        Outcome::Fail,
+        &["<root_account> (access key 1)"],
+    );
+    check(&r, "CR-ROOT-MFA", Outcome::Fail, &["<root_account>"]);
+    check(
+        &r,
+        "CR-ROOT-HARDWARE-MFA",
+        Outcome::Fail,
+        &["<root_account>"],
+    );
+    check(&r, "CR-USER-MFA", Outcome::Fail, &["bob", "erin"]);
+    check(
+        &r,
+        "CR-UNUSED-45",
+        Outcome::Fail,
+        &[
+            "bob (password, last used 2026-08-01, 119 days ago)",
+            "carol (access key 2, never used, created 2026-09-01)",
+            "dave (password, never used, set 2014-06-01)",
+        ],
+    );
+    check(&r, "CR-ONE-ACTIVE-KEY", Outcome::Fail, &["carol"]);
+    check(
+        &r,
+        "CR-KEY-AGE-90",
+        Outcome::Fail,
+        &[
+            "<root_account> (access key 1, created 2021-03-01, 2098 days old)",
+            "carol (access key 1, created 2022-01-01, 1792 days old)",
+        ],
+    );
+    check(&r, "CR-PASSWORD-POLICY", Outcome::Undecidable, &[]);
+    assert!(r.has_high_failure());
+    assert_eq!(r.counts(), (0, 7, 1));
+}
+
+#[test]
+fn clean_report_passes_and_says_what_it_cannot_decide() {
+    let r = review(&parse(&load("clean.csv")).expect("parses"), NOW);
+    for id in [
+        "CR-ROOT-ACCESS-KEYS",
+        "CR-ROOT-MFA",
+        "CR-USER-MFA",
+        "CR-UNUSED-45",
+        "CR-ONE-ACTIVE-KEY",
+        "CR-KEY-AGE-90",
+    ] {
+        check(&r, id, Outcome::Pass, &[]);
+    }
+    // Root has MFA, but the report cannot say which kind.
+    check(&r, "CR-ROOT-HARDWARE-MFA", Outcome::Undecidable, &[]);
+    let why = &r
+        .findings
+        .iter()
+        .find(|f| f.id == "CR-ROOT-HARDWARE-MFA")
+        .expect("finding")
+        .remedy;
+    assert!(why.contains("not whether it is a hardware device"), "{why}");
+    assert!(!r.has_high_failure());
+    assert_eq!(r.counts(), (6, 0, 2));
+}
+
+#[test]
+fn crlf_bom_and_no_information() {
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(load("crlf.csv"));
+    let report = parse(&bytes).expect("parses");
+    assert_eq!(report.users.len(), 1);
+    assert!(report.users[0].is_root());
+}
+
+#[test]
+fn missing_root_row_is_undecidable_not_passing() {
+    let csv = format!(
+        "{}\nzed,arn:aws:iam::1:user/zed,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n",
+        header()
+    );
+    let r = review(&parse(csv.as_bytes()).expect("parses"), NOW);
+    check(&r, "CR-ROOT-MFA", Outcome::Undecidable, &[]);
+    check(&r, "CR-ROOT-ACCESS-KEYS", Outcome::Undecidable, &[]);
+    assert_eq!(
+        r.findings
+            .iter()
+            .find(|f| f.id == "CR-ROOT-MFA")
+            .map(|f| f.severity),
+        Some(Severity::High)
+    );
+}
+
+const ROW: &str = "u,arn:aws:iam::1:user/u,2026-01-01T00:00:00+00:00,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
+
+fn replace_field(row: &str, index: usize, value: &str) -> String {
+    let mut f: Vec<&str> = row.split(',').collect();
+    f[index] = value;
+    f.join(",")
+}
+
+fn check_err(csv: &str, want: &str) {
+    match parse(csv.as_bytes()) {
+        Ok(r) => panic!("parsed {} rows, expected error {want:?}", r.users.len()),
+        Err(e) => assert_eq!(e.to_string(), want),
+    }
+}
+
+#[test]
+fn malformed_files_name_line_and_column() {
+    let h = header();
+    check_err(
+        "",
+        "the file is empty: expected a credential report CSV with a header line",
+    );
+    check_err(
+        "\n\n",
+        "the file is empty: expected a credential report CSV with a header line",
+    );
+    check_err(
+        &h.replace("mfa_active", "mfa"),
+        "line 1, column 8: expected header \"mfa_active\", found \"mfa\"",
+    );
+    check_err(
+        "user,arn\n",
+        "line 1, column 3: expected header \"user_creation_time\", found \"\"",
+    );
+    check_err(
+        &format!("{h}\n{}\n", ROW.rsplit_once(',').expect("comma").0),
+        "line 2: expected 22 fields, found 21",
+    );
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 7, "yes")),
+        "line 2, column 8 (mfa_active): expected true or false, found \"yes\"",
+    );
+    check_err(
+        &format!("{h}\n{ROW}\n{}\n", replace_field(&ROW.replacen("u,", "v,", 1), 2, "yesterday")),
+        "line 3, column 3 (user_creation_time): expected an ISO 8601 time such as 2026-03-01T10:00:00+00:00, found \"yesterday\"",
+    );
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 4, "never")),
+        "line 2, column 5 (password_last_used): expected an ISO 8601 time, N/A, no_information or not_supported, found \"never\"",
+    );
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 3, "maybe")),
+        "line 2, column 4 (password_enabled): expected true, false or not_supported, found \"maybe\"",
+    );
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 11, "")),
+        "line 2, column 12 (access_key_1_last_used_region): expected a value or N/A, found \"\"",
+    );
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 1, "user/u")),
+        "line 2, column 2 (arn): expected an ARN (arn:…), found \"user/u\"",
+    );
+    check_err(
+        &format!("{h}\n{ROW}\n{ROW}\n"),
+        "line 3: user \"u\" appears a second time",
+    );
+    assert!(matches!(
+        parse(format!("{h}\n\"{ROW}\n").as_bytes()),
+        Err(ReportError::FieldCount { .. }) | Err(ReportError::Syntax { .. })
+    ));
+    let mut bad_utf8 = format!("{h}\n").into_bytes();
+    bad_utf8.extend_from_slice(b"\xff\xfe,arn:x\n");
+    assert!(
+        matches!(parse(&bad_utf8), Err(ReportError::Syntax { line: 2, .. })),
+        "{:?}",
+        parse(&bad_utf8)
+    );
+}
+
+#[test]
+fn json_shape_is_stable() {
+    let r = review(&parse(&load("clean.csv")).expect("parses"), NOW);
+    let v = serde_json::to_value(&r).expect("json");
+    let first = &v["findings"][0];
+    assert_eq!(first["id"], "CR-ROOT-ACCESS-KEYS");
+    assert_eq!(first["severity"], "high");
+    assert_eq!(first["outcome"], "pass");
+    assert!(first["affected"].as_array().is_some_and(|a| a.is_empty()));
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = super::parse(&bytes);
+        }
+
+        #[test]
+        fn parser_never_panics_on_mutated_rows(field in 0usize..22, value in "\\PC{0,30}") {
+            let row = super::replace_field(super::ROW, field, &value.replace(',', ""));
+            let _ = super::parse(format!("{}\n{row}\n", super::header()).as_bytes());
+        }
+    }
+}
