@@ -4,7 +4,8 @@
 //! * JSON: `{ "encrypted": false, "folders": [ { "id", "name" } ], "items": [ { "type": 1,
 //!   "name", "notes", "favorite", "folderId", "login": { "username", "totp" } } ] }`;
 //! * CSV: a header row with (among others) `folder,favorite,type,name,notes,…,login_username,
-//!   …,login_totp`; `favorite` is `1` for favourites.
+//!   …,login_totp`; `favorite` is `1` for favourites. Organisation exports have a
+//!   `collections` column (comma-separated) instead of `folder`; collections become tags.
 //!
 //! `totp` may be an `otpauth://` URI, a bare Base32 secret (a default TOTP), or
 //! `steam://SECRET`. The item name becomes the issuer and the username the account name when
@@ -64,7 +65,8 @@ struct Fields<'a> {
     totp: &'a str,
     note: Option<&'a str>,
     favorite: bool,
-    folder: Option<&'a str>,
+    /// Folder (personal vault) or collections (organisation export, comma-separated).
+    folders: Vec<&'a str>,
 }
 
 pub(crate) fn import(input: &[u8]) -> Result<ImportReport, FormatError> {
@@ -124,7 +126,7 @@ fn import_json(input: &[u8]) -> Result<ImportReport, FormatError> {
                 totp,
                 note: item.notes.as_deref(),
                 favorite: item.favorite,
-                folder,
+                folders: folder.into_iter().collect(),
             },
         );
     }
@@ -148,12 +150,13 @@ fn import_csv(input: &[u8]) -> Result<ImportReport, FormatError> {
     let totp_col = col("login_totp").ok_or_else(|| {
         FormatError::damaged("the CSV has no login_totp column (is this a Bitwarden export?)")
     })?;
-    let (name_col, user_col, notes_col, fav_col, folder_col) = (
+    let (name_col, user_col, notes_col, fav_col, folder_col, collections_col) = (
         col("name"),
         col("login_username"),
         col("notes"),
         col("favorite"),
         col("folder"),
+        col("collections"),
     );
     let mut report = ImportReport::default();
     let mut without_totp = 0usize;
@@ -177,7 +180,9 @@ fn import_csv(input: &[u8]) -> Result<ImportReport, FormatError> {
                 totp: &totp,
                 note: Some(note),
                 favorite: get(fav_col).trim() == "1",
-                folder: Some(get(folder_col)),
+                folders: std::iter::once(get(folder_col))
+                    .chain(get(collections_col).split(','))
+                    .collect(),
             },
         );
     }
@@ -206,13 +211,15 @@ fn add(report: &mut ImportReport, f: Fields<'_>) {
         Ok(uri) => report.accounts.push(Account {
             uri,
             note: clean_note(f.note),
-            tags: f
-                .folder
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
+            tags: {
+                let mut tags: Vec<String> = Vec::new();
+                for t in f.folders.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+                    if !tags.iter().any(|x| x == t) {
+                        tags.push(t.to_string());
+                    }
+                }
+                tags
+            },
             favorite: f.favorite,
         }),
         Err(reason) => report.unusable(label, reason),

@@ -856,3 +856,14 @@ fn debug_output_redacts_secrets_and_notes() {
         assert!(!dbg.contains(b32(&a).as_str()));
     }
 }
+
+#[test]
+fn bitwarden_organisation_csv_collections_become_tags() {
+    let csv = "collections,type,name,notes,fields,reprompt,login_uri,login_username,login_password,login_totp\n\
+               \"Social,Marketing\",login,Twitter,,,0,twitter.com,me@example.com,pw,JBSWY3DPEHPK3PXP\n";
+    let r = ok(Format::Bitwarden, csv.as_bytes(), None);
+    assert_eq!(r.accounts.len(), 1);
+    assert_eq!(r.accounts[0].tags, ["Social", "Marketing"]);
+    assert_eq!(r.accounts[0].uri.issuer.as_deref(), Some("Twitter"));
+    assert_eq!(r.accounts[0].uri.account, "me@example.com");
+}
