@@ -113,7 +113,7 @@ fn is_image(input: &[u8]) -> bool {
 }
 
 /// A Google Authenticator export: one URI per batch and the same batches as PNG QR codes.
-#[derive(Debug)]
+/// `Debug` shows only counts: the URIs and images contain every secret.
 pub struct GoogleExport {
     /// One `otpauth-migration://` URI per batch (for `--terminal` display); wiped on drop.
     pub uris: Vec<Zeroizing<String>>,
@@ -122,6 +122,16 @@ pub struct GoogleExport {
     /// Accounts the format cannot carry (Steam, periods other than 30 s, digits other than
     /// 6 or 8), with the reason.
     pub skipped: Vec<Unusable>,
+}
+
+impl std::fmt::Debug for GoogleExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleExport")
+            .field("uris", &format_args!("[{} redacted]", self.uris.len()))
+            .field("images", &format_args!("[{} redacted]", self.images.len()))
+            .field("skipped", &self.skipped)
+            .finish()
+    }
 }
 
 /// Encodes accounts as Google Authenticator migration batches and renders each as a PNG QR

@@ -1,5 +1,6 @@
 //! 2FAS Authenticator backups (`.2fas`), schema versions 1 to 4. The layout below is that of
-//! `BackupContent.kt` in the 2FAS Android app (<https://github.com/twofas/2fas-android>) and of
+//! `BackupContent.kt` and `BackupService.kt` in the 2FAS Android app
+//! (<https://github.com/twofas/2fas-android>, package `com.twofasapp.data.services.domain`) and of
 //! the sample backups for schemas 1, 2, 3 and 4 in Aegis's importer tests
 //! (`app/src/test/resources/com/beemdevelopment/aegis/importers/2fas_authenticator*`):
 //!
