@@ -123,5 +123,7 @@ pub async fn serve(config: Config) -> Result<()> {
     .await
     .map_err(|e| Error::Internal(e.to_string()))?;
     housekeeping.abort();
+    svc.store().close().await;
+    tracing::info!("stopped");
     Ok(())
 }

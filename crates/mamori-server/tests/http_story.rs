@@ -236,7 +236,7 @@ async fn story(backend: Backend) {
         .post(
             "/api/v1/sign-in/mfa",
             None,
-            json!({"challenge": challenge, "code": "123456"}),
+            json!({"challenge": challenge, "code": wrong_code(&secret, now())}),
         )
         .await;
     assert_eq!(
@@ -594,7 +594,7 @@ async fn rules(backend: Backend) {
             .post(
                 "/api/v1/sign-in/mfa",
                 None,
-                json!({"challenge": challenge, "code": "000000"}),
+                json!({"challenge": challenge, "code": wrong_code(&carol_secret, now())}),
             )
             .await;
         let expected = if i < 3 {

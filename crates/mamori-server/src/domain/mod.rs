@@ -27,6 +27,7 @@ use crate::store::Store;
 pub mod accounts;
 pub mod appkeys;
 pub mod audit;
+pub mod console_support;
 pub mod devices;
 pub mod factors;
 pub mod password;

@@ -312,6 +312,9 @@ pub trait Store: Send + Sync + 'static {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 
+    /// Closes every connection (on shutdown; SQLite then checkpoints its write-ahead log).
+    async fn close(&self);
+
     /// Reads a value from the metadata table.
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Sets a value in the metadata table only if it is not set yet; returns whether it was set.

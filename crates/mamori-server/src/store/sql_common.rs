@@ -98,6 +98,10 @@ impl Store for This {
         BACKEND
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)

@@ -272,3 +272,12 @@ impl Backend {
         }
     }
 }
+
+/// A six-digit code valid for no step near `at` (a "wrong code" that is never right by chance).
+pub fn wrong_code(secret: &str, at: u64) -> String {
+    let near: Vec<String> = (0..31).map(|k| code(secret, at + 30 * k - 450)).collect();
+    (0..10)
+        .map(|d: u32| d.to_string().repeat(6))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}

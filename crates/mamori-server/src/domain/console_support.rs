@@ -1,0 +1,205 @@
+//! What the web console needs beyond the JSON API's operations: the devices that may answer a
+//! pending sign-in challenge, showing a pending device's QR code again while its owner enrolls
+//! it, an administrator deactivating one device of another user, the application keys, and
+//! audit events filtered by time.
+
+use mamori_otp::KeyUri;
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+use crate::store::{AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, SessionState};
+
+use super::audit::{kind, Event};
+use super::signin::Authenticated;
+use super::{token_hash, RequestMeta, Service};
+
+/// A pending device's enrollment material, shown again to its owner until it is enabled.
+pub struct PendingEnrollment {
+    /// The device.
+    pub device: DeviceRecord,
+    /// Base32 seed (for manual entry).
+    pub secret_base32: Zeroizing<String>,
+    /// QR code of the `otpauth://` URI, PNG.
+    pub qr_png: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PendingEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingEnrollment")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Audit query with a time range (inclusive `from`, exclusive `until`).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this account.
+    pub account: Option<String>,
+    /// Only this kind, or kinds starting with it when it ends in `.`.
+    pub kind: Option<String>,
+    /// Events at or after this time.
+    pub from: Option<UnixTime>,
+    /// Events before this time.
+    pub until: Option<UnixTime>,
+    /// At most this many, the newest.
+    pub limit: usize,
+}
+
+impl Service {
+    /// The account and enabled devices of a pending sign-in challenge.
+    pub async fn challenge_devices(
+        &self,
+        challenge: &str,
+        now: UnixTime,
+    ) -> Result<(AccountRecord, Vec<DeviceRecord>)> {
+        let pending = self
+            .store
+            .session_by_token_hash(&token_hash(challenge))
+            .await?
+            .filter(|s| s.state == SessionState::MfaPending && s.expires_at > now)
+            .ok_or(Error::InvalidChallenge)?;
+        let account = self
+            .store
+            .account_by_id(&pending.account_id)
+            .await?
+            .ok_or(Error::InvalidChallenge)?;
+        let devices = self.enabled_devices(&account).await?;
+        Ok((account, devices))
+    }
+
+    /// The QR code and seed of one of the account's devices that is still pending (created, not
+    /// yet enabled), so that the enrollment page can be shown again after a wrong code. An
+    /// enabled device's secret is never shown again.
+    pub async fn pending_enrollment(
+        &self,
+        account: &AccountRecord,
+        device_id: &str,
+    ) -> Result<PendingEnrollment> {
+        let d = self
+            .store
+            .device(&account.id, device_id)
+            .await?
+            .ok_or(Error::NotFound("device"))?;
+        if !d.kind.is_otp() || d.enabled_at.is_some() {
+            return Err(Error::InvalidDeviceState(
+                "the device is already enabled".into(),
+            ));
+        }
+        let g = self.generator(&d)?;
+        let sealed = d
+            .secret_sealed
+            .as_ref()
+            .ok_or_else(|| Error::Internal("device has no secret".into()))?;
+        let bytes = self.key.open(d.id.as_bytes(), sealed)?;
+        let secret = mamori_otp::Secret::from_bytes(bytes.to_vec())
+            .map_err(|e| Error::Internal(format!("stored secret: {e}")))?;
+        let uri = KeyUri {
+            issuer: Some(self.policy.service_name.clone()),
+            account: account.name.clone(),
+            secret,
+            params: *g.params(),
+        };
+        let text = uri.to_uri();
+        let qr_png = Zeroizing::new(
+            mamori_otp::qr::to_png(&text, 6).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        Ok(PendingEnrollment {
+            device: d,
+            secret_base32: uri.secret.to_base32(),
+            qr_png,
+        })
+    }
+
+    /// An administrator deactivates (deletes) one device of another user, e.g. for someone who
+    /// lost it; the user's sessions end, so the next sign-in asks again (and, when the user has
+    /// no device left and the policy requires MFA, asks to enroll). If the administrator's own
+    /// account has MFA, their session must have verified a second factor in the last 5 minutes.
+    pub async fn admin_deactivate_device(
+        &self,
+        admin: &Authenticated,
+        user: &str,
+        device_id: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<DeviceRecord> {
+        admin.require_admin()?;
+        let account = self.account(user).await?;
+        let d = self
+            .store
+            .device(&account.id, device_id)
+            .await?
+            .ok_or(Error::NotFound("device"))?;
+        let actor = admin.account.name.as_str();
+        let recent = admin
+            .session
+            .second_factor_at
+            .is_some_and(|t| now.saturating_sub(t) <= super::RECENT_FACTOR_SECS);
+        if admin.enabled_devices > 0 && !recent {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::MFA_DELETE, "recent_factor_required", user)
+                    .by(actor)
+                    .detail(&d.name),
+            )
+            .await?;
+            return Err(Error::RecentSecondFactorRequired);
+        }
+        if !self.store.delete_device(&account.id, device_id).await? {
+            return Err(Error::NotFound("device"));
+        }
+        self.store.delete_sessions_for_account(&account.id).await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::MFA_DELETE, "success", user)
+                .by(actor)
+                .detail(&d.name),
+        )
+        .await?;
+        Ok(d)
+    }
+
+    /// Every application key.
+    pub async fn list_app_keys(&self) -> Result<Vec<AppKeyRecord>> {
+        self.store.list_app_keys().await
+    }
+
+    /// The newest `limit` audit events matching `q`, newest first. Reads the log in pages in
+    /// id order (the store's only order) and keeps the last matches.
+    pub async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let limit = q.limit.clamp(1, 1000);
+        let mut kept: std::collections::VecDeque<AuditRecord> =
+            std::collections::VecDeque::with_capacity(limit);
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_audit(&AuditFilter {
+                    account: q.account.clone(),
+                    kind: q.kind.clone(),
+                    after,
+                    limit: 1000,
+                })
+                .await?;
+            let n = page.len();
+            after = page.last().map(|r| r.id);
+            for r in page {
+                let at = r.event.at;
+                if q.from.is_some_and(|f| at < f) || q.until.is_some_and(|u| at >= u) {
+                    continue;
+                }
+                if kept.len() == limit {
+                    kept.pop_front();
+                }
+                kept.push_back(r);
+            }
+            if n < 1000 {
+                break;
+            }
+        }
+        Ok(kept.into_iter().rev().collect())
+    }
+}
