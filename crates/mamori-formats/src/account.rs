@@ -151,3 +151,26 @@ pub(crate) fn describe(
         (None, true) => fallback(),
     }
 }
+
+/// Splits `incoming` into the accounts to add and the duplicates to skip: an account is a
+/// duplicate when [`is_duplicate`] holds against an `existing` account or an earlier incoming
+/// one (an export read twice, or the same account in two batches). Order is kept.
+pub fn split_duplicates(
+    incoming: Vec<Account>,
+    existing: &[Account],
+) -> (Vec<Account>, Vec<Account>) {
+    let mut new: Vec<Account> = Vec::with_capacity(incoming.len());
+    let mut duplicates = Vec::new();
+    for account in incoming {
+        if existing
+            .iter()
+            .chain(new.iter())
+            .any(|e| is_duplicate(e, &account))
+        {
+            duplicates.push(account);
+        } else {
+            new.push(account);
+        }
+    }
+    (new, duplicates)
+}

@@ -48,7 +48,7 @@ mod otpauth;
 pub mod secretstream;
 mod twofas;
 
-pub use account::{is_duplicate, Account};
+pub use account::{is_duplicate, split_duplicates, Account};
 pub use aegis::{export_aegis, export_aegis_with, AegisKdf};
 pub use error::FormatError;
 pub use google::{export_google_migration, import_google_migration, GoogleExport};

@@ -286,3 +286,22 @@ fn duplicates_are_same_secret_issuer_and_account() {
     let r = import(Format::Otpauth, export_otpauth(&s).as_bytes(), None).unwrap();
     assert!(r.accounts.iter().zip(&s).all(|(a, b)| is_duplicate(a, b)));
 }
+
+#[test]
+fn split_duplicates_against_the_vault_and_within_the_import() {
+    use mamori_formats::split_duplicates;
+    let s = sample();
+    let existing = vec![s[0].clone(), s[3].clone()];
+    let mut incoming = s.clone();
+    incoming.push(s[1].clone()); // the same account twice in one import
+    let (new, dups) = split_duplicates(incoming, &existing);
+    let names = |v: &[Account]| v.iter().map(|a| a.display_name()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&new),
+        names(&[s[1].clone(), s[2].clone(), s[4].clone(), s[5].clone()])
+    );
+    assert_eq!(
+        names(&dups),
+        names(&[s[0].clone(), s[3].clone(), s[1].clone()])
+    );
+}
