@@ -50,7 +50,9 @@ pub(crate) fn import(
 ) -> Result<ImportReport, FormatError> {
     let trimmed = strip_bom(input);
     let first = trimmed.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
+    // A plain backup is JSON text. An encrypted one is binary, but its first byte (an old-form
+    // file's random nonce) can happen to be '[': only text that is not valid JSON is an error.
+    if first == Some(&b'[') && (password.is_none() || std::str::from_utf8(trimmed).is_ok()) {
         return read_entries(trimmed);
     }
     let password = password.ok_or(FormatError::PasswordRequired)?;

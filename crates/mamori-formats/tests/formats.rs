@@ -867,3 +867,22 @@ fn bitwarden_organisation_csv_collections_become_tags() {
     assert_eq!(r.accounts[0].uri.issuer.as_deref(), Some("Twitter"));
     assert_eq!(r.accounts[0].uri.account, "me@example.com");
 }
+
+/// Regression: an old-form encrypted file whose random nonce starts with '[' is not JSON.
+#[test]
+fn andotp_encrypted_file_starting_with_a_bracket_is_decrypted() {
+    let plain = andotp_json(&sample());
+    let mut seed = 0;
+    let file = loop {
+        let f = andotp_encrypt_old(&plain, "pw", &mut rng(1000 + seed));
+        if f[0] == b'[' && std::str::from_utf8(&f).is_err() {
+            break f;
+        }
+        seed += 1;
+    };
+    assert_accounts(
+        &ok(Format::AndOtp, &file, Some("pw")).accounts,
+        &sample(),
+        ANDOTP,
+    );
+}
