@@ -238,8 +238,8 @@ pub(crate) struct EntryV1 {
     /// RFC 4648 Base32 without padding.
     secret: Zeroizing<String>,
     #[serde(rename = "type")]
-    kind: String,
-    algorithm: String,
+    kind: KindV1,
+    algorithm: AlgorithmV1,
     digits: u32,
     period: u64,
     counter: u64,
@@ -258,8 +258,16 @@ impl From<&Entry> for EntryV1 {
             issuer: e.issuer.clone(),
             account: e.account.clone(),
             secret: e.secret.to_base32(),
-            kind: e.params.kind.as_str().to_string(),
-            algorithm: e.params.algorithm.as_str().to_string(),
+            kind: match e.params.kind {
+                OtpKind::Totp => KindV1::Totp,
+                OtpKind::Hotp => KindV1::Hotp,
+                OtpKind::Steam => KindV1::Steam,
+            },
+            algorithm: match e.params.algorithm {
+                Algorithm::Sha1 => AlgorithmV1::Sha1,
+                Algorithm::Sha256 => AlgorithmV1::Sha256,
+                Algorithm::Sha512 => AlgorithmV1::Sha512,
+            },
             digits: e.params.digits,
             period: e.params.period,
             counter: e.params.counter,
@@ -276,12 +284,22 @@ impl From<&Entry> for EntryV1 {
 impl TryFrom<EntryV1> for Entry {
     type Error = String;
     fn try_from(w: EntryV1) -> Result<Self, String> {
-        let secret = Secret::from_base32(&w.secret).map_err(|e| format!("entry {}: {e}", w.id))?;
-        let kind: OtpKind = w.kind.parse().map_err(|e| format!("entry {}: {e}", w.id))?;
-        let algorithm: Algorithm = w
-            .algorithm
-            .parse()
-            .map_err(|e| format!("entry {}: {e}", w.id))?;
+        // Stored secrets are strict Base32 (no padding, upper case), decoded without the
+        // lenient clean-up that user input needs: opening large vaults stays fast.
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(w.secret.as_bytes())
+            .map_err(|_| format!("entry {}: the secret is not valid Base32", w.id))
+            .and_then(|b| Secret::from_bytes(b).map_err(|e| format!("entry {}: {e}", w.id)))?;
+        let kind = match w.kind {
+            KindV1::Totp => OtpKind::Totp,
+            KindV1::Hotp => OtpKind::Hotp,
+            KindV1::Steam => OtpKind::Steam,
+        };
+        let algorithm = match w.algorithm {
+            AlgorithmV1::Sha1 => Algorithm::Sha1,
+            AlgorithmV1::Sha256 => Algorithm::Sha256,
+            AlgorithmV1::Sha512 => Algorithm::Sha512,
+        };
         let params = OtpParams {
             kind,
             algorithm,
@@ -305,4 +323,22 @@ impl TryFrom<EntryV1> for Entry {
             revision: w.revision,
         })
     }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KindV1 {
+    Totp,
+    Hotp,
+    Steam,
+}
+
+#[derive(Serialize, Deserialize)]
+enum AlgorithmV1 {
+    #[serde(rename = "SHA1")]
+    Sha1,
+    #[serde(rename = "SHA256")]
+    Sha256,
+    #[serde(rename = "SHA512")]
+    Sha512,
 }
