@@ -744,6 +744,19 @@ async fn edges_on_sqlite() {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["components"]["schemas"]["ErrorCode"].is_object());
+    for (path, method) in [
+        ("/api/v1/sign-in", "post"),
+        ("/api/v1/sign-in/mfa", "post"),
+        ("/api/v1/validate", "post"),
+        ("/api/v1/mfa-devices/{id}/enable", "post"),
+        ("/api/v1/mfa-devices/{id}", "delete"),
+        ("/api/v1/audit", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"].is_object(),
+            "{path} {method}"
+        );
+    }
     let (s, v) = srv.get("/api/v1/no-such-thing", None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
 }

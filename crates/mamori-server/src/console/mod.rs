@@ -477,7 +477,7 @@ impl FromRequestParts<AppState> for Ctx {
             .ok_or_else(|| Fail::Domain(Error::Internal("console layer missing".into())))?;
         let meta = Meta::from_request_parts(parts, st)
             .await
-            .map_err(|e| match e {})?;
+            .map_err(|e: std::convert::Infallible| -> Fail { match e {} })?;
         let now = st.clock.now();
         let auth = match read_cookie(&parts.headers, SESSION_COOKIE) {
             Some(token) if !token.is_empty() => match st.svc.authenticate(&token, now).await {

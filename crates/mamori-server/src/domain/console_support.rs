@@ -8,7 +8,9 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::store::{AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, SessionState};
+use crate::store::{
+    AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, SessionState,
+};
 
 use super::audit::{kind, Event};
 use super::signin::Authenticated;
@@ -160,6 +162,23 @@ impl Service {
         )
         .await?;
         Ok(d)
+    }
+
+    /// The account a setup link is for, without using the link up (the setup page shows the
+    /// name; unknown, used or expired links are refused).
+    pub async fn setup_link_account(&self, token: &str, now: UnixTime) -> Result<AccountRecord> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::InvalidSetupToken);
+        }
+        let id = self
+            .store
+            .setup_token_account(&token_hash(token), now)
+            .await?
+            .ok_or(Error::InvalidSetupToken)?;
+        self.store
+            .account_by_id(&id)
+            .await?
+            .ok_or(Error::InvalidSetupToken)
     }
 
     /// Every application key.

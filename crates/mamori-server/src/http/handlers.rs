@@ -111,6 +111,8 @@ fn count(result: &'static str, name: &'static str) {
     metrics::counter!(name, "result" => result).increment(1);
 }
 
+/// Liveness: the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = api::Health)))]
 pub async fn healthz(State(st): State<AppState>) -> ApiResult<Json<api::Health>> {
     // A cheap query proves the database answers.
     st.svc.store().count_accounts().await?;
@@ -119,6 +121,8 @@ pub async fn healthz(State(st): State<AppState>) -> ApiResult<Json<api::Health>>
     }))
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "metrics", content_type = "text/plain")))]
 pub async fn metrics(State(st): State<AppState>) -> Response {
     match &st.metrics {
         Some(h) => (
@@ -130,6 +134,8 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     }
 }
 
+/// Choose a password with a one-time setup link token.
+#[utoipa::path(post, path = "/api/v1/setup", tag = "sign-in", request_body = api::SetupRequest, responses((status = 200, body = api::SetupResponse), (status = 400, description = "weak_password", body = api::ErrorBody), (status = 401, description = "invalid_setup_token", body = api::ErrorBody), (status = 429, description = "rate_limited", body = api::ErrorBody)))]
 pub async fn setup(
     State(st): State<AppState>,
     m: Meta,
@@ -149,6 +155,8 @@ pub async fn setup(
     Ok(Json(api::SetupResponse { user: account.name }))
 }
 
+/// The password step of a sign-in.
+#[utoipa::path(post, path = "/api/v1/sign-in", tag = "sign-in", request_body = api::SignInRequest, responses((status = 200, body = api::SignInResponse), (status = 401, description = "invalid_credentials", body = api::ErrorBody), (status = 429, description = "rate_limited", body = api::ErrorBody)))]
 pub async fn sign_in(
     State(st): State<AppState>,
     m: Meta,
@@ -218,6 +226,8 @@ pub async fn sign_in(
     })
 }
 
+/// The code step of a sign-in: answer the challenge.
+#[utoipa::path(post, path = "/api/v1/sign-in/mfa", tag = "sign-in", request_body = api::MfaRequest, responses((status = 200, body = api::SignInResponse), (status = 401, description = "invalid_code or invalid_challenge", body = api::ErrorBody), (status = 423, description = "account_locked", body = api::ErrorBody), (status = 429, description = "rate_limited", body = api::ErrorBody)))]
 pub async fn sign_in_mfa(
     State(st): State<AppState>,
     m: Meta,
@@ -255,6 +265,8 @@ pub async fn sign_in_mfa(
     Ok(with_cookie(&st, &s, Json(body)))
 }
 
+/// Validate a user's one-time code (application key as bearer token).
+#[utoipa::path(post, path = "/api/v1/validate", tag = "validate", request_body = api::ValidateRequest, responses((status = 200, body = api::ValidateResponse), (status = 401, description = "invalid_app_key", body = api::ErrorBody)), security(("app_key" = [])))]
 pub async fn validate(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -296,6 +308,8 @@ pub async fn validate(
     }))
 }
 
+/// The signed-in account with its security alerts.
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", responses((status = 200, body = api::MeResponse), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn me(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<api::MeResponse>> {
     let a = &auth.account;
     Ok(Json(api::MeResponse {
@@ -314,6 +328,8 @@ pub async fn me(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<api::M
     }))
 }
 
+/// Change the password.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "session", request_body = api::ChangePasswordRequest, responses((status = 204, description = "changed"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn change_password(
     State(st): State<AppState>,
     auth: Auth,
@@ -334,6 +350,8 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// End this session.
+#[utoipa::path(post, path = "/api/v1/sign-out", tag = "session", responses((status = 204, description = "signed out"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn sign_out(State(st): State<AppState>, auth: Auth, m: Meta) -> ApiResult<Response> {
     st.svc.sign_out(&auth, st.clock.now(), &m.meta).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -343,6 +361,8 @@ pub async fn sign_out(State(st): State<AppState>, auth: Auth, m: Meta) -> ApiRes
     Ok(resp)
 }
 
+/// Give a second factor again (needed within 5 minutes before changing factors).
+#[utoipa::path(post, path = "/api/v1/session/verify", tag = "session", request_body = api::VerifyRequest, responses((status = 204, description = "verified"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn verify(
     State(st): State<AppState>,
     auth: Auth,
@@ -363,6 +383,8 @@ pub async fn verify(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Own sessions.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "session", responses((status = 200, body = Vec<api::Session>), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn list_sessions(
     State(st): State<AppState>,
     auth: Auth,
@@ -376,6 +398,8 @@ pub async fn list_sessions(
     ))
 }
 
+/// Revoke one of your sessions.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "session", params(("id" = String, Path, description = "device or session id")), responses((status = 204, description = "revoked"), (status = 404, description = "not_found", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn revoke_session(
     State(st): State<AppState>,
     auth: Auth,
@@ -389,6 +413,8 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Own MFA devices.
+#[utoipa::path(get, path = "/api/v1/mfa-devices", tag = "mfa-devices", responses((status = 200, body = Vec<api::Device>), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn list_devices(
     State(st): State<AppState>,
     auth: Auth,
@@ -397,6 +423,8 @@ pub async fn list_devices(
     Ok(Json(list.iter().map(device_wire).collect()))
 }
 
+/// Create a virtual MFA device (secret, URI and QR shown once).
+#[utoipa::path(post, path = "/api/v1/mfa-devices/virtual", tag = "mfa-devices", request_body = api::CreateVirtualDeviceRequest, responses((status = 201, body = api::CreateVirtualDeviceResponse), (status = 409, description = "conflict or device_limit_reached", body = api::ErrorBody), (status = 403, description = "recent_second_factor_required", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn create_virtual_device(
     State(st): State<AppState>,
     auth: Auth,
@@ -427,6 +455,8 @@ pub async fn create_virtual_device(
     ))
 }
 
+/// Enable a device with two consecutive codes.
+#[utoipa::path(post, path = "/api/v1/mfa-devices/{id}/enable", tag = "mfa-devices", params(("id" = String, Path, description = "device or session id")), request_body = api::TwoCodesRequest, responses((status = 200, body = api::EnableDeviceResponse), (status = 409, description = "invalid_device_state", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn enable_device(
     State(st): State<AppState>,
     auth: Auth,
@@ -453,6 +483,8 @@ pub async fn enable_device(
     })
 }
 
+/// Resynchronise a device with two consecutive codes.
+#[utoipa::path(post, path = "/api/v1/mfa-devices/{id}/resync", tag = "mfa-devices", params(("id" = String, Path, description = "device or session id")), request_body = api::TwoCodesRequest, responses((status = 200, body = api::Device), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn resync_device(
     State(st): State<AppState>,
     auth: Auth,
@@ -475,6 +507,8 @@ pub async fn resync_device(
     Ok(Json(device_wire(&d)))
 }
 
+/// Rename a device.
+#[utoipa::path(patch, path = "/api/v1/mfa-devices/{id}", tag = "mfa-devices", params(("id" = String, Path, description = "device or session id")), request_body = api::RenameDeviceRequest, responses((status = 200, body = api::Device), (status = 409, description = "conflict", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn rename_device(
     State(st): State<AppState>,
     auth: Auth,
@@ -490,6 +524,8 @@ pub async fn rename_device(
     Ok(Json(device_wire(&d)))
 }
 
+/// Delete (deactivate) a device; needs a second factor from the last 5 minutes.
+#[utoipa::path(delete, path = "/api/v1/mfa-devices/{id}", tag = "mfa-devices", params(("id" = String, Path, description = "device or session id")), responses((status = 204, description = "deleted"), (status = 403, description = "recent_second_factor_required", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn delete_device(
     State(st): State<AppState>,
     auth: Auth,
@@ -502,6 +538,8 @@ pub async fn delete_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// All users with MFA status (administrators).
+#[utoipa::path(get, path = "/api/v1/users", tag = "administration", responses((status = 200, body = Vec<api::User>), (status = 403, description = "forbidden", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn list_users(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<api::User>>> {
     auth.require_admin()?;
     let users = st.svc.list_users().await?;
@@ -513,6 +551,8 @@ pub async fn list_users(State(st): State<AppState>, auth: Auth) -> ApiResult<Jso
     ))
 }
 
+/// Create a user and its one-time setup link (administrators).
+#[utoipa::path(post, path = "/api/v1/users", tag = "administration", request_body = api::CreateUserRequest, responses((status = 201, body = api::CreateUserResponse), (status = 409, description = "conflict", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn create_user(
     State(st): State<AppState>,
     auth: Auth,
@@ -543,6 +583,8 @@ pub async fn create_user(
     ))
 }
 
+/// Remove all MFA devices of a user, unlock it and end its sessions (administrators).
+#[utoipa::path(post, path = "/api/v1/users/{name}/reset-mfa", tag = "administration", params(("name" = String, Path, description = "user name")), responses((status = 204, description = "reset"), (status = 404, description = "not_found", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn reset_mfa(
     State(st): State<AppState>,
     auth: Auth,
@@ -556,6 +598,8 @@ pub async fn reset_mfa(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Create an application key for the validate API (shown once; administrators).
+#[utoipa::path(post, path = "/api/v1/app-keys", tag = "administration", request_body = api::CreateAppKeyRequest, responses((status = 201, body = api::CreateAppKeyResponse), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn create_app_key(
     State(st): State<AppState>,
     auth: Auth,
@@ -583,6 +627,8 @@ pub async fn create_app_key(
     ))
 }
 
+/// Security alerts: all accounts for administrators, your own otherwise.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "administration", responses((status = 200, body = api::AlertsResponse), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn alerts(
     State(st): State<AppState>,
     auth: Auth,
@@ -610,6 +656,8 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
+/// Audit events, oldest first, paged (administrators see all; users their own).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "administration", params(AuditQuery), responses((status = 200, body = api::AuditPage), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn audit(
     State(st): State<AppState>,
     auth: Auth,

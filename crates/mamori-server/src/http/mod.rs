@@ -25,7 +25,7 @@ use crate::domain::signin::Authenticated;
 use crate::domain::{RequestMeta, Service};
 
 pub mod error;
-mod handlers;
+pub(crate) mod handlers;
 pub mod openapi;
 
 pub use error::{ApiError, ApiResult};
@@ -243,6 +243,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/sign-in/mfa", post(h::sign_in_mfa))
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
+        .merge(crate::console::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(
@@ -250,6 +251,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             timeout,
         ))
         .layer(middleware::from_fn(observe))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -12,6 +12,33 @@ use utoipa::OpenApi;
         title = "mamori account service",
         description = "Accounts, sign-in with MFA, virtual MFA devices, the validate API and the audit log. Errors are {\"error\": {\"code\", \"message\"}}; see docs/api.md."
     ),
+    paths(
+        super::handlers::healthz,
+        super::handlers::metrics,
+        super::handlers::setup,
+        super::handlers::sign_in,
+        super::handlers::sign_in_mfa,
+        super::handlers::validate,
+        super::handlers::me,
+        super::handlers::change_password,
+        super::handlers::sign_out,
+        super::handlers::verify,
+        super::handlers::list_sessions,
+        super::handlers::revoke_session,
+        super::handlers::list_devices,
+        super::handlers::create_virtual_device,
+        super::handlers::enable_device,
+        super::handlers::resync_device,
+        super::handlers::rename_device,
+        super::handlers::delete_device,
+        super::handlers::list_users,
+        super::handlers::create_user,
+        super::handlers::reset_mfa,
+        super::handlers::create_app_key,
+        super::handlers::alerts,
+        super::handlers::audit,
+    ),
+    modifiers(&Security),
     components(schemas(
         api::ErrorBody,
         api::ErrorDetail,
@@ -47,6 +74,25 @@ use utoipa::OpenApi;
     ))
 )]
 pub struct ApiDoc;
+
+/// Declares the two ways to authenticate: a session token (bearer or `mamori_session` cookie)
+/// and an application key (bearer, validate API only).
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "app_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
 
 /// `GET /api/v1/openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {

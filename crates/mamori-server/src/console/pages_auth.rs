@@ -1,0 +1,393 @@
+//! Signing in and out: sign-in (password), the MFA page, troubleshooting, the one-time setup
+//! link, sign-out, the language switcher, and the dashboard with the security alerts.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use rand::rngs::OsRng;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::domain::signin::PasswordOutcome;
+use crate::domain::CHALLENGE_SECS;
+use crate::http::AppState;
+use crate::store::{Role, SessionState};
+
+use super::i18n::{Lang, LANG_COOKIE};
+use super::views::{
+    render, AlertView, DashboardView, DeviceChoice, MfaView, Page, SetupView, SignInView,
+    TroubleshootView,
+};
+use super::{error_text, is_form_error, see_other, Ctx, Fail, PageResult, CHALLENGE_COOKIE};
+
+/// Query of pages that show a one-line notice after a redirect (only known notices).
+#[derive(Debug, Deserialize, Default)]
+pub struct Done {
+    pub(super) done: Option<String>,
+}
+
+/// The translated notice for a `?done=` value; unknown values show nothing.
+pub(super) fn notice(ctx: &Ctx, done: Option<&str>) -> Option<String> {
+    let key = match done? {
+        "signed_out" => "notices.signed_out",
+        "setup" => "notices.setup_done",
+        "mfa_assigned" => "notices.mfa_assigned",
+        "mfa_removed" => "notices.mfa_removed",
+        "mfa_resynced" => "notices.mfa_resynced",
+        "password" => "notices.password_changed",
+        "session_revoked" => "notices.session_revoked",
+        "device_deactivated" => "notices.device_deactivated",
+        "enroll_first" => "notices.enroll_first",
+        _ => return None,
+    };
+    Some(ctx.tr.t(key))
+}
+
+pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
+    let auth = ctx.signed_in()?;
+    let tr = ctx.tr;
+    let enrollment_required = auth.session.state != SessionState::Full;
+    let own = ctx.st.svc.account_alerts(auth);
+    let mut alerts: Vec<AlertView> = own
+        .iter()
+        .map(|a| match a.kind {
+            "root_without_mfa" => AlertView {
+                text: tr.t("alerts.root_without_mfa"),
+                action: tr.t("alerts.assign_action"),
+                href: "/security/mfa/new".into(),
+                level: "danger",
+            },
+            "single_mfa_device" => AlertView {
+                text: tr.t("alerts.own_single_device"),
+                action: tr.t("alerts.add_second_action"),
+                href: "/security/mfa/new".into(),
+                level: "warning",
+            },
+            _ => AlertView {
+                text: tr.t("alerts.own_without_mfa"),
+                action: tr.t("alerts.assign_action"),
+                href: "/security/mfa/new".into(),
+                level: "danger",
+            },
+        })
+        .collect();
+    if !enrollment_required && auth.account.role == Role::Admin {
+        for a in ctx.st.svc.all_alerts().await? {
+            if a.user == auth.account.name {
+                continue;
+            }
+            let (key, level) = match a.kind {
+                "single_mfa_device" => ("alerts.user_single_device", "warning"),
+                _ => ("alerts.user_without_mfa", "danger"),
+            };
+            alerts.push(AlertView {
+                text: tr.tf(key, &[("user", &a.user)]),
+                action: tr.t("alerts.review_user_action"),
+                href: format!("/users/{}", a.user),
+                level,
+            });
+        }
+    }
+    let n = auth.enabled_devices.to_string();
+    let v = DashboardView {
+        p: Page::new(&ctx, "dashboard.title", "dashboard"),
+        greeting: tr.tf("dashboard.signed_in_as", &[("user", &auth.account.name)]),
+        alerts,
+        enrollment_required,
+        devices_text: tr.tf("dashboard.devices", &[("count", &n)]),
+        notice: notice(&ctx, q.done.as_deref()),
+    };
+    Ok(render(&v, StatusCode::OK))
+}
+
+pub async fn sign_in_form(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
+    if ctx.auth.is_some() {
+        return Ok(see_other("/"));
+    }
+    let v = SignInView {
+        p: Page::new(&ctx, "sign_in.title", ""),
+        user: String::new(),
+        error: None,
+        notice: notice(&ctx, q.done.as_deref()),
+    };
+    Ok(render(&v, StatusCode::OK))
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct SignInForm {
+    user: String,
+    password: String,
+}
+
+pub async fn sign_in(ctx: Ctx, State(st): State<AppState>, Form(f): Form<SignInForm>) -> PageResult {
+    let show = |ctx: &Ctx, error: String, status: StatusCode| {
+        let v = SignInView {
+            p: Page::new(ctx, "sign_in.title", ""),
+            user: f.user.clone(),
+            error: Some(error),
+            notice: None,
+        };
+        render(&v, status)
+    };
+    if let Err(e) = st.check_sign_in_rate(ctx.meta.ip) {
+        let _ = e;
+        return Ok(show(
+            &ctx,
+            ctx.tr.t("errors.rate_limited"),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
+    let outcome = st
+        .svc
+        .sign_in_password(
+            f.user.trim(),
+            Zeroizing::new(f.password.clone()),
+            ctx.now,
+            &mut OsRng,
+            &ctx.meta.meta,
+        )
+        .await;
+    match outcome {
+        Ok(PasswordOutcome::MfaRequired { challenge, .. }) => {
+            let mut r = see_other("/sign-in/mfa");
+            ctx.set_cookie(&mut r, CHALLENGE_COOKIE, Some(&challenge), CHALLENGE_SECS);
+            Ok(r)
+        }
+        Ok(PasswordOutcome::Session(b)) => {
+            let (s, _) = *b;
+            let mut r = see_other("/");
+            ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
+            Ok(r)
+        }
+        Err(e) if is_form_error(&e) => {
+            let status = StatusCode::UNAUTHORIZED;
+            Ok(show(&ctx, error_text(&ctx.tr, &e), status))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn challenge_of(ctx: &Ctx, headers: &axum::http::HeaderMap) -> Option<String> {
+    let _ = ctx;
+    super::read_cookie(headers, CHALLENGE_COOKIE).filter(|c| !c.is_empty())
+}
+
+fn mfa_view(
+    ctx: &Ctx,
+    account: String,
+    devices: &[crate::store::DeviceRecord],
+    selected: String,
+    error: Option<String>,
+) -> MfaView {
+    MfaView {
+        p: Page::new(ctx, "mfa.title", ""),
+        account,
+        devices: devices
+            .iter()
+            .filter(|d| d.kind.is_otp())
+            .map(|d| DeviceChoice {
+                id: d.id.clone(),
+                name: d.name.clone(),
+            })
+            .collect(),
+        selected,
+        error,
+    }
+}
+
+pub async fn mfa_form(ctx: Ctx, headers: axum::http::HeaderMap) -> PageResult {
+    let Some(challenge) = challenge_of(&ctx, &headers) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let (account, devices) = ctx.st.svc.challenge_devices(&challenge, ctx.now).await?;
+    let v = mfa_view(&ctx, account.name, &devices, String::new(), None);
+    Ok(render(&v, StatusCode::OK))
+}
+
+/// The MFA form.
+#[derive(Deserialize)]
+pub struct MfaForm {
+    code: String,
+    device: Option<String>,
+}
+
+pub async fn mfa(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<MfaForm>,
+) -> PageResult {
+    let Some(challenge) = challenge_of(&ctx, &headers) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let device = f.device.as_deref().filter(|d| !d.is_empty());
+    let code: String = f.code.chars().filter(|c| !c.is_whitespace()).collect();
+    let result = match st.check_sign_in_rate(ctx.meta.ip) {
+        Err(_) => Err(crate::Error::RateLimited { retry_after: 60 }),
+        Ok(()) => {
+            st.svc
+                .sign_in_mfa(&challenge, &code, device, ctx.now, &mut OsRng, &ctx.meta.meta)
+                .await
+        }
+    };
+    match result {
+        Ok((s, _)) => {
+            let mut r = see_other("/");
+            ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
+            ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
+            Ok(r)
+        }
+        Err(e) if is_form_error(&e) => {
+            let (account, devices) = st.svc.challenge_devices(&challenge, ctx.now).await?;
+            let v = mfa_view(
+                &ctx,
+                account.name,
+                &devices,
+                device.unwrap_or("").to_string(),
+                Some(error_text(&ctx.tr, &e)),
+            );
+            Ok(render(&v, StatusCode::UNAUTHORIZED))
+        }
+        Err(e) => {
+            let mut r = Fail::from(e).into_response_keep();
+            ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
+            Ok(r)
+        }
+    }
+}
+
+impl Fail {
+    /// As a response (so that a handler can add cookies to an error page).
+    pub(super) fn into_response_keep(self) -> Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+pub async fn troubleshoot(ctx: Ctx) -> PageResult {
+    let v = TroubleshootView {
+        p: Page::new(&ctx, "troubleshoot.title", ""),
+    };
+    Ok(render(&v, StatusCode::OK))
+}
+
+/// Query of the setup link.
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    token: Option<String>,
+}
+
+fn setup_view(ctx: &Ctx, token: String, account: String, error: Option<String>) -> SetupView {
+    SetupView {
+        p: Page::new(ctx, "setup.title", ""),
+        token,
+        account,
+        min_length: ctx.st.svc.policy().password.min_length.to_string(),
+        pw_hint: ctx.tr.tf(
+            "setup.password_hint",
+            &[("min", &ctx.st.svc.policy().password.min_length.to_string())],
+        ),
+        error,
+    }
+}
+
+pub async fn setup_form(ctx: Ctx, Query(q): Query<SetupQuery>) -> PageResult {
+    let token = q.token.unwrap_or_default();
+    let account = ctx.st.svc.setup_link_account(&token, ctx.now).await?;
+    let v = setup_view(&ctx, token, account.name, None);
+    Ok(render(&v, StatusCode::OK))
+}
+
+/// The setup form.
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    password: String,
+    confirm: String,
+}
+
+pub async fn setup(ctx: Ctx, State(st): State<AppState>, Form(f): Form<SetupForm>) -> PageResult {
+    let account = st.svc.setup_link_account(&f.token, ctx.now).await?;
+    if f.password != f.confirm {
+        let v = setup_view(
+            &ctx,
+            f.token,
+            account.name,
+            Some(ctx.tr.t("errors.password_mismatch")),
+        );
+        return Ok(render(&v, StatusCode::BAD_REQUEST));
+    }
+    if st.check_sign_in_rate(ctx.meta.ip).is_err() {
+        return Err(Fail::Domain(crate::Error::RateLimited { retry_after: 60 }));
+    }
+    match st
+        .svc
+        .complete_setup(
+            &f.token,
+            Zeroizing::new(f.password),
+            ctx.now,
+            &mut OsRng,
+            &ctx.meta.meta,
+        )
+        .await
+    {
+        Ok(_) => {
+            // Choosing a password ends every session of the account, this browser's too.
+            let mut r = see_other("/sign-in?done=setup");
+            ctx.set_cookie(&mut r, crate::http::SESSION_COOKIE, None, 0);
+            Ok(r)
+        }
+        Err(e) if is_form_error(&e) => {
+            let v = setup_view(&ctx, f.token, account.name, Some(error_text(&ctx.tr, &e)));
+            Ok(render(&v, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sign_out(ctx: Ctx) -> PageResult {
+    if let Some(a) = &ctx.auth {
+        ctx.st.svc.sign_out(a, ctx.now, &ctx.meta.meta).await?;
+    }
+    let mut r = see_other("/sign-in?done=signed_out");
+    ctx.set_cookie(&mut r, crate::http::SESSION_COOKIE, None, 0);
+    Ok(r)
+}
+
+/// The language switcher's form.
+#[derive(Deserialize)]
+pub struct LangForm {
+    lang: String,
+    next: Option<String>,
+}
+
+/// Only paths of this server are followed (no `//host` or scheme).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+pub async fn switch_language(ctx: Ctx, Form(f): Form<LangForm>) -> PageResult {
+    let lang = Lang::parse(&f.lang).unwrap_or(Lang::En);
+    let mut r = see_other(local_path(f.next.as_deref()));
+    // Remembered for a year.
+    ctx.set_cookie(&mut r, LANG_COOKIE, Some(lang.code()), 365 * 24 * 3600);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path(Some("/security?x=1")), "/security?x=1");
+        assert_eq!(local_path(Some("//evil.example/")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+}
