@@ -253,18 +253,14 @@ impl<'d> Container<'d> {
         Ok((hash, key))
     }
 
-    /// Reads a `Data` child that is either `PlainValue` or `EncryptedValue` + `ValueMAC`,
-    /// returning the plaintext bytes; `plain` decodes the `PlainValue` text.
-    fn value(
+    /// The plaintext of a `Data` child's `EncryptedValue` (with its `ValueMAC` checked), or
+    /// `None` when the element has no `EncryptedValue`. Callers look at `PlainValue` first.
+    fn encrypted_value(
         &mut self,
         el: &Element,
         loc: Location,
         field: &str,
-        plain: impl FnOnce(&str) -> Result<Zeroizing<Vec<u8>>, PskcError>,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, PskcError> {
-        if let Some(pv) = el.child("PlainValue") {
-            return plain(pv.text()).map(Some);
-        }
         let Some(ev) = el.child("EncryptedValue") else {
             return Ok(None);
         };
@@ -302,8 +298,37 @@ impl<'d> Container<'d> {
             })
     }
 
+    /// `Data/Secret`: Base64 in `PlainValue`, or an `EncryptedValue`.
+    fn secret(&mut self, data: &Element, loc: Location) -> Result<Secret, PskcError> {
+        let el = data
+            .child("Secret")
+            .ok_or(PskcError::MissingSecret { location: loc })?;
+        let bytes = match el.child("PlainValue") {
+            Some(pv) => decode_base64(pv.text()).ok_or_else(|| PskcError::InvalidValue {
+                location: loc,
+                field: "Data/Secret/PlainValue".into(),
+                reason: "is not valid Base64".into(),
+            })?,
+            None => self
+                .encrypted_value(el, loc, "Data/Secret")?
+                .ok_or(PskcError::MissingSecret { location: loc })?,
+        };
+        if bytes.len() > MAX_SECRET_BYTES {
+            return Err(PskcError::Limit {
+                location: loc,
+                what: "the secret length in bytes",
+                limit: MAX_SECRET_BYTES as u64,
+            });
+        }
+        Secret::from_bytes(bytes.to_vec()).map_err(|_| PskcError::InvalidValue {
+            location: loc,
+            field: "Data/Secret".into(),
+            reason: "is empty".into(),
+        })
+    }
+
     /// An integer `Data` element (`Counter`, `Time`, `TimeInterval`, `TimeDrift`): decimal text
-    /// in `PlainValue`, or a big-endian binary integer when encrypted.
+    /// in `PlainValue`, or a big-endian binary integer of 1 to 8 bytes when encrypted.
     fn int_value(
         &mut self,
         data: &Element,
@@ -319,18 +344,14 @@ impl<'d> Container<'d> {
             field: field.clone(),
             reason: reason.to_string(),
         };
-        let mut parsed: Option<i128> = None;
-        let bytes = self.value(el, loc, &field, |text| {
-            parsed = Some(
-                text.parse::<i128>()
-                    .map_err(|_| invalid("is not an integer"))?,
-            );
-            Ok(Zeroizing::new(Vec::new()))
-        })?;
-        if parsed.is_some() {
-            return Ok(parsed);
+        if let Some(pv) = el.child("PlainValue") {
+            return pv
+                .text()
+                .parse::<i128>()
+                .map(Some)
+                .map_err(|_| invalid("is not an integer"));
         }
-        match bytes {
+        match self.encrypted_value(el, loc, &field)? {
             None => Err(PskcError::MissingElement {
                 location: loc,
                 element: format!("{field}/PlainValue"),
@@ -398,31 +419,7 @@ impl<'d> Container<'d> {
         let data = key
             .child("Data")
             .ok_or(PskcError::MissingSecret { location: loc })?;
-        let secret_el = data
-            .child("Secret")
-            .ok_or(PskcError::MissingSecret { location: loc })?;
-        let secret_bytes = self
-            .value(secret_el, loc, "Data/Secret", |text| {
-                decode_base64(text).ok_or_else(|| PskcError::InvalidValue {
-                    location: loc,
-                    field: "Data/Secret/PlainValue".into(),
-                    reason: "is not valid Base64".into(),
-                })
-            })?
-            .ok_or(PskcError::MissingSecret { location: loc })?;
-        if secret_bytes.len() > MAX_SECRET_BYTES {
-            return Err(PskcError::Limit {
-                location: loc,
-                what: "the secret length in bytes",
-                limit: MAX_SECRET_BYTES as u64,
-            });
-        }
-        let secret =
-            Secret::from_bytes(secret_bytes.to_vec()).map_err(|_| PskcError::InvalidValue {
-                location: loc,
-                field: "Data/Secret".into(),
-                reason: "is empty".into(),
-            })?;
+        let secret = self.secret(data, loc)?;
 
         let counter = self.int_value(data, "Counter", loc)?;
         let time = self.int_value(data, "Time", loc)?;

@@ -215,3 +215,26 @@ fn byte_order_mark_crlf_and_comments_are_fine() {
     let read = parse_pskc(variant.as_bytes(), Decryption::None).unwrap();
     assert_same(&tokens, &read);
 }
+
+#[test]
+fn vendors_algorithm_uri_spellings_are_accepted() {
+    let mut rng = StdRng::seed_from_u64(8);
+    for (uri, kind) in [
+        ("urn:ietf:params:xml:ns:keyprov:pskc:hotp", OtpKind::Hotp),
+        ("urn:ietf:params:xml:ns:keyprov:pskc#hotp", OtpKind::Hotp),
+        ("http://www.ietf.org/keyprov/pskc#hotp", OtpKind::Hotp),
+        ("urn:ietf:params:xml:ns:keyprov:pskc#totp", OtpKind::Totp),
+        ("urn:ietf:params:xml:ns:keyprov:pskc:totp", OtpKind::Totp),
+        ("urn:ietf:params:xml:ns:keyprov:pskc:TOTP", OtpKind::Totp),
+        (" http://www.ietf.org/keyprov/pskc#totp ", OtpKind::Totp),
+    ] {
+        let mut t = match kind {
+            OtpKind::Hotp => GenToken::hotp("V-1", &[1; 20], 4, 6),
+            _ => GenToken::totp("V-1", &[1; 20], 60, 6),
+        };
+        t.algorithm_uri = Some(uri.into());
+        let xml = write_pskc(&[t], &Protection::Plain, "x", false, &mut rng);
+        let read = parse_pskc(xml.as_bytes(), Decryption::None).unwrap();
+        assert_eq!(read[0].params.kind, kind, "{uri}");
+    }
+}
