@@ -243,7 +243,7 @@ fn read_content(json: &[u8]) -> Result<ImportReport, FormatError> {
                 let FormatError::Damaged { what } = json_error("the entry", &e) else {
                     continue;
                 };
-                report.unusable(format!("entry {}", i + 1), what);
+                report.push_unusable(format!("entry {}", i + 1), what);
                 continue;
             }
         };
@@ -289,7 +289,7 @@ fn read_content(json: &[u8]) -> Result<ImportReport, FormatError> {
                     favorite: entry.favorite,
                 });
             }
-            Err(reason) => report.unusable(name, reason),
+            Err(reason) => report.push_unusable(name, reason),
         }
     }
     Ok(report)

@@ -111,7 +111,7 @@ fn read_entries(json: &[u8]) -> Result<ImportReport, FormatError> {
                     FormatError::Damaged { what } => what,
                     other => other.to_string(),
                 };
-                report.unusable(format!("entry {}", i + 1), reason);
+                report.push_unusable(format!("entry {}", i + 1), reason);
                 continue;
             }
         };
@@ -141,7 +141,7 @@ fn read_entries(json: &[u8]) -> Result<ImportReport, FormatError> {
                     .collect(),
                 favorite: false,
             }),
-            Err(reason) => report.unusable(name, reason),
+            Err(reason) => report.push_unusable(name, reason),
         }
     }
     Ok(report)

@@ -100,7 +100,7 @@ fn import_json(input: &[u8]) -> Result<ImportReport, FormatError> {
                     FormatError::Damaged { what } => what,
                     other => other.to_string(),
                 };
-                report.unusable(format!("item {}", i + 1), reason);
+                report.push_unusable(format!("item {}", i + 1), reason);
                 continue;
             }
         };
@@ -222,7 +222,7 @@ fn add(report: &mut ImportReport, f: Fields<'_>) {
             },
             favorite: f.favorite,
         }),
-        Err(reason) => report.unusable(label, reason),
+        Err(reason) => report.push_unusable(label, reason),
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn import(input: &[u8]) -> Result<ImportReport, FormatError> {
                     FormatError::Damaged { what } => what,
                     other => other.to_string(),
                 };
-                report.unusable(format!("token {}", i + 1), reason);
+                report.push_unusable(format!("token {}", i + 1), reason);
                 continue;
             }
         };
@@ -121,7 +121,7 @@ pub(crate) fn import(input: &[u8]) -> Result<ImportReport, FormatError> {
                 });
                 keyed.push((position, Account::new(build(issuer, label, secret, p))));
             }
-            Err(reason) => report.unusable(name, reason),
+            Err(reason) => report.push_unusable(name, reason),
         }
     }
     // Stable: tokens that tokenOrder does not name keep their file order, after the named ones.

@@ -75,16 +75,16 @@ pub fn import_google_migration(inputs: &[&[u8]]) -> Result<ImportReport, FormatE
                         }
                         batches.push(batch);
                     }
-                    Err(e) => report.unusable(place, e.to_string()),
+                    Err(e) => report.push_unusable(place, e.to_string()),
                 }
             } else if starts_with_ci(&line, "otpauth:") {
                 check_count(report.accounts.len() + report.unusable.len() + 1)?;
                 match KeyUri::parse(&line) {
                     Ok(uri) => report.accounts.push(Account::new(uri)),
-                    Err(e) => report.unusable(place, e.to_string()),
+                    Err(e) => report.push_unusable(place, e.to_string()),
                 }
             } else {
-                report.unusable(place, "not an otpauth-migration:// or otpauth:// URI");
+                report.push_unusable(place, "not an otpauth-migration:// or otpauth:// URI");
             }
         }
     }

@@ -218,7 +218,7 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    pub(crate) fn unusable(&mut self, name: impl Into<String>, reason: impl Into<String>) {
+    pub(crate) fn push_unusable(&mut self, name: impl Into<String>, reason: impl Into<String>) {
         self.unusable.push(Unusable {
             name: name.into(),
             reason: reason.into(),

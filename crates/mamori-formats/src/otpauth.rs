@@ -23,7 +23,7 @@ pub(crate) fn read_lines(text: &str, report: &mut ImportReport) -> Result<(), Fo
         check_count(report.accounts.len() + report.unusable.len() + 1)?;
         let name = format!("line {}", i + 1);
         if starts_with_ci(line, "otpauth-migration:") {
-            report.unusable(
+            report.push_unusable(
                 name,
                 "a Google Authenticator migration URI: import it with --format google-migration",
             );
@@ -31,7 +31,7 @@ pub(crate) fn read_lines(text: &str, report: &mut ImportReport) -> Result<(), Fo
         }
         match mamori_otp::KeyUri::parse(line) {
             Ok(uri) => report.accounts.push(Account::new(uri)),
-            Err(e) => report.unusable(name, e.to_string()),
+            Err(e) => report.push_unusable(name, e.to_string()),
         }
     }
     Ok(())

@@ -190,7 +190,7 @@ fn read_services(services: &[&RawValue], groups: &[Group]) -> Result<ImportRepor
                     FormatError::Damaged { what } => what,
                     other => other.to_string(),
                 };
-                report.unusable(format!("service {}", i + 1), reason);
+                report.push_unusable(format!("service {}", i + 1), reason);
                 continue;
             }
         };
@@ -240,7 +240,7 @@ fn read_services(services: &[&RawValue], groups: &[Group]) -> Result<ImportRepor
                     favorite: false,
                 });
             }
-            Err(reason) => report.unusable(name, reason),
+            Err(reason) => report.push_unusable(name, reason),
         }
     }
     Ok(report)
