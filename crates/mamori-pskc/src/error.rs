@@ -206,6 +206,12 @@ pub enum PskcError {
         /// Why (never the secret).
         reason: String,
     },
+    /// A pre-shared key given as text (`--psk HEX`) is not 16, 24 or 32 bytes of hexadecimal.
+    #[error("the pre-shared key {reason}: give 32, 48 or 64 hexadecimal digits")]
+    BadPreSharedKey {
+        /// Why (never the key itself).
+        reason: &'static str,
+    },
     /// The file is well-formed but holds no token.
     #[error("the file contains no tokens")]
     NoTokens,

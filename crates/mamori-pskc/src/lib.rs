@@ -33,6 +33,7 @@
 use std::fmt;
 
 use mamori_otp::{OtpParams, Secret};
+use zeroize::Zeroizing;
 
 mod crypto;
 mod csv;
@@ -88,6 +89,24 @@ pub struct Token {
     pub time: Option<i64>,
 }
 
+impl Token {
+    /// A token with only the essentials; the descriptive fields are `None`. For callers that
+    /// build tokens themselves (tests, other import paths).
+    pub fn new(serial: impl Into<String>, secret: Secret, params: OtpParams) -> Self {
+        Token {
+            serial: serial.into(),
+            manufacturer: None,
+            model: None,
+            issuer: None,
+            key_id: None,
+            secret,
+            params,
+            time_drift: None,
+            time: None,
+        }
+    }
+}
+
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
@@ -127,6 +146,41 @@ impl fmt::Debug for Decryption<'_> {
             Decryption::Password(_) => f.write_str("Password([redacted])"),
         }
     }
+}
+
+/// Decodes a pre-shared AES key typed as hexadecimal (`--psk HEX`): any case, optional `0x`,
+/// spaces, colons or dashes between digits; 16, 24 or 32 bytes. The result is wiped on drop.
+pub fn decode_psk_hex(text: &str) -> Result<Zeroizing<Vec<u8>>, PskcError> {
+    let trimmed = text.trim();
+    let body = trimmed
+        .strip_prefix("0x")
+        .or_else(|| trimmed.strip_prefix("0X"))
+        .unwrap_or(trimmed);
+    let digits: Zeroizing<Vec<u8>> = Zeroizing::new(
+        body.bytes()
+            .filter(|b| !b.is_ascii_whitespace() && *b != b':' && *b != b'-')
+            .collect(),
+    );
+    if digits.is_empty() {
+        return Err(PskcError::BadPreSharedKey { reason: "is empty" });
+    }
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(PskcError::BadPreSharedKey {
+            reason: "contains a character that is not a hexadecimal digit",
+        });
+    }
+    let key = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(&digits)
+        .map_err(|_| PskcError::BadPreSharedKey {
+            reason: "has an odd number of hexadecimal digits",
+        })?;
+    let key = Zeroizing::new(key);
+    if !matches!(key.len(), 16 | 24 | 32) {
+        return Err(PskcError::BadPreSharedKey {
+            reason: "is not 16, 24 or 32 bytes long",
+        });
+    }
+    Ok(key)
 }
 
 /// A serial number must be printable and short: it is shown in lists and typed by people.

@@ -278,3 +278,45 @@ fn debug_output_never_shows_the_secret() {
     let d = format!("{:?}", Decryption::Password(b"qwerty"));
     assert!(!d.contains("qwerty"), "{d}");
 }
+
+#[test]
+fn pre_shared_key_from_hex_text() {
+    let key = mamori_pskc::decode_psk_hex(" 0x1234 5678:9012-3456 7890 1234 5678 9012\n").unwrap();
+    assert_eq!(key.as_slice(), hex(FIGURE6_PSK).as_slice());
+    let t = only(
+        parse_pskc(
+            &fixture("rfc6030-figure6.xml"),
+            Decryption::PreSharedKey(&key),
+        )
+        .unwrap(),
+    );
+    assert_eq!(t.secret.as_bytes(), RFC_SECRET);
+    for (bad, reason) in [
+        ("", "is empty"),
+        (
+            "12345678901234567890123456789g12",
+            "contains a character that is not a hexadecimal digit",
+        ),
+        (
+            "123456789012345678901234567890123",
+            "has an odd number of hexadecimal digits",
+        ),
+        (
+            "1234567890123456789012345678901234",
+            "is not 16, 24 or 32 bytes long",
+        ),
+    ] {
+        let err = mamori_pskc::decode_psk_hex(bad).unwrap_err();
+        assert_eq!(err, PskcError::BadPreSharedKey { reason }, "{bad}");
+        assert!(!err.to_string().contains("1234567890"), "{err}");
+    }
+}
+
+#[test]
+fn token_new_fills_the_essentials() {
+    let secret = mamori_otp::Secret::from_bytes(RFC_SECRET.to_vec()).unwrap();
+    let t = Token::new("SN-1", secret, OtpParams::hotp(3));
+    assert_eq!(t.serial, "SN-1");
+    assert_eq!(t.params.counter, 3);
+    assert_eq!((t.manufacturer, t.time_drift), (None, None));
+}
