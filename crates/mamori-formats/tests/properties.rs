@@ -142,6 +142,16 @@ proptest! {
     }
 
     #[test]
+    fn image_reader_never_panics_on_broken_images(
+        jpeg in any::<bool>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let mut bytes: Vec<u8> = if jpeg { vec![0xFF, 0xD8, 0xFF, 0xE0] } else { b"\x89PNG\r\n\x1a\n".to_vec() };
+        bytes.extend_from_slice(&tail);
+        prop_assert!(import(Format::GoogleMigration, &bytes, None).is_err());
+    }
+
+    #[test]
     fn readers_never_panic_on_arbitrary_text(text in "\\PC{0,400}") {
         for format in Format::ALL {
             let _ = import(format, text.as_bytes(), None);
@@ -192,6 +202,11 @@ fn fixtures() -> Vec<(Format, Vec<u8>, Option<&'static str>)> {
             Some("pw"),
         ),
         (Format::FreeOtpPlus, freeotp_plus(&s), None),
+        (
+            Format::GoogleMigration,
+            export_google_migration(&s, 5, 2).unwrap().images[0].to_vec(),
+            None,
+        ),
     ]
 }
 
