@@ -226,7 +226,13 @@ impl Vault {
             revision: self.revision,
             entries: self.entries.iter().map(EntryV1::from).collect(),
         };
-        serde_json::to_vec(&wire).map(zeroize::Zeroizing::new)
+        // Measure first, then write into a buffer of exactly that size: a growing Vec would
+        // leave copies of the plaintext in freed memory that nobody wipes.
+        let mut counter = ByteCounter(0);
+        serde_json::to_writer(&mut counter, &wire)?;
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(counter.0));
+        serde_json::to_writer(&mut *out, &wire)?;
+        Ok(out)
     }
 
     pub(crate) fn from_payload(bytes: &[u8]) -> Result<Self, String> {
@@ -246,6 +252,19 @@ impl Vault {
             entries,
             revision: wire.revision,
         })
+    }
+}
+
+/// Counts bytes written and discards them.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

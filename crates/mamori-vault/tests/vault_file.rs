@@ -475,3 +475,25 @@ fn a_second_writer_waits_then_names_the_holder() {
     drop(held);
     impatient.update(&pw("pw"), &mut rng(), |_| Ok(())).unwrap();
 }
+
+#[test]
+fn a_second_writer_waits_for_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let vf = new_vault(dir.path(), "pw");
+    let held = vf.lock().unwrap();
+    let waiter = {
+        let vf = vf.clone();
+        std::thread::spawn(move || {
+            vf.update(&pw("pw"), &mut rng(), |v| {
+                v.add(entry("Late", "l", "MFRGGZDF"), &mut rng(), 2)
+                    .map(|_| ())
+            })
+        })
+    };
+    // While the lock is held, the waiter cannot have written.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(vf.open(&pw("pw")).unwrap().vault.is_empty());
+    drop(held);
+    waiter.join().unwrap().unwrap();
+    assert_eq!(vf.open(&pw("pw")).unwrap().vault.len(), 1);
+}
