@@ -59,7 +59,10 @@ pub fn secure_cookies(public_url: &str) -> bool {
     };
     let host = rest.split('/').next().unwrap_or("");
     let host = if host.starts_with('[') {
-        host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        host.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         host.split(':').next().unwrap_or("").to_string()
     };
@@ -68,7 +71,9 @@ pub fn secure_cookies(public_url: &str) -> bool {
 
 /// A `Set-Cookie` value: always `Path=/`, `HttpOnly` and `SameSite=Strict`.
 pub fn cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> Option<HeaderValue> {
-    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
     let sec = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Strict{age}{sec}"
@@ -250,9 +255,7 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::CodesNotConsecutive => tr.t("errors.not_consecutive"),
         Error::WeakPassword(_) => tr.t("errors.weak_password"),
         Error::Conflict(_) => tr.t("errors.conflict"),
-        Error::DeviceLimitReached(n) => {
-            tr.tf("errors.device_limit", &[("max", &n.to_string())])
-        }
+        Error::DeviceLimitReached(n) => tr.tf("errors.device_limit", &[("max", &n.to_string())]),
         Error::InvalidDeviceState(_) => tr.t("errors.device_state"),
         Error::RecentSecondFactorRequired => tr.t("errors.recent_factor"),
         Error::AccountLocked => tr.t("errors.locked"),
@@ -302,8 +305,7 @@ fn new_csrf_token() -> String {
 
 fn valid_token_shape(t: &str) -> bool {
     t.len() == 43
-        && t
-            .bytes()
+        && t.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
@@ -361,9 +363,7 @@ fn origin_ok(headers: &HeaderMap, public_url: &str) -> bool {
     }
     // Also accept the Host the browser used (a reverse proxy may not match the public URL).
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    host.is_some_and(|h| {
-        origin == format!("http://{h}") || origin == format!("https://{h}")
-    })
+    host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"))
 }
 
 async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -400,9 +400,15 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
         resp = views::render_error(Tr::new(lang), &csrf, &page);
     }
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -578,7 +584,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/lang", post(u::switch_language))
         .route("/security", get(s::overview))
         .route("/security/password", post(s::change_password))
-        .route("/security/mfa/new", get(s::new_device_form).post(s::new_device))
+        .route(
+            "/security/mfa/new",
+            get(s::new_device_form).post(s::new_device),
+        )
         .route(
             "/security/mfa/{id}/enable",
             get(s::enable_form).post(s::enable),
@@ -632,10 +641,16 @@ mod tests {
     fn origin_must_match() {
         let mut h = HeaderMap::new();
         assert!(origin_ok(&h, "http://127.0.0.1:1"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:1"));
         assert!(!origin_ok(&h, "http://127.0.0.1:1"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:1"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:1"),
+        );
         assert!(origin_ok(&h, "http://127.0.0.1:1"));
     }
 

@@ -121,7 +121,11 @@ pub struct SignInForm {
     password: String,
 }
 
-pub async fn sign_in(ctx: Ctx, State(st): State<AppState>, Form(f): Form<SignInForm>) -> PageResult {
+pub async fn sign_in(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(f): Form<SignInForm>,
+) -> PageResult {
     let show = |ctx: &Ctx, error: String, status: StatusCode| {
         let v = SignInView {
             p: Page::new(ctx, "sign_in.title", ""),
@@ -228,7 +232,14 @@ pub async fn mfa(
         Err(_) => Err(crate::Error::RateLimited { retry_after: 60 }),
         Ok(()) => {
             st.svc
-                .sign_in_mfa(&challenge, &code, device, ctx.now, &mut OsRng, &ctx.meta.meta)
+                .sign_in_mfa(
+                    &challenge,
+                    &code,
+                    device,
+                    ctx.now,
+                    &mut OsRng,
+                    &ctx.meta.meta,
+                )
                 .await
         }
     };

@@ -33,7 +33,10 @@ async fn overview_view(
         can_add: devices.len() < max as usize,
         limit_text: tr.tf(
             "security.device_limit",
-            &[("count", &devices.len().to_string()), ("max", &max.to_string())],
+            &[
+                ("count", &devices.len().to_string()),
+                ("max", &max.to_string()),
+            ],
         ),
         devices: devices.iter().map(|d| DeviceRow::new(&tr, d)).collect(),
         sessions: sessions

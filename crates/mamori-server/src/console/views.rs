@@ -94,7 +94,10 @@ pub fn render<T: Template>(t: &T, status: StatusCode) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "console: template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error: see the server log")
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: see the server log",
+            )
                 .into_response()
         }
     }
@@ -156,7 +159,10 @@ impl DeviceRow {
                 .enabled_at
                 .map(when)
                 .unwrap_or_else(|| tr.t("device.pending")),
-            last_used: d.last_used_at.map(when).unwrap_or_else(|| tr.t("device.never")),
+            last_used: d
+                .last_used_at
+                .map(when)
+                .unwrap_or_else(|| tr.t("device.never")),
             otp: d.kind.is_otp(),
         }
     }

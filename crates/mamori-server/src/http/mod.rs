@@ -243,6 +243,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/sign-in/mfa", post(h::sign_in_mfa))
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
+        .merge(crate::console::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(
