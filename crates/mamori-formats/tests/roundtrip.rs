@@ -305,3 +305,36 @@ fn split_duplicates_against_the_vault_and_within_the_import() {
         names(&[s[0].clone(), s[3].clone(), s[1].clone()])
     );
 }
+
+#[test]
+fn html_qr_codes_encode_each_accounts_uri() {
+    let accounts = sample();
+    let page = export_html(&accounts, "backup");
+    for a in &accounts {
+        let svg = mamori_otp::qr::to_svg(&a.uri.to_uri()).unwrap();
+        let element = &svg[svg.find("<svg").unwrap()..];
+        assert!(page.contains(element), "QR code of {}", a.display_name());
+    }
+    // And the page's order is the accounts' order.
+    let positions: Vec<usize> = accounts
+        .iter()
+        .map(|a| page.find(&format!("Account: {}<", a.uri.account)).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+}
+
+#[test]
+fn plaintext_exports_are_flagged() {
+    use mamori_formats::ExportFormat;
+    for f in ExportFormat::ALL {
+        assert!(f.is_plaintext(false), "{f}");
+    }
+    assert!(!ExportFormat::Aegis.is_plaintext(true));
+    assert!(ExportFormat::Html.is_plaintext(true));
+}
+
+#[test]
+fn otpauth_export_reads_back_as_ente_plain_text() {
+    let r = import(Format::Ente, export_otpauth(&sample()).as_bytes(), None).unwrap();
+    assert_accounts(&r.accounts, &sample(), URI_ONLY);
+}
