@@ -188,3 +188,84 @@ pub fn key32(bytes: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
     let arr: [u8; 32] = bytes.try_into().ok()?;
     Some(Zeroizing::new(arr))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        data_encoding::HEXLOWER.encode(b)
+    }
+
+    #[test]
+    fn scrypt_rfc7914_vector() {
+        // RFC 7914 section 12, third vector (N = 16384, r = 8, p = 1); the first 32 of its 64
+        // bytes, as PBKDF2's output blocks are independent.
+        let key = scrypt_key(b"pleaseletmein", b"SodiumChloride", 16384, 8, 1).unwrap();
+        assert_eq!(
+            hex(key.as_ref()),
+            "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2"
+        );
+    }
+
+    #[test]
+    fn pbkdf2_published_vectors() {
+        // RFC 7914 section 11: PBKDF2-HMAC-SHA256("passwd", "salt", 1), first 32 bytes.
+        assert_eq!(
+            hex(pbkdf2_sha256(b"passwd", b"salt", 1).unwrap().as_ref()),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
+        // RFC 6070: PBKDF2-HMAC-SHA1("password", "salt", 2), 20 bytes (a prefix of ours).
+        let k = pbkdf2_sha1(b"password", b"salt", 2).unwrap();
+        assert_eq!(hex(&k[..20]), "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957");
+    }
+
+    #[test]
+    fn argon2id_with_libsodium_memory_units() {
+        // Argon2id v1.3, t = 5, m = 1024 KiB, p = 1, from the reference `argon2` tool, as
+        // published in iov-core's packages/iov-crypto/src/libsodium.spec.ts. libsodium's
+        // memlimit is in bytes: 1 MiB here.
+        let key = argon2id_sodium(b"123", b"ABCDEFGHIJKLMNOP", 1 << 20, 5).unwrap();
+        assert_eq!(
+            hex(key.as_ref()),
+            "3c5d010180ba0cf5b6b858cba23b318e42d33088983c404598599c3b029ecac6"
+        );
+    }
+
+    #[test]
+    fn kdf_limits_are_enforced() {
+        assert!(matches!(
+            scrypt_key(b"", b"", 3, 8, 1),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            scrypt_key(b"", b"", 1 << 21, 1, 1),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            scrypt_key(b"", b"", 16, 8, 9),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            pbkdf2_sha1(b"", b"", 0),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            pbkdf2_sha256(b"", b"", MAX_PBKDF2_ITERATIONS + 1),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            argon2id_sodium(b"", b"0123456789abcdef", (1 << 30) + 1024, 1),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            argon2id_sodium(b"", b"0123456789abcdef", 1 << 30, 5),
+            Err(FormatError::KdfParameters(_))
+        ));
+        assert!(matches!(
+            argon2id_sodium(b"", b"0123456789abcdef", 4096, 1),
+            Err(FormatError::KdfParameters(_))
+        ));
+    }
+}
