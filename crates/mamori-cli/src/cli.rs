@@ -7,7 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// mamori: a terminal authenticator (TOTP/HOTP/Steam) with an encrypted vault.
 #[derive(Debug, Parser)]
-#[command(name = "mamori", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "mamori",
+    version,
+    about = "mamori: a terminal authenticator (TOTP, HOTP, Steam) with an encrypted vault",
+    long_about = None,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

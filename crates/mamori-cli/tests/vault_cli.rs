@@ -544,3 +544,68 @@ fn data_encoding_base32(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn secrets_and_uris_can_come_from_stdin() {
+    use std::io::Write;
+    let s = Sandbox::new();
+    s.init();
+    for (args, input) in [
+        (vec!["add", "--uri", "-"], GH_URI),
+        (
+            vec!["add", "--issuer", "Piped", "--secret", "-"],
+            "gezd gnbv gy3t qojq gezd gnbv gy3t qojq",
+        ),
+    ] {
+        let mut c = s.cmd(&args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{input}\n").as_bytes())
+            .expect("write");
+        let out: support::Out = child.wait_with_output().expect("wait").into();
+        out.ok();
+    }
+    assert_eq!(
+        s.run(&["code", "piped", "--at", "59"]).ok().stdout,
+        "287082\n"
+    );
+    assert_eq!(
+        s.run(&["code", "github", "--at", "59"]).ok().stdout,
+        otp_at(&s, GH_URI, "59")
+    );
+}
+
+#[test]
+fn passwd_raises_weak_kdf_parameters_to_the_default() {
+    let s = Sandbox::new();
+    s.init();
+    s.run(&["add", "--uri", GH_URI]).ok();
+    assert_eq!(
+        &read(&s.vault)[11..15],
+        &64u32.to_le_bytes(),
+        "test parameters"
+    );
+    let newpw = s.path("new");
+    std::fs::write(&newpw, "another password\n").expect("write");
+    let mut c = s.cmd(&[
+        "passwd",
+        "--new-password-file",
+        newpw.to_str().expect("utf-8"),
+    ]);
+    c.env_remove("MAMORI_TEST_KDF");
+    let out: support::Out = c.output().expect("run").into();
+    out.ok();
+    let bytes = read(&s.vault);
+    assert_eq!(&bytes[11..15], &65536u32.to_le_bytes());
+    assert_eq!(&bytes[15..19], &3u32.to_le_bytes());
+    let mut c = s.bare(&["code", "github", "--at", "59"]);
+    c.env("MAMORI_PASSWORD_FILE", &newpw);
+    let out: support::Out = c.output().expect("run").into();
+    assert_eq!(out.ok().stdout, otp_at(&s, GH_URI, "59"));
+}
