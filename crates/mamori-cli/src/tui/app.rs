@@ -96,8 +96,8 @@ impl App {
 
     /// Keys: arrows move; Enter copies; Esc clears the filter (or quits); `/` or any other
     /// character starts filtering; outside the filter, `q` quits and `n` advances an HOTP
-    /// counter. Ctrl-C always quits.
-    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+    /// counter. Ctrl-C always quits. `now` is the time of the key press (for Enter).
+    pub fn on_key(&mut self, key: KeyEvent, now: u64) -> Action {
         if key.modifiers.contains(KeyModifiers::CONTROL) {
             return match key.code {
                 KeyCode::Char('c') | KeyCode::Char('d') => Action::Quit,
@@ -121,8 +121,7 @@ impl App {
                         }
                     },
                     Some(e) => match Generator::new(e.secret(), e.params) {
-                        // The loop copies the code for the time of the key press.
-                        Ok(_) => Action::Copy(self.code_now(e)),
+                        Ok(g) => Action::Copy(g.at_time(now).to_string()),
                         Err(err) => {
                             self.status = err.to_string();
                             Action::None
@@ -174,14 +173,6 @@ impl App {
             _ => {}
         }
         Action::None
-    }
-
-    /// The code of a time-based entry for the wall-clock time of the call.
-    fn code_now(&self, e: &Entry) -> String {
-        let now = crate::commands::now_unix().unwrap_or(0);
-        Generator::new(e.secret(), e.params)
-            .map(|g| g.at_time(now).to_string())
-            .unwrap_or_default()
     }
 
     /// Draws the whole screen for time `now`.
@@ -398,38 +389,45 @@ mod tests {
     fn typing_filters_and_keys_act() {
         let mut app = App::new(entries());
         for c in "git".chars() {
-            assert_eq!(app.on_key(key(KeyCode::Char(c))), Action::None);
+            assert_eq!(app.on_key(key(KeyCode::Char(c)), 59), Action::None);
         }
         assert_eq!(app.visible().len(), 1);
         let s = screen(&app, 80, 24, 59);
         assert!(s.contains("filter: git_") && !s.contains("94287082"), "{s}");
         // While filtering, q and n are letters.
-        app.on_key(key(KeyCode::Char('q')));
+        app.on_key(key(KeyCode::Char('q')), 59);
         assert_eq!(app.visible().len(), 0);
-        app.on_key(key(KeyCode::Backspace));
-        assert!(matches!(app.on_key(key(KeyCode::Enter)), Action::Copy(c) if c.len() == 6));
-        app.on_key(key(KeyCode::Esc));
+        app.on_key(key(KeyCode::Backspace), 59);
+        // Enter copies the code of the time of the key press (RFC 6238 appendix B, T = 59).
+        assert_eq!(
+            app.on_key(key(KeyCode::Enter), 59),
+            Action::Copy("287082".into())
+        );
+        app.on_key(key(KeyCode::Esc), 59);
         assert_eq!(app.visible().len(), 3);
         // Order: by issuer; select the HOTP row and press n.
         let names: Vec<String> = app.visible().iter().map(|e| e.issuer.clone()).collect();
         assert_eq!(names, ["GitHub", "RFC 4226", "RFC 6238"]);
-        app.on_key(key(KeyCode::Down));
+        app.on_key(key(KeyCode::Down), 59);
         let id = app.visible()[1].id;
-        assert_eq!(app.on_key(key(KeyCode::Char('n'))), Action::NextHotp(id));
         assert_eq!(
-            app.on_key(key(KeyCode::Enter)),
+            app.on_key(key(KeyCode::Char('n')), 59),
+            Action::NextHotp(id)
+        );
+        assert_eq!(
+            app.on_key(key(KeyCode::Enter), 59),
             Action::None,
             "no HOTP code yet"
         );
         app.show_hotp(id, "755224".into());
         assert_eq!(
-            app.on_key(key(KeyCode::Enter)),
+            app.on_key(key(KeyCode::Enter), 59),
             Action::Copy("755224".into())
         );
         assert!(screen(&app, 80, 24, 59).contains("755224"));
-        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::Quit);
+        assert_eq!(app.on_key(key(KeyCode::Char('q')), 59), Action::Quit);
         assert_eq!(
-            app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), 59),
             Action::Quit
         );
     }

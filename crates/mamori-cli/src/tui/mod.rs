@@ -60,7 +60,7 @@ pub fn run(g: &GlobalArgs, args: TuiArgs) -> anyhow::Result<()> {
             continue;
         }
         last_key = Instant::now();
-        match app.on_key(key) {
+        match app.on_key(key, now_unix()?) {
             Action::None => {}
             Action::Quit => break "",
             Action::Copy(code) => {
