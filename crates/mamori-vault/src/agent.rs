@@ -20,7 +20,7 @@
 //! `/tmp/mamori-UID/`); [`prepare_dir`] refuses a directory owned by anyone else or open to
 //! others. The agent also checks each connection's peer user id (SO_PEERCRED) and drops others.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -295,20 +295,38 @@ impl Agent {
     }
 }
 
+/// Reads one line (at most [`MAX_REQUEST`] bytes) into memory that is wiped afterwards: lines
+/// carry keys, so no library buffer (such as BufReader's) may keep a copy.
+fn read_line(mut stream: &UnixStream) -> std::io::Result<Zeroizing<String>> {
+    let cap = usize::try_from(MAX_REQUEST).unwrap_or(4096);
+    // Reserved once, never grown: growing would leave copies in freed memory.
+    let mut line = Zeroizing::new(Vec::with_capacity(cap));
+    let mut byte = Zeroizing::new([0u8; 1]);
+    // Byte by byte: requests are under 200 bytes, and reading past the newline is impossible.
+    while line.len() < cap {
+        match stream.read(byte.as_mut_slice())? {
+            0 => break,
+            _ => {
+                let [b] = *byte;
+                if b == b'\n' {
+                    break;
+                }
+                line.push(b);
+            }
+        }
+    }
+    let text = std::str::from_utf8(&line)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))?;
+    Ok(Zeroizing::new(text.to_string()))
+}
+
 /// Serves one connection; returns true on `lock`.
 fn handle(stream: UnixStream, state: &Mutex<State>, idle: Duration) -> bool {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let mut line = Zeroizing::new(String::new());
-    let Ok(reader) = stream.try_clone() else {
+    let Ok(line) = read_line(&stream) else {
         return false;
     };
-    if BufReader::new(reader.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .is_err()
-    {
-        return false;
-    }
     let mut out = stream;
     let (answer, lock): (Zeroizing<String>, bool) = match serde_json::from_str::<Request>(&line) {
         Err(_) => (error_line("bad request"), false),
@@ -396,10 +414,7 @@ impl Client {
             .and_then(|_| stream.set_write_timeout(Some(IO_TIMEOUT)))
             .and_then(|_| stream.write_all(request.as_bytes()))
             .map_err(|e| VaultError::io(&path, e))?;
-        let mut line = Zeroizing::new(String::new());
-        BufReader::new((&stream).take(MAX_REQUEST))
-            .read_line(&mut line)
-            .map_err(|e| VaultError::io(&path, e))?;
+        let line = read_line(&stream).map_err(|e| VaultError::io(&path, e))?;
         serde_json::from_str(&line).map_err(|_| agent_err("malformed answer"))
     }
 
