@@ -241,6 +241,7 @@ impl VaultFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        self.remove_stale_temporaries(&dir);
         let tmp = sibling(&self.path, &format!(".tmp.{}", std::process::id()));
         let result = (|| -> Result<(), VaultError> {
             let mut f = OpenOptions::new()
@@ -265,6 +266,25 @@ impl VaultFile {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// Removes `FILE.tmp.*` and `FILE.bak.tmp.*` left by a writer that died mid-write. Only
+    /// called under the write lock, so no live writer owns them. Best effort.
+    fn remove_stale_temporaries(&self, dir: &Path) {
+        let Some(name) = self.path.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let (tmp, bak_tmp) = (format!("{name}.tmp."), format!("{name}.bak.tmp."));
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else { continue };
+            if file.starts_with(&tmp) || file.starts_with(&bak_tmp) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Points `FILE.bak` at the current file: a hard link (no copy, and atomic via a rename), or
