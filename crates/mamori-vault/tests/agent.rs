@@ -33,6 +33,10 @@ fn put_get_status_lock() {
         (st.vaults, st.idle_timeout, st.pid),
         (1, 60, std::process::id())
     );
+    assert!(
+        st.mlocked,
+        "the key page is locked in memory (RLIMIT_MEMLOCK too small?)"
+    );
     // A second agent refuses to start on the same socket.
     assert!(Agent::bind(&dir, Duration::from_secs(1)).is_err());
     c.lock().unwrap();
