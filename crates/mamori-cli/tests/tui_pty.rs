@@ -1,5 +1,6 @@
-//! `mamori tui` in a real pseudo-terminal (tmux, 80x24): the screen shows the right codes,
-//! typing filters, `q` quits. Needs `tmux` (Debian package `tmux`).
+//! The real binary in a real pseudo-terminal (tmux, 80x24): `mamori tui` shows the right codes,
+//! typing filters, `q` quits, it locks when idle; password prompts and confirmations work on a
+//! terminal and echo nothing. Needs `tmux` (Debian package `tmux`).
 
 mod support;
 
@@ -74,14 +75,23 @@ fn start(s: &Sandbox, extra: &str) -> Tmux {
     s.init();
     s.run(&["add", "--uri", GH_URI]).ok();
     s.run(&["add", "--uri", RFC_URI]).ok();
+    start_cmd(s, &format!("tui {extra}"), true)
+}
+
+/// Runs `mamori ARGS` in an 80x24 tmux pane; stderr and then "exit=N" go to the log file.
+fn start_cmd(s: &Sandbox, args: &str, password_file: bool) -> Tmux {
     let tmux = Tmux {
         socket: s.path("tmux.sock"),
         log: s.path("tui.log"),
     };
+    let pw = if password_file {
+        format!("MAMORI_PASSWORD_FILE={}", s.password_file.display())
+    } else {
+        String::new()
+    };
     let command = format!(
-        "env -i PATH=/usr/bin:/bin TERM=xterm-256color MAMORI_VAULT={} MAMORI_PASSWORD_FILE={} XDG_RUNTIME_DIR={} {} tui {extra} 2>{log}; echo exit=$? >>{log}",
+        "env -i PATH=/usr/bin:/bin TERM=xterm-256color MAMORI_TEST_KDF=fast MAMORI_VAULT={} {pw} XDG_RUNTIME_DIR={} {} {args} 2>{log}; echo exit=$? >>{log}",
         s.vault.display(),
-        s.password_file.display(),
         s.runtime.display(),
         env!("CARGO_BIN_EXE_mamori"),
         log = tmux.log.display(),
@@ -164,4 +174,53 @@ fn tui_in_a_pseudo_terminal_shows_live_codes() {
     tmux.wait_for("the cleared filter", |sc| sc.contains("2 accounts"));
     tmux.cmd(&["send-keys", "-t", "t", "q"]);
     assert_eq!(wait_exit(&tmux, "on q"), "exit=0\n");
+}
+
+#[test]
+fn passwords_and_confirmations_are_asked_on_the_terminal() {
+    let s = Sandbox::new();
+    // init asks twice; a mismatch changes nothing.
+    let tmux = start_cmd(&s, "init", false);
+    tmux.wait_for("the new-password prompt", |sc| sc.contains("New password:"));
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "correct horse"]);
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait_for("the repeat prompt", |sc| {
+        sc.contains("Repeat the new password:")
+    });
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "correct horse"]);
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+    let log = wait_exit(&tmux, "after init");
+    assert!(log.contains("Created an empty vault"), "{log}");
+    assert!(
+        !tmux.screen().contains("correct horse"),
+        "passwords are not echoed"
+    );
+    drop(tmux);
+    s.run(&["add", "--uri", GH_URI]).ok();
+
+    // A command asks for the password (not echoed) and works with it.
+    std::fs::remove_file(s.path("tui.log")).expect("rm");
+    let tmux = start_cmd(&s, "remove github", false);
+    tmux.wait_for("the password prompt", |sc| sc.contains("Password for"));
+    tmux.cmd(&["send-keys", "-t", "t", "-l", "correct horse"]);
+    tmux.cmd(&["send-keys", "-t", "t", "Enter"]);
+    // remove asks for confirmation on stderr; answer yes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&tmux.log)
+        .unwrap_or_default()
+        .contains("[y/N]")
+    {
+        assert!(Instant::now() < deadline, "no confirmation question");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.cmd(&["send-keys", "-t", "t", "y", "Enter"]);
+    wait_exit(&tmux, "after remove");
+    let screen = tmux.screen();
+    assert!(screen.contains("Removed GitHub (alice)"), "{screen}");
+    assert!(
+        !screen.contains("correct horse"),
+        "passwords are not echoed"
+    );
+    drop(tmux);
+    assert!(s.run(&["list"]).ok().stderr.contains("No accounts"));
 }
