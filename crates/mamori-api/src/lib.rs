@@ -42,7 +42,7 @@ pub enum ErrorCode {
     InvalidCode,
     /// 400: both codes are valid but not for consecutive time steps.
     CodesNotConsecutive,
-    /// 401: a second factor given within the last 5 minutes is needed for this change.
+    /// 403: a second factor given within the last 5 minutes is needed for this change.
     RecentSecondFactorRequired,
     /// 423: the account is locked after too many failed second-factor attempts.
     AccountLocked,

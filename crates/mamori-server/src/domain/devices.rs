@@ -55,6 +55,18 @@ fn map_consecutive(e: OtpError) -> Error {
 }
 
 impl Service {
+    /// Seals an OTP secret for the device `device_id` with the server key (the device id is the
+    /// associated data). For device kinds whose secrets arrive from elsewhere (hardware tokens
+    /// imported from a vendor's seed file, benchmark seeding).
+    pub fn seal_secret<R: RngCore + CryptoRng>(
+        &self,
+        device_id: &str,
+        secret: &Secret,
+        rng: &mut R,
+    ) -> Result<Vec<u8>> {
+        self.key.seal(rng, device_id.as_bytes(), secret.as_bytes())
+    }
+
     /// Whether the session gave a second factor recently enough for a sensitive change.
     fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
         session

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Load benchmark of the account service (docs/performance.md, "## Server").
+#
+# For each backend (SQLite file, PostgreSQL database) and each population (1,000 and 100,000
+# users) it starts a release `mamori-server` on 127.0.0.1:0 with a fresh data directory, seeds
+# users with enabled virtual devices, then measures over loopback HTTP:
+#   - validations (POST /api/v1/validate): each request carries a correct, unused code, so every
+#     request that the rules let through is an accepted validation;
+#   - password sign-ins (POST /api/v1/sign-in, Argon2id m=19 MiB t=2 p=1);
+# and, without HTTP, the raw Argon2id verification rate on both cores.
+# Results: one JSON line per run in $OUT (default target/load-results.jsonl).
+#
+# Usage: scripts/load/run.sh [sqlite|postgres|all] [USERS...]
+# Env:   MAMORI_TEST_PG (admin URL, default postgres://postgres@127.0.0.1:5432/test),
+#        CONCURRENCY (default 32), SIGNIN_REQUESTS (default 200), VALIDATE_REQUESTS (default 60000)
+# Only loopback addresses are contacted; every run is bounded by its request count.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+WHICH=${1:-all}
+shift || true
+POPULATIONS=("$@")
+[ ${#POPULATIONS[@]} -eq 0 ] && POPULATIONS=(1000 100000)
+CONCURRENCY=${CONCURRENCY:-32}
+SIGNIN_REQUESTS=${SIGNIN_REQUESTS:-200}
+VALIDATE_REQUESTS=${VALIDATE_REQUESTS:-60000}
+PG_ADMIN=${MAMORI_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}
+OUT=${OUT:-target/load-results.jsonl}
+
+cargo build --release -p mamori-server --bin mamori-server --example load
+BIN=target/release/mamori-server
+LOAD=target/release/examples/load
+: > "$OUT"
+
+"$LOAD" argon2 --hashes 40 --threads 2 | tee -a "$OUT"
+
+run_one() { # backend users
+    local backend=$1 users=$2 dir db_url="" db_name="" pid addr key
+    dir=$(mktemp -d)
+    if [ "$backend" = postgres ]; then
+        db_name="mamori_load_$RANDOM$RANDOM"
+        psql "$PG_ADMIN" -qc "CREATE DATABASE $db_name"
+        db_url="${PG_ADMIN%/*}/$db_name"
+    fi
+    local db_args=()
+    [ -n "$db_url" ] && db_args=(--database "$db_url")
+    MAMORI_LIMITS_SIGN_IN_PER_MINUTE=10000000 MAMORI_LIMITS_SIGN_IN_BURST=1000000 MAMORI_LOG=warn \
+        "$BIN" serve --listen 127.0.0.1:0 --data-dir "$dir" "${db_args[@]}" >"$dir/out" 2>"$dir/log" &
+    pid=$!
+    for _ in $(seq 100); do grep -q '^listening on ' "$dir/out" 2>/dev/null && break; sleep 0.1; done
+    addr=$(sed -n 's/^listening on //p' "$dir/out")
+    key=$("$LOAD" seed --data-dir "$dir" "${db_args[@]}" --users "$users")
+    local requests=$((3 * users < VALIDATE_REQUESTS ? 3 * users : VALIDATE_REQUESTS))
+    "$LOAD" validate --url "$addr" --key "$key" --users "$users" --requests "$requests" \
+        --concurrency "$CONCURRENCY" | sed "s/^{/{\"backend\":\"$backend\",/" | tee -a "$OUT"
+    "$LOAD" sign-in --url "$addr" --users "$users" --requests "$SIGNIN_REQUESTS" --concurrency 8 \
+        | sed "s/^{/{\"backend\":\"$backend\",/" | tee -a "$OUT"
+    kill -TERM "$pid"; wait "$pid" || true
+    [ -n "$db_name" ] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)"
+    rm -rf "$dir"
+}
+
+for backend in sqlite postgres; do
+    [ "$WHICH" = all ] || [ "$WHICH" = "$backend" ] || continue
+    for users in "${POPULATIONS[@]}"; do run_one "$backend" "$users"; done
+done
+echo "results in $OUT"
