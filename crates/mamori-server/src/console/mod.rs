@@ -8,7 +8,8 @@
 //!   embedded in every form; every `POST` must carry it in the `csrf` field, compared in
 //!   constant time, and, when the browser sends `Origin`, come from this server's origin;
 //! - the **language** (see [`i18n`]);
-//! - the **security headers** (CSP without inline script, frame denial, no referrer, nosniff,
+//! - the **security headers** (CSP without inline script, frame denial, no referrer to other
+//!   sites, nosniff,
 //!   `Cache-Control: no-store` so that QR codes and keys are not cached);
 //! - the **error pages**: handlers return a [`Fail`], the middleware renders it in the
 //!   request's language, saying what happened and what to do, never internals.
@@ -378,6 +379,7 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
+    let session = read_cookie(headers, SESSION_COOKIE).filter(|t| !t.is_empty());
     let cr = ConsoleReq {
         lang,
         csrf: csrf.clone(),
@@ -397,7 +399,11 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
         next.run(req).await
     };
     if let Some(page) = resp.extensions().get::<ErrorPage>().cloned() {
-        resp = views::render_error(Tr::new(lang), &csrf, &page);
+        let auth = match &session {
+            Some(t) => st.svc.authenticate(t, st.clock.now()).await.ok(),
+            None => None,
+        };
+        resp = views::render_error(Tr::new(lang), &csrf, &page, auth.as_ref());
     }
     let h = resp.headers_mut();
     h.insert(
@@ -405,9 +411,11 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
         HeaderValue::from_static(CSP),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin` rather than `no-referrer`: with `no-referrer` browsers send `Origin: null`
+    // on form posts, and the Origin check needs the real origin. Other sites get no referrer.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -241,8 +241,19 @@ fn err_text(tr: &Tr, t: &ErrText) -> String {
 }
 
 /// Renders an error page (called by the console middleware).
-pub(super) fn render_error(tr: Tr, csrf: &str, e: &ErrorPage) -> Response {
+pub(super) fn render_error(
+    tr: Tr,
+    csrf: &str,
+    e: &ErrorPage,
+    auth: Option<&crate::domain::signin::Authenticated>,
+) -> Response {
     let mut p = Page::frame(tr, csrf, "errors.title", "/");
+    // Signed-in people keep their navigation (and the way to sign out).
+    if let Some(a) = auth {
+        p.user = Some(a.account.name.clone());
+        p.full = a.session.state == crate::store::SessionState::Full;
+        p.admin = p.full && a.account.role == crate::store::Role::Admin;
+    }
     p.title = format!("{} {}", e.status.as_u16(), tr.t("errors.title"));
     let v = ErrorView {
         p,
