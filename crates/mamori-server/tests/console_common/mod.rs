@@ -86,15 +86,14 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(dir.path());
+        cmd.env_remove("MAMORI_CONFIG")
+            .env_remove("MAMORI_DATABASE")
+            .env_remove("MAMORI_PUBLIC_URL");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        cmd.env_remove("MAMORI_CONFIG")
-            .env_remove("MAMORI_DATABASE")
-            .env_remove("MAMORI_PUBLIC_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::from(log));
         let mut child = cmd.spawn().expect("start mamori-server");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();

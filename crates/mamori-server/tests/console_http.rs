@@ -1,0 +1,321 @@
+//! The console's protections over plain HTTP against the real binary: security headers on
+//! every response, cookie flags (`Secure` except on loopback HTTP), the CSRF token and Origin
+//! check on every form post, and error pages that explain without leaking internals.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod console_common;
+
+use console_common::{Server, PASSWORD};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn cookie_value(h: &HeaderMap, name: &str) -> Option<String> {
+    set_cookies(h).iter().find_map(|c| {
+        c.split(';')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+fn assert_security_headers(h: &HeaderMap) {
+    assert_eq!(h["content-security-policy"], CSP);
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}
+
+/// GET /sign-in: the CSRF cookie value and the token embedded in the form (they are equal).
+async fn csrf(srv: &Server, c: &reqwest::Client) -> String {
+    let r = c.get(format!("{}/sign-in", srv.url)).send().await.unwrap();
+    let token = cookie_value(r.headers(), "mamori_csrf").expect("a CSRF cookie is set");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(&format!("name=\"csrf\" value=\"{token}\"")),
+        "the form carries the cookie's token"
+    );
+    token
+}
+
+async fn post_form(
+    srv: &Server,
+    c: &reqwest::Client,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, HeaderMap, String) {
+    let mut req = c.post(format!("{}{path}", srv.url)).form(form);
+    if let Some(ck) = cookie {
+        req = req.header("cookie", ck);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_console_response_has_the_security_headers_and_safe_cookies() {
+    let srv = Server::start(&[]);
+    let c = client();
+    for path in [
+        "/sign-in",
+        "/troubleshoot-mfa",
+        "/setup?token=nope",
+        "/users",
+        "/",
+    ] {
+        let r = c.get(format!("{}{path}", srv.url)).send().await.unwrap();
+        assert_security_headers(r.headers());
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+    let r = c.get(format!("{}/sign-in", srv.url)).send().await.unwrap();
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+    let cookies = set_cookies(r.headers());
+    let csrf_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("mamori_csrf="))
+        .unwrap();
+    assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"));
+    // Plain HTTP on 127.0.0.1: a Secure cookie would be dropped by the browser.
+    assert!(!csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("<script"),
+        "no script at all on the sign-in page"
+    );
+    assert!(!html.contains("style="), "no inline style");
+
+    let r = c
+        .get(format!("{}/static/console.css", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+
+    // The session cookie from a console sign-in.
+    let token = srv.setup_link().split("token=").nth(1).unwrap().to_string();
+    let r = c
+        .post(format!("{}/api/v1/setup", srv.url))
+        .json(&serde_json::json!({"token": token, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = csrf(&srv, &c).await;
+    let ck = format!("mamori_csrf={t}");
+    let (s, h, _) = post_form(
+        &srv,
+        &c,
+        "/sign-in",
+        Some(&ck),
+        Some(&srv.url),
+        &[("csrf", &t), ("user", "root"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(s, 303);
+    assert_eq!(h[LOCATION], "/");
+    let session = set_cookies(&h)
+        .into_iter()
+        .find(|c| c.starts_with("mamori_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let value = cookie_value(&h, "mamori_session").unwrap();
+    let r = c
+        .get(format!("{}/", srv.url))
+        .header("cookie", format!("mamori_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_security_headers(r.headers());
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Your root account has no MFA."));
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_not_loopback_http() {
+    let srv = Server::start(&[("MAMORI_PUBLIC_URL", "https://mfa.example.com")]);
+    let c = client();
+    let r = c.get(format!("{}/sign-in", srv.url)).send().await.unwrap();
+    let cookies = set_cookies(r.headers());
+    assert!(
+        cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
+    // The public origin is accepted on form posts.
+    let t = cookie_value(r.headers(), "mamori_csrf").unwrap();
+    let (s, _, html) = post_form(
+        &srv,
+        &c,
+        "/lang",
+        Some(&format!("mamori_csrf={t}")),
+        Some("https://mfa.example.com"),
+        &[("csrf", &t), ("lang", "ja"), ("next", "/sign-in")],
+    )
+    .await;
+    assert_eq!(s, 303, "{html}");
+}
+
+#[tokio::test]
+async fn form_posts_without_the_right_csrf_token_or_from_another_origin_are_refused() {
+    let srv = Server::start(&[]);
+    let c = client();
+    let t = csrf(&srv, &c).await;
+    let ck = format!("mamori_csrf={t}");
+    let creds = [("user", "root"), ("password", "wrong-password-1")];
+    let with = |token: &'static str| {
+        let mut f = vec![("csrf", token)];
+        f.extend_from_slice(&creds);
+        f
+    };
+
+    // No token, no cookie, a different token, a token of the right shape but another
+    // browser's: all refused with the explanation and nothing else.
+    let (s, h, html) = post_form(&srv, &c, "/sign-in", None, None, &creds).await;
+    assert_eq!(s, 403);
+    assert_security_headers(&h);
+    assert!(html.contains("This form is out of date or did not come from this site."));
+    assert!(html.contains("Reload the page and submit the form again."));
+    let other = "A".repeat(43);
+    let (s, _, _) = post_form(&srv, &c, "/sign-in", Some(&ck), None, &with("wrong")).await;
+    assert_eq!(s, 403);
+    let (s, _, _) = post_form(
+        &srv,
+        &c,
+        "/sign-in",
+        Some(&ck),
+        None,
+        &[("csrf", &other), ("user", "root"), ("password", "x")],
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _, _) = post_form(
+        &srv,
+        &c,
+        "/sign-in",
+        None,
+        None,
+        &[("csrf", &t), ("user", "root"), ("password", "x")],
+    )
+    .await;
+    assert_eq!(s, 403, "a token without its cookie");
+
+    // The right token from another origin (or an opaque one) is refused too.
+    let good = [
+        ("csrf", t.as_str()),
+        ("user", "root"),
+        ("password", "wrong-password-1"),
+    ];
+    for origin in ["http://evil.example", "null"] {
+        let (s, _, _) = post_form(&srv, &c, "/sign-in", Some(&ck), Some(origin), &good).await;
+        assert_eq!(s, 403, "{origin}");
+    }
+    // The right token from this origin gets through to the sign-in rules.
+    let (s, h, html) = post_form(&srv, &c, "/sign-in", Some(&ck), Some(&srv.url), &good).await;
+    assert_eq!(s, 401, "{html}");
+    assert_security_headers(&h);
+    assert!(html.contains("The user name or password is wrong."));
+
+    // Every state-changing route is covered, also for signed-in pages.
+    for path in [
+        "/sign-out",
+        "/lang",
+        "/security/password",
+        "/users",
+        "/app-keys",
+    ] {
+        let (s, _, _) = post_form(&srv, &c, path, Some(&ck), None, &[("x", "y")]).await;
+        assert_eq!(s, 403, "{path}");
+    }
+    // An oversized form is refused before any handler runs.
+    let big = "x".repeat(32 * 1024);
+    let (s, _, html) = post_form(
+        &srv,
+        &c,
+        "/sign-in",
+        Some(&ck),
+        None,
+        &[("csrf", &t), ("user", &big)],
+    )
+    .await;
+    assert_eq!(s, 400, "{html}");
+}
+
+#[tokio::test]
+async fn error_pages_say_what_happened_and_what_to_do_in_the_visitors_language() {
+    let srv = Server::start(&[]);
+    let c = client();
+    let r = c
+        .get(format!("{}/setup?token=bogus", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_security_headers(r.headers());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("This setup link is unknown, already used or expired."));
+    assert!(html.contains("Ask an administrator for a new setup link."));
+    assert!(!html.to_lowercase().contains("database") && !html.contains("Error("));
+
+    let r = c
+        .get(format!("{}/setup?token=bogus", srv.url))
+        .header("accept-language", "ja-JP,ja;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<html lang=\"ja\">"));
+    assert!(html.contains("このセットアップリンクは不明、使用済み、または期限切れです。"));
+
+    // Pages that need a session send the visitor to sign in.
+    for path in ["/", "/security", "/users/root", "/audit"] {
+        let r = c.get(format!("{}{path}", srv.url)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()[LOCATION], "/sign-in", "{path}");
+    }
+    // The MFA page without a pending sign-in starts over.
+    let r = c
+        .get(format!("{}/sign-in/mfa", srv.url))
+        .header("cookie", "mamori_challenge=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Sign in again with your password."), "{html}");
+}
