@@ -181,6 +181,52 @@ async fn story_setup_alert_assign_mfa_sign_out_sign_in_with_code() {
         assert!(b.body_text().await.contains("Signed in as root."));
         b.goto("/security").await;
         assert!(b.text("sessions").await.contains("This session"));
+
+        // A second device ends the lockout risk, and sign-in then offers a choice of device.
+        let backup = b.start_enrollment("backup").await;
+        let mut last_backup = b.enter_two_codes(&backup).await;
+        assert_eq!(b.path().await, "/security?done=mfa_assigned");
+        b.goto("/").await;
+        assert!(b.exists("no-alerts").await);
+        b.sign_out().await;
+        b.sign_in_password("root").await;
+        let options = b
+            .el("device")
+            .await
+            .find_all(By::Tag("option"))
+            .await
+            .unwrap();
+        let mut names = Vec::new();
+        for o in &options {
+            names.push(o.text().await.unwrap());
+        }
+        assert_eq!(names[1..], ["phone", "backup"], "{names:?}");
+        options[1].click().await.unwrap();
+        b.shots("mfa-device-choice").await;
+        b.fill("code", &next_code(&secret, &mut last).await).await;
+        b.click("verify").await;
+        assert_eq!(b.path().await, "/");
+
+        // Removing a device asks for a fresh code first; a wrong one keeps the form.
+        b.goto("/security").await;
+        b.click_css("#devices tbody tr:nth-child(2) a.danger-link")
+            .await;
+        assert!(b.path().await.ends_with("/remove"));
+        assert!(b.text("confirm-form").await.contains("Remove backup?"));
+        b.shots("remove").await;
+        b.fill("code", &wrong_code(&backup)).await;
+        b.click("confirm").await;
+        assert!(b.path().await.ends_with("/remove"));
+        assert!(b.text("error").await.contains("wrong or was already used"));
+        b.fill("code", &next_code(&backup, &mut last_backup).await)
+            .await;
+        b.click("confirm").await;
+        assert_eq!(b.path().await, "/security?done=mfa_removed");
+        let table = b.text("devices").await;
+        assert!(
+            table.contains("phone") && !table.contains("backup"),
+            "{table}"
+        );
     })
     .await;
 }

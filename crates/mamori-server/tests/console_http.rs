@@ -319,3 +319,71 @@ async fn error_pages_say_what_happened_and_what_to_do_in_the_visitors_language()
     let html = r.text().await.unwrap();
     assert!(html.contains("Sign in again with your password."), "{html}");
 }
+
+#[tokio::test]
+async fn the_audit_viewer_filters_by_account_kind_and_time() {
+    // No MFA required: a password-only session is a full one (with the alert).
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "none")]);
+    let c = client();
+    let token = srv.setup_link().split("token=").nth(1).unwrap().to_string();
+    let r = c
+        .post(format!("{}/api/v1/setup", srv.url))
+        .json(&serde_json::json!({"token": token, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = csrf(&srv, &c).await;
+    let ck = format!("mamori_csrf={t}");
+    let (s, h, _) = post_form(
+        &srv,
+        &c,
+        "/sign-in",
+        Some(&ck),
+        None,
+        &[("csrf", &t), ("user", "root"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(s, 303);
+    let session = format!(
+        "mamori_session={}",
+        cookie_value(&h, "mamori_session").unwrap()
+    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |d: time::Date| d.format(&fmt).unwrap();
+    let (yesterday, tomorrow) = (
+        day(today.previous_day().unwrap()),
+        day(today.next_day().unwrap()),
+    );
+    // account.create, setup_link, setup, sign_in.password so far.
+    let all = audit_rows(&srv, &c, &session, "").await;
+    assert!(all >= 4, "{all}");
+    assert_eq!(audit_rows(&srv, &c, &session, "kind=sign_in.").await, 1);
+    assert_eq!(audit_rows(&srv, &c, &session, "account=nobody").await, 0);
+    let today_only = format!("from={}&to={}", day(today), day(today));
+    assert_eq!(audit_rows(&srv, &c, &session, &today_only).await, all);
+    let before = format!("to={yesterday}");
+    assert_eq!(audit_rows(&srv, &c, &session, &before).await, 0);
+    let after = format!("from={tomorrow}");
+    assert_eq!(audit_rows(&srv, &c, &session, &after).await, 0);
+    // An unreadable date filters nothing and says so.
+    assert_eq!(audit_rows(&srv, &c, &session, "from=yesterday").await, all);
+}
+
+/// The number of rows the audit viewer shows for a query.
+async fn audit_rows(srv: &Server, c: &reqwest::Client, session: &str, q: &str) -> usize {
+    let r = c
+        .get(format!("{}/audit?{q}", srv.url))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    if q.contains("yesterday") {
+        assert!(html.contains("Dates are YYYY-MM-DD."), "{html}");
+    }
+    // One <tr> is the header row.
+    html.matches("<tr>").count() - 1
+}
