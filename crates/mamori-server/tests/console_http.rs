@@ -387,3 +387,160 @@ async fn audit_rows(srv: &Server, c: &reqwest::Client, session: &str, q: &str) -
     // One <tr> is the header row.
     html.matches("<tr>").count() - 1
 }
+
+#[tokio::test]
+async fn resync_and_password_change_forms() {
+    let srv = Server::start(&[]);
+    let c = client();
+    // Root enrolls over the API; its full session token is also the console's cookie value.
+    let api = |path: &str| format!("{}{path}", srv.url);
+    let token = srv.setup_link().split("token=").nth(1).unwrap().to_string();
+    let r = c
+        .post(api("/api/v1/setup"))
+        .json(&serde_json::json!({"token": token, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = c
+        .post(api("/api/v1/sign-in"))
+        .json(&serde_json::json!({"user": "root", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let restricted = v["token"].as_str().unwrap().to_string();
+    let v: serde_json::Value = c
+        .post(api("/api/v1/mfa-devices/virtual"))
+        .bearer_auth(&restricted)
+        .json(&serde_json::json!({"name": "phone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    let secret = mamori_otp::Secret::from_base32(v["secret_base32"].as_str().unwrap()).unwrap();
+    let t = console_common::now();
+    let code = |at: u64| console_common::code(&secret, at);
+    let v: serde_json::Value = c
+        .post(api(&format!("/api/v1/mfa-devices/{id}/enable")))
+        .bearer_auth(&restricted)
+        .json(&serde_json::json!({"code1": code(t - 30), "code2": code(t)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let full = v["token"].as_str().unwrap().to_string();
+    let t_csrf = csrf(&srv, &c).await;
+    let cookies = format!("mamori_csrf={t_csrf}; mamori_session={full}");
+
+    let r = c
+        .get(api(&format!("/security/mfa/{id}/resync")))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let path = format!("/security/mfa/{id}/resync");
+    // Valid but not consecutive: its own message.
+    let (s, _, html) = post_form(
+        &srv,
+        &c,
+        &path,
+        Some(&cookies),
+        None,
+        &[
+            ("csrf", &t_csrf),
+            ("code1", &code(t + 30)),
+            ("code2", &code(t + 90)),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(html.contains("not consecutive"), "{html}");
+    // The two steps after the last used one.
+    let (s, h, html) = post_form(
+        &srv,
+        &c,
+        &path,
+        Some(&cookies),
+        None,
+        &[
+            ("csrf", &t_csrf),
+            ("code1", &code(t + 30)),
+            ("code2", &code(t + 60)),
+        ],
+    )
+    .await;
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(h[LOCATION], "/security?done=mfa_resynced");
+
+    // Password change: a wrong current password, a mismatch, then success.
+    let new_pw = "harbor-quartz-meadow-77";
+    for (current, new, confirm, msg) in [
+        (
+            "wrong-password-123",
+            new_pw,
+            new_pw,
+            "The current password is wrong.",
+        ),
+        (
+            PASSWORD,
+            new_pw,
+            "something-else-99",
+            "The two passwords are not the same.",
+        ),
+        (
+            PASSWORD,
+            "password1234",
+            "password1234",
+            "too short or too common",
+        ),
+    ] {
+        let (s, _, html) = post_form(
+            &srv,
+            &c,
+            "/security/password",
+            Some(&cookies),
+            None,
+            &[
+                ("csrf", &t_csrf),
+                ("current", current),
+                ("new", new),
+                ("confirm", confirm),
+            ],
+        )
+        .await;
+        assert_eq!(s, 400);
+        assert!(html.contains(msg), "{msg}: {html}");
+    }
+    let (s, h, _) = post_form(
+        &srv,
+        &c,
+        "/security/password",
+        Some(&cookies),
+        None,
+        &[
+            ("csrf", &t_csrf),
+            ("current", PASSWORD),
+            ("new", new_pw),
+            ("confirm", new_pw),
+        ],
+    )
+    .await;
+    assert_eq!(s, 303);
+    assert_eq!(h[LOCATION], "/security?done=password");
+    let r = c
+        .post(api("/api/v1/sign-in"))
+        .json(&serde_json::json!({"user": "root", "password": new_pw}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the new password works");
+}
