@@ -24,7 +24,7 @@ async fn root_with_device(b: &Browser, link: &str) -> (Secret, u64) {
     b.sign_in_password("root").await;
     assert_eq!(b.path().await, "/");
     let secret = b.start_enrollment("phone").await;
-    let last = b.enter_two_codes(&secret).await;
+    let last = b.enter_two_codes_behind(&secret).await;
     assert_eq!(b.path().await, "/security?done=mfa_assigned");
     (secret, last)
 }
@@ -184,7 +184,7 @@ async fn story_setup_alert_assign_mfa_sign_out_sign_in_with_code() {
 
         // A second device ends the lockout risk, and sign-in then offers a choice of device.
         let backup = b.start_enrollment("backup").await;
-        let mut last_backup = b.enter_two_codes(&backup).await;
+        let mut last_backup = b.enter_two_codes_behind(&backup).await;
         assert_eq!(b.path().await, "/security?done=mfa_assigned");
         b.goto("/").await;
         assert!(b.exists("no-alerts").await);
@@ -256,7 +256,7 @@ async fn wrong_codes_keep_the_form_and_a_replayed_code_is_refused() {
         b.fill("code2", &code(&secret, t)).await;
         b.click("assign").await;
         assert!(b.text("error").await.contains("not consecutive"));
-        let mut last = b.enter_two_codes(&secret).await;
+        let mut last = b.enter_two_codes_behind(&secret).await;
         assert_eq!(b.path().await, "/security?done=mfa_assigned");
         b.sign_out().await;
 
@@ -311,7 +311,7 @@ async fn administrator_deactivates_a_lost_device_and_the_user_enrolls_again() {
         assert!(b.exists("enroll-required").await);
         assert!(b.body_text().await.contains("Your account has no MFA."));
         let alice_secret = b.start_enrollment("alice-phone").await;
-        b.enter_two_codes(&alice_secret).await;
+        b.enter_two_codes_behind(&alice_secret).await;
         assert_eq!(b.path().await, "/security?done=mfa_assigned");
         // Not an administrator: the users page says so, and keeps the navigation.
         b.goto("/users").await;
@@ -393,7 +393,9 @@ async fn root_via_api(srv: &Server) -> (Secret, u64) {
         .await
         .unwrap();
     let secret = Secret::from_base32(v["secret_base32"].as_str().unwrap()).unwrap();
-    let t = now();
+    // Codes of the two steps before the current one (a phone one step behind), so that the
+    // current step's code signs in at once.
+    let t = step_start_time().await - 30;
     let r = http
         .post(format!(
             "{}/api/v1/mfa-devices/{}/enable",

@@ -57,6 +57,18 @@ pub async fn next_code(secret: &Secret, last: &mut u64) -> String {
     }
 }
 
+/// The current time once it is not in the last 3 seconds of a 30-second step, so that the
+/// server checks codes computed now within the same step.
+pub async fn step_start_time() -> u64 {
+    loop {
+        let t = now();
+        if t % 30 <= 26 {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A six-digit code that is right for no step near now.
 pub fn wrong_code(secret: &Secret) -> String {
     let t = now();
@@ -512,10 +524,21 @@ impl Browser {
     /// Types two consecutive codes (the previous step and the current one) and submits;
     /// returns the time step of the second code (the last one used).
     pub async fn enter_two_codes(&self, secret: &Secret) -> u64 {
-        let t = now();
+        let t = step_start_time().await;
         self.fill("code1", &code(secret, t - 30)).await;
         self.fill("code2", &code(secret, t)).await;
         self.click("assign").await;
         t / 30
+    }
+
+    /// Like [`Browser::enter_two_codes`] from a phone whose clock is one step behind (the two
+    /// steps before the current one): the server remembers a drift of -1, and the current
+    /// step's code is usable for the next sign-in at once instead of 30 seconds later.
+    pub async fn enter_two_codes_behind(&self, secret: &Secret) -> u64 {
+        let t = step_start_time().await;
+        self.fill("code1", &code(secret, t - 60)).await;
+        self.fill("code2", &code(secret, t - 30)).await;
+        self.click("assign").await;
+        t / 30 - 1
     }
 }
