@@ -256,6 +256,11 @@ async fn wrong_codes_keep_the_form_and_a_replayed_code_is_refused() {
         b.fill("code2", &code(&secret, t)).await;
         b.click("assign").await;
         assert!(b.text("error").await.contains("not consecutive"));
+        // Leaving and starting the wizard again with the same name continues the unfinished
+        // setup (same secret) instead of refusing the name.
+        b.goto("/").await;
+        let again = b.start_enrollment("phone").await;
+        assert_eq!(again.as_bytes(), secret.as_bytes());
         let mut last = b.enter_two_codes_behind(&secret).await;
         assert_eq!(b.path().await, "/security?done=mfa_assigned");
         b.sign_out().await;

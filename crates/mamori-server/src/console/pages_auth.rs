@@ -3,7 +3,6 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::Form;
 use rand::rngs::OsRng;
 use serde::Deserialize;
@@ -135,13 +134,15 @@ pub async fn sign_in(
         };
         render(&v, status)
     };
-    if let Err(e) = st.check_sign_in_rate(ctx.meta.ip) {
-        let _ = e;
-        return Ok(show(
-            &ctx,
-            ctx.tr.t("errors.rate_limited"),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
+    if st.check_sign_in_rate(ctx.meta.ip).is_err() {
+        // The per-address limit of the API's sign-in endpoints; its window is a minute.
+        let e = crate::Error::RateLimited { retry_after: 60 };
+        let mut r = show(&ctx, error_text(&ctx.tr, &e), StatusCode::TOO_MANY_REQUESTS);
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        return Ok(r);
     }
     let outcome = st
         .svc
@@ -173,8 +174,7 @@ pub async fn sign_in(
     }
 }
 
-fn challenge_of(ctx: &Ctx, headers: &axum::http::HeaderMap) -> Option<String> {
-    let _ = ctx;
+fn challenge_of(headers: &axum::http::HeaderMap) -> Option<String> {
     super::read_cookie(headers, CHALLENGE_COOKIE).filter(|c| !c.is_empty())
 }
 
@@ -202,7 +202,7 @@ fn mfa_view(
 }
 
 pub async fn mfa_form(ctx: Ctx, headers: axum::http::HeaderMap) -> PageResult {
-    let Some(challenge) = challenge_of(&ctx, &headers) else {
+    let Some(challenge) = challenge_of(&headers) else {
         return Ok(see_other("/sign-in"));
     };
     let (account, devices) = ctx.st.svc.challenge_devices(&challenge, ctx.now).await?;
@@ -223,7 +223,7 @@ pub async fn mfa(
     headers: axum::http::HeaderMap,
     Form(f): Form<MfaForm>,
 ) -> PageResult {
-    let Some(challenge) = challenge_of(&ctx, &headers) else {
+    let Some(challenge) = challenge_of(&headers) else {
         return Ok(see_other("/sign-in"));
     };
     let device = f.device.as_deref().filter(|d| !d.is_empty());
@@ -262,17 +262,11 @@ pub async fn mfa(
             Ok(render(&v, StatusCode::UNAUTHORIZED))
         }
         Err(e) => {
-            let mut r = Fail::from(e).into_response_keep();
+            // The challenge is spent or expired: the error page, and the cookie goes.
+            let mut r = axum::response::IntoResponse::into_response(Fail::from(e));
             ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
             Ok(r)
         }
-    }
-}
-
-impl Fail {
-    /// As a response (so that a handler can add cookies to an error page).
-    pub(super) fn into_response_keep(self) -> Response {
-        axum::response::IntoResponse::into_response(self)
     }
 }
 

@@ -123,6 +123,17 @@ pub async fn new_device(
 ) -> PageResult {
     let auth = ctx.signed_in()?;
     let name = f.name.trim().to_string();
+    // A device of this name whose setup was left unfinished: continue it rather than refuse
+    // the name.
+    if let Some(d) = st
+        .svc
+        .list_devices(&auth.account)
+        .await?
+        .into_iter()
+        .find(|d| d.name == name && d.enabled_at.is_none() && d.kind.is_otp())
+    {
+        return Ok(see_other(&format!("/security/mfa/{}/enable", d.id)));
+    }
     let error = if f.kind.as_deref().unwrap_or("virtual") != "virtual" {
         // Security keys and hardware tokens arrive in later releases; the choice is shown but
         // disabled, so only a crafted request gets here.
