@@ -365,9 +365,9 @@ async fn administrator_deactivates_a_lost_device_and_the_user_enrolls_again() {
     .await;
 }
 
-/// Sets root up and enrolls a device over the JSON API; returns the secret and the last used
-/// time step.
-async fn root_via_api(srv: &Server) -> (Secret, u64) {
+/// Sets root up and enrolls a device over the JSON API; returns the secret, the last used
+/// time step and the API session's token (a second session of root).
+async fn root_via_api(srv: &Server) -> (Secret, u64, String) {
     let http = reqwest::Client::new();
     let token = srv.setup_link().split("token=").nth(1).unwrap().to_string();
     let r = http
@@ -413,13 +413,15 @@ async fn root_via_api(srv: &Server) -> (Secret, u64) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    (secret, t / 30)
+    let v: serde_json::Value = r.json().await.unwrap();
+    (secret, t / 30, v["token"].as_str().unwrap().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_sign_in_in_japanese() {
     let srv = Server::start(&[]);
-    let (secret, mut last) = root_via_api(&srv).await;
+    let (secret, mut last, api_token) = root_via_api(&srv).await;
+    let url = srv.url.clone();
     let opts = Options {
         accept_language: "ja,en;q=0.5",
     };
@@ -464,6 +466,29 @@ async fn the_same_sign_in_in_japanese() {
         b.goto("/security").await;
         assert_eq!(b.h1().await, "セキュリティ認証情報");
         b.shots("security-ja").await;
+
+        // The API session is listed next to this one and can be signed out from here.
+        let sessions = b.text("sessions").await;
+        assert!(sessions.contains("このセッション"), "{sessions}");
+        b.click_css("#sessions button").await;
+        assert_eq!(b.path().await, "/security?done=session_revoked");
+        assert_eq!(
+            b.text("notice").await,
+            "そのセッションをサインアウトしました。"
+        );
+        let left = b
+            .driver
+            .find_all(By::Css("#sessions button"))
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "only this session is left");
+        let r = reqwest::Client::new()
+            .get(format!("{url}/api/v1/me"))
+            .bearer_auth(&api_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "the revoked session no longer works");
     })
     .await;
 }
