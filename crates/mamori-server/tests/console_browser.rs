@@ -307,6 +307,12 @@ async fn administrator_deactivates_a_lost_device_and_the_user_enrolls_again() {
         let row = b.text("users").await;
         assert!(row.contains("alice") && row.contains("None"), "{row}");
         b.shots("users-created").await;
+        // The administrator's dashboard names alice's missing MFA with a way to her page.
+        b.goto("/").await;
+        let body = b.body_text().await;
+        assert!(body.contains("User alice has no MFA."), "{body}");
+        b.click_css("ul.alerts a[href='/users/alice']").await;
+        assert_eq!(b.path().await, "/users/alice");
         b.sign_out().await;
 
         // alice chooses a password and must enroll before anything else.
