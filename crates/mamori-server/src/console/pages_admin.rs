@@ -7,7 +7,7 @@ use axum::Form;
 use rand::rngs::OsRng;
 use serde::Deserialize;
 
-use crate::domain::console_support::AuditQuery;
+use crate::domain::console_support::{AuditQuery, AUDIT_SCAN_LIMIT};
 use crate::http::AppState;
 use crate::store::Role;
 
@@ -387,7 +387,7 @@ pub async fn audit(ctx: Ctx, Query(q): Query<AuditFilters>) -> PageResult {
         }
         t
     };
-    let events = ctx
+    let (events, truncated) = ctx
         .st
         .svc
         .audit_query(&AuditQuery {
@@ -417,6 +417,8 @@ pub async fn audit(ctx: Ctx, Query(q): Query<AuditFilters>) -> PageResult {
     let v = AuditView {
         p: Page::new(&ctx, "audit.title", "audit"),
         count_text: tr.tf("audit.count", &[("count", &rows.len().to_string())]),
+        truncated_text: truncated
+            .then(|| tr.tf("audit.truncated", &[("max", &AUDIT_SCAN_LIMIT.to_string())])),
         rows,
         admin,
         account: if admin {

@@ -469,4 +469,5 @@ pub struct AuditView {
     pub to: String,
     pub error: Option<String>,
     pub count_text: String,
+    pub truncated_text: Option<String>,
 }

@@ -34,6 +34,10 @@ impl std::fmt::Debug for PendingEnrollment {
     }
 }
 
+/// The audit viewer looks at most at this many of the latest events; older ones are for the
+/// exported log (`mamori-server admin audit`).
+pub const AUDIT_SCAN_LIMIT: i64 = 100_000;
+
 /// Audit query with a time range (inclusive `from`, exclusive `until`).
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -186,39 +190,101 @@ impl Service {
         self.store.list_app_keys().await
     }
 
-    /// The newest `limit` audit events matching `q`, newest first. Reads the log in pages in
-    /// id order (the store's only order) and keeps the last matches.
-    pub async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+    /// The newest `limit` audit events matching `q`, newest first, looking at most at the
+    /// latest [`AUDIT_SCAN_LIMIT`] events. The store lists events in id order only, so this
+    /// finds the newest id and reads backwards in id ranges of 1,000 (each one indexed query
+    /// with the account and kind filters), stopping at `limit` matches, at events older than
+    /// `from`, or at the scan limit. Returns the events and whether the scan limit cut the
+    /// search short.
+    pub async fn audit_query(&self, q: &AuditQuery) -> Result<(Vec<AuditRecord>, bool)> {
+        self.audit_query_within(q, AUDIT_SCAN_LIMIT).await
+    }
+
+    /// [`Service::audit_query`] looking at most at the latest `scan_limit` events.
+    pub async fn audit_query_within(
+        &self,
+        q: &AuditQuery,
+        scan_limit: i64,
+    ) -> Result<(Vec<AuditRecord>, bool)> {
+        const CHUNK: i64 = 1000;
         let limit = q.limit.clamp(1, 1000);
-        let mut kept: std::collections::VecDeque<AuditRecord> =
-            std::collections::VecDeque::with_capacity(limit);
-        let mut after = None;
-        loop {
+        let newest = self.audit_newest_id().await?;
+        let oldest_allowed = newest.saturating_sub(scan_limit);
+        let mut out = Vec::with_capacity(limit);
+        let mut upper = newest;
+        while upper > 0 && out.len() < limit {
+            if upper <= oldest_allowed {
+                return Ok((out, true));
+            }
+            let after = upper.saturating_sub(CHUNK).max(0);
             let page = self
                 .store
                 .list_audit(&AuditFilter {
                     account: q.account.clone(),
                     kind: q.kind.clone(),
-                    after,
-                    limit: 1000,
+                    after: Some(after),
+                    limit: CHUNK,
                 })
                 .await?;
-            let n = page.len();
-            after = page.last().map(|r| r.id);
-            for r in page {
+            let mut older_than_from = false;
+            for r in page.into_iter().filter(|r| r.id <= upper).rev() {
                 let at = r.event.at;
-                if q.from.is_some_and(|f| at < f) || q.until.is_some_and(|u| at >= u) {
+                if q.from.is_some_and(|f| at < f) {
+                    older_than_from = true;
                     continue;
                 }
-                if kept.len() == limit {
-                    kept.pop_front();
+                if q.until.is_some_and(|u| at >= u) {
+                    continue;
                 }
-                kept.push_back(r);
+                if out.len() < limit {
+                    out.push(r);
+                }
             }
-            if n < 1000 {
+            // Ids grow with time (up to clock skew between nodes), so once a range holds
+            // events before `from`, older ranges hold nothing newer.
+            if older_than_from {
                 break;
             }
+            upper = after;
         }
-        Ok(kept.into_iter().rev().collect())
+        Ok((out, false))
+    }
+
+    /// The id of the newest audit event (0 when there is none), by exponential then binary
+    /// search over `list_audit(after = x, limit = 1)`: about 2·log2(n) indexed lookups.
+    async fn audit_newest_id(&self) -> Result<i64> {
+        let first_after = |after: i64| async move {
+            Ok::<_, Error>(
+                self.store
+                    .list_audit(&AuditFilter {
+                        account: None,
+                        kind: None,
+                        after: Some(after),
+                        limit: 1,
+                    })
+                    .await?
+                    .first()
+                    .map(|r| r.id),
+            )
+        };
+        // Invariant: an event with id `lo` exists; none has an id above `hi` once found.
+        let Some(mut lo) = first_after(0).await? else {
+            return Ok(0);
+        };
+        let mut step: i64 = 1;
+        let mut hi = lo.saturating_add(step);
+        while let Some(id) = first_after(hi).await? {
+            lo = id;
+            step = step.saturating_mul(2);
+            hi = lo.saturating_add(step);
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2;
+            match first_after(mid - 1).await? {
+                Some(id) => lo = id,
+                None => hi = mid - 1,
+            }
+        }
+        Ok(lo)
     }
 }
