@@ -1,5 +1,7 @@
 // The SQL shared by both backends, included into `sqlite.rs` and `postgres.rs`, which each
-// define `This` (the store type), `DbRow` (the backend's row type), `BACKEND` and a `pool` field.
+// define `This` (the store type), `DbRow` (the backend's row type), `BACKEND`, a `pool` field for
+// reads and a `writer` field for writes (one connection for SQLite, so that writers queue in the
+// pool instead of sleeping in SQLite's busy handler; the same pool for PostgreSQL).
 // Every statement uses only portable SQL: `$n` parameters, `RETURNING`, `ON CONFLICT`.
 
 use sqlx::Row as _;
@@ -99,6 +101,7 @@ impl Store for This {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -119,7 +122,7 @@ impl Store for This {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -137,7 +140,7 @@ impl Store for This {
         .bind(&a.password_hash)
         .bind(a.password_changed_at)
         .bind(a.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| map_unique(e, "an account with this name"))?;
         Ok(())
@@ -186,7 +189,7 @@ impl Store for This {
         .bind(hash)
         .bind(now)
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if r.rows_affected() == 0 {
             return Err(Error::NotFound("account"));
@@ -210,7 +213,7 @@ impl Store for This {
         .bind(account_id)
         .bind(now)
         .bind(lock_after)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?
         .ok_or(Error::NotFound("account"))?;
         Ok(FailureCount {
@@ -225,13 +228,13 @@ impl Store for This {
              WHERE id = $1 AND mfa_failures <> 0 AND locked_at IS NULL",
         )
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn reset_mfa(&self, account_id: &str) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let r = sqlx::query(
             "UPDATE accounts SET device_count = 0, mfa_failures = 0, mfa_last_failure_at = NULL, \
              locked_at = NULL WHERE id = $1",
@@ -251,7 +254,7 @@ impl Store for This {
     }
 
     async fn create_device(&self, d: &DeviceRecord, max_devices: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // The counter update takes the account row's write lock first, so two nodes adding
         // devices at once cannot both pass the limit.
         let r = sqlx::query(
@@ -337,7 +340,7 @@ impl Store for This {
         .bind(now)
         .bind(drift)
         .bind(last_step)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -350,7 +353,7 @@ impl Store for This {
         .bind(device_id)
         .bind(drift)
         .bind(last_step)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -373,7 +376,7 @@ impl Store for This {
         .bind(step)
         .bind(drift)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -392,14 +395,14 @@ impl Store for This {
         .bind(device_id)
         .bind(name)
         .bind(serial)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| map_unique(e, "a device with this name"))?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn delete_device(&self, account_id: &str, device_id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let r = sqlx::query("DELETE FROM devices WHERE account_id = $1 AND id = $2")
             .bind(account_id)
             .bind(device_id)
@@ -429,7 +432,7 @@ impl Store for This {
         .bind(s.second_factor_at)
         .bind(&s.client_addr)
         .bind(&s.user_agent)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -448,7 +451,7 @@ impl Store for This {
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
             .bind(id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -457,7 +460,7 @@ impl Store for This {
         sqlx::query("UPDATE sessions SET second_factor_at = $2, last_seen_at = $2 WHERE id = $1")
             .bind(id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -477,7 +480,7 @@ impl Store for This {
         let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id = $2")
             .bind(account_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -485,7 +488,7 @@ impl Store for This {
     async fn delete_sessions_for_account(&self, account_id: &str) -> Result<u64> {
         let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected())
     }
@@ -494,7 +497,7 @@ impl Store for This {
         let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(now.saturating_sub(idle_secs))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected())
     }
@@ -511,7 +514,7 @@ impl Store for This {
         .bind(hash)
         .bind(account_id)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -538,7 +541,7 @@ impl Store for This {
         )
         .bind(hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(match row {
             Some(r) => Some(r.try_get("account_id")?),
@@ -556,7 +559,7 @@ impl Store for This {
         .bind(k.created_at)
         .bind(&k.created_by)
         .bind(k.revoked_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| map_unique(e, "this application key"))?;
         Ok(())
@@ -594,7 +597,7 @@ impl Store for This {
         .bind(&e.kind)
         .bind(&e.result)
         .bind(&e.detail)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(row.try_get("id")?)
     }

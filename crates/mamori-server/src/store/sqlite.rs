@@ -18,7 +18,10 @@ const BACKEND: &str = "sqlite";
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never block the writer nor each other).
     pool: SqlitePool,
+    /// The one writer connection.
+    writer: SqlitePool,
 }
 
 type This = SqliteStore;
@@ -40,12 +43,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // SQLite allows one writer at a time. One writer connection makes concurrent writes wait
+        // in the pool's queue (cheap, fair) instead of in SQLite's busy handler (sleeps).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// The connection pool (tests read the raw tables).
