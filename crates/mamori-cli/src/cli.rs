@@ -70,6 +70,22 @@ pub enum Command {
     /// Change the vault password (the entries are not re-keyed; the data key is rewrapped).
     Passwd(NewPasswordArgs),
 
+    /// Import accounts exported by another authenticator (or a mamori backup).
+    ///
+    /// FORMAT: otpauth, google-migration, aegis, 2fas, andotp, bitwarden, ente, freeotp-plus,
+    /// mamori. Duplicates (same secret, issuer and account) are skipped; entries that cannot be
+    /// used are reported and the rest imported; a wrong password or a damaged file imports
+    /// nothing.
+    Import(ImportArgs),
+
+    /// Export accounts: to a phone (google-migration QR codes), another app (aegis, otpauth), an
+    /// encrypted mamori backup, or a printable paper backup (html).
+    Export(ExportArgs),
+
+    /// Security reviews that need no vault (e.g. a cloud provider's credential report).
+    #[command(subcommand)]
+    Review(ReviewCommand),
+
     /// Keep the vault unlocked in a background agent for later commands.
     Unlock(UnlockArgs),
 
@@ -355,5 +371,80 @@ pub struct OtpArgs {
 
     /// Compute the time-based code at this Unix time instead of now.
     #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    pub at: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The exporting app's format.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: String,
+
+    /// The export file(s). Several files only for google-migration (one QR image per file, or
+    /// text files of otpauth-migration:// lines).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// The export's password, from the first line of this file (for encrypted exports). The
+    /// vault's own password is --password-file / MAMORI_PASSWORD_FILE.
+    #[arg(long, value_name = "FILE")]
+    pub input_password_file: Option<PathBuf>,
+
+    /// List what would be imported; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// otpauth, google-migration, aegis, mamori or html.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: String,
+
+    /// The file to write (google-migration: OUT-1.png, OUT-2.png, …). Not needed with
+    /// --terminal.
+    #[arg(value_name = "OUT", required_unless_present = "terminal")]
+    pub out: Option<PathBuf>,
+
+    /// Allow an export that contains the secrets in plaintext (otpauth, google-migration,
+    /// html, unencrypted aegis).
+    #[arg(long)]
+    pub plaintext: bool,
+
+    /// The new password for an encrypted export (aegis without --plaintext, mamori), from the
+    /// first line of this file; otherwise asked twice on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub output_password_file: Option<PathBuf>,
+
+    /// google-migration: show the QR codes in the terminal one after another instead of
+    /// writing PNG files.
+    #[arg(long)]
+    pub terminal: bool,
+
+    /// Only accounts matching QUERY (issuer or account name, case-insensitive).
+    #[arg(long, value_name = "QUERY")]
+    pub only: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Review a cloud provider's IAM credential report (the 22-column CSV).
+    ///
+    /// Exits 1 when a high-severity check fails, so scripts can stop on it.
+    CredentialReport(CredentialReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialReportArgs {
+    /// The credential report CSV file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Print the findings as JSON (see docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Review as of this Unix time instead of now (for reproducible reports).
+    #[arg(long, value_name = "UNIX_SECONDS")]
     pub at: Option<i64>,
 }

@@ -4,8 +4,10 @@ mod agent;
 pub mod clipboard;
 mod manage;
 mod otp;
+mod review;
 pub mod session;
 mod show;
+mod transfer;
 
 use crate::cli::{Cli, Command};
 
@@ -23,6 +25,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rename(args) => manage::rename(&g, args),
         Command::Edit(args) => manage::edit(&g, args),
         Command::Passwd(args) => manage::passwd(&g, args),
+        Command::Import(args) => transfer::import(&g, args),
+        Command::Export(args) => transfer::export(&g, args),
+        Command::Review(cmd) => review::run(cmd),
         Command::Unlock(args) => agent::unlock(&g, args),
         Command::Lock => agent::lock(),
         Command::Tui(args) => crate::tui::run(&g, args),

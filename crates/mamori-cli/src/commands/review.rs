@@ -1,0 +1,80 @@
+//! `mamori review …`: reviews that need no vault. The checks are `mamori-review`'s.
+
+use std::io::Read;
+
+use anyhow::{bail, Context};
+use mamori_review::credential_report;
+use mamori_review::{Outcome, Review};
+
+use crate::cli::{CredentialReportArgs, ReviewCommand};
+
+/// Error type that tells `main` to exit 1 without printing anything more.
+#[derive(Debug)]
+pub struct HighSeverityFailed;
+
+impl std::fmt::Display for HighSeverityFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a high-severity check failed")
+    }
+}
+
+impl std::error::Error for HighSeverityFailed {}
+
+pub fn run(cmd: ReviewCommand) -> anyhow::Result<()> {
+    match cmd {
+        ReviewCommand::CredentialReport(args) => credential(args),
+    }
+}
+
+fn credential(args: CredentialReportArgs) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(&args.file)
+        .and_then(|f| {
+            f.take(credential_report::MAX_REPORT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let report = credential_report::parse(&bytes)
+        .with_context(|| format!("{} is not a valid credential report", args.file.display()))?;
+    let now = match args.at {
+        Some(t) => time::OffsetDateTime::from_unix_timestamp(t).context("--at is out of range")?,
+        None => time::OffsetDateTime::now_utc(),
+    };
+    if report.users.is_empty() {
+        bail!("{} has a header but no users", args.file.display());
+    }
+    let review = credential_report::review(&report, now);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&review)?);
+    } else {
+        print_text(&review, report.users.len());
+    }
+    if review.has_high_failure() {
+        return Err(HighSeverityFailed.into());
+    }
+    Ok(())
+}
+
+fn print_text(review: &Review, users: usize) {
+    for f in &review.findings {
+        let mark = match f.outcome {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Undecidable => "N/A ",
+        };
+        println!("{mark}  [{}] {}  ({})", f.severity, f.title, f.id);
+        for a in &f.affected {
+            println!("        - {a}");
+        }
+        if f.outcome != Outcome::Pass {
+            let label = if f.outcome == Outcome::Fail {
+                "fix"
+            } else {
+                "why"
+            };
+            println!("        {label}: {}", f.remedy);
+        }
+    }
+    let (pass, fail, undecided) = review.counts();
+    println!("{users} users reviewed: {pass} passed, {fail} failed, {undecided} cannot be decided from a credential report");
+}
