@@ -302,6 +302,28 @@ async fn error_pages_say_what_happened_and_what_to_do_in_the_visitors_language()
     assert!(html.contains("<html lang=\"ja\">"));
     assert!(html.contains("このセットアップリンクは不明、使用済み、または期限切れです。"));
 
+    // Unknown pages: the console's 404 page; unknown API paths keep the API's JSON error.
+    let r = c
+        .get(format!("{}/no-such-page", srv.url))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_security_headers(r.headers());
+    assert!(r.text().await.unwrap().contains("ここには何もありません。"));
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let r = c
+            .request(method.clone(), format!("{}/api/v1/no-such-thing", srv.url))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "not_found", "{method}");
+    }
+
     // Pages that need a session send the visitor to sign in.
     for path in ["/", "/security", "/users/root", "/audit"] {
         let r = c.get(format!("{}{path}", srv.url)).send().await.unwrap();

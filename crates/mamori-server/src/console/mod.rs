@@ -577,6 +577,32 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The application's fallback: unknown paths under `/api/` get the API's JSON 404 (from
+/// `api_not_found`), every other unknown path the console's 404 page in the visitor's
+/// language with the console's headers.
+pub fn fallback<F, Fut>(state: AppState, api_not_found: F) -> Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let page: Router = Router::new()
+        .fallback(|| async { Fail::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), console_layer))
+        .with_state(state);
+    let svc = tower::service_fn(move |req: Request| {
+        let page = page.clone();
+        let api = api_not_found.clone();
+        async move {
+            if req.uri().path().starts_with("/api/") {
+                Ok::<Response, std::convert::Infallible>(api().await)
+            } else {
+                tower::ServiceExt::oneshot(page, req).await
+            }
+        }
+    });
+    Router::new().fallback_service(svc)
+}
+
 /// The console's routes, to be merged into the application router.
 pub fn router(state: AppState) -> Router<AppState> {
     use pages_admin as a;

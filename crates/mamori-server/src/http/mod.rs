@@ -244,7 +244,9 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
         .merge(crate::console::router(state.clone()))
-        .fallback(not_found)
+        .fallback_service(crate::console::fallback(state.clone(), || async {
+            not_found().await.into_response()
+        }))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(limits.request_timeout_secs.max(1)),
