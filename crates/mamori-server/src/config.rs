@@ -58,6 +58,66 @@ impl FromStr for LogFormat {
     }
 }
 
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (only for a relay on the same host or a test sink).
+    None,
+    /// STARTTLS, required (the default, port 587).
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+impl FromStr for SmtpSecurity {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(SmtpSecurity::None),
+            "starttls" => Ok(SmtpSecurity::Starttls),
+            "tls" => Ok(SmtpSecurity::Tls),
+            other => Err(Error::Config(format!(
+                "smtp.security must be none, starttls or tls, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Outgoing email (security notifications, recovery codes). Email is off while `host` is unset.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP server host name.
+    pub host: Option<String>,
+    /// Port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub security: SmtpSecurity,
+    /// User name for SMTP authentication.
+    pub username: Option<String>,
+    /// File holding the SMTP password (never in the configuration itself).
+    pub password_file: Option<PathBuf>,
+    /// Sender address, e.g. `mamori <mfa@example.com>`.
+    pub from: String,
+    /// Connection and command timeout in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password_file: None,
+            from: "mamori <mamori@localhost>".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
 /// Size, count and rate limits.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -161,6 +221,8 @@ pub struct Config {
     pub lockout: Lockout,
     /// Password policy.
     pub password: PasswordConfig,
+    /// Outgoing email.
+    pub smtp: SmtpConfig,
 }
 
 impl Default for Config {
@@ -176,6 +238,7 @@ impl Default for Config {
             limits: Limits::default(),
             lockout: Lockout::default(),
             password: PasswordConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -277,6 +340,19 @@ impl Config {
         env_set!(env, c.password.argon2_m_kib, "MAMORI_PASSWORD_ARGON2_M_KIB");
         env_set!(env, c.password.argon2_t, "MAMORI_PASSWORD_ARGON2_T");
         env_set!(env, c.password.argon2_p, "MAMORI_PASSWORD_ARGON2_P");
+        if let Some(v) = env("MAMORI_SMTP_HOST") {
+            c.smtp.host = Some(v).filter(|h| !h.is_empty());
+        }
+        env_set!(env, c.smtp.port, "MAMORI_SMTP_PORT");
+        env_set!(env, c.smtp.security, "MAMORI_SMTP_SECURITY");
+        if let Some(v) = env("MAMORI_SMTP_USERNAME") {
+            c.smtp.username = Some(v);
+        }
+        if let Some(v) = env("MAMORI_SMTP_PASSWORD_FILE") {
+            c.smtp.password_file = Some(PathBuf::from(v));
+        }
+        env_set!(env, c.smtp.from, "MAMORI_SMTP_FROM");
+        env_set!(env, c.smtp.timeout_secs, "MAMORI_SMTP_TIMEOUT_SECS");
         if let Some(v) = overrides.listen {
             c.listen = v;
         }

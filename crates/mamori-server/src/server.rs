@@ -31,6 +31,7 @@ pub async fn open_service(config: &Config, public_url: String) -> Result<Service
         &mut OsRng,
     )
     .await
+    .and_then(|s| Ok(s.with_notifier(crate::domain::notify::from_config(&config.smtp)?)))
 }
 
 fn metrics_recorder() -> Option<metrics_exporter_prometheus::PrometheusHandle> {

@@ -90,6 +90,8 @@ impl<'a> Event<'a> {
 impl Service {
     /// Records an event.
     pub async fn audit(&self, now: UnixTime, meta: &RequestMeta, e: Event<'_>) -> Result<i64> {
+        // Events the user is told about by email (docs/recovery.md); never fails the action.
+        self.notify_from_audit(now, meta, &e).await;
         self.store
             .insert_audit(&NewAuditEvent {
                 at: now,

@@ -11,6 +11,8 @@
 //! - [`signin`]: the sign-in state machine and sessions.
 //! - [`appkeys`]: application keys and the validate API.
 //! - [`audit`]: audit events.
+//! - [`recovery`]: recovery codes (single use, salted Argon2id hashes).
+//! - [`notify`]: security notifications by email (the [`notify::Notifier`] seam).
 
 use std::sync::Arc;
 
@@ -30,7 +32,9 @@ pub mod audit;
 pub mod console_support;
 pub mod devices;
 pub mod factors;
+pub mod notify;
 pub mod password;
+pub mod recovery;
 pub mod signin;
 
 pub use factors::SecondFactorVerified;
@@ -113,6 +117,8 @@ pub struct Service {
     /// A hash of a random password, verified when the user does not exist so that a wrong user
     /// name costs the same time as a wrong password.
     dummy_hash: String,
+    /// Delivers security notifications ([`notify::NotConfigured`] until set).
+    notifier: Arc<dyn notify::Notifier>,
 }
 
 impl std::fmt::Debug for Service {
@@ -155,7 +161,14 @@ impl Service {
             key,
             policy,
             dummy_hash,
+            notifier: Arc::new(notify::NotConfigured),
         })
+    }
+
+    /// Sends security notifications through `notifier`.
+    pub fn with_notifier(mut self, notifier: Arc<dyn notify::Notifier>) -> Service {
+        self.notifier = notifier;
+        self
     }
 
     /// The store.

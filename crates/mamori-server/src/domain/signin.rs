@@ -252,9 +252,16 @@ impl Service {
             .account_by_id(&pending.account_id)
             .await?
             .ok_or(Error::InvalidChallenge)?;
-        let proof = self
-            .verify_second_factor(&account, code, device_id, now, meta, kind::SIGN_IN_MFA)
-            .await?;
+        // A recovery code answers like a device (docs/recovery.md); device codes are digits only,
+        // so the two cannot be confused.
+        let proof = match super::recovery::RecoveryCode::parse(code).filter(|_| device_id.is_none())
+        {
+            Some(rc) => self.verify_recovery_code(&account, &rc, now, meta).await?,
+            None => {
+                self.verify_second_factor(&account, code, device_id, now, meta, kind::SIGN_IN_MFA)
+                    .await?
+            }
+        };
         // Consume the challenge; of two concurrent answers only one deletes it.
         if !self.store.delete_session(&account.id, &pending.id).await? {
             return Err(Error::InvalidChallenge);

@@ -27,6 +27,7 @@ use crate::domain::{RequestMeta, Service};
 pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
+pub mod recovery;
 
 pub use error::{ApiError, ApiResult};
 pub use handlers::audit_wire;
@@ -229,6 +230,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/users/{name}/reset-mfa", post(h::reset_mfa))
         .route("/api/v1/app-keys", post(h::create_app_key))
         .route("/api/v1/alerts", get(h::alerts))
+        .route(
+            "/api/v1/recovery-codes",
+            get(recovery::status).post(recovery::generate),
+        )
         .route("/api/v1/audit", get(h::audit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

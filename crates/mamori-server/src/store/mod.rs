@@ -16,7 +16,10 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 
 pub mod postgres;
+pub mod recovery;
 pub mod sqlite;
+
+pub use recovery::RecoveryStore;
 
 /// Account role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,7 +311,7 @@ pub struct FailureCount {
 
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RecoveryStore + Send + Sync + 'static {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 

@@ -1,0 +1,423 @@
+//! Security notifications by email (OWASP ASVS 4.0 V2.2.3: "users are notified after updates to
+//! authentication details, such as credential resets, email or address changes, logging in from
+//! unknown or risky locations"). See docs/recovery.md for the list of events.
+//!
+//! The domain decides *what* to say ([`Notice`]); a [`Notifier`] delivers it. Sending never
+//! blocks or fails the user's action: [`Service::notify_event`] hands the message to a task and
+//! returns; a delivery failure is logged (the error kind and the account, never the message
+//! body, which may carry a code) and audited as `notify.email` with result `failure`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::error::{Error, Result};
+use crate::store::{AccountRecord, NewAuditEvent};
+
+use super::{RequestMeta, Service};
+
+/// Audit kind of a failed delivery.
+pub const AUDIT_NOTIFY: &str = "notify.email";
+
+/// One email to send.
+#[derive(Clone)]
+pub struct Email {
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body (may carry a verification code: never logged).
+    pub body: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Email")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("body", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Delivers email.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Whether messages go anywhere (false: email is not configured).
+    fn enabled(&self) -> bool;
+    /// Sends one message.
+    async fn send(&self, email: &Email) -> Result<()>;
+}
+
+/// Used when no SMTP server is configured: nothing is sent.
+#[derive(Debug, Default)]
+pub struct NotConfigured;
+
+#[async_trait]
+impl Notifier for NotConfigured {
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    async fn send(&self, _email: &Email) -> Result<()> {
+        Err(Error::Config("email (smtp.host) is not configured".into()))
+    }
+}
+
+/// Sends through an SMTP server with `lettre` (plain, STARTTLS or implicit TLS; rustls with the
+/// Mozilla root certificates, no OpenSSL).
+pub struct SmtpNotifier {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl std::fmt::Debug for SmtpNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpNotifier")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpNotifier {
+    /// Builds the transport from the configuration (reads the password file).
+    pub fn new(c: &SmtpConfig) -> Result<SmtpNotifier> {
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::{AsyncSmtpTransport, Tokio1Executor};
+        let host = c
+            .host
+            .as_deref()
+            .ok_or_else(|| Error::Config("smtp.host is not set".into()))?;
+        let bad = |e: &dyn std::fmt::Display| Error::Config(format!("smtp: {e}"));
+        let mut b = match c.security {
+            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| bad(&e))?
+            }
+            SmtpSecurity::Tls => {
+                AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| bad(&e))?
+            }
+        };
+        b = b
+            .port(c.port)
+            .timeout(Some(Duration::from_secs(c.timeout_secs.max(1))));
+        if let Some(user) = &c.username {
+            let path = c.password_file.as_ref().ok_or_else(|| {
+                Error::Config("smtp.username is set but smtp.password_file is not".into())
+            })?;
+            let pw = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!(
+                    "cannot read smtp.password_file {}: {e}",
+                    path.display()
+                ))
+            })?);
+            b = b.credentials(Credentials::new(
+                user.clone(),
+                pw.trim_end_matches(['\r', '\n']).to_string(),
+            ));
+        }
+        let from = c
+            .from
+            .parse()
+            .map_err(|e| Error::Config(format!("smtp.from {:?}: {e}", c.from)))?;
+        Ok(SmtpNotifier {
+            transport: b.build(),
+            from,
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for SmtpNotifier {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    async fn send(&self, email: &Email) -> Result<()> {
+        use lettre::message::header::ContentType;
+        use lettre::AsyncTransport as _;
+        let to = email
+            .to
+            .parse()
+            .map_err(|_| Error::InvalidInput("the email address cannot receive mail".into()))?;
+        let msg = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.body.to_string())
+            .map_err(|e| Error::Internal(format!("building the message: {e}")))?;
+        // The transport's error says which SMTP step failed; it never contains the body.
+        self.transport
+            .send(msg)
+            .await
+            .map_err(|e| Error::Internal(format!("smtp: {e}")))?;
+        Ok(())
+    }
+}
+
+/// The notifier of a configuration.
+pub fn from_config(c: &SmtpConfig) -> Result<Arc<dyn Notifier>> {
+    if c.host.is_none() {
+        return Ok(Arc::new(NotConfigured));
+    }
+    Ok(Arc::new(SmtpNotifier::new(c)?))
+}
+
+/// What happened, for the notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoticeKind {
+    /// An MFA device was enabled.
+    DeviceAdded {
+        /// Device name.
+        name: String,
+    },
+    /// An MFA device was removed.
+    DeviceRemoved {
+        /// Device name.
+        name: String,
+    },
+    /// A new set of recovery codes was made.
+    RecoveryCodesGenerated,
+    /// A recovery code was used to sign in.
+    RecoveryCodeUsed {
+        /// Codes left.
+        remaining: usize,
+    },
+    /// The password was changed.
+    PasswordChanged,
+    /// An administrator removed the account's MFA devices.
+    AdminReset {
+        /// The administrator.
+        by: String,
+    },
+    /// The root account's recovery link was issued on the server host.
+    RootRecovery,
+}
+
+impl NoticeKind {
+    /// The subject line.
+    pub fn subject(&self, service: &str) -> String {
+        let what = match self {
+            NoticeKind::DeviceAdded { .. } => "an MFA device was added",
+            NoticeKind::DeviceRemoved { .. } => "an MFA device was removed",
+            NoticeKind::RecoveryCodesGenerated => "new recovery codes were made",
+            NoticeKind::RecoveryCodeUsed { .. } => "a recovery code was used to sign in",
+            NoticeKind::PasswordChanged => "your password was changed",
+            NoticeKind::AdminReset { .. } => "an administrator reset your MFA",
+            NoticeKind::RootRecovery => "a root recovery link was issued",
+        };
+        format!("[{service}] Security notice: {what}")
+    }
+
+    fn sentence(&self) -> String {
+        match self {
+            NoticeKind::DeviceAdded { name } => {
+                format!("The MFA device \"{name}\" was added to your account.")
+            }
+            NoticeKind::DeviceRemoved { name } => {
+                format!("The MFA device \"{name}\" was removed from your account.")
+            }
+            NoticeKind::RecoveryCodesGenerated => {
+                "A new set of recovery codes was made for your account; the previous codes no \
+                 longer work."
+                    .into()
+            }
+            NoticeKind::RecoveryCodeUsed { remaining } => format!(
+                "A recovery code was used to sign in to your account. {remaining} unused codes \
+                 remain."
+            ),
+            NoticeKind::PasswordChanged => "The password of your account was changed.".into(),
+            NoticeKind::AdminReset { by } => format!(
+                "The administrator \"{by}\" deactivated the MFA devices of your account. You \
+                 will be asked to assign a new device at your next sign-in."
+            ),
+            NoticeKind::RootRecovery => {
+                "A one-time recovery link for the root account was issued with `mamori-server \
+                 admin recover-root` on the server host."
+                    .into()
+            }
+        }
+    }
+}
+
+/// Formats a Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(at: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// The body of a security notice: what happened, when, from where, and what to do if it was
+/// not the user.
+pub fn notice_body(
+    service: &str,
+    public_url: &str,
+    account: &str,
+    kind: &NoticeKind,
+    at: UnixTime,
+    client_addr: Option<&str>,
+) -> String {
+    format!(
+        "Hello {account},\n\n{}\n\nTime: {}\nClient address: {}\nAccount: {account}\nService: {service}\n\n\
+         If this was you, nothing needs to be done.\n\
+         If this was NOT you: sign in at {public_url} and change your password, review your MFA \
+         devices and sessions (My security credentials), make new recovery codes, and tell your \
+         administrator at once. If you cannot sign in, ask your administrator to reset your MFA.\n",
+        kind.sentence(),
+        utc(at),
+        client_addr.unwrap_or("(server host)"),
+    )
+}
+
+impl Service {
+    /// Sends `email` in the background; a failure is logged and audited for `account`, never
+    /// returned.
+    pub fn send_in_background(
+        &self,
+        account: &str,
+        email: Email,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) {
+        let notifier = self.notifier.clone();
+        let store = self.store.clone();
+        let account = account.to_string();
+        let meta = meta.clone();
+        tokio::spawn(async move {
+            if let Err(e) = notifier.send(&email).await {
+                tracing::warn!(account = %account, error = %e, "sending an email failed");
+                let _ = store
+                    .insert_audit(&NewAuditEvent {
+                        at: now,
+                        account: Some(account.clone()),
+                        actor: Some("system".into()),
+                        client_addr: meta.client_addr.clone(),
+                        user_agent: meta.user_agent.clone(),
+                        kind: AUDIT_NOTIFY.into(),
+                        result: "failure".into(),
+                        detail: Some(truncate(&e.to_string(), 200)),
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Notifies the account's email address of a security event (nothing if the account has no
+    /// address or email is not configured). Never fails and never waits for delivery.
+    pub async fn notify_event(
+        &self,
+        account: &AccountRecord,
+        kind: NoticeKind,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) {
+        let Some(to) = account.email.clone() else {
+            return;
+        };
+        if !self.notifier.enabled() {
+            return;
+        }
+        let service = &self.policy.service_name;
+        let email = Email {
+            to,
+            subject: kind.subject(service),
+            body: Zeroizing::new(notice_body(
+                service,
+                &self.policy.public_url,
+                &account.name,
+                &kind,
+                now,
+                meta.client_addr.as_deref(),
+            )),
+        };
+        self.send_in_background(&account.name, email, now, meta);
+    }
+
+    /// The notification hook of the audit path: device added or removed, password changed and
+    /// administrator reset are notified where they are audited, so every path that records
+    /// them (API, console, admin command line) also tells the user.
+    pub(super) async fn notify_from_audit(
+        &self,
+        now: UnixTime,
+        meta: &RequestMeta,
+        e: &super::audit::Event<'_>,
+    ) {
+        use super::audit::kind;
+        if e.result != "success" || !self.notifier.enabled() {
+            return;
+        }
+        let detail = e.detail.unwrap_or_default().to_string();
+        let notice = match e.kind {
+            kind::MFA_ENABLE => NoticeKind::DeviceAdded { name: detail },
+            kind::MFA_DELETE => NoticeKind::DeviceRemoved { name: detail },
+            kind::PASSWORD_CHANGE => NoticeKind::PasswordChanged,
+            kind::MFA_RESET => NoticeKind::AdminReset {
+                by: e.actor.unwrap_or("administrator").to_string(),
+            },
+            _ => return,
+        };
+        let Some(name) = e.account else { return };
+        match self.store.account_by_name(name).await {
+            Ok(Some(account)) => self.notify_event(&account, notice, now, meta).await,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(account = %name, error = %err, "notification: account lookup failed")
+            }
+        }
+    }
+
+    /// Whether email is configured.
+    pub fn email_enabled(&self) -> bool {
+        self.notifier.enabled()
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_says_what_when_where_and_what_to_do() {
+        let b = notice_body(
+            "mamori",
+            "https://mfa.example.com",
+            "alice",
+            &NoticeKind::DeviceRemoved {
+                name: "phone".into(),
+            },
+            1_700_000_000,
+            Some("192.0.2.7"),
+        );
+        assert!(b.contains("\"phone\" was removed"), "{b}");
+        assert!(b.contains("2023-11-14 22:13:20 UTC"), "{b}");
+        assert!(b.contains("192.0.2.7"), "{b}");
+        assert!(b.contains("If this was NOT you"), "{b}");
+        assert!(b.contains("https://mfa.example.com"), "{b}");
+    }
+
+    #[test]
+    fn the_email_debug_hides_the_body() {
+        let e = Email {
+            to: "a@example.com".into(),
+            subject: "s".into(),
+            body: Zeroizing::new("code 123456".into()),
+        };
+        assert!(!format!("{e:?}").contains("123456"));
+    }
+}

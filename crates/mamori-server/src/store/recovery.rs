@@ -1,0 +1,280 @@
+//! Storage of recovery codes (docs/recovery.md). A separate trait, [`RecoveryStore`], that every
+//! [`super::Store`] also implements; the SQL is written once (portable `$n` parameters) in a macro
+//! instantiated for both backends, and one suite ([`suite`]) runs against both.
+//!
+//! Atomicity: replacing a set is one transaction (the old set is gone exactly when the new one
+//! exists), and spending a code is one conditional update (`used_at IS NULL`), so of two
+//! concurrent sign-ins with the same code, on any nodes, exactly one succeeds.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::error::Result;
+
+/// One stored recovery code: its salted Argon2id hash, never the code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCodeRecord {
+    /// Owner.
+    pub account_id: String,
+    /// Position in the set (0-based).
+    pub idx: i64,
+    /// Random id of the set (changes when the codes are regenerated).
+    pub set_id: String,
+    /// The hash parameters, `argon2id;m=KIB;t=T;p=P`.
+    pub params: String,
+    /// The set's salt (shared by its codes).
+    pub salt: Vec<u8>,
+    /// Argon2id output.
+    pub hash: Vec<u8>,
+    /// When the set was made.
+    pub created_at: UnixTime,
+    /// When this code was spent.
+    pub used_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for RecoveryCodeRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodeRecord")
+            .field("account_id", &self.account_id)
+            .field("idx", &self.idx)
+            .field("set_id", &self.set_id)
+            .field("params", &self.params)
+            .field("created_at", &self.created_at)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Storage of recovery codes. Implementations make each method atomic.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// Replaces the account's set with `codes` in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        account_id: &str,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<()>;
+    /// The account's codes (used ones included), by position.
+    async fn recovery_codes(&self, account_id: &str) -> Result<Vec<RecoveryCodeRecord>>;
+    /// Spends one code of set `set_id`: true only for the one request that found it unused.
+    async fn use_recovery_code(
+        &self,
+        account_id: &str,
+        set_id: &str,
+        idx: i64,
+        now: UnixTime,
+    ) -> Result<bool>;
+    /// Deletes the account's codes; returns how many.
+    async fn delete_recovery_codes(&self, account_id: &str) -> Result<u64>;
+}
+
+const CODE_COLS: &str = "account_id, idx, set_id, params, salt, hash, created_at, used_at";
+
+macro_rules! impl_recovery_store {
+    ($store:ty, $row:ty) => {
+        const _: () = {
+            use sqlx::Row as _;
+
+            fn code_from_row(r: &$row) -> Result<RecoveryCodeRecord> {
+                Ok(RecoveryCodeRecord {
+                    account_id: r.try_get("account_id")?,
+                    idx: r.try_get("idx")?,
+                    set_id: r.try_get("set_id")?,
+                    params: r.try_get("params")?,
+                    salt: r.try_get("salt")?,
+                    hash: r.try_get("hash")?,
+                    created_at: r.try_get("created_at")?,
+                    used_at: r.try_get("used_at")?,
+                })
+            }
+
+            #[async_trait]
+            impl RecoveryStore for $store {
+                async fn replace_recovery_codes(
+                    &self,
+                    account_id: &str,
+                    codes: &[RecoveryCodeRecord],
+                ) -> Result<()> {
+                    let mut tx = self.pool().begin().await?;
+                    sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+                        .bind(account_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    for c in codes {
+                        sqlx::query(&format!(
+                            "INSERT INTO recovery_codes ({CODE_COLS}) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        ))
+                        .bind(account_id)
+                        .bind(c.idx)
+                        .bind(&c.set_id)
+                        .bind(&c.params)
+                        .bind(&c.salt)
+                        .bind(&c.hash)
+                        .bind(c.created_at)
+                        .bind(c.used_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn recovery_codes(&self, account_id: &str) -> Result<Vec<RecoveryCodeRecord>> {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {CODE_COLS} FROM recovery_codes WHERE account_id = $1 ORDER BY idx"
+                    ))
+                    .bind(account_id)
+                    .fetch_all(self.pool())
+                    .await?;
+                    rows.iter().map(code_from_row).collect()
+                }
+
+                async fn use_recovery_code(
+                    &self,
+                    account_id: &str,
+                    set_id: &str,
+                    idx: i64,
+                    now: UnixTime,
+                ) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE recovery_codes SET used_at = $1 \
+                         WHERE account_id = $2 AND set_id = $3 AND idx = $4 AND used_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(account_id)
+                    .bind(set_id)
+                    .bind(idx)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_recovery_codes(&self, account_id: &str) -> Result<u64> {
+                    let r = sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+                        .bind(account_id)
+                        .execute(self.pool())
+                        .await?;
+                    Ok(r.rows_affected())
+                }
+            }
+        };
+    };
+}
+
+impl_recovery_store!(super::sqlite::SqliteStore, sqlx::sqlite::SqliteRow);
+impl_recovery_store!(super::postgres::PgStore, sqlx::postgres::PgRow);
+
+/// The shared suite: every check runs against both backends.
+#[cfg(test)]
+pub(crate) mod suite {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::store::{AccountRecord, Role, Store};
+
+    async fn account(s: &dyn Store, name: &str) -> String {
+        let id = format!("id-{name}");
+        s.create_account(&AccountRecord {
+            id: id.clone(),
+            name: name.into(),
+            role: Role::User,
+            email: None,
+            phone: None,
+            password_hash: None,
+            password_changed_at: None,
+            created_at: 1,
+            mfa_failures: 0,
+            mfa_last_failure_at: None,
+            locked_at: None,
+        })
+        .await
+        .unwrap();
+        id
+    }
+
+    fn set(account: &str, set_id: &str, n: i64) -> Vec<RecoveryCodeRecord> {
+        (0..n)
+            .map(|i| RecoveryCodeRecord {
+                account_id: account.into(),
+                idx: i,
+                set_id: set_id.into(),
+                params: "argon2id;m=8;t=1;p=1".into(),
+                salt: vec![7; 16],
+                hash: vec![u8::try_from(i).unwrap(); 32],
+                created_at: 100,
+                used_at: None,
+            })
+            .collect()
+    }
+
+    pub async fn run_all(s: &dyn Store) {
+        replace_and_spend(s).await;
+        concurrent_spend(s).await;
+    }
+
+    async fn replace_and_spend(s: &dyn Store) {
+        let a = account(s, "rc-a").await;
+        let b = account(s, "rc-b").await;
+        assert!(s.recovery_codes(&a).await.unwrap().is_empty());
+        s.replace_recovery_codes(&a, &set(&a, "s1", 10))
+            .await
+            .unwrap();
+        s.replace_recovery_codes(&b, &set(&b, "sb", 10))
+            .await
+            .unwrap();
+        let got = s.recovery_codes(&a).await.unwrap();
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[3].hash, vec![3; 32]);
+        // Spent once only; another account's or another set's code is not touched.
+        assert!(s.use_recovery_code(&a, "s1", 3, 200).await.unwrap());
+        assert!(!s.use_recovery_code(&a, "s1", 3, 201).await.unwrap());
+        assert!(!s.use_recovery_code(&a, "sb", 4, 201).await.unwrap());
+        assert_eq!(s.recovery_codes(&a).await.unwrap()[3].used_at, Some(200));
+        // Regenerating replaces the whole set: the old set's codes cannot be spent any more.
+        s.replace_recovery_codes(&a, &set(&a, "s2", 10))
+            .await
+            .unwrap();
+        assert!(!s.use_recovery_code(&a, "s1", 4, 300).await.unwrap());
+        let got = s.recovery_codes(&a).await.unwrap();
+        assert!(got.iter().all(|c| c.set_id == "s2" && c.used_at.is_none()));
+        assert_eq!(s.recovery_codes(&b).await.unwrap().len(), 10);
+        assert_eq!(s.delete_recovery_codes(&a).await.unwrap(), 10);
+        assert!(s.recovery_codes(&a).await.unwrap().is_empty());
+        assert_eq!(s.recovery_codes(&b).await.unwrap().len(), 10);
+    }
+
+    async fn concurrent_spend(s: &dyn Store) {
+        let a = account(s, "rc-race").await;
+        s.replace_recovery_codes(&a, &set(&a, "r", 10))
+            .await
+            .unwrap();
+        for idx in 0..10 {
+            let (x, y, z) = tokio::join!(
+                s.use_recovery_code(&a, "r", idx, 1),
+                s.use_recovery_code(&a, "r", idx, 2),
+                s.use_recovery_code(&a, "r", idx, 3)
+            );
+            let won = [x.unwrap(), y.unwrap(), z.unwrap()];
+            assert_eq!(won.iter().filter(|w| **w).count(), 1, "code {idx}");
+        }
+    }
+
+    #[tokio::test]
+    async fn recovery_suite_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn recovery_suite_on_postgres() {
+        let db = crate::testing::TempDatabase::create().await.unwrap();
+        let store = crate::store::postgres::PgStore::connect(&db.url)
+            .await
+            .unwrap();
+        run_all(&store).await;
+        store.pool().close().await;
+    }
+}
