@@ -15,6 +15,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod sync;
+
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].
 ///
 /// The HTTP status for each is fixed and documented in `docs/api.md`.

@@ -86,6 +86,11 @@ pub enum Command {
     #[command(subcommand)]
     Review(ReviewCommand),
 
+    /// Multi-device, end-to-end-encrypted sync through a mamori-server (docs/sync-protocol.md).
+    ///
+    /// Without a subcommand: one round now (pull, merge, push). Codes never need the network.
+    Sync(SyncArgs),
+
     /// Keep the vault unlocked in a background agent for later commands.
     Unlock(UnlockArgs),
 
@@ -447,4 +452,120 @@ pub struct CredentialReportArgs {
     /// Review as of this Unix time instead of now (for reproducible reports).
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub at: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Sync now: pull, merge, push (the same as `mamori sync` alone).
+    Now,
+    /// Set sync up for this account: sign in (password + MFA code or recovery code), register
+    /// this device, create the sync key and show the recovery key once.
+    Setup(SyncSetupArgs),
+    /// Add this device to an account that already syncs (with the passphrase or the recovery key).
+    Join(SyncJoinArgs),
+    /// Show the sync state of this vault (no network).
+    Status(SyncJsonArgs),
+    /// List the account's sync devices.
+    Devices(SyncJsonArgs),
+    /// Revoke a sync device (by name or id): it can no longer pull or push.
+    Revoke(SyncRevokeArgs),
+    /// Change the sync passphrase (only the sync key is rewrapped).
+    Passphrase(SyncPassphraseArgs),
+    /// Turn syncing after every change on or off.
+    Auto(SyncAutoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncSignInArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+
+    /// Your user name on the server.
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+
+    /// A name for this device (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+
+    /// The second factor: an MFA code from another device, or a recovery code (asked if absent).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+
+    /// Read the server password from the first line of this file instead of asking.
+    #[arg(long, env = "MAMORI_SERVER_PASSWORD_FILE", value_name = "FILE")]
+    pub server_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncSetupArgs {
+    #[command(flatten)]
+    pub sign_in: SyncSignInArgs,
+
+    /// Read the new sync passphrase from the first line of this file instead of asking twice.
+    #[arg(long, env = "MAMORI_SYNC_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Do not sync automatically after every change.
+    #[arg(long)]
+    pub no_auto_sync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncJoinArgs {
+    #[command(flatten)]
+    pub sign_in: SyncSignInArgs,
+
+    /// Read the sync passphrase from the first line of this file instead of asking.
+    #[arg(long, env = "MAMORI_SYNC_PASSPHRASE_FILE", value_name = "FILE", conflicts_with_all = ["recovery_key", "recovery_key_file"])]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Join with the recovery key shown at setup instead of the passphrase.
+    #[arg(long, value_name = "KEY", conflicts_with = "recovery_key_file")]
+    pub recovery_key: Option<String>,
+
+    /// Read the recovery key from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub recovery_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncJsonArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncRevokeArgs {
+    /// Device name or id (see `mamori sync devices`).
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncPassphraseArgs {
+    /// Read the new passphrase from the first line of this file instead of asking twice.
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncAutoArgs {
+    /// on or off.
+    #[arg(value_enum)]
+    pub state: OnOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }

@@ -23,6 +23,7 @@ mod error;
 pub mod format;
 mod query;
 mod store;
+mod sync;
 mod vault;
 
 pub use entry::{Entry, NewEntry, MAX_FIELD_LEN, MAX_SECRET_LEN, MAX_TAGS};

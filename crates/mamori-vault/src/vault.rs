@@ -77,6 +77,11 @@ impl Vault {
         self.revision
     }
 
+    /// The entry list, for the sync helpers in `crate::sync`.
+    pub(crate) fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        &mut self.entries
+    }
+
     pub(crate) fn bump_revision(&mut self) {
         self.revision = self.revision.saturating_add(1);
     }

@@ -152,6 +152,7 @@ pub fn add(g: &GlobalArgs, args: AddArgs) -> anyhow::Result<()> {
     for d in &report.duplicates {
         println!("Skipped {d} (already in the vault)");
     }
+    super::sync::after_change(&vf, &opened.key);
     Ok(())
 }
 
@@ -179,8 +180,9 @@ pub fn remove(g: &GlobalArgs, args: RemoveArgs) -> anyhow::Result<()> {
             bail!("not removed");
         }
     }
-    vf.update(&unlock, &mut rng(), |v| v.remove(id).map(|_| ()))?;
+    let ((), opened) = vf.update(&unlock, &mut rng(), |v| v.remove(id).map(|_| ()))?;
     println!("Removed {name}");
+    super::sync::after_change(&vf, &opened.key);
     Ok(())
 }
 
@@ -193,11 +195,12 @@ fn change(
     let vf = session::vault_file(g)?;
     let unlock = session::unlock(g, &vf)?;
     let now = super::now_unix()?;
-    let (name, _) = vf.update(&unlock, &mut rng(), |v| {
+    let (name, opened) = vf.update(&unlock, &mut rng(), |v| {
         let entry = v.find(query)?;
         let (id, edit) = (entry.id, make(entry));
         Ok(v.edit(id, edit, now)?.display_name())
     })?;
+    super::sync::after_change(&vf, &opened.key);
     Ok(name)
 }
 

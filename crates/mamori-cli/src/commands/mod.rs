@@ -7,6 +7,7 @@ mod otp;
 mod review;
 pub mod session;
 mod show;
+pub mod sync;
 mod transfer;
 
 use crate::cli::{Cli, Command};
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => transfer::import(&g, args),
         Command::Export(args) => transfer::export(&g, args),
         Command::Review(cmd) => review::run(cmd),
+        Command::Sync(args) => sync::run(&g, args),
         Command::Unlock(args) => agent::unlock(&g, args),
         Command::Lock => agent::lock(),
         Command::Tui(args) => crate::tui::run(&g, args),

@@ -182,8 +182,12 @@ pub fn code(g: &GlobalArgs, args: CodeArgs) -> anyhow::Result<()> {
                 // RFC 4226 section 7.2: advance and *save* the counter before showing the code,
                 // so a crash can never show the same code twice.
                 let id = e.id;
+                // With auto-sync, take the other devices' counters first (best effort), so a
+                // code shown elsewhere is not shown again here.
+                super::sync::after_change(&vf, &opened.key);
                 let now = super::now_unix()?;
                 let (code, after) = vf.update(&unlock, &mut rng(), |v| v.next_hotp(id, now))?;
+                super::sync::after_change(&vf, &after.key);
                 let e = after.vault.get(id).context("the account disappeared")?;
                 vec![CodeJson {
                     id: e.id.to_string(),

@@ -11,6 +11,7 @@
 //! - [`signin`]: the sign-in state machine and sessions.
 //! - [`appkeys`]: application keys and the validate API.
 //! - [`audit`]: audit events.
+//! - [`sync`]: end-to-end-encrypted authenticator sync (devices, wrapped keys, items).
 //! - [`recovery`]: recovery codes (single use, salted Argon2id hashes).
 //! - [`notify`]: security notifications by email (the [`notify::Notifier`] seam).
 
@@ -36,6 +37,7 @@ pub mod notify;
 pub mod password;
 pub mod recovery;
 pub mod signin;
+pub mod sync;
 
 pub use factors::SecondFactorVerified;
 

@@ -27,6 +27,7 @@ use crate::domain::{RequestMeta, Service};
 pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
+pub mod sync;
 pub mod recovery;
 
 pub use error::{ApiError, ApiResult};
@@ -248,6 +249,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/sign-in/mfa", post(h::sign_in_mfa))
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
+        .merge(sync::router(&state))
         .merge(crate::console::router(state.clone()))
         .fallback_service(crate::console::fallback(state.clone(), || async {
             not_found().await.into_response()

@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 pub mod postgres;
 pub mod recovery;
 pub mod sqlite;
+pub mod sync;
 
 pub use recovery::RecoveryStore;
+pub use sync::SyncStore;
 
 /// Account role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,7 +313,7 @@ pub struct FailureCount {
 
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: RecoveryStore + Send + Sync + 'static {
+pub trait Store: SyncStore + RecoveryStore + Send + Sync + 'static {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 
