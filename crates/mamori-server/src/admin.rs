@@ -206,6 +206,77 @@ pub async fn run_with(
             let link = svc.root_setup_link(clock.now(), &mut OsRng).await?;
             writeln!(out, "root setup link (valid 1 hour): {}", link.as_str()).map_err(io)?;
         }
+        AdminCommand::ImportTokens {
+            file,
+            psk,
+            password_file,
+            format,
+        } => {
+            let (bytes, format, key) =
+                crate::domain::tokens::read_token_file(&file, psk, password_file, format)?;
+            let s = svc
+                .import_tokens(ACTOR, &bytes, format, &key, clock.now(), &mut OsRng, &meta)
+                .await?;
+            writeln!(
+                out,
+                "imported {} tokens ({} HOTP, {} TOTP) from {}",
+                s.imported,
+                s.hotp,
+                s.totp,
+                file.display()
+            )
+            .map_err(io)?;
+        }
+        AdminCommand::ListTokens { json } => {
+            if !json {
+                writeln!(
+                    out,
+                    "{:<20} {:<4} {:<6} {:<20} {:<24} ASSIGNED TO",
+                    "SERIAL", "TYPE", "DIGITS", "MANUFACTURER", "MODEL"
+                )
+                .map_err(io)?;
+            }
+            let mut after: Option<String> = None;
+            loop {
+                let page = svc.list_tokens(after.as_deref(), 1000).await?;
+                let full = page.len() == 1000;
+                for l in page {
+                    let t = &l.token;
+                    if json {
+                        let v = serde_json::json!({
+                            "serial": t.serial,
+                            "type": t.otp_type,
+                            "algorithm": t.algorithm,
+                            "digits": t.digits,
+                            "period": (t.otp_type == "totp").then_some(t.period),
+                            "counter": (t.otp_type == "hotp").then_some(t.counter),
+                            "manufacturer": t.manufacturer,
+                            "model": t.model,
+                            "imported_at": t.imported_at,
+                            "assigned_to": l.assigned_to,
+                            "device_name": l.device_name,
+                        });
+                        writeln!(out, "{v}").map_err(io)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{:<20} {:<4} {:<6} {:<20} {:<24} {}",
+                            t.serial,
+                            t.otp_type.to_uppercase(),
+                            t.digits,
+                            t.manufacturer.as_deref().unwrap_or("-"),
+                            t.model.as_deref().unwrap_or("-"),
+                            l.assigned_to.as_deref().unwrap_or("-")
+                        )
+                        .map_err(io)?;
+                    }
+                    after = Some(t.serial.clone());
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -105,6 +105,28 @@ pub enum AdminCommand {
     },
     /// Print a new one-time setup link for the root account.
     SetupRoot,
+    /// Import hardware OTP tokens from a vendor's seed file (RFC 6030 PSKC or CSV
+    /// `serial,secret_hex,type,digits,period_or_counter`): the whole file or nothing.
+    ImportTokens {
+        /// The seed file.
+        file: PathBuf,
+        /// Pre-shared AES key of an encrypted PSKC file, in hexadecimal (RFC 6030 section 6.1).
+        #[arg(long, value_name = "HEX", conflicts_with = "password_file")]
+        psk: Option<String>,
+        /// File whose first line is the password of a PBKDF2-protected PSKC file (RFC 6030
+        /// section 6.2).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// pskc or csv (default: guessed from the content).
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
+    /// List the hardware token inventory and who each token is assigned to.
+    ListTokens {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Cli {

@@ -44,7 +44,7 @@ pub fn virtual_serial(user: &str, name: &str) -> String {
     format!("mamori:mfa/{user}/{name}")
 }
 
-fn map_consecutive(e: OtpError) -> Error {
+pub(crate) fn map_consecutive(e: OtpError) -> Error {
     match e {
         OtpError::NotConsecutive => Error::CodesNotConsecutive,
         OtpError::MalformedCode { expected } => Error::InvalidInput(format!(
@@ -250,7 +250,8 @@ impl Service {
             ));
         }
         let g = self.generator(&d)?;
-        let result = match g.find_consecutive_time(code1, code2, unix_u64(now), ENROLL_WINDOW) {
+        // HOTP tokens search counters ahead of the last one, TOTP devices a window of steps.
+        let result = match super::tokens::find_consecutive(&g, d.last_step, code1, code2, now) {
             Ok(m) => {
                 let last = i64::try_from(m.last_step).unwrap_or(i64::MAX);
                 if self.store.resync_device(&d.id, m.drift, last).await? {

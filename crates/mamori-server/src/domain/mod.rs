@@ -11,9 +11,11 @@
 //! - [`signin`]: the sign-in state machine and sessions.
 //! - [`appkeys`]: application keys and the validate API.
 //! - [`audit`]: audit events.
-//! - [`sync`]: end-to-end-encrypted authenticator sync (devices, wrapped keys, items).
 //! - [`recovery`]: recovery codes (single use, salted Argon2id hashes).
 //! - [`notify`]: security notifications by email (the [`notify::Notifier`] seam).
+//! - [`sync`]: end-to-end-encrypted authenticator sync (devices, wrapped keys, items).
+//! - [`tokens`]: hardware OTP tokens: the inventory imported from seed files, assignment by
+//!   serial number and two consecutive codes.
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub mod password;
 pub mod recovery;
 pub mod signin;
 pub mod sync;
+pub mod tokens;
 
 pub use factors::SecondFactorVerified;
 

@@ -37,7 +37,7 @@ fn alert_wire(a: Alert) -> api::Alert {
     }
 }
 
-fn device_wire(d: &DeviceRecord) -> api::Device {
+pub(super) fn device_wire(d: &DeviceRecord) -> api::Device {
     api::Device {
         id: d.id.clone(),
         kind: d.kind.as_str().into(),
@@ -98,7 +98,7 @@ fn cookie(st: &AppState, token: &str, max_age: i64) -> Option<HeaderValue> {
     .ok()
 }
 
-fn with_cookie(st: &AppState, s: &NewSession, body: impl IntoResponse) -> Response {
+pub(super) fn with_cookie(st: &AppState, s: &NewSession, body: impl IntoResponse) -> Response {
     let mut resp = body.into_response();
     let max_age = s.record.expires_at - s.record.created_at;
     if let Some(c) = cookie(st, &s.token, max_age) {

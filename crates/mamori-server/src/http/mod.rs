@@ -27,8 +27,9 @@ use crate::domain::{RequestMeta, Service};
 pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
-pub mod sync;
 pub mod recovery;
+pub mod sync;
+pub mod tokens;
 
 pub use error::{ApiError, ApiResult};
 pub use handlers::audit_wire;
@@ -250,6 +251,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
         .merge(sync::router(&state))
+        .merge(tokens::router())
         .merge(crate::console::router(state.clone()))
         .fallback_service(crate::console::fallback(state.clone(), || async {
             not_found().await.into_response()

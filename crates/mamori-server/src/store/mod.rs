@@ -19,9 +19,11 @@ pub mod postgres;
 pub mod recovery;
 pub mod sqlite;
 pub mod sync;
+pub mod tokens;
 
 pub use recovery::RecoveryStore;
 pub use sync::SyncStore;
+pub use tokens::TokenStore;
 
 /// Account role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,7 +315,7 @@ pub struct FailureCount {
 
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: SyncStore + RecoveryStore + Send + Sync + 'static {
+pub trait Store: SyncStore + RecoveryStore + TokenStore + Send + Sync + 'static {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 

@@ -1,0 +1,277 @@
+//! The hardware token API (docs/security-keys.md): administrators import seed files and list
+//! the inventory; a user assigns a token to themself by serial number and two consecutive
+//! codes, or an administrator does it for them. Handlers authenticate the session, translate
+//! and delegate to [`crate::domain::tokens`].
+//!
+//! - `POST /api/v1/tokens/import` (admin): `{"content": "<file text>", "format": "pskc"|"csv",
+//!   "psk": "HEX", "password": "…"}` → `{"imported", "hotp", "totp"}`.
+//! - `GET /api/v1/tokens?after=SERIAL&limit=N` (admin): the inventory by serial.
+//! - `POST /api/v1/mfa-devices/hardware` (own): `{"serial", "name", "code1", "code2"}` →
+//!   `{"device", "token"}` like enabling a virtual device.
+//! - `POST /api/v1/users/{name}/hardware-tokens` (admin): the same for a user.
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mamori_api as api;
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::domain::signin::Authenticated;
+use crate::domain::tokens::{TokenFileFormat, TokenFileKey};
+use crate::error::Error;
+use crate::store::tokens::TokenListing;
+
+use super::handlers::{device_wire, with_cookie, ApiJson, ApiQuery};
+use super::{session_token, ApiResult, AppState, Meta};
+
+/// `POST /api/v1/tokens/import`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportTokensRequest {
+    /// The seed file's text (PSKC XML or CSV).
+    pub content: String,
+    /// `pskc` or `csv`; guessed from the content when absent.
+    pub format: Option<String>,
+    /// Pre-shared AES key in hexadecimal (RFC 6030 section 6.1).
+    pub psk: Option<String>,
+    /// Password of a PBKDF2-protected file (RFC 6030 section 6.2).
+    pub password: Option<String>,
+}
+
+impl Drop for ImportTokensRequest {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.content.zeroize();
+        self.psk.zeroize();
+        self.password.zeroize();
+    }
+}
+
+/// Answer of an import.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportTokensResponse {
+    /// Tokens imported.
+    pub imported: usize,
+    /// Of which HOTP.
+    pub hotp: usize,
+    /// Of which TOTP.
+    pub totp: usize,
+}
+
+/// A token of the inventory (never its secret).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenWire {
+    /// Serial number.
+    pub serial: String,
+    /// `hotp` or `totp`.
+    #[serde(rename = "type")]
+    pub otp_type: String,
+    /// Hash algorithm.
+    pub algorithm: String,
+    /// Code length.
+    pub digits: i64,
+    /// TOTP period.
+    pub period: Option<i64>,
+    /// HOTP counter the vendor recorded.
+    pub counter: Option<i64>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Import time.
+    pub imported_at: i64,
+    /// Owner's user name, when assigned.
+    pub assigned_to: Option<String>,
+    /// The device name it was assigned as.
+    pub device_name: Option<String>,
+}
+
+fn token_wire(l: TokenListing) -> TokenWire {
+    let t = l.token;
+    let hotp = t.otp_type == "hotp";
+    TokenWire {
+        period: (!hotp).then_some(t.period),
+        counter: hotp.then_some(t.counter),
+        serial: t.serial,
+        otp_type: t.otp_type,
+        algorithm: t.algorithm,
+        digits: t.digits,
+        manufacturer: t.manufacturer,
+        model: t.model,
+        imported_at: t.imported_at,
+        assigned_to: l.assigned_to,
+        device_name: l.device_name,
+    }
+}
+
+/// `GET /api/v1/tokens` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Serial to continue after.
+    pub after: Option<String>,
+    /// Page size (1..=1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// `POST /api/v1/mfa-devices/hardware` and `/api/v1/users/{name}/hardware-tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTokenRequest {
+    /// The serial number printed on the token.
+    pub serial: String,
+    /// Device name (unique per user).
+    pub name: String,
+    /// A code shown by the token.
+    pub code1: String,
+    /// The next code it shows.
+    pub code2: String,
+}
+
+/// Largest import body: a seed file at the parser's limit, as JSON text (escaping may grow it).
+const IMPORT_BODY_BYTES: usize = 2 * mamori_pskc::MAX_INPUT_BYTES;
+
+/// The token routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/tokens/import",
+            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_BYTES)),
+        )
+        .route("/api/v1/tokens", get(list))
+        .route("/api/v1/mfa-devices/hardware", post(assign_own))
+        .route(
+            "/api/v1/users/{name}/hardware-tokens",
+            post(assign_for_user),
+        )
+}
+
+async fn authenticated(st: &AppState, headers: &HeaderMap) -> ApiResult<Authenticated> {
+    let token = session_token(headers).ok_or(Error::Unauthenticated)?;
+    Ok(st.svc.authenticate(&token, st.clock.now()).await?)
+}
+
+/// Import a seed file (administrators).
+pub async fn import(
+    State(st): State<AppState>,
+    m: Meta,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ImportTokensRequest>,
+) -> ApiResult<Json<ImportTokensResponse>> {
+    let auth = authenticated(&st, &headers).await?;
+    auth.require_admin()?;
+    let format = match &req.format {
+        Some(f) => TokenFileFormat::parse(f)?,
+        None => TokenFileFormat::sniff(req.content.as_bytes()),
+    };
+    let key = match (&req.psk, &req.password) {
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidInput("give either psk or password, not both".into()).into())
+        }
+        (Some(hex), None) => TokenFileKey::psk_hex(hex)?,
+        (None, Some(p)) => TokenFileKey::Password(Zeroizing::new(p.as_bytes().to_vec())),
+        (None, None) => TokenFileKey::None,
+    };
+    let s = st
+        .svc
+        .import_tokens(
+            &auth.account.name,
+            req.content.as_bytes(),
+            format,
+            &key,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok(Json(ImportTokensResponse {
+        imported: s.imported,
+        hotp: s.hotp,
+        totp: s.totp,
+    }))
+}
+
+/// The inventory (administrators).
+pub async fn list(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Vec<TokenWire>>> {
+    let auth = authenticated(&st, &headers).await?;
+    auth.require_admin()?;
+    let page = st
+        .svc
+        .list_tokens(q.after.as_deref(), q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(page.into_iter().map(token_wire).collect()))
+}
+
+/// Assign a token to oneself; may complete a required enrollment (a fresh full session).
+pub async fn assign_own(
+    State(st): State<AppState>,
+    m: Meta,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<AssignTokenRequest>,
+) -> ApiResult<Response> {
+    let auth = authenticated(&st, &headers).await?;
+    let now = st.clock.now();
+    let (device, proof) = st
+        .svc
+        .assign_token(
+            &auth.account,
+            &auth.session,
+            &req.serial,
+            &req.name,
+            &req.code1,
+            &req.code2,
+            now,
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    let renewed = st
+        .svc
+        .upgrade_after_enrollment(&auth, proof, now, &mut OsRng, &m.meta)
+        .await?;
+    let body = (
+        StatusCode::CREATED,
+        Json(api::EnableDeviceResponse {
+            device: device_wire(&device),
+            token: renewed.as_ref().map(|s| s.token.to_string()),
+        }),
+    );
+    Ok(match &renewed {
+        Some(s) => with_cookie(&st, s, body),
+        None => body.into_response(),
+    })
+}
+
+/// Assign a token to a user (administrators).
+pub async fn assign_for_user(
+    State(st): State<AppState>,
+    m: Meta,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<AssignTokenRequest>,
+) -> ApiResult<(StatusCode, Json<api::Device>)> {
+    let auth = authenticated(&st, &headers).await?;
+    auth.require_admin()?;
+    let d = st
+        .svc
+        .admin_assign_token(
+            &auth.account.name,
+            &name,
+            &req.serial,
+            &req.name,
+            &req.code1,
+            &req.code2,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(device_wire(&d))))
+}
