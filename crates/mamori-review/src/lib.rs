@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod credential_report;
+pub mod deployment;
 mod finding;
 
 pub use finding::{Finding, Outcome, Review, Severity};

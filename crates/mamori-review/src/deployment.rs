@@ -1,0 +1,385 @@
+//! The security review of a mamori deployment: the well-architected checks of the product story,
+//! over plain facts (accounts, application keys, settings) that the server gathers from its store
+//! and configuration. Pure: the facts and `now` come in, findings go out, so every check is
+//! tested on hand-built deployments in each state.
+
+use crate::{Finding, Outcome, Review, Severity};
+
+/// Credentials unused this long should be removed (CIS Foundations: 45 days).
+pub const UNUSED_DAYS: i64 = 45;
+/// Application keys should be rotated within this many days (CIS: 90 days for access keys).
+pub const KEY_ROTATION_DAYS: i64 = 90;
+/// The minimum password length the review expects (CIS Foundations: 14).
+pub const MIN_PASSWORD_LENGTH: u32 = 14;
+/// Recovery codes at or below this count raise the same alert as the console's.
+pub const FEW_RECOVERY_CODES: u32 = 2;
+
+const DAY: i64 = 86_400;
+
+/// An MFA device kind as the review needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// An authenticator app (TOTP).
+    Virtual,
+    /// A FIDO2/U2F security key or passkey.
+    SecurityKey,
+    /// A vendor's OTP token.
+    HardwareToken,
+}
+
+/// A contact detail's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    /// None given.
+    Missing,
+    /// Given but not proven with a code.
+    Unverified,
+    /// Proven.
+    Verified,
+}
+
+/// One account's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountFacts {
+    /// User name.
+    pub name: String,
+    /// The root account.
+    pub is_root: bool,
+    /// Whether a password is set (an account still waiting for its setup link has none).
+    pub has_password: bool,
+    /// Kinds of the enabled MFA devices.
+    pub devices: Vec<DeviceKind>,
+    /// Unused recovery codes.
+    pub recovery_codes: u32,
+    /// E-mail address state.
+    pub email: Contact,
+    /// Phone number state.
+    pub phone: Contact,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Unix time of the last successful sign-in, if any.
+    pub last_sign_in: Option<i64>,
+}
+
+/// One application key's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppKeyFacts {
+    /// Application name.
+    pub name: String,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Unix time of the last validation request made with it, if any.
+    pub last_used: Option<i64>,
+    /// Revoked keys are not reviewed.
+    pub revoked: bool,
+}
+
+/// Which accounts must enroll MFA before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequireMfa {
+    /// Only root.
+    Root,
+    /// Every account.
+    All,
+    /// None.
+    None,
+}
+
+/// The deployment's settings that the review judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsFacts {
+    /// `password.min_length`.
+    pub password_min_length: u32,
+    /// `require_mfa`.
+    pub require_mfa: RequireMfa,
+    /// The configured public URL.
+    pub public_url: String,
+    /// Whether session cookies carry `Secure`.
+    pub secure_cookies: bool,
+    /// The phone gateway provider (`webhook`, `log`), or `None` when none is configured.
+    pub phone_gateway: Option<String>,
+    /// How long audit events must be kept, in days.
+    pub audit_retention_days: u32,
+    /// Unix time the deployment first started (its database was created).
+    pub first_start: i64,
+    /// Unix time of the oldest audit event still stored, if any.
+    pub oldest_audit_event: Option<i64>,
+}
+
+/// Everything the review looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    /// Every account, root included.
+    pub accounts: Vec<AccountFacts>,
+    /// Every application key.
+    pub app_keys: Vec<AppKeyFacts>,
+    /// The settings.
+    pub settings: SettingsFacts,
+}
+
+fn check(
+    id: &'static str,
+    title: &'static str,
+    severity: Severity,
+    affected: Vec<String>,
+    remedy: &str,
+    link: &str,
+) -> Finding {
+    Finding {
+        id,
+        title,
+        severity,
+        outcome: if affected.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        },
+        affected,
+        remedy: remedy.to_string(),
+        link: Some(link.to_string()),
+    }
+}
+
+fn user_link(a: &AccountFacts) -> String {
+    if a.is_root {
+        "/security".to_string()
+    } else {
+        format!("/users/{}", a.name)
+    }
+}
+
+fn days(secs: i64) -> i64 {
+    secs / DAY
+}
+
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+}
+
+/// Reviews a deployment as of `now` (Unix seconds).
+pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
+    let s = &facts.settings;
+    let root: Vec<&AccountFacts> = facts.accounts.iter().filter(|a| a.is_root).collect();
+    let mut f = Vec::new();
+
+    f.push(check(
+        "DR-ROOT-MFA",
+        "The root account has MFA",
+        Severity::High,
+        root.iter()
+            .filter(|a| a.devices.is_empty())
+            .map(|a| a.name.clone())
+            .collect(),
+        "sign in as root and assign an MFA device under My security credentials",
+        "/security",
+    ));
+    f.push(check(
+        "DR-ROOT-HARDWARE",
+        "The root account has a security key or hardware token, not only an app",
+        Severity::Medium,
+        root.iter()
+            .filter(|a| {
+                !a.devices
+                    .iter()
+                    .any(|k| matches!(k, DeviceKind::SecurityKey | DeviceKind::HardwareToken))
+            })
+            .map(|a| a.name.clone())
+            .collect(),
+        "register a security key (or assign a hardware OTP token) for root, and keep it somewhere safe",
+        "/security",
+    ));
+    let users = || facts.accounts.iter();
+    f.push(check(
+        "DR-USER-MFA",
+        "Every account with a password has MFA",
+        Severity::High,
+        users()
+            .filter(|a| a.has_password && a.devices.is_empty())
+            .map(|a| a.name.clone())
+            .collect(),
+        "ask these users to assign an MFA device, or set require_mfa = \"all\" so they must",
+        "/users",
+    ));
+    f.push(check(
+        "DR-LOCKOUT-RISK",
+        "No account depends on a single device without recovery codes",
+        Severity::Medium,
+        users()
+            .filter(|a| a.devices.len() == 1 && a.recovery_codes == 0)
+            .map(|a| format!("{} ({})", a.name, user_link(a)))
+            .collect(),
+        "add a second device (another phone or a security key) or generate recovery codes",
+        "/users",
+    ));
+    f.push(check(
+        "DR-FEW-RECOVERY-CODES",
+        "Accounts that use recovery codes have more than two left",
+        Severity::Low,
+        users()
+            .filter(|a| a.recovery_codes > 0 && a.recovery_codes <= FEW_RECOVERY_CODES)
+            .map(|a| format!("{} ({} left)", a.name, a.recovery_codes))
+            .collect(),
+        "generate a new set of recovery codes (the old set stops working)",
+        "/security",
+    ));
+    f.push(check(
+        "DR-CONTACTS-UNVERIFIED",
+        "Recovery contacts are verified",
+        Severity::Low,
+        users()
+            .filter(|a| a.email == Contact::Unverified || a.phone == Contact::Unverified)
+            .map(|a| {
+                let what: Vec<&str> = [
+                    (a.email == Contact::Unverified).then_some("email"),
+                    (a.phone == Contact::Unverified).then_some("phone"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                format!("{} ({} unverified)", a.name, what.join(" and "))
+            })
+            .collect(),
+        "verify the e-mail address and phone number (a code is sent to each) so they can be used to recover the account",
+        "/security",
+    ));
+    let limit = UNUSED_DAYS * DAY;
+    f.push(check(
+        "DR-UNUSED-ACCOUNTS",
+        "Accounts unused for 45 days or more are removed",
+        Severity::Medium,
+        users()
+            .filter(|a| a.has_password)
+            .filter_map(|a| match a.last_sign_in {
+                Some(t) if now - t > limit => Some(format!(
+                    "{} (last sign-in {} days ago)",
+                    a.name,
+                    days(now - t)
+                )),
+                None if now - a.created_at > limit => Some(format!(
+                    "{} (never signed in, created {} days ago)",
+                    a.name,
+                    days(now - a.created_at)
+                )),
+                _ => None,
+            })
+            .collect(),
+        "ask whether these accounts are still needed; remove the ones nobody claims",
+        "/users",
+    ));
+    let keys = || facts.app_keys.iter().filter(|k| !k.revoked);
+    f.push(check(
+        "DR-UNUSED-APP-KEYS",
+        "Application keys unused for 45 days or more are revoked",
+        Severity::Medium,
+        keys()
+            .filter_map(|k| match k.last_used {
+                Some(t) if now - t > limit => {
+                    Some(format!("{} (last used {} days ago)", k.name, days(now - t)))
+                }
+                None if now - k.created_at > limit => Some(format!(
+                    "{} (never used, created {} days ago)",
+                    k.name,
+                    days(now - k.created_at)
+                )),
+                _ => None,
+            })
+            .collect(),
+        "revoke keys no application uses any more",
+        "/app-keys",
+    ));
+    f.push(check(
+        "DR-OLD-APP-KEYS",
+        "Application keys are rotated within 90 days",
+        Severity::Medium,
+        keys()
+            .filter(|k| now - k.created_at > KEY_ROTATION_DAYS * DAY)
+            .map(|k| format!("{} ({} days old)", k.name, days(now - k.created_at)))
+            .collect(),
+        "create a new key, move the application to it, then revoke the old one",
+        "/app-keys",
+    ));
+    f.push(check(
+        "DR-PASSWORD-LENGTH",
+        "The password policy requires 14 or more characters",
+        Severity::Medium,
+        if s.password_min_length < MIN_PASSWORD_LENGTH {
+            vec![format!("password.min_length = {}", s.password_min_length)]
+        } else {
+            vec![]
+        },
+        "set password.min_length = 14 (or more) in the configuration and restart",
+        "/docs/server.md#configuration",
+    ));
+    f.push(check(
+        "DR-REQUIRE-MFA-ALL",
+        "Every account must enroll MFA (require_mfa = \"all\")",
+        Severity::Medium,
+        if s.require_mfa == RequireMfa::All {
+            vec![]
+        } else {
+            vec![format!(
+                "require_mfa = \"{}\"",
+                match s.require_mfa {
+                    RequireMfa::Root => "root",
+                    RequireMfa::None => "none",
+                    RequireMfa::All => "all",
+                }
+            )]
+        },
+        "set require_mfa = \"all\" so that every account enrolls MFA right after its password",
+        "/docs/server.md#configuration",
+    ));
+    let mut transport = Vec::new();
+    if !is_https(&s.public_url) {
+        transport.push(format!("public URL {} is not https", s.public_url));
+    }
+    if !s.secure_cookies {
+        transport.push("session cookies are sent without Secure".to_string());
+    }
+    f.push(check(
+        "DR-SECURE-TRANSPORT",
+        "The server is reached over HTTPS with secure cookies",
+        Severity::High,
+        transport,
+        "put the server behind a TLS-terminating proxy and set public_url to its https:// address",
+        "/docs/server.md#configuration",
+    ));
+    f.push(check(
+        "DR-PHONE-GATEWAY",
+        "Phone verification codes go to a real gateway, not the log",
+        Severity::Medium,
+        match s.phone_gateway.as_deref() {
+            Some(g) if g.eq_ignore_ascii_case("log") => {
+                vec!["phone.provider = \"log\" writes codes into the server log".to_string()]
+            }
+            _ => vec![],
+        },
+        "configure the webhook phone gateway of your SMS or voice provider",
+        "/docs/recovery.md",
+    ));
+    // Retention: events younger than the retention period (or than the deployment) must all
+    // still be there. The oldest stored event must therefore be at least as old as the later
+    // of the deployment's first start and the retention horizon, give or take a day.
+    let horizon = (now - i64::from(s.audit_retention_days) * DAY).max(s.first_start);
+    let retention = match s.oldest_audit_event {
+        _ if now - s.first_start < DAY => vec![],
+        Some(t) if t <= horizon + DAY => vec![],
+        Some(t) => vec![format!(
+            "the oldest event is {} days old, but {} days should be kept",
+            days(now - t),
+            days(now - horizon)
+        )],
+        None => vec!["the audit log is empty".to_string()],
+    };
+    f.push(check(
+        "DR-AUDIT-RETENTION",
+        "The audit log is retained for the configured period",
+        Severity::Medium,
+        retention,
+        "find out what removed audit events, restore them from backups, and keep the database's audit table",
+        "/audit",
+    ));
+
+    Review { findings: f }
+}

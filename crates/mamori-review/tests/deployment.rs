@@ -1,0 +1,258 @@
+//! The deployment review on hand-built deployments: a well-run one passes every check, and each
+//! check fails on the state it exists to catch (and only that check).
+
+use mamori_review::deployment::{
+    review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, RequireMfa,
+    SettingsFacts,
+};
+use mamori_review::{Outcome, Review};
+
+const DAY: i64 = 86_400;
+const NOW: i64 = 1_795_824_000; // 2026-11-28
+
+fn account(name: &str, devices: &[DeviceKind]) -> AccountFacts {
+    AccountFacts {
+        name: name.into(),
+        is_root: name == "root",
+        has_password: true,
+        devices: devices.to_vec(),
+        recovery_codes: 10,
+        email: Contact::Verified,
+        phone: Contact::Verified,
+        created_at: NOW - 400 * DAY,
+        last_sign_in: Some(NOW - DAY),
+    }
+}
+
+/// Everything as the review recommends.
+fn good() -> DeploymentFacts {
+    DeploymentFacts {
+        accounts: vec![
+            account("root", &[DeviceKind::SecurityKey, DeviceKind::Virtual]),
+            account("alice", &[DeviceKind::Virtual, DeviceKind::Virtual]),
+            account("bob", &[DeviceKind::HardwareToken]),
+        ],
+        app_keys: vec![AppKeyFacts {
+            name: "vpn".into(),
+            created_at: NOW - 30 * DAY,
+            last_used: Some(NOW - 60),
+            revoked: false,
+        }],
+        settings: SettingsFacts {
+            password_min_length: 14,
+            require_mfa: RequireMfa::All,
+            public_url: "https://mfa.example.com".into(),
+            secure_cookies: true,
+            phone_gateway: Some("webhook".into()),
+            audit_retention_days: 365,
+            first_start: NOW - 400 * DAY,
+            oldest_audit_event: Some(NOW - 365 * DAY),
+        },
+    }
+}
+
+fn failing(r: &Review) -> Vec<(&'static str, Vec<String>)> {
+    r.findings
+        .iter()
+        .filter(|f| f.outcome == Outcome::Fail)
+        .map(|f| (f.id, f.affected.clone()))
+        .collect()
+}
+
+/// Applies `change` to the good deployment and expects exactly `want` to fail.
+fn check(change: impl FnOnce(&mut DeploymentFacts), want: &[(&str, &[&str])]) {
+    let mut d = good();
+    change(&mut d);
+    let r = review(&d, NOW);
+    let got = failing(&r);
+    let want: Vec<(&str, Vec<String>)> = want
+        .iter()
+        .map(|(id, a)| (*id, a.iter().map(|s| s.to_string()).collect()))
+        .collect();
+    assert_eq!(got, want);
+    for f in &r.findings {
+        assert!(
+            f.link.as_deref().is_some_and(|l| l.starts_with('/')),
+            "{} links to its fix",
+            f.id
+        );
+    }
+}
+
+#[test]
+fn a_well_run_deployment_passes_everything() {
+    let r = review(&good(), NOW);
+    assert_eq!(failing(&r), vec![]);
+    assert!(!r.has_high_failure());
+    assert_eq!(r.counts(), (r.findings.len(), 0, 0));
+    assert!(r.findings.len() >= 13);
+}
+
+#[test]
+fn root_without_mfa_and_without_hardware() {
+    check(
+        |d| d.accounts[0].devices.clear(),
+        &[
+            ("DR-ROOT-MFA", &["root"]),
+            ("DR-ROOT-HARDWARE", &["root"]),
+            ("DR-USER-MFA", &["root"]),
+        ],
+    );
+    check(
+        |d| d.accounts[0].devices = vec![DeviceKind::Virtual, DeviceKind::Virtual],
+        &[("DR-ROOT-HARDWARE", &["root"])],
+    );
+    let mut d = good();
+    d.accounts[0].devices.clear();
+    assert!(review(&d, NOW).has_high_failure());
+}
+
+#[test]
+fn users_without_mfa_and_lockout_risk() {
+    check(
+        |d| d.accounts[1].devices.clear(),
+        &[("DR-USER-MFA", &["alice"])],
+    );
+    // An account still waiting for its setup link has no password: not counted.
+    check(
+        |d| {
+            d.accounts[1].devices.clear();
+            d.accounts[1].has_password = false;
+        },
+        &[],
+    );
+    check(
+        |d| {
+            d.accounts[2].recovery_codes = 0;
+        },
+        &[("DR-LOCKOUT-RISK", &["bob (/users/bob)"])],
+    );
+    check(
+        |d| d.accounts[2].recovery_codes = 2,
+        &[("DR-FEW-RECOVERY-CODES", &["bob (2 left)"])],
+    );
+    check(
+        |d| {
+            d.accounts[1].email = Contact::Unverified;
+            d.accounts[2].phone = Contact::Unverified;
+            d.accounts[2].email = Contact::Unverified;
+        },
+        &[(
+            "DR-CONTACTS-UNVERIFIED",
+            &[
+                "alice (email unverified)",
+                "bob (email and phone unverified)",
+            ],
+        )],
+    );
+    // A missing contact is not an unverified one.
+    check(|d| d.accounts[1].phone = Contact::Missing, &[]);
+}
+
+#[test]
+fn unused_accounts_and_keys() {
+    check(
+        |d| {
+            d.accounts[1].last_sign_in = Some(NOW - 46 * DAY);
+            d.accounts[2].last_sign_in = None;
+        },
+        &[(
+            "DR-UNUSED-ACCOUNTS",
+            &[
+                "alice (last sign-in 46 days ago)",
+                "bob (never signed in, created 400 days ago)",
+            ],
+        )],
+    );
+    check(|d| d.accounts[1].last_sign_in = Some(NOW - 45 * DAY), &[]);
+    check(
+        |d| d.app_keys[0].last_used = Some(NOW - 50 * DAY),
+        &[("DR-UNUSED-APP-KEYS", &["vpn (last used 50 days ago)"])],
+    );
+    check(
+        |d| d.app_keys[0].created_at = NOW - 91 * DAY,
+        &[("DR-OLD-APP-KEYS", &["vpn (91 days old)"])],
+    );
+    check(
+        |d| {
+            d.app_keys[0].created_at = NOW - 91 * DAY;
+            d.app_keys[0].revoked = true;
+        },
+        &[],
+    );
+    check(
+        |d| {
+            d.app_keys[0].created_at = NOW - 50 * DAY;
+            d.app_keys[0].last_used = None;
+        },
+        &[(
+            "DR-UNUSED-APP-KEYS",
+            &["vpn (never used, created 50 days ago)"],
+        )],
+    );
+}
+
+#[test]
+fn settings() {
+    check(
+        |d| d.settings.password_min_length = 12,
+        &[("DR-PASSWORD-LENGTH", &["password.min_length = 12"])],
+    );
+    check(
+        |d| d.settings.require_mfa = RequireMfa::Root,
+        &[("DR-REQUIRE-MFA-ALL", &["require_mfa = \"root\""])],
+    );
+    check(
+        |d| {
+            d.settings.public_url = "http://127.0.0.1:8080".into();
+            d.settings.secure_cookies = false;
+        },
+        &[(
+            "DR-SECURE-TRANSPORT",
+            &[
+                "public URL http://127.0.0.1:8080 is not https",
+                "session cookies are sent without Secure",
+            ],
+        )],
+    );
+    check(
+        |d| d.settings.phone_gateway = Some("log".into()),
+        &[(
+            "DR-PHONE-GATEWAY",
+            &["phone.provider = \"log\" writes codes into the server log"],
+        )],
+    );
+    check(|d| d.settings.phone_gateway = None, &[]);
+}
+
+#[test]
+fn audit_retention() {
+    // Events were removed long before the retention period ends.
+    check(
+        |d| d.settings.oldest_audit_event = Some(NOW - 30 * DAY),
+        &[(
+            "DR-AUDIT-RETENTION",
+            &["the oldest event is 30 days old, but 365 days should be kept"],
+        )],
+    );
+    // A young deployment only has to keep what it has lived through.
+    check(
+        |d| {
+            d.settings.first_start = NOW - 10 * DAY;
+            d.settings.oldest_audit_event = Some(NOW - 10 * DAY);
+        },
+        &[],
+    );
+    check(
+        |d| d.settings.oldest_audit_event = None,
+        &[("DR-AUDIT-RETENTION", &["the audit log is empty"])],
+    );
+    // On the first day nothing can be judged yet.
+    check(
+        |d| {
+            d.settings.first_start = NOW - 3600;
+            d.settings.oldest_audit_event = None;
+        },
+        &[],
+    );
+}
