@@ -36,6 +36,7 @@ pub mod i18n;
 mod pages_admin;
 mod pages_auth;
 mod pages_security;
+mod pages_tokens;
 mod views;
 
 use i18n::{Lang, Tr, LANG_COOKIE};
@@ -621,6 +622,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/security/mfa/new",
             get(s::new_device_form).post(s::new_device),
+        )
+        .route(
+            "/security/mfa/hardware",
+            get(pages_tokens::form).post(pages_tokens::assign),
         )
         .route(
             "/security/mfa/{id}/enable",

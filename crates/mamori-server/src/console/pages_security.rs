@@ -134,9 +134,22 @@ pub async fn new_device(
     {
         return Ok(see_other(&format!("/security/mfa/{}/enable", d.id)));
     }
+    if f.kind.as_deref() == Some("hardware_otp") {
+        // Step 2 for a hardware token: its serial and two codes (pages_tokens.rs).
+        let q: String = name
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        return Ok(see_other(&format!("/security/mfa/hardware?name={q}")));
+    }
     let error = if f.kind.as_deref().unwrap_or("virtual") != "virtual" {
-        // Security keys and hardware tokens arrive in later releases; the choice is shown but
-        // disabled, so only a crafted request gets here.
+        // Security keys arrive in a later release; the choice is shown but disabled, so only a
+        // crafted request gets here.
         Some(ctx.tr.t("errors.kind_unavailable"))
     } else {
         match st
