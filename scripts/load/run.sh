@@ -34,6 +34,20 @@ LOAD=target/release/examples/load
 
 "$LOAD" argon2 --hashes 40 --threads 2 | tee -a "$OUT"
 
+cpu_ticks() { # pid -> utime+stime in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# Appends the server's CPU time per request to a result line (robust against other load on the
+# machine, which skews requests/s).
+with_cpu() { # backend pid ticks_before
+    local line ticks_after hz
+    read -r line
+    ticks_after=$(cpu_ticks "$2")
+    hz=$(getconf CLK_TCK)
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r={"backend":sys.argv[2],**r}; t=(int(sys.argv[4])-int(sys.argv[3]))/int(sys.argv[5]); r["server_cpu_s"]=round(t,3); r["server_cpu_us_per_request"]=round(t*1e6/max(r["requests"],1)); r["loadavg_1m"]=float(open("/proc/loadavg").read().split()[0]); print(json.dumps(r))' "$line" "$1" "$3" "$ticks_after" "$hz"
+}
+
 run_one() { # backend users
     local backend=$1 users=$2 dir db_url="" db_name="" pid addr key
     dir=$(mktemp -d)
@@ -51,10 +65,13 @@ run_one() { # backend users
     addr=$(sed -n 's/^listening on //p' "$dir/out")
     key=$("$LOAD" seed --data-dir "$dir" "${db_args[@]}" --users "$users")
     local requests=$((3 * users < VALIDATE_REQUESTS ? 3 * users : VALIDATE_REQUESTS))
+    local before
+    before=$(cpu_ticks "$pid")
     "$LOAD" validate --url "$addr" --key "$key" --users "$users" --requests "$requests" \
-        --concurrency "$CONCURRENCY" | sed "s/^{/{\"backend\":\"$backend\",/" | tee -a "$OUT"
+        --concurrency "$CONCURRENCY" | with_cpu "$backend" "$pid" "$before" | tee -a "$OUT"
+    before=$(cpu_ticks "$pid")
     "$LOAD" sign-in --url "$addr" --users "$users" --requests "$SIGNIN_REQUESTS" --concurrency 8 \
-        | sed "s/^{/{\"backend\":\"$backend\",/" | tee -a "$OUT"
+        | with_cpu "$backend" "$pid" "$before" | tee -a "$OUT"
     kill -TERM "$pid"; wait "$pid" || true
     [ -n "$db_name" ] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)"
     rm -rf "$dir"

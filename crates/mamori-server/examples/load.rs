@@ -265,7 +265,6 @@ async fn validate(args: &[String]) {
     let concurrency = num(args, "--concurrency", 32);
     // Each user can accept three codes (previous, current and next step), in that order.
     let requests = num(args, "--requests", 3 * users).min(3 * users);
-    let base_step = now() / 30;
     let generators: Arc<Vec<Generator>> = Arc::new(
         (0..users)
             .map(|i| Generator::new(&secret_of(i), OtpParams::totp()).unwrap())
@@ -273,9 +272,12 @@ async fn validate(args: &[String]) {
     );
     let target = format!("{url}/api/v1/validate");
     let (stats, elapsed) = drive(concurrency, requests, move |i| {
+        // Round r of a user sends the code of step (now - 1 + r): inside the ±1 window when sent,
+        // and increasing for each user, so every request is a fresh, acceptable code even when
+        // the run lasts several 30-second steps.
         let round = (i / users) as u64;
         let u = i % users;
-        let code = generators[u].at_counter(base_step - 1 + round).to_string();
+        let code = generators[u].at_counter(now() / 30 - 1 + round).to_string();
         (
             target.clone(),
             Some(key.clone()),

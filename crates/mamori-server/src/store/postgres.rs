@@ -8,14 +8,20 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow as DbRow};
 
 use super::*;
 
+type Pool = PgPool;
+
 const BACKEND: &str = "postgres";
 
 /// The PostgreSQL store.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: PgPool,
+    /// Group commit of audit events.
+    audit_tx: tokio::sync::mpsc::Sender<AuditJob>,
+    /// Application keys recently looked up.
+    app_keys: AppKeyCache,
 }
 
 type This = PgStore;
@@ -33,7 +39,9 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore {
             writer: pool.clone(),
+            audit_tx: spawn_audit_writer(pool.clone()),
             pool,
+            app_keys: AppKeyCache::default(),
         })
     }
 

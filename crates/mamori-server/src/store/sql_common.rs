@@ -94,6 +94,134 @@ fn audit_from_row(r: &DbRow) -> Result<AuditRecord> {
     })
 }
 
+// A small read cache of application keys. The validate API looks its key up on every call; a key
+// stays cached for `APP_KEY_TTL`, so a revocation takes effect on every node within that time.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How long a looked-up key is trusted without asking the database again.
+pub const APP_KEY_TTL: Duration = Duration::from_secs(5);
+/// At most this many keys are cached (the map is cleared when full).
+const CAPACITY: usize = 1024;
+
+/// Cache of unrevoked application keys by key hash.
+#[derive(Debug, Default)]
+pub struct AppKeyCache {
+    map: Mutex<HashMap<Vec<u8>, (AppKeyRecord, Instant)>>,
+}
+
+impl AppKeyCache {
+    /// A fresh entry for `hash`, if any.
+    pub fn get(&self, hash: &[u8]) -> Option<AppKeyRecord> {
+        let map = self.map.lock().ok()?;
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < APP_KEY_TTL)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Remembers a key found in the database.
+    pub fn put(&self, hash: &[u8], key: &AppKeyRecord) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+            map.insert(hash.to_vec(), (key.clone(), Instant::now()));
+        }
+    }
+}
+
+/// An audit event waiting for the group commit, with where to send its id.
+type AuditJob = (NewAuditEvent, tokio::sync::oneshot::Sender<Result<i64>>);
+
+/// Most events written by one `INSERT` (8 parameters each; well below both backends' limits).
+const AUDIT_BATCH: usize = 256;
+
+/// Group commit of audit events: takes every event waiting, writes them with one multi-row
+/// `INSERT`, then answers each caller with its id. A caller's `insert_audit` returns only after
+/// its event is stored, as before, but under load many requests share one statement.
+async fn audit_writer(writer: Pool, mut rx: tokio::sync::mpsc::Receiver<AuditJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < AUDIT_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match insert_audit_rows(&writer, &jobs).await {
+            Ok(ids) => {
+                for ((_, tx), id) in jobs.into_iter().zip(ids) {
+                    let _ = tx.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (_, tx) in jobs {
+                    let _ = tx.send(Err(Error::Store(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn insert_audit_rows(writer: &Pool, jobs: &[AuditJob]) -> Result<Vec<i64>> {
+    let mut sql = String::from(
+        "INSERT INTO audit (at, account, actor, client_addr, user_agent, kind, result, detail) VALUES ",
+    );
+    for i in 0..jobs.len() {
+        let b = i * 8;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8
+        ));
+    }
+    sql.push_str(" RETURNING id");
+    let mut q = sqlx::query(&sql);
+    for (e, _) in jobs {
+        q = q
+            .bind(e.at)
+            .bind(&e.account)
+            .bind(&e.actor)
+            .bind(&e.client_addr)
+            .bind(&e.user_agent)
+            .bind(&e.kind)
+            .bind(&e.result)
+            .bind(&e.detail);
+    }
+    let rows = q.fetch_all(writer).await?;
+    // Rows of one statement get increasing ids in VALUES order; RETURNING's order is not
+    // promised, so sort.
+    let mut ids = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != jobs.len() {
+        return Err(Error::Store(
+            "audit insert returned the wrong number of ids".into(),
+        ));
+    }
+    Ok(ids)
+}
+
+/// Starts the audit writer of a store.
+fn spawn_audit_writer(writer: Pool) -> tokio::sync::mpsc::Sender<AuditJob> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4 * AUDIT_BATCH);
+    tokio::spawn(audit_writer(writer, rx));
+    tx
+}
+
 #[async_trait]
 impl Store for This {
     fn backend(&self) -> &'static str {
@@ -566,13 +694,20 @@ impl Store for This {
     }
 
     async fn app_key_by_hash(&self, hash: &[u8]) -> Result<Option<AppKeyRecord>> {
+        if let Some(k) = self.app_keys.get(hash) {
+            return Ok(Some(k));
+        }
         let row = sqlx::query(&format!(
             "SELECT {APP_KEY_COLS} FROM app_keys WHERE key_hash = $1 AND revoked_at IS NULL"
         ))
         .bind(hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(app_key_from_row).transpose()
+        let key = row.as_ref().map(app_key_from_row).transpose()?;
+        if let Some(k) = &key {
+            self.app_keys.put(hash, k);
+        }
+        Ok(key)
     }
 
     async fn list_app_keys(&self) -> Result<Vec<AppKeyRecord>> {
@@ -585,21 +720,13 @@ impl Store for This {
     }
 
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO audit (at, account, actor, client_addr, user_agent, kind, result, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(e.at)
-        .bind(&e.account)
-        .bind(&e.actor)
-        .bind(&e.client_addr)
-        .bind(&e.user_agent)
-        .bind(&e.kind)
-        .bind(&e.result)
-        .bind(&e.detail)
-        .fetch_one(&self.writer)
-        .await?;
-        Ok(row.try_get("id")?)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.audit_tx
+            .send((e.clone(), tx))
+            .await
+            .map_err(|_| Error::Store("the audit writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Store("the audit writer has stopped".into()))?
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {

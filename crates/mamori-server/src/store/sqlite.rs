@@ -13,15 +13,21 @@ use sqlx::sqlite::{
 
 use super::*;
 
+type Pool = SqlitePool;
+
 const BACKEND: &str = "sqlite";
 
 /// The SQLite store.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SqliteStore {
     /// Readers (WAL: they never block the writer nor each other).
     pool: SqlitePool,
     /// The one writer connection.
     writer: SqlitePool,
+    /// Group commit of audit events.
+    audit_tx: tokio::sync::mpsc::Sender<AuditJob>,
+    /// Application keys recently looked up.
+    app_keys: AppKeyCache,
 }
 
 type This = SqliteStore;
@@ -54,7 +60,12 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        Ok(SqliteStore { pool, writer })
+        Ok(SqliteStore {
+            pool,
+            audit_tx: spawn_audit_writer(writer.clone()),
+            writer,
+            app_keys: AppKeyCache::default(),
+        })
     }
 
     /// The connection pool (tests read the raw tables).

@@ -422,4 +422,38 @@ async fn audit(s: &dyn Store) {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].id, ids[1]);
     assert_eq!(page[0].event.kind, "sign_in.mfa");
+
+    // Concurrent events (written by group commit) all get distinct, increasing ids, and each is
+    // stored with its own content before its insert returns.
+    let events: Vec<NewAuditEvent> = (0..300)
+        .map(|i| NewAuditEvent {
+            at: 1_000 + i,
+            account: Some(format!("burst{i}")),
+            kind: "burst".into(),
+            result: "success".into(),
+            ..Default::default()
+        })
+        .collect();
+    let ids: Vec<i64> = futures_join_all(events.iter().map(|e| s.insert_audit(e)))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 300);
+    let stored = s
+        .list_audit(&AuditFilter {
+            kind: Some("burst".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 300);
+    for (e, id) in events.iter().zip(&ids) {
+        let r = stored.iter().find(|r| r.id == *id).unwrap();
+        assert_eq!(&r.event, e, "id {id} holds its own event");
+    }
 }
