@@ -529,6 +529,21 @@ async fn story(backend: Backend) {
         "{users}"
     );
 
+    // The OpenAPI document describes the token routes.
+    let (s, doc) = srv.get("/api/v1/openapi.json", None).await;
+    assert_eq!(s, 200);
+    for path in [
+        "/api/v1/tokens/import",
+        "/api/v1/tokens",
+        "/api/v1/mfa-devices/hardware",
+        "/api/v1/users/{name}/hardware-tokens",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
     // --- Audit. ---
     let imports = srv.audit(&root, "kind=token.import").await;
     let ok_imports = imports.iter().filter(|e| e["result"] == "success").count();

@@ -37,6 +37,10 @@ use utoipa::OpenApi;
         super::handlers::create_app_key,
         super::handlers::alerts,
         super::handlers::audit,
+        super::tokens::import,
+        super::tokens::list,
+        super::tokens::assign_own,
+        super::tokens::assign_for_user,
     ),
     modifiers(&Security),
     components(schemas(
@@ -71,6 +75,10 @@ use utoipa::OpenApi;
         api::AuditEvent,
         api::AuditPage,
         api::Health,
+        super::tokens::ImportTokensRequest,
+        super::tokens::ImportTokensResponse,
+        super::tokens::TokenWire,
+        super::tokens::AssignTokenRequest,
     ))
 )]
 pub struct ApiDoc;

@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use mamori_api as api;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
 use crate::domain::signin::Authenticated;
@@ -29,7 +30,7 @@ use super::handlers::{device_wire, with_cookie, ApiJson, ApiQuery};
 use super::{session_token, ApiResult, AppState, Meta};
 
 /// `POST /api/v1/tokens/import`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportTokensRequest {
     /// The seed file's text (PSKC XML or CSV).
@@ -52,7 +53,7 @@ impl Drop for ImportTokensRequest {
 }
 
 /// Answer of an import.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ImportTokensResponse {
     /// Tokens imported.
     pub imported: usize,
@@ -63,7 +64,7 @@ pub struct ImportTokensResponse {
 }
 
 /// A token of the inventory (never its secret).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenWire {
     /// Serial number.
     pub serial: String,
@@ -109,7 +110,7 @@ fn token_wire(l: TokenListing) -> TokenWire {
 }
 
 /// `GET /api/v1/tokens` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Serial to continue after.
     pub after: Option<String>,
@@ -118,7 +119,7 @@ pub struct ListQuery {
 }
 
 /// `POST /api/v1/mfa-devices/hardware` and `/api/v1/users/{name}/hardware-tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignTokenRequest {
     /// The serial number printed on the token.
@@ -154,7 +155,8 @@ async fn authenticated(st: &AppState, headers: &HeaderMap) -> ApiResult<Authenti
     Ok(st.svc.authenticate(&token, st.clock.now()).await?)
 }
 
-/// Import a seed file (administrators).
+/// Import a seed file (administrators): whole or not at all.
+#[utoipa::path(post, path = "/api/v1/tokens/import", tag = "hardware-tokens", request_body = ImportTokensRequest, responses((status = 200, body = ImportTokensResponse), (status = 400, description = "the file was refused; nothing was imported", body = api::ErrorBody), (status = 409, description = "a serial is already in the inventory; nothing was imported", body = api::ErrorBody), (status = 403, description = "administrators only", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn import(
     State(st): State<AppState>,
     m: Meta,
@@ -194,7 +196,8 @@ pub async fn import(
     }))
 }
 
-/// The inventory (administrators).
+/// The inventory by serial (administrators).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "hardware-tokens", params(ListQuery), responses((status = 200, body = [TokenWire]), (status = 403, description = "administrators only", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn list(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -209,7 +212,9 @@ pub async fn list(
     Ok(Json(page.into_iter().map(token_wire).collect()))
 }
 
-/// Assign a token to oneself; may complete a required enrollment (a fresh full session).
+/// Assign a token to oneself by serial and two consecutive codes; may complete a required
+/// enrollment (a fresh full session).
+#[utoipa::path(post, path = "/api/v1/mfa-devices/hardware", tag = "hardware-tokens", request_body = AssignTokenRequest, responses((status = 201, body = api::EnableDeviceResponse), (status = 400, description = "codes_not_consecutive or invalid input", body = api::ErrorBody), (status = 404, description = "unknown serial", body = api::ErrorBody), (status = 409, description = "token taken, name taken or device limit", body = api::ErrorBody), (status = 403, description = "recent_second_factor_required", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn assign_own(
     State(st): State<AppState>,
     m: Meta,
@@ -250,6 +255,7 @@ pub async fn assign_own(
 }
 
 /// Assign a token to a user (administrators).
+#[utoipa::path(post, path = "/api/v1/users/{name}/hardware-tokens", tag = "hardware-tokens", params(("name" = String, Path, description = "user name")), request_body = AssignTokenRequest, responses((status = 201, body = api::Device), (status = 400, description = "codes_not_consecutive or invalid input", body = api::ErrorBody), (status = 404, description = "unknown user or serial", body = api::ErrorBody), (status = 409, description = "token taken, name taken or device limit", body = api::ErrorBody), (status = 403, description = "administrators only", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn assign_for_user(
     State(st): State<AppState>,
     m: Meta,
