@@ -206,6 +206,18 @@ pub async fn run_with(
             let link = svc.root_setup_link(clock.now(), &mut OsRng).await?;
             writeln!(out, "root setup link (valid 1 hour): {}", link.as_str()).map_err(io)?;
         }
+        AdminCommand::RecoverRoot => {
+            let link = svc.recover_root(clock.now(), &mut OsRng).await?;
+            writeln!(
+                out,
+                "WARNING: root's MFA devices and recovery codes were removed and its sessions \
+                 ended (audited as account.recover_root; root is notified by email).\n\
+                 root recovery link (valid 1 hour; root must assign an MFA device at the next \
+                 sign-in): {}",
+                link.as_str()
+            )
+            .map_err(io)?;
+        }
         AdminCommand::ImportTokens {
             file,
             psk,

@@ -105,6 +105,10 @@ pub enum AdminCommand {
     },
     /// Print a new one-time setup link for the root account.
     SetupRoot,
+    /// The last resort when root lost every factor: removes root's MFA devices and recovery
+    /// codes, ends its sessions, requires enrollment at the next sign-in and prints a one-time
+    /// link to choose a password (loudly audited and notified).
+    RecoverRoot,
     /// Import hardware OTP tokens from a vendor's seed file (RFC 6030 PSKC or CSV
     /// `serial,secret_hex,type,digits,period_or_counter`): the whole file or nothing.
     ImportTokens {

@@ -633,8 +633,8 @@ async fn rules(backend: Backend) {
     let (s, v) = srv.sign_in("carol").await;
     assert_eq!(
         (s, v["status"].as_str()),
-        (200, Some("signed_in")),
-        "unlocked, no devices: {v}"
+        (200, Some("mfa_enrollment_required")),
+        "unlocked, no devices, must enroll at the next sign-in: {v}"
     );
     let events = srv.audit(&root, "user=carol&kind=mfa.reset").await;
     assert_eq!(events[0]["actor"], "root");

@@ -1,4 +1,4 @@
--- mamori account service, SQLite schema: recovery codes (docs/recovery.md).
+-- mamori account service, SQLite schema: recovery codes and the enrollment required after an MFA reset (docs/recovery.md).
 
 -- Single-use recovery codes. One set per account; every code of a set shares the set's random
 -- salt (so an attempt costs one Argon2id evaluation, compared with every unused code in
@@ -13,4 +13,11 @@ CREATE TABLE recovery_codes (
     created_at INTEGER NOT NULL,
     used_at INTEGER,
     PRIMARY KEY (account_id, idx)
+);
+
+-- Accounts whose MFA an administrator reset (or root recovered on the host): the next sign-in
+-- may only enroll a device, whatever the require_mfa policy. Cleared when a device is enabled.
+CREATE TABLE mfa_enroll_required (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    since INTEGER NOT NULL
 );

@@ -35,6 +35,7 @@ use crate::store::{Role, SessionState};
 pub mod i18n;
 mod pages_admin;
 mod pages_auth;
+mod pages_recovery;
 mod pages_security;
 mod pages_tokens;
 mod views;
@@ -614,6 +615,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/sign-in", get(u::sign_in_form).post(u::sign_in))
         .route("/sign-in/mfa", get(u::mfa_form).post(u::mfa))
         .route("/troubleshoot-mfa", get(u::troubleshoot))
+        .route(
+            "/sign-in/recovery-code",
+            get(pages_recovery::sign_in_form).post(pages_recovery::sign_in),
+        )
+        .route(
+            "/security/recovery-codes",
+            get(pages_recovery::codes_page).post(pages_recovery::generate),
+        )
+        .route("/static/recovery.js", get(pages_recovery::script))
+        .route("/static/recovery-print.css", get(pages_recovery::print_css))
         .route("/setup", get(u::setup_form).post(u::setup))
         .route("/sign-out", post(u::sign_out))
         .route("/lang", post(u::switch_language))

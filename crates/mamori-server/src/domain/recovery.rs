@@ -30,7 +30,7 @@ use crate::store::AccountRecord;
 use super::audit::{kind as audit_kind, Event};
 use super::factors::throttle_wait;
 use super::signin::Authenticated;
-use super::{new_id, RequestMeta, SecondFactorVerified, Service, RECENT_FACTOR_SECS};
+use super::{new_id, RequestMeta, SecondFactorVerified, Service, RECENT_FACTOR_SECS, ROOT};
 
 /// Codes per set.
 pub const CODE_COUNT: usize = 10;
@@ -53,6 +53,10 @@ pub mod kind {
     pub const CODES_GENERATE: &str = "recovery.codes_generate";
     /// A recovery code answered a sign-in (result `success`) or was refused.
     pub const CODE_USE: &str = "recovery.code_use";
+    /// An administrator's MFA reset was refused (root, or no fresh second factor).
+    pub const ADMIN_RESET: &str = "mfa.reset";
+    /// Root's MFA was reset on the server host (`mamori-server admin recover-root`).
+    pub const RECOVER_ROOT: &str = "account.recover_root";
 }
 
 /// A normalized recovery code (the [`CODE_LEN`] symbols, no separators). Wiped on drop.
@@ -178,6 +182,84 @@ pub fn status_of(codes: &[RecoveryCodeRecord]) -> RecoveryStatus {
 }
 
 impl Service {
+    /// An administrator's MFA reset for a user who cannot recover alone: needs a full
+    /// administrator session that gave a second factor in the last 5 minutes; refuses root
+    /// (only `mamori-server admin recover-root` on the host resets root). Removes the user's
+    /// devices and recovery codes, ends the user's sessions, and marks the account so that its
+    /// next sign-in may only enroll a device. Audited (`mfa.reset`) and notified.
+    pub async fn admin_reset_mfa(
+        &self,
+        admin: &Authenticated,
+        user: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<u64> {
+        admin.require_admin()?;
+        let actor = admin.account.name.as_str();
+        if user == ROOT {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::ADMIN_RESET, "refused_root", user).by(actor),
+            )
+            .await?;
+            return Err(Error::Forbidden(
+                "root's MFA cannot be reset by an administrator: use `mamori-server admin \
+                 recover-root` on the server host"
+                    .into(),
+            ));
+        }
+        let recent = admin
+            .session
+            .second_factor_at
+            .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS);
+        if !recent {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::ADMIN_RESET, "recent_factor_required", user).by(actor),
+            )
+            .await?;
+            return Err(Error::RecentSecondFactorRequired);
+        }
+        let account = self.account(user).await?;
+        self.store.delete_recovery_codes(&account.id).await?;
+        self.store.set_enroll_required(&account.id, now).await?;
+        self.reset_mfa(actor, user, now, meta).await
+    }
+
+    /// The last resort for root, run on the server host: removes root's devices and recovery
+    /// codes, ends its sessions, requires enrollment at the next sign-in, and returns a new
+    /// one-time setup link (valid 1 hour) to choose a password. Loudly audited (a warning in
+    /// the server log and `account.recover_root`) and notified.
+    pub async fn recover_root<R: RngCore + CryptoRng + Send>(
+        &self,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<Zeroizing<String>> {
+        let meta = RequestMeta::cli();
+        let root = self.account(ROOT).await?;
+        self.store.delete_recovery_codes(&root.id).await?;
+        self.store.set_enroll_required(&root.id, now).await?;
+        let removed = self
+            .reset_mfa("mamori-server admin recover-root", ROOT, now, &meta)
+            .await?;
+        let link = self.root_setup_link(now, rng).await?;
+        let detail = format!("{removed} devices removed; a new setup link was issued");
+        tracing::warn!(removed, "ROOT RECOVERY: root's MFA devices and recovery codes were removed on the server host and a one-time setup link was issued");
+        self.audit(
+            now,
+            &meta,
+            Event::own(kind::RECOVER_ROOT, "success", ROOT)
+                .by("admin-cli")
+                .detail(&detail),
+        )
+        .await?;
+        self.notify_event(&root, super::notify::NoticeKind::RootRecovery, now, &meta)
+            .await;
+        Ok(link)
+    }
+
     /// How many recovery codes the account has left.
     pub async fn recovery_status(&self, account: &AccountRecord) -> Result<RecoveryStatus> {
         Ok(status_of(&self.store.recovery_codes(&account.id).await?))

@@ -222,7 +222,10 @@ impl Service {
             self.store.create_session(&record).await?;
             return Ok(PasswordOutcome::MfaRequired { challenge, devices });
         }
-        let grant = if mfa_required_for(self.policy.require_mfa, &account) {
+        // After an MFA reset the next sign-in may only enroll, whatever the policy.
+        let grant = if mfa_required_for(self.policy.require_mfa, &account)
+            || self.store.enroll_required(&account.id).await?
+        {
             SessionGrant::EnrollmentOnly
         } else {
             SessionGrant::PasswordOnly(PasswordOnlyAllowed { _private: () })
@@ -342,6 +345,7 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<Option<NewSession>> {
+        self.store.clear_enroll_required(&auth.account.id).await?;
         if auth.session.state == SessionState::Full {
             self.store
                 .set_session_second_factor(&auth.session.id, now)

@@ -593,7 +593,7 @@ pub async fn reset_mfa(
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     st.svc
-        .reset_mfa(&auth.account.name, &name, st.clock.now(), &m.meta)
+        .admin_reset_mfa(&auth, &name, st.clock.now(), &m.meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

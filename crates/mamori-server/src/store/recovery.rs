@@ -66,6 +66,13 @@ pub trait RecoveryStore: Send + Sync {
     ) -> Result<bool>;
     /// Deletes the account's codes; returns how many.
     async fn delete_recovery_codes(&self, account_id: &str) -> Result<u64>;
+
+    /// Marks the account: its next sign-in may only enroll a device (after an MFA reset).
+    async fn set_enroll_required(&self, account_id: &str, now: UnixTime) -> Result<()>;
+    /// Whether the account is marked.
+    async fn enroll_required(&self, account_id: &str) -> Result<bool>;
+    /// Clears the mark (a device was enabled).
+    async fn clear_enroll_required(&self, account_id: &str) -> Result<()>;
 }
 
 const CODE_COLS: &str = "account_id, idx, set_id, params, salt, hash, created_at, used_at";
@@ -157,6 +164,34 @@ macro_rules! impl_recovery_store {
                         .await?;
                     Ok(r.rows_affected())
                 }
+
+                async fn set_enroll_required(&self, account_id: &str, now: UnixTime) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO mfa_enroll_required (account_id, since) VALUES ($1, $2) \
+                         ON CONFLICT (account_id) DO UPDATE SET since = $2",
+                    )
+                    .bind(account_id)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn enroll_required(&self, account_id: &str) -> Result<bool> {
+                    let r = sqlx::query("SELECT 1 FROM mfa_enroll_required WHERE account_id = $1")
+                        .bind(account_id)
+                        .fetch_optional(self.pool())
+                        .await?;
+                    Ok(r.is_some())
+                }
+
+                async fn clear_enroll_required(&self, account_id: &str) -> Result<()> {
+                    sqlx::query("DELETE FROM mfa_enroll_required WHERE account_id = $1")
+                        .bind(account_id)
+                        .execute(self.pool())
+                        .await?;
+                    Ok(())
+                }
             }
         };
     };
@@ -210,6 +245,19 @@ pub(crate) mod suite {
     pub async fn run_all(s: &dyn Store) {
         replace_and_spend(s).await;
         concurrent_spend(s).await;
+        enroll_mark(s).await;
+    }
+
+    async fn enroll_mark(s: &dyn Store) {
+        let a = account(s, "rc-mark").await;
+        let b = account(s, "rc-mark-b").await;
+        assert!(!s.enroll_required(&a).await.unwrap());
+        s.set_enroll_required(&a, 5).await.unwrap();
+        s.set_enroll_required(&a, 6).await.unwrap();
+        assert!(s.enroll_required(&a).await.unwrap());
+        assert!(!s.enroll_required(&b).await.unwrap());
+        s.clear_enroll_required(&a).await.unwrap();
+        assert!(!s.enroll_required(&a).await.unwrap());
     }
 
     async fn replace_and_spend(s: &dyn Store) {
