@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use mamori_otp::{Generator, OtpParams, Secret};
-use mamori_server::config::{Lockout, PasswordConfig, RequireMfa};
+use mamori_server::config::{Config, RequireMfa};
 use mamori_server::domain::signin::PasswordOutcome;
 use mamori_server::domain::{Policy, RequestMeta, Service};
 use mamori_server::keys::ServerKey;
@@ -43,6 +43,17 @@ fn wrong_code(secret: &str, at: i64) -> String {
         .unwrap()
 }
 
+/// The policy of a default configuration (so fields added later take their defaults) with cheap
+/// Argon2 parameters.
+fn policy(require_mfa: RequireMfa, service: &str, url: &str) -> Policy {
+    let mut c = Config::default();
+    c.require_mfa = require_mfa;
+    c.service_name = service.into();
+    c.password.argon2_m_kib = 1024;
+    c.password.argon2_t = 1;
+    Policy::from_config(&c, url.into())
+}
+
 struct Fixture {
     svc: Service,
     _dir: tempfile::TempDir,
@@ -53,18 +64,7 @@ async fn fixture(require_mfa: RequireMfa) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("m.db")).await.unwrap());
-    let policy = Policy {
-        service_name: "ACME".into(),
-        public_url: "https://mfa.example".into(),
-        require_mfa,
-        max_devices: 8,
-        lockout: Lockout::default(),
-        password: PasswordConfig {
-            argon2_m_kib: 1024,
-            argon2_t: 1,
-            ..PasswordConfig::default()
-        },
-    };
+    let policy = policy(require_mfa, "ACME", "https://mfa.example");
     let svc = Service::new(store, ServerKey::generate(&mut OsRng), policy, &mut OsRng)
         .await
         .unwrap();
@@ -412,18 +412,7 @@ async fn setup_links_expire_after_one_hour() {
 async fn a_different_server_key_is_refused_for_an_existing_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.db");
-    let policy = || Policy {
-        service_name: "x".into(),
-        public_url: "http://x".into(),
-        require_mfa: RequireMfa::Root,
-        max_devices: 8,
-        lockout: Lockout::default(),
-        password: PasswordConfig {
-            argon2_m_kib: 1024,
-            argon2_t: 1,
-            ..PasswordConfig::default()
-        },
-    };
+    let policy = || policy(RequireMfa::Root, "x", "http://x");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     Service::new(
         store.clone(),
