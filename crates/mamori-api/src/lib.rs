@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod review;
 pub mod sync;
 
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].

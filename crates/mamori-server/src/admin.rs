@@ -169,6 +169,43 @@ pub async fn run_with(
             )
             .map_err(io)?;
         }
+        AdminCommand::Review { json } => {
+            let now = clock.now();
+            let review = svc.security_review(now).await?;
+            let wire = crate::http::review_wire(&review, now);
+            if json {
+                let text = serde_json::to_string_pretty(&wire)
+                    .map_err(|e| Error::Internal(format!("cannot encode the review: {e}")))?;
+                writeln!(out, "{text}").map_err(io)?;
+            } else {
+                for f in &wire.findings {
+                    let mark = match f.outcome.as_str() {
+                        "pass" => "PASS",
+                        "fail" => "FAIL",
+                        _ => "N/A ",
+                    };
+                    writeln!(out, "{mark}  [{}] {}  ({})", f.severity, f.title, f.id)
+                        .map_err(io)?;
+                    for a in &f.affected {
+                        writeln!(out, "        - {a}").map_err(io)?;
+                    }
+                    if f.outcome != "pass" {
+                        let link = f
+                            .link
+                            .as_deref()
+                            .map(|l| format!(" ({l})"))
+                            .unwrap_or_default();
+                        writeln!(out, "        fix: {}{link}", f.remedy).map_err(io)?;
+                    }
+                }
+                let (pass, fail, undecided) = review.counts();
+                writeln!(out, "{pass} passed, {fail} failed, {undecided} undecidable")
+                    .map_err(io)?;
+            }
+            if review.has_high_failure() {
+                return Err(Error::ReviewFailed);
+            }
+        }
         AdminCommand::Audit {
             follow,
             user,

@@ -88,6 +88,12 @@ pub enum AdminCommand {
         /// Application name.
         name: String,
     },
+    /// Run the security review of this deployment; exits 1 when a high-severity check fails.
+    Review {
+        /// Print the findings as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print audit events as JSON lines.
     Audit {
         /// Keep printing new events as they happen.

@@ -223,6 +223,8 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Outgoing email.
     pub smtp: SmtpConfig,
+    /// How many days audit events must be kept (the security review checks that they are).
+    pub audit_retention_days: u32,
 }
 
 impl Default for Config {
@@ -239,6 +241,7 @@ impl Default for Config {
             lockout: Lockout::default(),
             password: PasswordConfig::default(),
             smtp: SmtpConfig::default(),
+            audit_retention_days: 365,
         }
     }
 }
@@ -352,6 +355,7 @@ impl Config {
             c.smtp.password_file = Some(PathBuf::from(v));
         }
         env_set!(env, c.smtp.from, "MAMORI_SMTP_FROM");
+        env_set!(env, c.audit_retention_days, "MAMORI_AUDIT_RETENTION_DAYS");
         env_set!(env, c.smtp.timeout_secs, "MAMORI_SMTP_TIMEOUT_SECS");
         if let Some(v) = overrides.listen {
             c.listen = v;

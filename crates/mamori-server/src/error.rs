@@ -66,6 +66,10 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// `admin review`: a high-severity check failed (exit code 1 for scripts; the findings were
+    /// printed).
+    #[error("a high-severity security check failed (see the findings above)")]
+    ReviewFailed,
     /// The server key file cannot be read, created or used.
     #[error("server key: {0}")]
     Key(String),

@@ -38,6 +38,7 @@ pub mod factors;
 pub mod notify;
 pub mod password;
 pub mod recovery;
+pub mod review;
 pub mod signin;
 pub mod sync;
 pub mod tokens;
@@ -79,6 +80,10 @@ pub struct Policy {
     pub lockout: Lockout,
     /// Password policy.
     pub password: PasswordConfig,
+    /// The phone gateway provider (`webhook`, `log`), if one is configured.
+    pub phone_gateway: Option<String>,
+    /// How many days audit events must be kept.
+    pub audit_retention_days: u32,
 }
 
 impl Policy {
@@ -91,6 +96,8 @@ impl Policy {
             max_devices: c.limits.max_devices,
             lockout: c.lockout.clone(),
             password: c.password.clone(),
+            phone_gateway: None,
+            audit_retention_days: c.audit_retention_days,
         }
     }
 }

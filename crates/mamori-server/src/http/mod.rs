@@ -28,11 +28,13 @@ pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
 pub mod recovery;
+mod review;
 pub mod sync;
 pub mod tokens;
 
 pub use error::{ApiError, ApiResult};
 pub use handlers::audit_wire;
+pub use review::review_wire;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "mamori_session";
@@ -232,6 +234,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/users/{name}/reset-mfa", post(h::reset_mfa))
         .route("/api/v1/app-keys", post(h::create_app_key))
         .route("/api/v1/alerts", get(h::alerts))
+        .route("/api/v1/review", get(review::review))
         .route(
             "/api/v1/recovery-codes",
             get(recovery::status).post(recovery::generate),

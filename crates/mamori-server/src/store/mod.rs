@@ -17,11 +17,13 @@ use crate::error::{Error, Result};
 
 pub mod postgres;
 pub mod recovery;
+pub mod review;
 pub mod sqlite;
 pub mod sync;
 pub mod tokens;
 
 pub use recovery::RecoveryStore;
+pub use review::ReviewStore;
 pub use sync::SyncStore;
 pub use tokens::TokenStore;
 
@@ -315,7 +317,9 @@ pub struct FailureCount {
 
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
-pub trait Store: SyncStore + RecoveryStore + TokenStore + Send + Sync + 'static {
+pub trait Store:
+    SyncStore + RecoveryStore + TokenStore + ReviewStore + Send + Sync + 'static
+{
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
 
