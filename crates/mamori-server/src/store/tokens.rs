@@ -387,6 +387,43 @@ pub(crate) mod suite {
         import_is_all_or_nothing(s).await;
         listing_pages_by_serial(s).await;
         assignment(s).await;
+        concurrent_claims(s).await;
+    }
+
+    /// Six requests (as if on six nodes) claim one token for six accounts at once: exactly one
+    /// wins, and the losers keep no device and no device count.
+    async fn concurrent_claims(s: &dyn Store) {
+        let mut accounts = Vec::new();
+        for i in 0..6 {
+            accounts.push(account(s, &format!("race-{i}")).await);
+        }
+        let devices: Vec<DeviceRecord> = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| device(&format!("race-dev-{i}"), a, "fob"))
+            .collect();
+        let claim = |i: usize| s.token_assign("imp-100", &devices[i], 8);
+        let (r0, r1, r2, r3, r4, r5) =
+            tokio::join!(claim(0), claim(1), claim(2), claim(3), claim(4), claim(5));
+        let results = [r0, r1, r2, r3, r4, r5];
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "{results:?}");
+        for (i, r) in results.iter().enumerate() {
+            let n = s.devices_for_account(&accounts[i]).await.unwrap().len();
+            match r {
+                Ok(()) => assert_eq!(n, 1),
+                Err(Error::Conflict(_)) => {
+                    assert_eq!(n, 0);
+                    // The count was rolled back: one device still fits under a limit of 1.
+                    let other = format!("imp-{}", 101 + i);
+                    let probe = device(&format!("probe-{i}"), &accounts[i], "p");
+                    s.token_assign(&other, &probe, 1).await.unwrap();
+                }
+                Err(e) => panic!("claim {i}: {e:?}"),
+            }
+        }
+        let holder = s.token_by_serial("IMP0100").await.unwrap().unwrap();
+        assert!(holder.assigned_to.unwrap().starts_with("race-"));
     }
 
     async fn import_is_all_or_nothing(s: &dyn Store) {
