@@ -125,7 +125,7 @@ fn users_without_mfa_and_lockout_risk() {
         |d| {
             d.accounts[2].recovery_codes = 0;
         },
-        &[("DR-LOCKOUT-RISK", &["bob (/users/bob)"])],
+        &[("DR-LOCKOUT-RISK", &["bob"])],
     );
     check(
         |d| d.accounts[2].recovery_codes = 2,

@@ -36,6 +36,7 @@ pub mod i18n;
 mod pages_admin;
 mod pages_auth;
 mod pages_recovery;
+mod pages_review;
 mod pages_security;
 mod pages_tokens;
 mod views;
@@ -659,6 +660,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/app-keys", get(a::app_keys).post(a::create_app_key))
         .route("/audit", get(a::audit))
+        .route("/review", get(pages_review::review))
         .route("/static/console.css", get(stylesheet))
         .layer(middleware::from_fn_with_state(state, console_layer))
 }

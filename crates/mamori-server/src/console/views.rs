@@ -471,3 +471,26 @@ pub struct AuditView {
     pub count_text: String,
     pub truncated_text: Option<String>,
 }
+
+/// One check on the Security review page.
+pub struct ReviewRow {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub severity_class: &'static str,
+    pub outcome: String,
+    pub passed: bool,
+    pub affected: Vec<String>,
+    pub remedy: String,
+    /// The console page that fixes it (documentation references are named in the remedy).
+    pub link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+pub struct ReviewView {
+    pub p: Page,
+    pub rows: Vec<ReviewRow>,
+    pub summary: String,
+    pub high_failed: bool,
+}

@@ -1,0 +1,64 @@
+//! The Security review page in headless Chromium: root's findings, the action that fixes each,
+//! following a fix, and the same page in Japanese.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod console_common;
+
+use console_common::*;
+
+/// The result cell of one check's row.
+async fn outcome(b: &Browser, id: &str) -> String {
+    b.el(&format!("check-{id}"))
+        .await
+        .find(thirtyfour::By::Css("strong.outcome"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_page_shows_findings_and_their_fixes() {
+    let srv = Server::start(&[]);
+    let link = srv.setup_link();
+    with_browser("review", &srv, Options::default(), move |b| async move {
+        b.set_password_from_link(&link).await;
+        b.sign_in_password("root").await;
+        let secret = b.start_enrollment("phone").await;
+        b.enter_two_codes_behind(&secret).await;
+
+        b.goto("/review").await;
+        assert_eq!(b.h1().await, "Security review");
+        assert_eq!(outcome(&b, "DR-ROOT-MFA").await, "Pass");
+        // Only an app: the hardware check fails, with its remedy and a link to the fix.
+        assert_eq!(outcome(&b, "DR-ROOT-HARDWARE").await, "Fail");
+        let row = b.text("check-DR-ROOT-HARDWARE").await;
+        assert!(row.contains("Register a security key"), "{row}");
+        // Plain HTTP on loopback: a high-severity failure is announced at the top.
+        assert_eq!(outcome(&b, "DR-SECURE-TRANSPORT").await, "Fail");
+        assert!(b.exists("review-high").await);
+        assert!(b.text("review-summary").await.contains("failed"));
+        b.shots("review").await;
+        b.click_css("#check-DR-ROOT-HARDWARE a").await;
+        assert_eq!(b.path().await, "/security");
+
+        // The same page in Japanese.
+        b.goto("/review").await;
+        b.click("lang-ja").await;
+        assert_eq!(b.h1().await, "セキュリティレビュー");
+        assert_eq!(outcome(&b, "DR-ROOT-MFA").await, "合格");
+        assert_eq!(outcome(&b, "DR-ROOT-HARDWARE").await, "不合格");
+        assert!(b
+            .text("check-DR-ROOT-HARDWARE")
+            .await
+            .contains("セキュリティキーを登録"));
+        b.shots("review-ja").await;
+    })
+    .await;
+}
