@@ -118,6 +118,28 @@ impl Default for SmtpConfig {
     }
 }
 
+/// The phone gateway that sends verification codes to phones.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhoneConfig {
+    /// `none` (the default), `webhook` or `log` (development: codes in the server log).
+    pub provider: String,
+    /// Webhook URL (`webhook`).
+    pub url: Option<String>,
+    /// File holding the webhook's HMAC secret (at least 16 bytes).
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for PhoneConfig {
+    fn default() -> Self {
+        PhoneConfig {
+            provider: "none".into(),
+            url: None,
+            secret_file: None,
+        }
+    }
+}
+
 /// Size, count and rate limits.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -223,6 +245,8 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Outgoing email.
     pub smtp: SmtpConfig,
+    /// Phone gateway.
+    pub phone: PhoneConfig,
     /// How many days audit events must be kept (the security review checks that they are).
     pub audit_retention_days: u32,
 }
@@ -241,6 +265,7 @@ impl Default for Config {
             lockout: Lockout::default(),
             password: PasswordConfig::default(),
             smtp: SmtpConfig::default(),
+            phone: PhoneConfig::default(),
             audit_retention_days: 365,
         }
     }
@@ -357,6 +382,15 @@ impl Config {
         env_set!(env, c.smtp.from, "MAMORI_SMTP_FROM");
         env_set!(env, c.audit_retention_days, "MAMORI_AUDIT_RETENTION_DAYS");
         env_set!(env, c.smtp.timeout_secs, "MAMORI_SMTP_TIMEOUT_SECS");
+        if let Some(v) = env("MAMORI_PHONE_PROVIDER") {
+            c.phone.provider = v;
+        }
+        if let Some(v) = env("MAMORI_PHONE_URL") {
+            c.phone.url = Some(v);
+        }
+        if let Some(v) = env("MAMORI_PHONE_SECRET_FILE") {
+            c.phone.secret_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = overrides.listen {
             c.listen = v;
         }

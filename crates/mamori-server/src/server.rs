@@ -31,7 +31,12 @@ pub async fn open_service(config: &Config, public_url: String) -> Result<Service
         &mut OsRng,
     )
     .await
-    .and_then(|s| Ok(s.with_notifier(crate::domain::notify::from_config(&config.smtp)?)))
+    .and_then(|s| {
+        Ok(
+            s.with_notifier(crate::domain::notify::from_config(&config.smtp)?)
+                .with_phone_gateway(crate::domain::notify::phone_from_config(&config.phone)?),
+        )
+    })
 }
 
 fn metrics_recorder() -> Option<metrics_exporter_prometheus::PrometheusHandle> {

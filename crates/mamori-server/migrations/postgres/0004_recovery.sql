@@ -1,4 +1,4 @@
--- mamori account service, PostgreSQL schema: recovery codes and the enrollment required after an MFA reset (docs/recovery.md).
+-- mamori account service, PostgreSQL schema: recovery codes, the enrollment required after an MFA reset, verified contacts (docs/recovery.md).
 
 -- Single-use recovery codes. One set per account; every code of a set shares the set's random
 -- salt (so an attempt costs one Argon2id evaluation, compared with every unused code in
@@ -21,3 +21,28 @@ CREATE TABLE mfa_enroll_required (
     account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     since BIGINT NOT NULL
 );
+
+-- Contact details proven with a code sent to them. A row records the value that was proven;
+-- a different value on the account is not verified.
+CREATE TABLE verified_contacts (
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'phone')),
+    value TEXT NOT NULL,
+    verified_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, channel)
+);
+
+-- One-time verification codes (6 digits, 10 minutes, single use, attempts counted), stored as
+-- SHA-256 of the row id and the code. One live code per account and purpose.
+CREATE TABLE verification_codes (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    purpose TEXT NOT NULL,
+    target TEXT NOT NULL,
+    code_hash BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    used_at BIGINT
+);
+CREATE INDEX verification_codes_account ON verification_codes (account_id, purpose);

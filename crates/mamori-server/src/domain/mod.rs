@@ -33,6 +33,7 @@ pub mod accounts;
 pub mod appkeys;
 pub mod audit;
 pub mod console_support;
+pub mod contacts;
 pub mod devices;
 pub mod factors;
 pub mod notify;
@@ -131,6 +132,8 @@ pub struct Service {
     dummy_hash: String,
     /// Delivers security notifications ([`notify::NotConfigured`] until set).
     notifier: Arc<dyn notify::Notifier>,
+    /// Sends codes to phones ([`notify::NoPhoneGateway`] until set).
+    phone: Arc<dyn notify::PhoneGateway>,
 }
 
 impl std::fmt::Debug for Service {
@@ -174,12 +177,19 @@ impl Service {
             policy,
             dummy_hash,
             notifier: Arc::new(notify::NotConfigured),
+            phone: Arc::new(notify::NoPhoneGateway),
         })
     }
 
     /// Sends security notifications through `notifier`.
     pub fn with_notifier(mut self, notifier: Arc<dyn notify::Notifier>) -> Service {
         self.notifier = notifier;
+        self
+    }
+
+    /// Sends phone codes through `phone`.
+    pub fn with_phone_gateway(mut self, phone: Arc<dyn notify::PhoneGateway>) -> Service {
+        self.phone = phone;
         self
     }
 

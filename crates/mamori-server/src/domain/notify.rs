@@ -421,3 +421,229 @@ mod tests {
         assert!(!format!("{e:?}").contains("123456"));
     }
 }
+
+/// One text message for a phone: a code and the sentence that carries it.
+#[derive(Clone)]
+pub struct PhoneMessage {
+    /// Random id of the message (for the gateway's deduplication).
+    pub id: String,
+    /// The phone number, as the account has it.
+    pub to: String,
+    /// What the code is for (`contact_verification`).
+    pub purpose: &'static str,
+    /// The code.
+    pub code: Zeroizing<String>,
+    /// The full text to send or read out.
+    pub text: Zeroizing<String>,
+    /// Service name.
+    pub service: String,
+    /// Unix time of sending.
+    pub timestamp: UnixTime,
+}
+
+impl std::fmt::Debug for PhoneMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneMessage")
+            .field("id", &self.id)
+            .field("to", &self.to)
+            .field("purpose", &self.purpose)
+            .field("code", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl PhoneMessage {
+    /// The documented JSON body of the webhook (docs/recovery.md), version 1.
+    pub fn webhook_json(&self) -> Zeroizing<String> {
+        Zeroizing::new(
+            serde_json::json!({
+                "version": 1,
+                "id": self.id,
+                "to": self.to,
+                "purpose": self.purpose,
+                "code": self.code.as_str(),
+                "message": self.text.as_str(),
+                "service": self.service,
+                "timestamp": self.timestamp,
+            })
+            .to_string(),
+        )
+    }
+}
+
+/// Header carrying the webhook signature: `sha256=` and the lower-case hex HMAC-SHA256.
+pub const SIGNATURE_HEADER: &str = "x-mamori-signature";
+/// Header carrying the Unix time that is signed with the body.
+pub const TIMESTAMP_HEADER: &str = "x-mamori-timestamp";
+
+/// The webhook signature: HMAC-SHA256 (RFC 2104) under the shared secret of
+/// `TIMESTAMP + "." + BODY`, hex-encoded, prefixed with `sha256=`. Signing the time lets the
+/// receiver refuse old replays.
+pub fn webhook_signature(secret: &[u8], timestamp: UnixTime, body: &str) -> Result<String> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret)
+        .map_err(|e| Error::Internal(format!("webhook key: {e}")))?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    Ok(format!(
+        "sha256={}",
+        data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+    ))
+}
+
+/// Sends codes to phones (an SMS or voice gateway).
+#[async_trait]
+pub trait PhoneGateway: Send + Sync {
+    /// Whether messages go anywhere.
+    fn enabled(&self) -> bool;
+    /// Sends one message.
+    async fn send(&self, msg: &PhoneMessage) -> Result<()>;
+}
+
+/// No gateway configured.
+#[derive(Debug, Default)]
+pub struct NoPhoneGateway;
+
+#[async_trait]
+impl PhoneGateway for NoPhoneGateway {
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    async fn send(&self, _msg: &PhoneMessage) -> Result<()> {
+        Err(Error::Config(
+            "no phone gateway (phone.provider) is configured".into(),
+        ))
+    }
+}
+
+/// Development only: writes the code into the server log.
+#[derive(Debug, Default)]
+pub struct LogPhoneGateway;
+
+#[async_trait]
+impl PhoneGateway for LogPhoneGateway {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    async fn send(&self, msg: &PhoneMessage) -> Result<()> {
+        // Deliberately logs the code: this provider exists for development, and start-up warns.
+        tracing::warn!(to = %msg.to, purpose = msg.purpose, code = %msg.code.as_str(), "phone gateway `log`: code for the phone (development only)");
+        Ok(())
+    }
+}
+
+/// POSTs the signed JSON message to a gateway's URL.
+pub struct WebhookPhoneGateway {
+    client: reqwest::Client,
+    url: String,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookPhoneGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookPhoneGateway")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl PhoneGateway for WebhookPhoneGateway {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    async fn send(&self, msg: &PhoneMessage) -> Result<()> {
+        let body = msg.webhook_json();
+        let sig = webhook_signature(&self.secret, msg.timestamp, &body)?;
+        let resp = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, msg.timestamp.to_string())
+            .header(SIGNATURE_HEADER, sig)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| Error::Internal(format!("phone webhook: {}", e.without_url())))?;
+        if !resp.status().is_success() {
+            return Err(Error::Internal(format!(
+                "phone webhook answered {}",
+                resp.status()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The phone gateway of a configuration (warns at start-up for `log`).
+pub fn phone_from_config(c: &crate::config::PhoneConfig) -> Result<Arc<dyn PhoneGateway>> {
+    match c.provider.as_str() {
+        "none" => Ok(Arc::new(NoPhoneGateway)),
+        "log" => {
+            tracing::warn!("phone.provider = \"log\": phone codes are written to the server log; use this only for development");
+            Ok(Arc::new(LogPhoneGateway))
+        }
+        "webhook" => {
+            let url = c.url.clone().ok_or_else(|| {
+                Error::Config("phone.url is required for the webhook provider".into())
+            })?;
+            let path = c.secret_file.as_ref().ok_or_else(|| {
+                Error::Config("phone.secret_file is required for the webhook provider".into())
+            })?;
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!(
+                    "cannot read phone.secret_file {}: {e}",
+                    path.display()
+                ))
+            })?);
+            let secret = Zeroizing::new(text.trim().as_bytes().to_vec());
+            if secret.len() < 16 {
+                return Err(Error::Config(
+                    "phone.secret_file must hold at least 16 bytes".into(),
+                ));
+            }
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| Error::Config(format!("phone webhook client: {e}")))?;
+            Ok(Arc::new(WebhookPhoneGateway {
+                client,
+                url,
+                secret,
+            }))
+        }
+        other => Err(Error::Config(format!(
+            "phone.provider must be none, webhook or log, not {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod phone_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_time_dot_body() {
+        // RFC 4231 test case 2 checks the HMAC itself: key "Jefe", data
+        // "what do ya want for nothing?" gives 5bdcc146bf60754e6a042426089575c7
+        // 5a003f089d2739839dec58b964ec3843. Here the data is "1." + body.
+        let sig = webhook_signature(b"Jefe", 1, "what do ya want for nothing?").unwrap();
+        assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64, "{sig}");
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"Jefe").unwrap();
+        mac.update(b"what do ya want for nothing?");
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_ne!(
+            sig,
+            webhook_signature(b"Jefe", 2, "what do ya want for nothing?").unwrap()
+        );
+    }
+}

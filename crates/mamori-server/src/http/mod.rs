@@ -239,6 +239,15 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             "/api/v1/recovery-codes",
             get(recovery::status).post(recovery::generate),
         )
+        .route("/api/v1/me/contacts", get(recovery::contacts))
+        .route(
+            "/api/v1/me/contacts/{channel}/verify",
+            post(recovery::verify_contact),
+        )
+        .route(
+            "/api/v1/me/contacts/{channel}/confirm",
+            post(recovery::confirm_contact),
+        )
         .route("/api/v1/audit", get(h::audit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -4,7 +4,7 @@
 //! The wire types live here rather than in `mamori-api` for now; they are plain serde structs
 //! with the same conventions.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rand::rngs::OsRng;
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handlers::ApiJson;
 use super::{ApiResult, AppState, Auth, Meta};
+use crate::domain::contacts::Channel;
 use crate::domain::recovery::RecoveryStatus;
 
 /// `GET /api/v1/recovery-codes`.
@@ -94,4 +95,73 @@ pub async fn generate(
             created_at: set.created_at,
         }),
     ))
+}
+
+/// One contact detail.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContactWire {
+    /// The value on the account.
+    pub value: Option<String>,
+    /// Whether exactly this value was proven with a code.
+    pub verified: bool,
+}
+
+/// `GET /api/v1/me/contacts`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContactsResponse {
+    /// Email address.
+    pub email: ContactWire,
+    /// Phone number.
+    pub phone: ContactWire,
+}
+
+/// `POST /api/v1/me/contacts/{channel}/confirm` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// The 6-digit code that was sent.
+    pub code: String,
+}
+
+/// The account's contact details and which are verified.
+pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<ContactsResponse>> {
+    auth.require_full()?;
+    let c = st.svc.contacts(&auth.account).await?;
+    let w = |c: crate::domain::contacts::Contact| ContactWire {
+        value: c.value,
+        verified: c.verified,
+    };
+    Ok(Json(ContactsResponse {
+        email: w(c.email),
+        phone: w(c.phone),
+    }))
+}
+
+/// Send a verification code to the email address or phone number (`channel`).
+pub async fn verify_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(channel): Path<String>,
+) -> ApiResult<StatusCode> {
+    let channel = Channel::parse(&channel)?;
+    st.svc
+        .start_contact_verification(&auth, channel, st.clock.now(), &mut OsRng, &m.meta)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Prove the contact detail with the code that was sent.
+pub async fn confirm_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(channel): Path<String>,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> ApiResult<StatusCode> {
+    let channel = Channel::parse(&channel)?;
+    st.svc
+        .confirm_contact(&auth, channel, &req.code, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

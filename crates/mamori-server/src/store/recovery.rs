@@ -45,6 +45,41 @@ impl std::fmt::Debug for RecoveryCodeRecord {
     }
 }
 
+/// A one-time verification code (contact proof). Only a hash of the code is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerificationCodeRecord {
+    /// UUID (also hashed with the code).
+    pub id: String,
+    /// Owner.
+    pub account_id: String,
+    /// What it proves (`contact.email`, `contact.phone`).
+    pub purpose: String,
+    /// Where it was sent (the address or number being proven).
+    pub target: String,
+    /// SHA-256 of id and code.
+    pub code_hash: Vec<u8>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it was used.
+    pub used_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for VerificationCodeRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationCodeRecord")
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
+            .field("attempts", &self.attempts)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Storage of recovery codes. Implementations make each method atomic.
 #[async_trait]
 pub trait RecoveryStore: Send + Sync {
@@ -73,7 +108,35 @@ pub trait RecoveryStore: Send + Sync {
     async fn enroll_required(&self, account_id: &str) -> Result<bool>;
     /// Clears the mark (a device was enabled).
     async fn clear_enroll_required(&self, account_id: &str) -> Result<()>;
+
+    /// Stores a verification code, replacing the account's other codes of the same purpose.
+    async fn create_verification_code(&self, c: &VerificationCodeRecord) -> Result<()>;
+    /// Counts one attempt against the account's live code of `purpose` (unused, unexpired,
+    /// fewer than `max_attempts` attempts) in one conditional update and returns it; `None`
+    /// when there is no such code.
+    async fn verification_attempt(
+        &self,
+        account_id: &str,
+        purpose: &str,
+        now: UnixTime,
+        max_attempts: i64,
+    ) -> Result<Option<VerificationCodeRecord>>;
+    /// Spends a verification code: true only for the one request that found it unused.
+    async fn use_verification_code(&self, id: &str, now: UnixTime) -> Result<bool>;
+    /// Records a proven contact value.
+    async fn set_verified_contact(
+        &self,
+        account_id: &str,
+        channel: &str,
+        value: &str,
+        now: UnixTime,
+    ) -> Result<()>;
+    /// The proven contact values: (channel, value).
+    async fn verified_contacts(&self, account_id: &str) -> Result<Vec<(String, String)>>;
 }
+
+const VC_COLS: &str =
+    "id, account_id, purpose, target, code_hash, created_at, expires_at, attempts, used_at";
 
 const CODE_COLS: &str = "account_id, idx, set_id, params, salt, hash, created_at, used_at";
 
@@ -81,6 +144,20 @@ macro_rules! impl_recovery_store {
     ($store:ty, $row:ty) => {
         const _: () = {
             use sqlx::Row as _;
+
+            fn vc_from_row(r: &$row) -> Result<VerificationCodeRecord> {
+                Ok(VerificationCodeRecord {
+                    id: r.try_get("id")?,
+                    account_id: r.try_get("account_id")?,
+                    purpose: r.try_get("purpose")?,
+                    target: r.try_get("target")?,
+                    code_hash: r.try_get("code_hash")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    attempts: r.try_get("attempts")?,
+                    used_at: r.try_get("used_at")?,
+                })
+            }
 
             fn code_from_row(r: &$row) -> Result<RecoveryCodeRecord> {
                 Ok(RecoveryCodeRecord {
@@ -192,6 +269,97 @@ macro_rules! impl_recovery_store {
                         .await?;
                     Ok(())
                 }
+
+                async fn create_verification_code(&self, c: &VerificationCodeRecord) -> Result<()> {
+                    let mut tx = self.pool().begin().await?;
+                    sqlx::query("DELETE FROM verification_codes WHERE account_id = $1 AND purpose = $2")
+                        .bind(&c.account_id)
+                        .bind(&c.purpose)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(&format!(
+                        "INSERT INTO verification_codes ({VC_COLS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(&c.id)
+                    .bind(&c.account_id)
+                    .bind(&c.purpose)
+                    .bind(&c.target)
+                    .bind(&c.code_hash)
+                    .bind(c.created_at)
+                    .bind(c.expires_at)
+                    .bind(c.attempts)
+                    .bind(c.used_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn verification_attempt(
+                    &self,
+                    account_id: &str,
+                    purpose: &str,
+                    now: UnixTime,
+                    max_attempts: i64,
+                ) -> Result<Option<VerificationCodeRecord>> {
+                    let row = sqlx::query(&format!(
+                        "UPDATE verification_codes SET attempts = attempts + 1 \
+                         WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL \
+                         AND expires_at > $3 AND attempts < $4 RETURNING {VC_COLS}"
+                    ))
+                    .bind(account_id)
+                    .bind(purpose)
+                    .bind(now)
+                    .bind(max_attempts)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    row.as_ref().map(vc_from_row).transpose()
+                }
+
+                async fn use_verification_code(&self, id: &str, now: UnixTime) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE verification_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn set_verified_contact(
+                    &self,
+                    account_id: &str,
+                    channel: &str,
+                    value: &str,
+                    now: UnixTime,
+                ) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO verified_contacts (account_id, channel, value, verified_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, channel) \
+                         DO UPDATE SET value = $3, verified_at = $4",
+                    )
+                    .bind(account_id)
+                    .bind(channel)
+                    .bind(value)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn verified_contacts(&self, account_id: &str) -> Result<Vec<(String, String)>> {
+                    let rows = sqlx::query(
+                        "SELECT channel, value FROM verified_contacts WHERE account_id = $1 ORDER BY channel",
+                    )
+                    .bind(account_id)
+                    .fetch_all(self.pool())
+                    .await?;
+                    rows.iter()
+                        .map(|r| Ok((r.try_get("channel")?, r.try_get("value")?)))
+                        .collect()
+                }
             }
         };
     };
@@ -246,6 +414,99 @@ pub(crate) mod suite {
         replace_and_spend(s).await;
         concurrent_spend(s).await;
         enroll_mark(s).await;
+        verification_codes(s).await;
+    }
+
+    fn vc(id: &str, account: &str, expires_at: i64) -> VerificationCodeRecord {
+        VerificationCodeRecord {
+            id: id.into(),
+            account_id: account.into(),
+            purpose: "contact.email".into(),
+            target: "a@example.test".into(),
+            code_hash: vec![1; 32],
+            created_at: 100,
+            expires_at,
+            attempts: 0,
+            used_at: None,
+        }
+    }
+
+    async fn verification_codes(s: &dyn Store) {
+        let a = account(s, "vc-a").await;
+        s.create_verification_code(&vc("v1", &a, 700))
+            .await
+            .unwrap();
+        // A new code replaces the old one.
+        s.create_verification_code(&vc("v2", &a, 700))
+            .await
+            .unwrap();
+        let got = s
+            .verification_attempt(&a, "contact.email", 200, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.id.as_str(), got.attempts), ("v2", 1));
+        assert!(s
+            .verification_attempt(&a, "contact.phone", 200, 3)
+            .await
+            .unwrap()
+            .is_none());
+        // Attempts are limited; expired codes are not found.
+        assert_eq!(
+            s.verification_attempt(&a, "contact.email", 200, 3)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempts,
+            2
+        );
+        assert_eq!(
+            s.verification_attempt(&a, "contact.email", 200, 3)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempts,
+            3
+        );
+        assert!(s
+            .verification_attempt(&a, "contact.email", 200, 3)
+            .await
+            .unwrap()
+            .is_none());
+        s.create_verification_code(&vc("v3", &a, 700))
+            .await
+            .unwrap();
+        assert!(s
+            .verification_attempt(&a, "contact.email", 700, 3)
+            .await
+            .unwrap()
+            .is_none());
+        // Single use.
+        assert!(s.use_verification_code("v3", 300).await.unwrap());
+        assert!(!s.use_verification_code("v3", 301).await.unwrap());
+        assert!(s
+            .verification_attempt(&a, "contact.email", 302, 3)
+            .await
+            .unwrap()
+            .is_none());
+        // Proven contacts.
+        assert!(s.verified_contacts(&a).await.unwrap().is_empty());
+        s.set_verified_contact(&a, "email", "a@example.test", 5)
+            .await
+            .unwrap();
+        s.set_verified_contact(&a, "phone", "+8190", 5)
+            .await
+            .unwrap();
+        s.set_verified_contact(&a, "email", "b@example.test", 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.verified_contacts(&a).await.unwrap(),
+            vec![
+                ("email".to_string(), "b@example.test".to_string()),
+                ("phone".to_string(), "+8190".to_string())
+            ]
+        );
     }
 
     async fn enroll_mark(s: &dyn Store) {

@@ -1,0 +1,438 @@
+//! Verified contact details (docs/recovery.md): an email address or phone number counts for
+//! recovery only after the user proved it with a code sent to it.
+//!
+//! Codes are 6 random digits, valid [`CODE_SECS`] (10 minutes), single use (spent by one
+//! conditional update), at most [`MAX_ATTEMPTS`] attempts each (counted by one conditional
+//! update, so parallel guesses cannot exceed it), and stored only as SHA-256 of the row id and
+//! the code. A new code replaces the previous one. The proof is bound to the value: changing
+//! the address or number makes it unverified again.
+
+use rand::{CryptoRng, Rng, RngCore};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+use crate::store::recovery::VerificationCodeRecord;
+use crate::store::AccountRecord;
+
+use super::audit::Event;
+use super::notify::{Email, PhoneMessage};
+use super::signin::Authenticated;
+use super::{new_id, RequestMeta, Service};
+
+/// Codes expire after 10 minutes.
+pub const CODE_SECS: i64 = 10 * 60;
+/// Attempts per code.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+/// Audit kinds.
+pub mod kind {
+    /// A verification code was sent.
+    pub const VERIFY_START: &str = "contact.verify_start";
+    /// A verification code was checked (`success`, `failure`, `no_code`).
+    pub const VERIFY: &str = "contact.verify";
+}
+
+/// A contact channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Email address.
+    Email,
+    /// Phone number.
+    Phone,
+}
+
+impl Channel {
+    /// Stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Phone => "phone",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Result<Channel> {
+        match s {
+            "email" => Ok(Channel::Email),
+            "phone" => Ok(Channel::Phone),
+            _ => Err(Error::NotFound("contact channel")),
+        }
+    }
+
+    fn purpose(self) -> &'static str {
+        match self {
+            Channel::Email => "contact.email",
+            Channel::Phone => "contact.phone",
+        }
+    }
+
+    fn value(self, a: &AccountRecord) -> Option<&str> {
+        match self {
+            Channel::Email => a.email.as_deref(),
+            Channel::Phone => a.phone.as_deref(),
+        }
+    }
+}
+
+/// One contact detail and whether it is proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// The value on the account.
+    pub value: Option<String>,
+    /// Whether exactly this value was proven.
+    pub verified: bool,
+}
+
+/// The account's contact details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contacts {
+    /// Email.
+    pub email: Contact,
+    /// Phone.
+    pub phone: Contact,
+}
+
+impl Contacts {
+    /// Both proven: the default recovery policy's condition.
+    pub fn both_verified(&self) -> bool {
+        self.email.verified && self.phone.verified
+    }
+}
+
+fn code_hash(id: &str, code: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(id.as_bytes());
+    h.update(b":");
+    h.update(code.as_bytes());
+    h.finalize().to_vec()
+}
+
+impl Service {
+    /// The account's contact details and which are proven.
+    pub async fn contacts(&self, account: &AccountRecord) -> Result<Contacts> {
+        let proven = self.store.verified_contacts(&account.id).await?;
+        let contact = |c: Channel| {
+            let value = c.value(account).map(str::to_string);
+            let verified = value
+                .as_deref()
+                .is_some_and(|v| proven.iter().any(|(ch, pv)| ch == c.as_str() && pv == v));
+            Contact { value, verified }
+        };
+        Ok(Contacts {
+            email: contact(Channel::Email),
+            phone: contact(Channel::Phone),
+        })
+    }
+
+    /// Sends a 6-digit code to the account's email address or phone number. Needs a full
+    /// session; the sending happens in the background (a failure is logged and audited).
+    pub async fn start_contact_verification<R: RngCore + CryptoRng + Send>(
+        &self,
+        auth: &Authenticated,
+        channel: Channel,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        auth.require_full()?;
+        let account = &auth.account;
+        let to = channel
+            .value(account)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "the account has no {} to verify",
+                    if channel == Channel::Email {
+                        "email address"
+                    } else {
+                        "phone number"
+                    }
+                ))
+            })?
+            .to_string();
+        let enabled = match channel {
+            Channel::Email => self.notifier.enabled(),
+            Channel::Phone => self.phone.enabled(),
+        };
+        if !enabled {
+            return Err(Error::Forbidden(format!(
+                "sending to a {} is not configured on this server",
+                channel.as_str()
+            )));
+        }
+        let code = Zeroizing::new(format!("{:06}", rng.gen_range(0..1_000_000u32)));
+        let id = new_id(rng);
+        self.store
+            .create_verification_code(&VerificationCodeRecord {
+                id: id.clone(),
+                account_id: account.id.clone(),
+                purpose: channel.purpose().into(),
+                target: to.clone(),
+                code_hash: code_hash(&id, &code),
+                created_at: now,
+                expires_at: now.saturating_add(CODE_SECS),
+                attempts: 0,
+                used_at: None,
+            })
+            .await?;
+        let service = self.policy.service_name.clone();
+        let text = Zeroizing::new(format!(
+            "{service}: your verification code is {} (valid 10 minutes). Nobody from {service} \
+             will ask you for it.",
+            code.as_str()
+        ));
+        match channel {
+            Channel::Email => {
+                let email = Email {
+                    to: to.clone(),
+                    subject: format!("[{service}] Your verification code"),
+                    body: Zeroizing::new(format!(
+                        "Hello {},\n\n{}\n\nIf you did not ask for it, someone may know your \
+                         password: change it and tell your administrator.\n",
+                        account.name,
+                        text.as_str()
+                    )),
+                };
+                self.send_in_background(&account.name, email, now, meta);
+            }
+            Channel::Phone => {
+                let msg = PhoneMessage {
+                    id: id.clone(),
+                    to: to.clone(),
+                    purpose: "contact_verification",
+                    code: code.clone(),
+                    text,
+                    service,
+                    timestamp: now,
+                };
+                let phone = self.phone.clone();
+                let store = self.store.clone();
+                let name = account.name.clone();
+                let meta = meta.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = phone.send(&msg).await {
+                        tracing::warn!(account = %name, error = %e, "sending a phone code failed");
+                        let _ = store
+                            .insert_audit(&crate::store::NewAuditEvent {
+                                at: now,
+                                account: Some(name.clone()),
+                                actor: Some("system".into()),
+                                client_addr: meta.client_addr.clone(),
+                                user_agent: meta.user_agent.clone(),
+                                kind: "notify.phone".into(),
+                                result: "failure".into(),
+                                detail: Some(e.to_string().chars().take(200).collect()),
+                            })
+                            .await;
+                    }
+                });
+            }
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::VERIFY_START, "success", &account.name).detail(channel.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Checks a code sent by [`Service::start_contact_verification`]; on success the value it
+    /// was sent to is proven. Wrong, expired, spent or exhausted codes give `InvalidCode`.
+    pub async fn confirm_contact(
+        &self,
+        auth: &Authenticated,
+        channel: Channel,
+        code: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        auth.require_full()?;
+        let name = auth.account.name.as_str();
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        let Some(c) = self
+            .store
+            .verification_attempt(&auth.account.id, channel.purpose(), now, MAX_ATTEMPTS)
+            .await?
+        else {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY, "no_code", name).detail(channel.as_str()),
+            )
+            .await?;
+            return Err(Error::InvalidCode);
+        };
+        let matches = bool::from(code_hash(&c.id, &code).ct_eq(&c.code_hash));
+        // The value must still be the one the code was sent to.
+        let same_target = channel.value(&auth.account) == Some(c.target.as_str());
+        if !matches || !same_target {
+            let detail = format!(
+                "{}: attempt {} of {MAX_ATTEMPTS}",
+                channel.as_str(),
+                c.attempts
+            );
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY, "failure", name).detail(&detail),
+            )
+            .await?;
+            return Err(Error::InvalidCode);
+        }
+        if !self.store.use_verification_code(&c.id, now).await? {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY, "reused", name).detail(channel.as_str()),
+            )
+            .await?;
+            return Err(Error::InvalidCode);
+        }
+        self.store
+            .set_verified_contact(&auth.account.id, channel.as_str(), &c.target, now)
+            .await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::VERIFY, "success", name).detail(channel.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use crate::domain::notify::Notifier;
+    use crate::store::{Role, SessionRecord, SessionState};
+    use std::sync::{Arc, Mutex};
+
+    /// Keeps the messages in memory (the SMTP path itself is tested against a real SMTP
+    /// conversation in tests/recovery_contacts.rs; this test needs a fixed clock).
+    #[derive(Default)]
+    struct Keep(Mutex<Vec<Email>>);
+
+    #[async_trait::async_trait]
+    impl Notifier for Keep {
+        fn enabled(&self) -> bool {
+            true
+        }
+        async fn send(&self, email: &Email) -> Result<()> {
+            self.0.lock().unwrap().push(email.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_expire_after_ten_minutes_and_are_bound_to_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let mut rng = rand::rngs::OsRng;
+        let mut config = crate::config::Config::default();
+        config.password.argon2_m_kib = 64;
+        config.password.argon2_t = 1;
+        let keep = Arc::new(Keep::default());
+        let svc = Service::new(
+            store.clone(),
+            crate::keys::ServerKey::generate(&mut rng),
+            crate::domain::Policy::from_config(&config, "http://127.0.0.1".into()),
+            &mut rng,
+        )
+        .await
+        .unwrap()
+        .with_notifier(keep.clone());
+        let mut account = AccountRecord {
+            id: "a1".into(),
+            name: "dora".into(),
+            role: Role::User,
+            email: Some("dora@example.test".into()),
+            phone: None,
+            password_hash: None,
+            password_changed_at: None,
+            created_at: 1,
+            mfa_failures: 0,
+            mfa_last_failure_at: None,
+            locked_at: None,
+        };
+        store.create_account(&account).await.unwrap();
+        let mut auth = Authenticated {
+            session: SessionRecord {
+                id: "s1".into(),
+                token_hash: vec![0; 32],
+                account_id: "a1".into(),
+                state: SessionState::Full,
+                created_at: 1,
+                last_seen_at: 1,
+                expires_at: 100_000,
+                second_factor_at: None,
+                client_addr: None,
+                user_agent: None,
+            },
+            account: account.clone(),
+            enabled_devices: 0,
+        };
+        let meta = RequestMeta::default();
+        let code_sent = || async {
+            for _ in 0..200 {
+                if let Some(m) = keep.0.lock().unwrap().pop() {
+                    return m
+                        .body
+                        .split(|c: char| !c.is_ascii_digit())
+                        .find(|w| w.len() == 6)
+                        .unwrap()
+                        .to_string();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("no email")
+        };
+        // The phone channel is not configured on this service.
+        assert!(matches!(
+            svc.start_contact_verification(&auth, Channel::Phone, 1000, &mut rng, &meta)
+                .await,
+            Err(Error::InvalidInput(_)) | Err(Error::Forbidden(_))
+        ));
+        svc.start_contact_verification(&auth, Channel::Email, 1000, &mut rng, &meta)
+            .await
+            .unwrap();
+        let code = code_sent().await;
+        // At 10 minutes the code has expired.
+        assert!(matches!(
+            svc.confirm_contact(&auth, Channel::Email, &code, 1000 + CODE_SECS, &meta)
+                .await,
+            Err(Error::InvalidCode)
+        ));
+        // Just before, it works (the expired try did not spend it).
+        svc.confirm_contact(&auth, Channel::Email, &code, 1000 + CODE_SECS - 1, &meta)
+            .await
+            .unwrap();
+        assert!(svc.contacts(&account).await.unwrap().email.verified);
+        // A changed address is not verified any more.
+        account.email = Some("other@example.test".into());
+        assert!(!svc.contacts(&account).await.unwrap().email.verified);
+        // A code sent to the old address does not prove a new one.
+        svc.start_contact_verification(&auth, Channel::Email, 2000, &mut rng, &meta)
+            .await
+            .unwrap();
+        let code = code_sent().await;
+        auth.account.email = Some("other@example.test".into());
+        assert!(matches!(
+            svc.confirm_contact(&auth, Channel::Email, &code, 2001, &meta)
+                .await,
+            Err(Error::InvalidCode)
+        ));
+    }
+
+    #[test]
+    fn the_hash_binds_the_code_to_its_row() {
+        assert_ne!(code_hash("a", "123456"), code_hash("b", "123456"));
+        assert_ne!(code_hash("a", "123456"), code_hash("a", "123457"));
+        assert_eq!(code_hash("a", "123456").len(), 32);
+    }
+}
