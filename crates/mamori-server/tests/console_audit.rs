@@ -35,6 +35,8 @@ async fn service(dir: &std::path::Path) -> Service {
             argon2_t: 1,
             ..PasswordConfig::default()
         },
+        phone_gateway: None,
+        audit_retention_days: 365,
     };
     Service::new(store, ServerKey::generate(&mut OsRng), policy, &mut OsRng)
         .await

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use mamori_otp::{Generator, OtpParams, Secret};
-use mamori_server::config::{Config, RequireMfa};
+use mamori_server::config::{Config, PasswordConfig, RequireMfa};
 use mamori_server::domain::signin::PasswordOutcome;
 use mamori_server::domain::{Policy, RequestMeta, Service};
 use mamori_server::keys::ServerKey;
@@ -46,11 +46,17 @@ fn wrong_code(secret: &str, at: i64) -> String {
 /// The policy of a default configuration (so fields added later take their defaults) with cheap
 /// Argon2 parameters.
 fn policy(require_mfa: RequireMfa, service: &str, url: &str) -> Policy {
-    let mut c = Config::default();
-    c.require_mfa = require_mfa;
-    c.service_name = service.into();
-    c.password.argon2_m_kib = 1024;
-    c.password.argon2_t = 1;
+    let defaults = Config::default();
+    let c = Config {
+        require_mfa,
+        service_name: service.into(),
+        password: PasswordConfig {
+            argon2_m_kib: 1024,
+            argon2_t: 1,
+            ..defaults.password.clone()
+        },
+        ..defaults
+    };
     Policy::from_config(&c, url.into())
 }
 
