@@ -93,6 +93,21 @@ async fn review_follows_the_deployment() {
     let (_, review) = server.get("/api/v1/review", Some(&full)).await;
     assert_eq!(finding(&review, "DR-UNUSED-APP-KEYS")["outcome"], "pass");
 
+    // A user whose e-mail address was given but never proven with a code.
+    let (s, v) = server
+        .post(
+            "/api/v1/users",
+            Some(&full),
+            json!({"user": "alice", "email": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, review) = server.get("/api/v1/review", Some(&full)).await;
+    assert_eq!(
+        finding(&review, "DR-CONTACTS-UNVERIFIED")["affected"],
+        json!(["alice (email unverified)"])
+    );
+
     // The same findings through the admin CLI's JSON.
     let (code, out, _) = admin_review(dir.path(), true);
     assert_eq!(code, 1);
@@ -111,6 +126,7 @@ async fn a_hardened_configuration_passes_the_settings_checks() {
             ("MAMORI_PASSWORD_MIN_LENGTH", "16"),
             ("MAMORI_REQUIRE_MFA", "all"),
             ("MAMORI_PUBLIC_URL", "https://mfa.example.com"),
+            ("MAMORI_PHONE_PROVIDER", "log"),
         ],
     );
     let token = server.root_session().await;
@@ -126,4 +142,6 @@ async fn a_hardened_configuration_passes_the_settings_checks() {
     ] {
         assert_eq!(finding(&review, id)["outcome"], "pass", "{id}: {review}");
     }
+    // The development phone gateway writes codes into the log: flagged.
+    assert_eq!(finding(&review, "DR-PHONE-GATEWAY")["outcome"], "fail");
 }

@@ -97,7 +97,10 @@ impl Policy {
             max_devices: c.limits.max_devices,
             lockout: c.lockout.clone(),
             password: c.password.clone(),
-            phone_gateway: None,
+            phone_gateway: match c.phone.provider.trim() {
+                "" | "none" => None,
+                other => Some(other.to_string()),
+            },
             audit_retention_days: c.audit_retention_days,
         }
     }
