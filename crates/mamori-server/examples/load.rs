@@ -305,11 +305,23 @@ async fn sign_in(args: &[String]) {
     report("sign_in", users, concurrency, stats, elapsed);
 }
 
+/// This process's CPU time (user + system) in seconds, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn argon2_rate(args: &[String]) {
     let hashes = num(args, "--hashes", 40);
     let threads = num(args, "--threads", 2);
     let phc = password::hash(PASSWORD, &PasswordConfig::default(), &mut OsRng).unwrap();
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     let per = hashes.div_ceil(threads);
     let handles: Vec<_> = (0..threads)
         .map(|_| {
@@ -325,8 +337,10 @@ fn argon2_rate(args: &[String]) {
         h.join().unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     let line = serde_json::json!({
         "run": "argon2id_verify",
+        "cpu_ms_per_hash": (cpu * 1000.0 / (per * threads) as f64 * 10.0).round() / 10.0,
         "threads": threads,
         "hashes": per * threads,
         "seconds": (secs * 1000.0).round() / 1000.0,
