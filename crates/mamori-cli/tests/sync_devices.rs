@@ -109,8 +109,11 @@ fn three_devices_stay_in_step_and_the_server_sees_only_ciphertext() {
     for d in [&a, &b, &c] {
         d.run(&["sync", "auto", "off"]).ok();
     }
-    a.run(&["edit", "CloudX", "--note", "edited on A"]).ok();
+    // Stamps have one-second resolution and an edit is stamped at least one second after the
+    // version it edits (which may itself be a second ahead): keep the edits two seconds apart.
     std::thread::sleep(std::time::Duration::from_millis(1100));
+    a.run(&["edit", "CloudX", "--note", "edited on A"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     b.run(&[
         "edit",
         "CloudX",
@@ -138,7 +141,11 @@ fn three_devices_stay_in_step_and_the_server_sees_only_ciphertext() {
         .into_iter()
         .find(|e| e["account"] == "root-cloud")
         .unwrap();
-    assert_eq!(cloud["issuer"], "CloudB");
+    assert_eq!(
+        cloud["issuer"], "CloudB",
+        "B's later edit wins; B reported: {}",
+        b_out.stderr
+    );
     assert_eq!(cloud["note"], "edited on B");
     assert!(a
         .accounts()

@@ -14,7 +14,7 @@ use std::path::Path;
 use data_encoding::HEXLOWER;
 use mamori_api::sync as wire;
 use mamori_otp::OtpKind;
-use mamori_vault::{DataKey, Entry, KdfParams, Unlock, Vault, VaultFile};
+use mamori_vault::{DataKey, Entry, KdfParams, Opened, Unlock, Vault, VaultFile};
 use rand_core::{CryptoRng, RngCore};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -157,7 +157,8 @@ pub fn setup<R: RngCore + CryptoRng>(
         keys.version,
     );
     state::save(&path, vault_key.as_bytes(), &st, rng)?;
-    let report = sync_with_state(vf, vault_key, &mut st, now, rng)?;
+    let opened = vf.open(&Unlock::Key(vault_key.clone()))?;
+    let report = sync_with_state(vf, &opened, &mut st, now, rng)?;
     Ok((recovery, report))
 }
 
@@ -207,7 +208,8 @@ pub fn join<R: RngCore + CryptoRng>(
         keys.version,
     );
     state::save(&path, vault_key.as_bytes(), &st, rng)?;
-    sync_with_state(vf, vault_key, &mut st, now, rng)
+    let opened = vf.open(&Unlock::Key(vault_key.clone()))?;
+    sync_with_state(vf, &opened, &mut st, now, rng)
 }
 
 /// Loads the state of a vault (`NotSetUp` if there is none).
@@ -232,8 +234,19 @@ pub fn sync<R: RngCore + CryptoRng>(
     now: u64,
     rng: &mut R,
 ) -> Result<Report, SyncError> {
-    let mut st = load_state(vf, vault_key)?;
-    sync_with_state(vf, vault_key, &mut st, now, rng)
+    let opened = vf.open(&Unlock::Key(vault_key.clone()))?;
+    sync_opened(vf, &opened, now, rng)
+}
+
+/// `mamori sync` with a vault the caller has just opened (saves decrypting it again).
+pub fn sync_opened<R: RngCore + CryptoRng>(
+    vf: &VaultFile,
+    opened: &Opened,
+    now: u64,
+    rng: &mut R,
+) -> Result<Report, SyncError> {
+    let mut st = load_state(vf, &opened.key)?;
+    sync_with_state(vf, opened, &mut st, now, rng)
 }
 
 /// `mamori sync passphrase`: rewraps the sync key under a new passphrase (items unchanged).
@@ -338,6 +351,7 @@ fn counter_of(e: &Entry) -> u64 {
 /// The local changes since the last sync, as versions stamped by this device.
 fn local_changes(
     vault: &Vault,
+    by_id: &std::collections::HashMap<Uuid, &Entry>,
     st: &State,
     now: u64,
 ) -> Result<BTreeMap<Uuid, Version>, SyncError> {
@@ -375,7 +389,7 @@ fn local_changes(
         }
     }
     for (id, k) in &st.known {
-        if !k.deleted && vault.get(*id).is_none() {
+        if !k.deleted && !by_id.contains_key(id) {
             out.insert(
                 *id,
                 Version {
@@ -417,16 +431,19 @@ fn known_of(v: &Version, revision: i64, digest: String) -> Result<Known, SyncErr
     })
 }
 
-/// One round with a loaded state; saves the state on success.
+/// One round with a loaded state, from the vault as `opened` (read just before; the write at
+/// the end refuses if the file changed since). Saves the state on success.
 pub fn sync_with_state<R: RngCore + CryptoRng>(
     vf: &VaultFile,
-    vault_key: &DataKey,
+    opened: &Opened,
     st: &mut State,
     now: u64,
     rng: &mut R,
 ) -> Result<Report, SyncError> {
+    let vault_key = &opened.key;
     let unlock = Unlock::Key(vault_key.clone());
-    let opened = vf.open(&unlock)?;
+    let by_id: std::collections::HashMap<Uuid, &Entry> =
+        opened.vault.entries().iter().map(|e| (e.id, e)).collect();
     let client = Client::new(&st.server)?;
     let key = st.sync_key()?;
     let mut report = Report::default();
@@ -452,7 +469,7 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
     report.pulled = remote.len();
 
     // 2. Local changes and merge.
-    let local = local_changes(&opened.vault, st, now)?;
+    let local = local_changes(&opened.vault, &by_id, st, now)?;
     let mut finals: BTreeMap<Uuid, (Version, i64, String)> = BTreeMap::new();
     let mut to_push: BTreeMap<Uuid, (Version, i64)> = BTreeMap::new();
     let ids: std::collections::BTreeSet<Uuid> =
@@ -482,10 +499,12 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
                         (&r.version, l)
                     };
                     report.conflicts.push(format!(
-                        "{} was changed on two devices: kept the later change ({}), discarded the other ({})",
+                        "{} was changed on two devices: kept the later change ({}, made at {}), discarded the other ({}, made at {})",
                         name(&m),
                         name(kept),
-                        name(lost)
+                        kept.stamp.time,
+                        name(lost),
+                        lost.stamp.time
                     ));
                 }
                 if same_version(&m, &r.version)? {
@@ -570,7 +589,7 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
     // 4. Apply to the vault (one atomic write), only if something differs.
     let mut changes: Vec<(Uuid, Option<Entry>)> = Vec::new();
     for (id, (v, _, _)) in &finals {
-        let current = opened.vault.get(*id);
+        let current = by_id.get(id).copied();
         let differs = match (&v.entry, current) {
             (None, None) => false,
             (None, Some(_)) | (Some(_), None) => true,

@@ -152,7 +152,7 @@ pub fn add(g: &GlobalArgs, args: AddArgs) -> anyhow::Result<()> {
     for d in &report.duplicates {
         println!("Skipped {d} (already in the vault)");
     }
-    super::sync::after_change(&vf, &opened.key);
+    super::sync::after_change(&vf, &opened);
     Ok(())
 }
 
@@ -182,7 +182,7 @@ pub fn remove(g: &GlobalArgs, args: RemoveArgs) -> anyhow::Result<()> {
     }
     let ((), opened) = vf.update(&unlock, &mut rng(), |v| v.remove(id).map(|_| ()))?;
     println!("Removed {name}");
-    super::sync::after_change(&vf, &opened.key);
+    super::sync::after_change(&vf, &opened);
     Ok(())
 }
 
@@ -200,7 +200,7 @@ fn change(
         let (id, edit) = (entry.id, make(entry));
         Ok(v.edit(id, edit, now)?.display_name())
     })?;
-    super::sync::after_change(&vf, &opened.key);
+    super::sync::after_change(&vf, &opened);
     Ok(name)
 }
 

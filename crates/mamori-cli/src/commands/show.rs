@@ -184,10 +184,10 @@ pub fn code(g: &GlobalArgs, args: CodeArgs) -> anyhow::Result<()> {
                 let id = e.id;
                 // With auto-sync, take the other devices' counters first (best effort), so a
                 // code shown elsewhere is not shown again here.
-                super::sync::after_change(&vf, &opened.key);
+                super::sync::after_change(&vf, &opened);
                 let now = super::now_unix()?;
                 let (code, after) = vf.update(&unlock, &mut rng(), |v| v.next_hotp(id, now))?;
-                super::sync::after_change(&vf, &after.key);
+                super::sync::after_change(&vf, &after);
                 let e = after.vault.get(id).context("the account disappeared")?;
                 vec![CodeJson {
                     id: e.id.to_string(),

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use mamori_sync::engine;
 use mamori_sync::{JoinSecret, Report, SignInDetails, SyncError};
-use mamori_vault::{DataKey, KdfParams, VaultFile};
+use mamori_vault::{DataKey, KdfParams, Opened, VaultFile};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -128,8 +128,9 @@ pub fn run(g: &GlobalArgs, args: SyncArgs) -> anyhow::Result<()> {
     let now = super::now_unix()?;
     match args.command {
         None | Some(SyncCommand::Now) => {
-            let (vf, key) = unlocked(g)?;
-            let r = engine::sync(&vf, &key, now, &mut rng()).map_err(explain)?;
+            let vf = session::vault_file(g)?;
+            let opened = vf.open(&session::unlock(g, &vf)?)?;
+            let r = engine::sync_opened(&vf, &opened, now, &mut rng()).map_err(explain)?;
             print_report(&r);
         }
         Some(SyncCommand::Setup(a)) => {
@@ -289,8 +290,8 @@ fn devices(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
 
 /// After a command changed the vault: one sync round when sync is set up and auto-sync is on.
 /// Best effort: a failure is one line on stderr and never fails the command.
-pub fn after_change(vf: &VaultFile, key: &DataKey) {
-    let st = match engine::load_state(vf, key) {
+pub fn after_change(vf: &VaultFile, opened: &Opened) {
+    let st = match engine::load_state(vf, &opened.key) {
         Ok(st) if st.auto_sync => st,
         Ok(_) | Err(SyncError::NotSetUp) => return,
         Err(e) => {
@@ -300,7 +301,7 @@ pub fn after_change(vf: &VaultFile, key: &DataKey) {
     };
     let Ok(now) = super::now_unix() else { return };
     let mut st = st;
-    match engine::sync_with_state(vf, key, &mut st, now, &mut rng()) {
+    match engine::sync_with_state(vf, opened, &mut st, now, &mut rng()) {
         Ok(r) => {
             for c in &r.conflicts {
                 eprintln!("mamori: sync: {c}");

@@ -34,6 +34,9 @@ pub fn totp(secret: &str, at: u64) -> String {
 }
 
 fn server_binary() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MAMORI_SYNC_BENCH_BIN_DIR") {
+        return Path::new(&dir).join("mamori-server");
+    }
     let bin = Path::new(env!("CARGO_BIN_EXE_mamori")).with_file_name("mamori-server");
     if !bin.exists() {
         // `cargo test -p mamori-cli` builds only this crate's binaries.
@@ -235,12 +238,20 @@ impl Device {
     }
 
     pub fn run(&self, args: &[&str]) -> Out {
-        self.sb
-            .cmd(args)
-            .env("MAMORI_TEST_SYNC_KDF", "fast")
-            .output()
-            .expect("run mamori")
-            .into()
+        let mut cmd = self.sb.cmd(args);
+        cmd.env("MAMORI_TEST_SYNC_KDF", "fast");
+        if let Some(dir) = std::env::var_os("MAMORI_SYNC_BENCH_BIN_DIR") {
+            // Benchmarks: the same command with the release binaries.
+            let mut other = Command::new(Path::new(&dir).join("mamori"));
+            other.args(cmd.get_args()).env_clear().stdin(Stdio::null());
+            for (k, v) in cmd.get_envs() {
+                if let Some(v) = v {
+                    other.env(k, v);
+                }
+            }
+            cmd = other;
+        }
+        cmd.output().expect("run mamori").into()
     }
 
     pub fn file(&self, name: &str) -> String {
