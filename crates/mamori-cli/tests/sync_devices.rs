@@ -305,6 +305,20 @@ fn three_devices_stay_in_step_and_the_server_sees_only_ciphertext() {
         .ok();
     assert!(out.stdout.contains("Synced"), "{}", out.stdout);
     assert_eq!(e.accounts(), before);
+    // An import is synced like any other change (auto-sync).
+    std::fs::write(
+        b.sb.path("uris.txt"),
+        "otpauth://totp/Imported:bob?secret=MFRGGZDFMZTWQ2LK&issuer=Imported\n",
+    )
+    .unwrap();
+    b.run(&["import", "--format", "otpauth", &b.file("uris.txt")])
+        .ok();
+    sync(&e);
+    assert!(
+        e.names().contains(&"Imported:bob".to_string()),
+        "{:?}",
+        e.names()
+    );
     // A typo in the recovery key is caught by its checksum before any network use.
     let mut typo = recovery.clone().into_bytes();
     typo[0] = if typo[0] == b'A' { b'B' } else { b'A' };

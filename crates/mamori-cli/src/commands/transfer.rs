@@ -173,6 +173,7 @@ pub fn import(g: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
         if added.duplicates.len() == 1 { "" } else { "s" },
         unsupported
     );
+    super::sync::after_change(&vf, &opened);
     Ok(())
 }
 
