@@ -86,12 +86,12 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<Validation> {
         let actor = format!("app:{}", app.name);
-        let account = if user.len() <= 64 {
-            self.store.account_by_name(user).await?
+        let found = if user.len() <= 64 {
+            self.store.account_with_devices(user).await?
         } else {
             None
         };
-        let Some(account) = account else {
+        let Some((account, devices)) = found else {
             self.audit(
                 now,
                 meta,
@@ -111,7 +111,7 @@ impl Service {
             user_agent: Some(actor),
         };
         match self
-            .verify_second_factor(&account, code, None, now, &meta, kind::VALIDATE)
+            .verify_second_factor_with(&account, &devices, code, None, now, &meta, kind::VALIDATE)
             .await
         {
             Ok(_) => Ok(Validation::Accept),

@@ -151,6 +151,24 @@ impl Service {
         meta: &RequestMeta,
         audit_kind: &str,
     ) -> Result<SecondFactorVerified> {
+        let devices = self.store.devices_for_account(&account.id).await?;
+        self.verify_second_factor_with(account, &devices, code, device_id, now, meta, audit_kind)
+            .await
+    }
+
+    /// [`Service::verify_second_factor`] with the account's devices already loaded (the
+    /// validate API reads the account and its devices in one query).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn verify_second_factor_with(
+        &self,
+        account: &AccountRecord,
+        devices: &[DeviceRecord],
+        code: &str,
+        device_id: Option<&str>,
+        now: UnixTime,
+        meta: &RequestMeta,
+        audit_kind: &str,
+    ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
         if account.locked_at.is_some() {
             self.audit(now, meta, Event::own(audit_kind, "locked", name))
@@ -167,7 +185,6 @@ impl Service {
                 .await?;
             return Err(Error::RateLimited { retry_after });
         }
-        let devices = self.store.devices_for_account(&account.id).await?;
         let mut replayed = false;
         for d in devices.iter().filter(|d| {
             d.kind.is_otp() && d.enabled_at.is_some() && device_id.is_none_or(|want| want == d.id)

@@ -335,6 +335,13 @@ pub trait Store:
     async fn create_account(&self, a: &AccountRecord) -> Result<()>;
     /// Looks an account up by name.
     async fn account_by_name(&self, name: &str) -> Result<Option<AccountRecord>>;
+    /// Looks an account up by name together with its devices (oldest first), in one query:
+    /// the validate API's hot path, where every statement costs a round trip (a thread hop on
+    /// SQLite, a network round trip on PostgreSQL).
+    async fn account_with_devices(
+        &self,
+        name: &str,
+    ) -> Result<Option<(AccountRecord, Vec<DeviceRecord>)>>;
     /// Looks an account up by id.
     async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>>;
     /// All accounts by name.

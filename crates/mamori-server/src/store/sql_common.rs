@@ -32,23 +32,48 @@ fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
 }
 
 fn device_from_row(r: &DbRow) -> Result<DeviceRecord> {
+    device_from_columns(r, &DEVICE_NAMES)
+}
+
+/// The column names a device is read from: plain in `SELECT … FROM devices`, prefixed with `d_`
+/// where devices are joined to accounts (whose `id`, `name` and `created_at` would clash).
+const DEVICE_NAMES: [&str; 16] = [
+    "id", "account_id", "kind", "name", "serial", "created_at", "enabled_at", "last_used_at",
+    "secret_sealed", "otp_type", "algorithm", "digits", "period", "drift", "last_step",
+    "credential",
+];
+const JOINED_DEVICE_NAMES: [&str; 16] = [
+    "d_id", "d_account_id", "d_kind", "d_name", "d_serial", "d_created_at", "d_enabled_at",
+    "d_last_used_at", "d_secret_sealed", "d_otp_type", "d_algorithm", "d_digits", "d_period",
+    "d_drift", "d_last_step", "d_credential",
+];
+const JOINED_DEVICE_COLS: &str = "d.id AS d_id, d.account_id AS d_account_id, d.kind AS d_kind, \
+     d.name AS d_name, d.serial AS d_serial, d.created_at AS d_created_at, \
+     d.enabled_at AS d_enabled_at, d.last_used_at AS d_last_used_at, \
+     d.secret_sealed AS d_secret_sealed, d.otp_type AS d_otp_type, d.algorithm AS d_algorithm, \
+     d.digits AS d_digits, d.period AS d_period, d.drift AS d_drift, d.last_step AS d_last_step, \
+     d.credential AS d_credential";
+const JOINED_ACCOUNT_COLS: &str = "a.id, a.name, a.role, a.email, a.phone, a.password_hash, \
+     a.password_changed_at, a.created_at, a.mfa_failures, a.mfa_last_failure_at, a.locked_at";
+
+fn device_from_columns(r: &DbRow, c: &[&str; 16]) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        kind: DeviceKind::parse(&r.try_get::<String, _>("kind")?)?,
-        name: r.try_get("name")?,
-        serial: r.try_get("serial")?,
-        created_at: r.try_get("created_at")?,
-        enabled_at: r.try_get("enabled_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-        secret_sealed: r.try_get("secret_sealed")?,
-        otp_type: r.try_get("otp_type")?,
-        algorithm: r.try_get("algorithm")?,
-        digits: r.try_get("digits")?,
-        period: r.try_get("period")?,
-        drift: r.try_get("drift")?,
-        last_step: r.try_get("last_step")?,
-        credential: r.try_get("credential")?,
+        id: r.try_get(c[0])?,
+        account_id: r.try_get(c[1])?,
+        kind: DeviceKind::parse(&r.try_get::<String, _>(c[2])?)?,
+        name: r.try_get(c[3])?,
+        serial: r.try_get(c[4])?,
+        created_at: r.try_get(c[5])?,
+        enabled_at: r.try_get(c[6])?,
+        last_used_at: r.try_get(c[7])?,
+        secret_sealed: r.try_get(c[8])?,
+        otp_type: r.try_get(c[9])?,
+        algorithm: r.try_get(c[10])?,
+        digits: r.try_get(c[11])?,
+        period: r.try_get(c[12])?,
+        drift: r.try_get(c[13])?,
+        last_step: r.try_get(c[14])?,
+        credential: r.try_get(c[15])?,
     })
 }
 
@@ -282,6 +307,33 @@ impl Store for This {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn account_with_devices(
+        &self,
+        name: &str,
+    ) -> Result<Option<(AccountRecord, Vec<DeviceRecord>)>> {
+        // One row per device (or one row with NULL device columns): the account columns repeat,
+        // which costs less than a second statement.
+        let rows = sqlx::query(&format!(
+            "SELECT {JOINED_ACCOUNT_COLS}, {JOINED_DEVICE_COLS} FROM accounts a \
+             LEFT JOIN devices d ON d.account_id = a.id WHERE a.name = $1 \
+             ORDER BY d.created_at, d.id"
+        ))
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let account = account_from_row(first)?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<Option<String>, _>("d_id")?.is_some() {
+                devices.push(device_from_columns(r, &JOINED_DEVICE_NAMES)?);
+            }
+        }
+        Ok(Some((account, devices)))
     }
 
     async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>> {

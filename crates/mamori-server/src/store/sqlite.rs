@@ -51,13 +51,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // SQLite allows one writer at a time. One writer connection makes concurrent writes wait
         // in the pool's queue (cheap, fair) instead of in SQLite's busy handler (sleeps).
+        // No `test_before_acquire`: its ping is one more trip to the connection's worker
+        // thread before every statement, and a SQLite file connection does not go stale.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         Ok(SqliteStore {

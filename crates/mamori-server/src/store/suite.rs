@@ -68,6 +68,7 @@ pub async fn run_all(s: &dyn Store) {
     accounts(s).await;
     failures_and_lock(s).await;
     devices_and_limit(s).await;
+    account_with_devices(s).await;
     replay_rule(s).await;
     concurrent_accepts(s).await;
     sessions(s).await;
@@ -205,6 +206,31 @@ async fn devices_and_limit(s: &dyn Store) {
     );
     assert_eq!(s.device("someone-else", &d1).await.unwrap(), None);
     assert!(!s.delete_device("someone-else", &d1).await.unwrap());
+}
+
+async fn account_with_devices(s: &dyn Store) {
+    // The joined lookup must agree with the two separate ones, with no device, one, and several
+    // (order included), and must not mix in another account's devices.
+    assert_eq!(s.account_with_devices("nobody").await.unwrap(), None);
+    let a = account("joined");
+    s.create_account(&a).await.unwrap();
+    let other = account("joined-other");
+    s.create_account(&other).await.unwrap();
+    s.create_device(&device(&other.id, "x"), 8).await.unwrap();
+    for n in 0..3 {
+        if n > 0 {
+            let mut d = device(&a.id, &format!("j{n}"));
+            d.created_at = 1_000 - n;
+            d.enabled_at = Some(2_000);
+            d.last_step = Some(n * 7);
+            d.credential = Some(vec![9; 4]);
+            s.create_device(&d, 8).await.unwrap();
+        }
+        let (acc, devices) = s.account_with_devices("joined").await.unwrap().unwrap();
+        assert_eq!(acc, s.account_by_name("joined").await.unwrap().unwrap());
+        assert_eq!(devices, s.devices_for_account(&a.id).await.unwrap());
+        assert_eq!(devices.len(), usize::try_from(n).unwrap());
+    }
 }
 
 async fn replay_rule(s: &dyn Store) {
