@@ -6,6 +6,7 @@
 //! ```text
 //! load seed     --data-dir D [--database URL] --users N        # prints the app key
 //! load validate --url U --key K --users N --requests M --concurrency C
+//! load bodies   --users N [--requests M] --out FILE   # request bodies for scripts/load/validate.lua (wrk)
 //! load sign-in  --url U --users N --requests M --concurrency C
 //! load argon2   --hashes N --threads T
 //! ```
@@ -288,6 +289,33 @@ async fn validate(args: &[String]) {
     report("validate", users, concurrency, stats, elapsed);
 }
 
+/// Writes the validate request bodies for `scripts/load/validate.lua`: all users' codes of the
+/// previous step, then of the current step, then of the next. The codes are fixed when written,
+/// so this waits until the current 30-second step has at least 20 seconds left: a run started
+/// at once then ends inside the same step, where all three codes are inside the ±1 window.
+fn bodies(args: &[String]) {
+    let users = num(args, "--users", 1000);
+    let requests = num(args, "--requests", 3 * users).min(3 * users);
+    let out = arg(args, "--out").expect("--out");
+    let left = 30 - now() % 30;
+    if left < 20 {
+        eprintln!("waiting {left} s for the next 30-second step");
+        std::thread::sleep(Duration::from_secs(left));
+    }
+    let step = now() / 30;
+    let mut text = String::with_capacity(requests * 40);
+    let generators: Vec<Generator> = (0..users)
+        .map(|i| Generator::new(&secret_of(i), OtpParams::totp()).unwrap())
+        .collect();
+    for i in 0..requests {
+        let (round, u) = ((i / users) as u64, i % users);
+        let code = generators[u].at_counter(step - 1 + round).to_string();
+        text.push_str(&serde_json::json!({"user": user_of(u), "code": code}).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&out, text).unwrap();
+}
+
 async fn sign_in(args: &[String]) {
     let url = arg(args, "--url").expect("--url");
     let users = num(args, "--users", 1000);
@@ -356,10 +384,13 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("seed") => seed(&args).await,
         Some("validate") => validate(&args).await,
+        Some("bodies") => bodies(&args),
         Some("sign-in") => sign_in(&args).await,
         Some("argon2") => argon2_rate(&args),
         _ => {
-            eprintln!("usage: load seed|validate|sign-in|argon2 [options] (see the source header)");
+            eprintln!(
+                "usage: load seed|validate|bodies|sign-in|argon2 [options] (see the source header)"
+            );
             std::process::exit(2);
         }
     }
