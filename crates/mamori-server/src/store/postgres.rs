@@ -53,6 +53,11 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// The pool that every write goes through (one connection on SQLite).
+    pub(crate) fn writer(&self) -> &PgPool {
+        &self.writer
+    }
 }
 
 include!("sql_common.rs");

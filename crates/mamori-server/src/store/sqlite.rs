@@ -76,6 +76,11 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// The pool that every write goes through (one connection on SQLite).
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
 }
 
 include!("sql_common.rs");

@@ -186,7 +186,7 @@ macro_rules! impl_sync_store {
                     .bind(d.last_seen_at)
                     .bind(d.revoked_at)
                     .bind(max_devices)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await
                     .map_err(|e| super::map_unique(e, "sync device"))?;
                     if r.rows_affected() == 0 {
@@ -215,7 +215,7 @@ macro_rules! impl_sync_store {
                     sqlx::query("UPDATE sync_devices SET last_seen_at = $2 WHERE id = $1")
                         .bind(id)
                         .bind(now)
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                     Ok(())
                 }
@@ -244,7 +244,7 @@ macro_rules! impl_sync_store {
                     .bind(account_id)
                     .bind(id)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
@@ -282,7 +282,7 @@ macro_rules! impl_sync_store {
                     recovery_wrap: Option<&str>,
                     now: UnixTime,
                 ) -> Result<Option<i64>> {
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     sqlx::query(
                         "INSERT INTO sync_accounts (account_id) VALUES ($1) \
                          ON CONFLICT (account_id) DO NOTHING",
@@ -340,7 +340,7 @@ macro_rules! impl_sync_store {
                 ) -> Result<Vec<SyncPushOutcome>> {
                     let n = i64::try_from(items.len())
                         .map_err(|_| Error::InvalidInput("too many items".into()))?;
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     // Writing first takes the write lock (SQLite) / the row lock (PostgreSQL)
                     // for the whole transaction.
                     sqlx::query(

@@ -156,7 +156,7 @@ macro_rules! impl_token_store {
                             )));
                         }
                     }
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     for chunk in tokens.chunks(IMPORT_CHUNK) {
                         let rows: Vec<String> = (0..chunk.len())
                             .map(|i| {
@@ -240,7 +240,7 @@ macro_rules! impl_token_store {
                     d: &DeviceRecord,
                     max_devices: i64,
                 ) -> Result<()> {
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     // First the account row (the same lock order as creating any device), so
                     // that the device limit holds across nodes.
                     let r = sqlx::query(
