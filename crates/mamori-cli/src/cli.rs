@@ -484,7 +484,8 @@ pub enum SyncCommand {
 
 #[derive(Debug, Args)]
 pub struct SyncSignInArgs {
-    /// The server, e.g. http://127.0.0.1:8080.
+    /// The server, e.g. https://mfa.example.com (MAMORI_SYNC_CA_FILE: PEM file of a private CA to
+    /// trust) or http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub server: String,
 

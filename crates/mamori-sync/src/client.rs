@@ -1,6 +1,8 @@
-//! A blocking HTTP client for the account service's sign-in and sync API. Plain `http://` only
-//! for now (no TLS crate is linked; see docs/sync-protocol.md, "Transport").
+//! A blocking HTTP client for the account service's sign-in and sync API, over `https://`
+//! (rustls with the Mozilla roots, plus the certificates of [`CA_FILE_ENV`] for a private CA) or
+//! plain `http://` (docs/sync-protocol.md, "Transport").
 
+use std::error::Error as _;
 use std::time::Duration;
 
 use mamori_api::sync as wire;
@@ -27,28 +29,74 @@ pub enum SignIn {
     Session(Zeroizing<String>),
 }
 
+/// Environment variable naming a PEM file of extra trusted root certificates, for a server whose
+/// certificate comes from a private CA (common for self-hosted services). The Mozilla roots stay
+/// trusted too.
+pub const CA_FILE_ENV: &str = "MAMORI_SYNC_CA_FILE";
+
+/// The extra roots of [`CA_FILE_ENV`], if it is set.
+fn extra_roots() -> Result<Vec<reqwest::Certificate>, SyncError> {
+    let Some(path) = std::env::var_os(CA_FILE_ENV).filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let path = std::path::PathBuf::from(path);
+    let pem = std::fs::read(&path).map_err(|e| {
+        SyncError::InvalidInput(format!("cannot read {CA_FILE_ENV}={}: {e}", path.display()))
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        SyncError::InvalidInput(format!(
+            "{CA_FILE_ENV}={} is not a PEM certificate file: {e}",
+            path.display()
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(SyncError::InvalidInput(format!(
+            "{CA_FILE_ENV}={} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// reqwest's error with its causes ("error sending request: … invalid peer certificate:
+/// UnknownIssuer"), so a TLS failure says why; URLs are left out and hold no secrets anyway.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
 impl Client {
-    /// A client for `base` (`http://host:port`, no trailing slash needed).
+    /// A client for `base` (`https://host[:port]` or `http://host:port`, no trailing slash
+    /// needed). An `https://` client never follows a redirect to `http://`.
     pub fn new(base: &str) -> Result<Client, SyncError> {
         let base = base.trim_end_matches('/').to_string();
-        if base.starts_with("https://") {
-            return Err(SyncError::InvalidInput(
-                "https:// is not supported by this build yet: use http:// to a local server or a TLS-terminating proxy on this machine".into(),
-            ));
-        }
-        if !base.starts_with("http://") {
+        let https = base.starts_with("https://");
+        if !https && !base.starts_with("http://") {
             return Err(SyncError::InvalidInput(format!(
-                "the server URL must start with http://, not {base:?}"
+                "the server URL must start with https:// or http://, not {base:?}"
             )));
         }
-        let http = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("mamori-sync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SyncError::Network {
-                url: base.clone(),
-                reason: e.to_string(),
-            })?;
+            .https_only(https);
+        for cert in extra_roots()? {
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| SyncError::Network {
+            url: base.clone(),
+            reason: describe(e),
+        })?;
         Ok(Client { base, http })
     }
 
@@ -73,13 +121,12 @@ impl Client {
         }
         let resp = req.send().map_err(|e| SyncError::Network {
             url: self.base.clone(),
-            // reqwest's message names the URL and the cause; no secrets are in URLs here.
-            reason: e.without_url().to_string(),
+            reason: describe(e),
         })?;
         let status = resp.status().as_u16();
         let text = resp.text().map_err(|e| SyncError::Network {
             url: self.base.clone(),
-            reason: e.without_url().to_string(),
+            reason: describe(e),
         })?;
         if !(200..300).contains(&status) {
             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

@@ -55,7 +55,7 @@ impl Known {
 /// The state of sync for one vault on this device.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct State {
-    /// Server base URL (`http://host:port`).
+    /// Server base URL (`https://host[:port]` or `http://host:port`).
     pub server: String,
     /// User name on the server.
     pub user: String,

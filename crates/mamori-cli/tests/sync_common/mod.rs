@@ -238,8 +238,16 @@ impl Device {
     }
 
     pub fn run(&self, args: &[&str]) -> Out {
+        self.run_env(args, &[])
+    }
+
+    /// [`Device::run`] with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
         let mut cmd = self.sb.cmd(args);
         cmd.env("MAMORI_TEST_SYNC_KDF", "fast");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         if let Some(dir) = std::env::var_os("MAMORI_SYNC_BENCH_BIN_DIR") {
             // Benchmarks: the same command with the release binaries.
             let mut other = Command::new(Path::new(&dir).join("mamori"));
