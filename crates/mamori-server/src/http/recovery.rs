@@ -165,3 +165,104 @@ pub async fn confirm_contact(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// ---- Signing in with alternative factors (docs/recovery.md) --------------------------------
+
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use mamori_api::recovery as wire;
+
+use crate::domain::recovery_signin::StepStarted;
+
+fn step_wire(s: StepStarted) -> (StatusCode, Json<wire::RecoveryStepResponse>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(wire::RecoveryStepResponse {
+            next: s.next.as_str().into(),
+            expires_at: s.expires_at,
+        }),
+    )
+}
+
+/// Start signing in with alternative factors: a code goes to the verified email address.
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery", tag = "sign-in", request_body = wire::RecoveryStartRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: the policy is off, the contacts are not both verified, or email/phone are not configured", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+pub async fn recovery_start(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryStartRequest>,
+) -> ApiResult<(StatusCode, Json<wire::RecoveryStepResponse>)> {
+    st.check_sign_in_rate(m.ip)?;
+    let s = st
+        .svc
+        .start_recovery_sign_in(&req.challenge, st.clock.now(), &mut OsRng, &m.meta)
+        .await?;
+    Ok(step_wire(s))
+}
+
+/// The email code: when right, a code goes to the verified phone number.
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/email", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+pub async fn recovery_email(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryCodeRequest>,
+) -> ApiResult<(StatusCode, Json<wire::RecoveryStepResponse>)> {
+    st.check_sign_in_rate(m.ip)?;
+    let s = st
+        .svc
+        .recovery_email_code(
+            &req.challenge,
+            &req.code,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok(step_wire(s))
+}
+
+/// The phone code: when right, a recovery session begins (MFA device management only).
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 200, body = wire::RecoverySessionResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+pub async fn recovery_phone(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryCodeRequest>,
+) -> ApiResult<Response> {
+    st.check_sign_in_rate(m.ip)?;
+    let (s, _) = st
+        .svc
+        .recovery_phone_code(
+            &req.challenge,
+            &req.code,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    let body = Json(wire::RecoverySessionResponse {
+        status: "recovery".into(),
+        token: s.token.to_string(),
+        expires_at: s.record.expires_at,
+    });
+    Ok(super::handlers::with_cookie(&st, &s, body))
+}
+
+/// The API a recovery session may use: MFA device management, who am I, and sign-out
+/// (`path` is the route pattern). Everything else answers `recovery_session_restricted`.
+pub fn recovery_session_allows(method: &Method, path: &str) -> bool {
+    matches!(
+        (method.as_str(), path),
+        ("GET", "/api/v1/me")
+            | ("POST", "/api/v1/sign-out")
+            | ("GET", "/api/v1/mfa-devices")
+            | ("POST", "/api/v1/mfa-devices/virtual")
+            | ("POST", "/api/v1/mfa-devices/hardware")
+            | ("POST", "/api/v1/mfa-devices/{id}/enable")
+            | ("POST", "/api/v1/mfa-devices/{id}/resync")
+            | ("DELETE", "/api/v1/mfa-devices/{id}")
+    )
+}
+
+/// The refusal of a request outside [`recovery_session_allows`].
+pub fn restricted() -> Response {
+    super::ApiError::from(crate::Error::RecoverySessionRestricted).into_response()
+}
