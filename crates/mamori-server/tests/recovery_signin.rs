@@ -621,6 +621,25 @@ async fn the_policy_can_turn_it_off() {
     assert_eq!((s, error_code(&v)), (403, Some("forbidden")), "{v}");
     let events = w.srv.audit(&w.root, "account=frank&limit=1000").await;
     assert!(has(&events, "recovery.start", "refused_policy"));
+    // The endpoints and their wire types are in the OpenAPI document.
+    let (s, doc) = w.srv.get("/api/v1/openapi.json", None).await;
+    assert_eq!(s, 200);
+    for p in [
+        "/api/v1/sign-in/recovery",
+        "/api/v1/sign-in/recovery/email",
+        "/api/v1/sign-in/recovery/phone",
+        "/api/v1/recovery-codes",
+        "/api/v1/me/contacts",
+        "/api/v1/me/contacts/{channel}/verify",
+        "/api/v1/me/contacts/{channel}/confirm",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} missing");
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["RecoverySessionResponse"].is_object());
+    assert!(schemas["ErrorCode"]
+        .to_string()
+        .contains("recovery_session_restricted"));
     // Nothing was sent.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!w.sink.mails().iter().any(|m| m

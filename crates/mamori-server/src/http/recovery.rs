@@ -1,74 +1,47 @@
 //! Recovery codes over the JSON API (docs/recovery.md). Signing in with a recovery code needs no
 //! route of its own: `POST /api/v1/sign-in/mfa` accepts one in `code`.
 //!
-//! The wire types live here rather than in `mamori-api` for now; they are plain serde structs
-//! with the same conventions.
+//! The wire types are in `mamori_api::recovery`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rand::rngs::OsRng;
-use serde::{Deserialize, Serialize};
 
 use super::handlers::ApiJson;
 use super::{ApiResult, AppState, Auth, Meta};
 use crate::domain::contacts::Channel;
 use crate::domain::recovery::RecoveryStatus;
 
-/// `GET /api/v1/recovery-codes`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RecoveryStatusResponse {
-    /// Codes in the set (0: none made yet).
-    pub total: usize,
-    /// Unused codes.
-    pub remaining: usize,
-    /// When the set was made (Unix seconds).
-    pub created_at: Option<i64>,
-    /// Two or fewer remain: make a new set.
-    pub low: bool,
-}
+pub use mamori_api::recovery::{
+    ConfirmRequest, ContactWire, ContactsResponse, GenerateRequest, GenerateResponse,
+    RecoveryStatusResponse,
+};
 
-impl From<RecoveryStatus> for RecoveryStatusResponse {
-    fn from(s: RecoveryStatus) -> Self {
-        RecoveryStatusResponse {
-            total: s.total,
-            remaining: s.remaining,
-            created_at: s.created_at,
-            low: s.low(),
-        }
+fn status_wire(s: RecoveryStatus) -> RecoveryStatusResponse {
+    RecoveryStatusResponse {
+        total: s.total,
+        remaining: s.remaining,
+        created_at: s.created_at,
+        low: s.low(),
     }
 }
 
-/// `POST /api/v1/recovery-codes` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateRequest {
-    /// A current device code, when the session has not given one in the last 5 minutes.
-    pub code: Option<String>,
-    /// The device the code is from (optional).
-    pub device_id: Option<String>,
-}
-
-/// `POST /api/v1/recovery-codes` answer: the codes, shown this once.
-#[derive(Serialize)]
-pub struct GenerateResponse {
-    /// The codes, `XXXXX-XXXXX`.
-    pub codes: Vec<String>,
-    /// When they were made.
-    pub created_at: i64,
-}
-
 /// How many recovery codes remain.
+#[utoipa::path(get, path = "/api/v1/recovery-codes", tag = "recovery", responses((status = 200, body = RecoveryStatusResponse), (status = 401, description = "not signed in", body = mamori_api::ErrorBody), (status = 403, description = "mfa_enrollment_required or recovery_session_restricted", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn status(
     State(st): State<AppState>,
     auth: Auth,
 ) -> ApiResult<Json<RecoveryStatusResponse>> {
     auth.require_full()?;
-    Ok(Json(st.svc.recovery_status(&auth.account).await?.into()))
+    Ok(Json(status_wire(
+        st.svc.recovery_status(&auth.account).await?,
+    )))
 }
 
 /// Make a new set (the old one stops working). Needs a second factor from the last 5 minutes:
 /// the session's, or `code` given here.
+#[utoipa::path(post, path = "/api/v1/recovery-codes", tag = "recovery", request_body = GenerateRequest, responses((status = 201, body = GenerateResponse), (status = 403, description = "recent_second_factor_required", body = mamori_api::ErrorBody), (status = 409, description = "invalid_device_state: no enabled device", body = mamori_api::ErrorBody), (status = 401, description = "not signed in, or invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn generate(
     State(st): State<AppState>,
     auth: Auth,
@@ -97,33 +70,8 @@ pub async fn generate(
     ))
 }
 
-/// One contact detail.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ContactWire {
-    /// The value on the account.
-    pub value: Option<String>,
-    /// Whether exactly this value was proven with a code.
-    pub verified: bool,
-}
-
-/// `GET /api/v1/me/contacts`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ContactsResponse {
-    /// Email address.
-    pub email: ContactWire,
-    /// Phone number.
-    pub phone: ContactWire,
-}
-
-/// `POST /api/v1/me/contacts/{channel}/confirm` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmRequest {
-    /// The 6-digit code that was sent.
-    pub code: String,
-}
-
 /// The account's contact details and which are verified.
+#[utoipa::path(get, path = "/api/v1/me/contacts", tag = "recovery", responses((status = 200, body = ContactsResponse), (status = 401, description = "not signed in", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<ContactsResponse>> {
     auth.require_full()?;
     let c = st.svc.contacts(&auth.account).await?;
@@ -138,6 +86,7 @@ pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<
 }
 
 /// Send a verification code to the email address or phone number (`channel`).
+#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/verify", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), responses((status = 202, description = "a code was sent"), (status = 403, description = "forbidden: the channel is not configured", body = mamori_api::ErrorBody), (status = 400, description = "the account has no such contact", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn verify_contact(
     State(st): State<AppState>,
     auth: Auth,
@@ -152,6 +101,7 @@ pub async fn verify_contact(
 }
 
 /// Prove the contact detail with the code that was sent.
+#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/confirm", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = ConfirmRequest, responses((status = 204, description = "proven"), (status = 401, description = "invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn confirm_contact(
     State(st): State<AppState>,
     auth: Auth,
