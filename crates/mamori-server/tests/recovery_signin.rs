@@ -646,3 +646,162 @@ async fn the_policy_can_turn_it_off() {
         .header("Subject")
         .is_some_and(|s| s.contains("sign-in code"))));
 }
+
+/// RFC 2047 encoded words (`=?utf-8?b?…?=` and `=?utf-8?q?…?=`) of a header, decoded.
+fn decode_header(v: &str) -> String {
+    // White space between two encoded words is not part of the text; any other is.
+    let mut out = String::new();
+    let mut prev_encoded = None;
+    for word in v.split_whitespace() {
+        let parts: Vec<&str> = word.split('?').collect();
+        let encoded = parts.len() == 5 && parts[0] == "=" && parts[4] == "=";
+        if prev_encoded.is_some() && !(encoded && prev_encoded == Some(true)) {
+            out.push(' ');
+        }
+        if encoded {
+            let bytes = if parts[2].eq_ignore_ascii_case("b") {
+                data_encoding::BASE64.decode(parts[3].as_bytes()).unwrap()
+            } else {
+                recovery_common::decode_qp(&parts[3].replace('_', " ")).into_bytes()
+            };
+            out.push_str(&String::from_utf8(bytes).unwrap());
+        } else {
+            out.push_str(word);
+        }
+        prev_encoded = Some(encoded);
+    }
+    out
+}
+
+/// The body of a mail, decoded from base64 or quoted-printable.
+fn decoded_body(m: &Mail) -> String {
+    let base64 = m
+        .header("Content-Transfer-Encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("base64"));
+    if base64 {
+        let raw = m.data.split_once("\r\n\r\n").unwrap().1;
+        let joined: String = raw.split_whitespace().collect();
+        String::from_utf8(data_encoding::BASE64.decode(joined.as_bytes()).unwrap()).unwrap()
+    } else {
+        m.body()
+    }
+}
+
+/// The `n`-th mail to `to` whose decoded subject contains `subject`.
+async fn nth_mail_decoded(sink: &SmtpSink, to: &str, subject: &str, n: usize) -> Mail {
+    for _ in 0..400 {
+        let found: Vec<Mail> = sink
+            .mails()
+            .into_iter()
+            .filter(|m| {
+                m.to.iter().any(|t| t == to)
+                    && m.header("Subject")
+                        .is_some_and(|s| decode_header(&s).contains(subject))
+            })
+            .collect();
+        if let Some(m) = found.get(n - 1) {
+            return m.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got: Vec<_> = sink
+        .mails()
+        .iter()
+        .filter_map(|m| m.header("Subject").map(|s| decode_header(&s)))
+        .collect();
+    panic!("no mail to {to} about {subject:?}; got {got:?}");
+}
+
+#[tokio::test]
+async fn emails_are_in_the_configured_language() {
+    let w = world(None, &[("MAMORI_RECOVERY_DEFAULT_LANGUAGE", "ja")]).await;
+    let phone = "+81 90 2468 1357";
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/users",
+            Some(&w.root),
+            json!({"user": "ivy", "email": "ivy@example.test", "phone": phone}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["setup_link"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    w.srv
+        .post(
+            "/api/v1/setup",
+            None,
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await;
+    let (_, v) = w.srv.sign_in("ivy").await;
+    let session = v["token"].as_str().unwrap().to_string();
+    let (_, _, full) = w.srv.enroll(&session, "ivy-phone").await;
+    let added = nth_mail_decoded(
+        &w.sink,
+        "ivy@example.test",
+        "MFA デバイスが追加されました",
+        1,
+    )
+    .await;
+    let body = decoded_body(&added);
+    assert!(
+        body.contains("「ivy-phone」") && body.contains("ご自身の操作でない場合"),
+        "{body}"
+    );
+    // The contact code email and the phone text are Japanese too.
+    w.srv
+        .post("/api/v1/me/contacts/email/verify", Some(&full), json!({}))
+        .await;
+    let mail = nth_mail_decoded(&w.sink, "ivy@example.test", "確認コード", 1).await;
+    let c = six_digits(&decoded_body(&mail));
+    let (s, _) = w
+        .srv
+        .post(
+            "/api/v1/me/contacts/email/confirm",
+            Some(&full),
+            json!({"code": c}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    w.srv
+        .post("/api/v1/me/contacts/phone/verify", Some(&full), json!({}))
+        .await;
+    let msg = nth_phone_message(&w.hook, phone, "contact_verification", 1).await;
+    assert!(
+        msg["message"].as_str().unwrap().contains("確認コード"),
+        "{msg}"
+    );
+    let (s, _) = w
+        .srv
+        .post(
+            "/api/v1/me/contacts/phone/confirm",
+            Some(&full),
+            json!({"code": msg["code"]}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    // The sign-in code and the started notice.
+    let ch = challenge(&w, "ivy").await;
+    let (s, _) = w
+        .srv
+        .post("/api/v1/sign-in/recovery", None, json!({"challenge": ch}))
+        .await;
+    assert_eq!(s, 202);
+    let code_mail = nth_mail_decoded(&w.sink, "ivy@example.test", "サインイン用コード", 1).await;
+    assert!(decoded_body(&code_mail).contains("10 分間有効"));
+    let started = nth_mail_decoded(
+        &w.sink,
+        "ivy@example.test",
+        "代替要素によるサインインが開始されました",
+        1,
+    )
+    .await;
+    let body = decoded_body(&started);
+    assert!(body.contains("クライアントのアドレス: 127.0.0.1"), "{body}");
+}
