@@ -628,4 +628,51 @@ mod tests {
         };
         assert!(Config::load_with(&o, &env_of(&[])).is_err());
     }
+
+    #[test]
+    fn recovery_keys_from_file_and_environment() {
+        let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(
+            c.recovery.alternative_factors,
+            AlternativeFactors::VerifiedContacts
+        );
+        assert_eq!(c.recovery.default_language, MailLanguage::En);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[recovery]\nalternative_factors = \"off\"\ndefault_language = \"ja\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(f),
+            ..Default::default()
+        };
+        let c = Config::load_with(&o, &env_of(&[])).unwrap();
+        assert_eq!(c.recovery.alternative_factors, AlternativeFactors::Off);
+        assert_eq!(c.recovery.default_language, MailLanguage::Ja);
+        let c = Config::load_with(
+            &o,
+            &env_of(&[
+                ("MAMORI_RECOVERY_ALTERNATIVE_FACTORS", "verified_contacts"),
+                ("MAMORI_RECOVERY_DEFAULT_LANGUAGE", "en"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.recovery.alternative_factors,
+            AlternativeFactors::VerifiedContacts
+        );
+        assert_eq!(c.recovery.default_language, MailLanguage::En);
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_RECOVERY_ALTERNATIVE_FACTORS", "always")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("MAMORI_RECOVERY_ALTERNATIVE_FACTORS"),
+            "{e}"
+        );
+    }
 }
