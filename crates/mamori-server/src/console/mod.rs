@@ -275,6 +275,7 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
             &[("secs", &retry_after.to_string())],
         ),
         Error::InvalidChallenge => tr.t("errors.challenge"),
+        Error::RecoverySessionRestricted => tr.t("errors.recovery_session"),
         Error::InvalidSetupToken => tr.t("errors.setup_link"),
         Error::NotFound(_) => tr.t("errors.not_found"),
         Error::Forbidden(_) => tr.t("errors.forbidden"),
@@ -404,7 +405,7 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
             .session_by_token_hash(&crate::domain::token_hash(t))
             .await
         {
-            Ok(Some(s)) if s.state == SessionState::Recovery => {
+            Ok(Some(s)) if s.state == SessionState::Recovery && s.expires_at > st.clock.now() => {
                 pages_recovery_signin::recovery_scope(req.method(), req.uri().path())
             }
             _ => pages_recovery_signin::Scope::Allow,
