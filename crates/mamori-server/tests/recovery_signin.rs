@@ -212,6 +212,33 @@ fn has(events: &[Value], kind: &str, result: &str) -> bool {
         .any(|e| e["kind"] == kind && e["result"] == result)
 }
 
+/// The stored recovery sign-in rows, read from the database itself: (id, step, code_hash).
+async fn recovery_rows(w: &World, database: Option<&str>) -> Vec<(String, String, Vec<u8>)> {
+    use sqlx::{Connection, Row};
+    let q = "SELECT id, step, code_hash FROM recovery_signins";
+    let rows = match database {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            let rows = sqlx::query(q).fetch_all(&mut c).await.unwrap();
+            rows.iter()
+                .map(|r| (r.get("id"), r.get("step"), r.get("code_hash")))
+                .collect()
+        }
+        None => {
+            let url = format!(
+                "sqlite://{}?mode=ro",
+                w.srv.data_dir.join("mamori.db").display()
+            );
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let rows = sqlx::query(q).fetch_all(&mut c).await.unwrap();
+            rows.iter()
+                .map(|r| (r.get("id"), r.get("step"), r.get("code_hash")))
+                .collect()
+        }
+    };
+    rows
+}
+
 async fn lost_phone_story(database: Option<&str>) {
     let w = world(database, &[]).await;
     let phone = "+81 90 1111 2222";
@@ -295,6 +322,15 @@ async fn lost_phone_story(database: Option<&str>) {
     let msg = nth_phone_message(&w.hook, phone, "recovery_sign_in", 1).await;
     let phone_code = msg["code"].as_str().unwrap().to_string();
     assert!(msg["message"].as_str().unwrap().contains(&phone_code));
+    // Stored: only SHA-256 of row id, step and code; the email code's hash is gone.
+    let rows = recovery_rows(&w, database).await;
+    assert_eq!(rows.len(), 1, "one row per challenge");
+    let (id, step, hash) = &rows[0];
+    assert_eq!(step, "phone");
+    let expected: Vec<u8> =
+        <sha2::Sha256 as sha2::Digest>::digest(format!("{id}:phone:{phone_code}").as_bytes())
+            .to_vec();
+    assert_eq!(hash, &expected);
     let (s, v) = w
         .srv
         .post(
