@@ -412,6 +412,52 @@ async fn lost_phone_story(database: Option<&str>) {
             "{method} {path}: {v}"
         );
     }
+    // The console applies the same restriction to the same session (as a cookie).
+    let console = |method: reqwest::Method, path: &str| {
+        w.srv
+            .client
+            .request(method, format!("{}{path}", w.srv.url))
+            .header("cookie", format!("mamori_session={rec}"))
+            .send()
+    };
+    for path in [
+        "/security/recovery-codes",
+        "/security/contacts",
+        "/users",
+        "/audit",
+        "/app-keys",
+        "/review",
+        "/security/mfa/hardware/x",
+    ] {
+        let r = console(reqwest::Method::GET, path).await.unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{path}");
+        assert!(r
+            .text()
+            .await
+            .unwrap()
+            .contains("can only manage MFA devices"));
+    }
+    for path in [
+        "/security/password",
+        "/users",
+        "/security/contacts/email/verify",
+    ] {
+        let r = console(reqwest::Method::POST, path).await.unwrap();
+        assert_eq!(r.status().as_u16(), 403, "POST {path}");
+    }
+    for (path, lands) in [
+        ("/", "/security/recovery-session"),
+        ("/security", "/security/recovery-session"),
+        ("/security/recovery-session", "/security/recovery-session"),
+        ("/security/mfa/new", "/security/mfa/new"),
+    ] {
+        let r = console(reqwest::Method::GET, path).await.unwrap();
+        assert_eq!(
+            (r.status().as_u16(), r.url().path()),
+            (200, lands),
+            "{path}"
+        );
+    }
     // The other sessions live until the recovery ends.
     let (s, _) = w.srv.get("/api/v1/me", Some(&old_session)).await;
     assert_eq!(s, 200);
