@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod recovery;
 pub mod review;
 pub mod sync;
 
@@ -67,6 +68,9 @@ pub enum ErrorCode {
     InvalidAppKey,
     /// 408/503: the request took too long.
     Timeout,
+    /// 403: a recovery session (signed in with alternative factors) may only manage MFA
+    /// devices until a new device is enabled.
+    RecoverySessionRestricted,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
 }
@@ -96,6 +100,7 @@ impl ErrorCode {
             ErrorCode::InvalidSetupToken => "invalid_setup_token",
             ErrorCode::InvalidAppKey => "invalid_app_key",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::RecoverySessionRestricted => "recovery_session_restricted",
             ErrorCode::Internal => "internal",
         }
     }

@@ -35,6 +35,73 @@ impl FromStr for RequireMfa {
     }
 }
 
+/// Who may sign in with alternative factors (email, then phone) when an MFA device is lost
+/// (`[recovery] alternative_factors`, docs/recovery.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlternativeFactors {
+    /// Every account whose email address and phone number are both verified (the default).
+    VerifiedContacts,
+    /// Nobody: a lost device needs a recovery code or an administrator.
+    Off,
+}
+
+impl FromStr for AlternativeFactors {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "verified_contacts" => Ok(AlternativeFactors::VerifiedContacts),
+            "off" => Ok(AlternativeFactors::Off),
+            other => Err(Error::Config(format!(
+                "recovery.alternative_factors must be verified_contacts or off, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Language of notification emails (`[recovery] default_language`): the server stores no
+/// per-account language, so every email is written in this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailLanguage {
+    /// English (the default).
+    En,
+    /// Japanese.
+    Ja,
+}
+
+impl FromStr for MailLanguage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "en" => Ok(MailLanguage::En),
+            "ja" => Ok(MailLanguage::Ja),
+            other => Err(Error::Config(format!(
+                "recovery.default_language must be en or ja, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Account recovery settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// Who may sign in with alternative factors.
+    pub alternative_factors: AlternativeFactors,
+    /// Language of notification and code emails.
+    pub default_language: MailLanguage,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            alternative_factors: AlternativeFactors::VerifiedContacts,
+            default_language: MailLanguage::En,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,6 +316,8 @@ pub struct Config {
     pub phone: PhoneConfig,
     /// How many days audit events must be kept (the security review checks that they are).
     pub audit_retention_days: u32,
+    /// Account recovery.
+    pub recovery: RecoveryConfig,
 }
 
 impl Default for Config {
@@ -267,6 +336,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             phone: PhoneConfig::default(),
             audit_retention_days: 365,
+            recovery: RecoveryConfig::default(),
         }
     }
 }
@@ -391,6 +461,16 @@ impl Config {
         if let Some(v) = env("MAMORI_PHONE_SECRET_FILE") {
             c.phone.secret_file = Some(PathBuf::from(v));
         }
+        env_set!(
+            env,
+            c.recovery.alternative_factors,
+            "MAMORI_RECOVERY_ALTERNATIVE_FACTORS"
+        );
+        env_set!(
+            env,
+            c.recovery.default_language,
+            "MAMORI_RECOVERY_DEFAULT_LANGUAGE"
+        );
         if let Some(v) = overrides.listen {
             c.listen = v;
         }
@@ -547,5 +627,52 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load_with(&o, &env_of(&[])).is_err());
+    }
+
+    #[test]
+    fn recovery_keys_from_file_and_environment() {
+        let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(
+            c.recovery.alternative_factors,
+            AlternativeFactors::VerifiedContacts
+        );
+        assert_eq!(c.recovery.default_language, MailLanguage::En);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[recovery]\nalternative_factors = \"off\"\ndefault_language = \"ja\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(f),
+            ..Default::default()
+        };
+        let c = Config::load_with(&o, &env_of(&[])).unwrap();
+        assert_eq!(c.recovery.alternative_factors, AlternativeFactors::Off);
+        assert_eq!(c.recovery.default_language, MailLanguage::Ja);
+        let c = Config::load_with(
+            &o,
+            &env_of(&[
+                ("MAMORI_RECOVERY_ALTERNATIVE_FACTORS", "verified_contacts"),
+                ("MAMORI_RECOVERY_DEFAULT_LANGUAGE", "en"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.recovery.alternative_factors,
+            AlternativeFactors::VerifiedContacts
+        );
+        assert_eq!(c.recovery.default_language, MailLanguage::En);
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_RECOVERY_ALTERNATIVE_FACTORS", "always")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("MAMORI_RECOVERY_ALTERNATIVE_FACTORS"),
+            "{e}"
+        );
     }
 }

@@ -21,6 +21,11 @@ pub enum Error {
     /// MFA enrollment is required before anything else.
     #[error("this account must enable an MFA device before doing anything else")]
     MfaEnrollmentRequired,
+    /// A recovery session (signed in with alternative factors) may only manage MFA devices.
+    #[error(
+        "this recovery session may only manage MFA devices: enable a new MFA device to end it"
+    )]
+    RecoverySessionRestricted,
     /// Unknown, used or expired sign-in challenge.
     #[error("the sign-in challenge is unknown or expired: sign in again with your password")]
     InvalidChallenge,

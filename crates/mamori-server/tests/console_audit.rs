@@ -37,6 +37,8 @@ async fn service(dir: &std::path::Path) -> Service {
         },
         phone_gateway: None,
         audit_retention_days: 365,
+        alternative_factors: mamori_server::config::AlternativeFactors::VerifiedContacts,
+        mail_language: mamori_server::config::MailLanguage::En,
     };
     Service::new(store, ServerKey::generate(&mut OsRng), policy, &mut OsRng)
         .await

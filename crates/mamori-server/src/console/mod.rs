@@ -36,6 +36,7 @@ pub mod i18n;
 mod pages_admin;
 mod pages_auth;
 mod pages_recovery;
+mod pages_recovery_signin;
 mod pages_review;
 mod pages_security;
 mod pages_tokens;
@@ -180,6 +181,12 @@ fn error_page(e: &Error) -> ErrorPage {
             Key("errors.challenge_todo"),
             None,
         ),
+        Error::RecoverySessionRestricted => (
+            StatusCode::FORBIDDEN,
+            Key("errors.recovery_session"),
+            Key("errors.recovery_session_todo"),
+            None,
+        ),
         Error::AccountLocked => (
             StatusCode::LOCKED,
             Key("errors.locked"),
@@ -268,6 +275,7 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
             &[("secs", &retry_after.to_string())],
         ),
         Error::InvalidChallenge => tr.t("errors.challenge"),
+        Error::RecoverySessionRestricted => tr.t("errors.recovery_session"),
         Error::InvalidSetupToken => tr.t("errors.setup_link"),
         Error::NotFound(_) => tr.t("errors.not_found"),
         Error::Forbidden(_) => tr.t("errors.forbidden"),
@@ -388,7 +396,27 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
         csrf: csrf.clone(),
         secure,
     };
-    let mut resp = if req.method() == Method::POST {
+    // A recovery session may only manage MFA devices: decided here for every console route,
+    // not per handler (docs/recovery.md).
+    let scope = match &session {
+        Some(t) => match st
+            .svc
+            .store()
+            .session_by_token_hash(&crate::domain::token_hash(t))
+            .await
+        {
+            Ok(Some(s)) if s.state == SessionState::Recovery && s.expires_at > st.clock.now() => {
+                pages_recovery_signin::recovery_scope(req.method(), req.uri().path())
+            }
+            _ => pages_recovery_signin::Scope::Allow,
+        },
+        None => pages_recovery_signin::Scope::Allow,
+    };
+    let mut resp = if scope == pages_recovery_signin::Scope::Home {
+        see_other(pages_recovery_signin::RECOVERY_HOME)
+    } else if scope == pages_recovery_signin::Scope::Refuse {
+        Fail::Domain(Error::RecoverySessionRestricted).into_response()
+    } else if req.method() == Method::POST {
         match check_post(req, existing.as_deref(), &public_url).await {
             Ok(mut req) => {
                 req.extensions_mut().insert(cr.clone());
@@ -540,6 +568,16 @@ impl Ctx {
         }
     }
 
+    /// A full session or a recovery session (MFA device management).
+    pub fn full_or_recovery(&self) -> Result<&Authenticated, Fail> {
+        let a = self.signed_in()?;
+        if a.session.state == SessionState::Recovery {
+            Ok(a)
+        } else {
+            self.full()
+        }
+    }
+
     /// A full session of an administrator.
     pub fn admin(&self) -> Result<&Authenticated, Fail> {
         let a = self.full()?;
@@ -616,6 +654,35 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/sign-in", get(u::sign_in_form).post(u::sign_in))
         .route("/sign-in/mfa", get(u::mfa_form).post(u::mfa))
         .route("/troubleshoot-mfa", get(u::troubleshoot))
+        .route(
+            "/sign-in/alternative",
+            get(pages_recovery_signin::start_form).post(pages_recovery_signin::start),
+        )
+        .route(
+            "/sign-in/alternative/email",
+            get(pages_recovery_signin::email_form).post(pages_recovery_signin::email),
+        )
+        .route(
+            "/sign-in/alternative/phone",
+            get(pages_recovery_signin::phone_form).post(pages_recovery_signin::phone),
+        )
+        .route(
+            pages_recovery_signin::RECOVERY_HOME,
+            get(pages_recovery_signin::session_page),
+        )
+        .route(
+            "/security/contacts",
+            get(pages_recovery_signin::contacts_page),
+        )
+        .route(
+            "/security/contacts/{channel}/verify",
+            post(pages_recovery_signin::contact_send),
+        )
+        .route(
+            "/security/contacts/{channel}/confirm",
+            get(pages_recovery_signin::contact_confirm_form)
+                .post(pages_recovery_signin::contact_confirm),
+        )
         .route(
             "/sign-in/recovery-code",
             get(pages_recovery::sign_in_form).post(pages_recovery::sign_in),

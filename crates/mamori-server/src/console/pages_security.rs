@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::http::AppState;
+use crate::store::SessionState;
 
 use super::pages_auth::{notice, Done};
 use super::views::{
@@ -283,7 +284,7 @@ async fn own_device(ctx: &Ctx, id: &str) -> Result<crate::store::DeviceRecord, F
 }
 
 pub async fn resync_form(ctx: Ctx, Path(id): Path<String>) -> PageResult {
-    ctx.full()?;
+    ctx.full_or_recovery()?;
     let d = own_device(&ctx, &id).await?;
     let v = MfaResyncView {
         p: Page::new(&ctx, "resync.title", "security"),
@@ -300,7 +301,7 @@ pub async fn resync(
     Path(id): Path<String>,
     Form(f): Form<TwoCodes>,
 ) -> PageResult {
-    let auth = ctx.full()?;
+    let auth = ctx.full_or_recovery()?;
     let d = own_device(&ctx, &id).await?;
     match st
         .svc
@@ -342,7 +343,8 @@ async fn remove_view(
         action: format!("/security/mfa/{}/remove", d.id),
         button: ctx.tr.t("remove.button"),
         back: "/security".into(),
-        needs_code: !enabled.is_empty(),
+        // A recovery session's email and phone codes stand in for the lost device's code.
+        needs_code: !enabled.is_empty() && auth.session.state != SessionState::Recovery,
         devices: enabled
             .iter()
             .filter(|d| d.kind.is_otp())
@@ -376,7 +378,8 @@ pub async fn remove(
 ) -> PageResult {
     let auth = ctx.signed_in()?;
     let d = own_device(&ctx, &id).await?;
-    let has_mfa = !st.svc.enabled_devices(&auth.account).await?.is_empty();
+    let has_mfa = !st.svc.enabled_devices(&auth.account).await?.is_empty()
+        && auth.session.state != SessionState::Recovery;
     let mut result = Ok(());
     if has_mfa {
         let code = digits(f.code.as_deref().unwrap_or(""));

@@ -178,22 +178,45 @@ impl Service {
             })
             .await?;
         let service = self.policy.service_name.clone();
-        let text = Zeroizing::new(format!(
-            "{service}: your verification code is {} (valid 10 minutes). Nobody from {service} \
-             will ask you for it.",
-            code.as_str()
-        ));
+        let ja = self.policy.mail_language == crate::config::MailLanguage::Ja;
+        let text = Zeroizing::new(if ja {
+            format!(
+                "{service}: 確認コードは {} です (10 分間有効)。{service} の担当者がこのコードを\
+                 尋ねることはありません。",
+                code.as_str()
+            )
+        } else {
+            format!(
+                "{service}: your verification code is {} (valid 10 minutes). Nobody from \
+                 {service} will ask you for it.",
+                code.as_str()
+            )
+        });
         match channel {
             Channel::Email => {
-                let email = Email {
-                    to: to.clone(),
-                    subject: format!("[{service}] Your verification code"),
-                    body: Zeroizing::new(format!(
-                        "Hello {},\n\n{}\n\nIf you did not ask for it, someone may know your \
-                         password: change it and tell your administrator.\n",
-                        account.name,
-                        text.as_str()
-                    )),
+                let email = if ja {
+                    Email {
+                        to: to.clone(),
+                        subject: format!("[{service}] 確認コード"),
+                        body: Zeroizing::new(format!(
+                            "{} さん\n\n{}\n\n心当たりがない場合、誰かがあなたのパスワードを\
+                             知っている可能性があります。パスワードを変更して管理者に知らせて\
+                             ください。\n",
+                            account.name,
+                            text.as_str()
+                        )),
+                    }
+                } else {
+                    Email {
+                        to: to.clone(),
+                        subject: format!("[{service}] Your verification code"),
+                        body: Zeroizing::new(format!(
+                            "Hello {},\n\n{}\n\nIf you did not ask for it, someone may know \
+                             your password: change it and tell your administrator.\n",
+                            account.name,
+                            text.as_str()
+                        )),
+                    }
                 };
                 self.send_in_background(&account.name, email, now, meta);
             }

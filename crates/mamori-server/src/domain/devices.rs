@@ -68,10 +68,13 @@ impl Service {
     }
 
     /// Whether the session gave a second factor recently enough for a sensitive change.
+    /// A recovery session counts as recent for as long as it lasts: its email and phone codes
+    /// are the fresh proof, and the lost device cannot give another.
     fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
-        session
-            .second_factor_at
-            .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS)
+        session.state == crate::store::SessionState::Recovery
+            || session
+                .second_factor_at
+                .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS)
     }
 
     /// Refuses a change to the factors of an account that has MFA unless the session verified a

@@ -12,6 +12,8 @@
 //! - [`appkeys`]: application keys and the validate API.
 //! - [`audit`]: audit events.
 //! - [`recovery`]: recovery codes (single use, salted Argon2id hashes).
+//! - [`recovery_signin`]: signing in with alternative factors (email, then phone) into a
+//!   recovery session that may only manage MFA devices.
 //! - [`notify`]: security notifications by email (the [`notify::Notifier`] seam).
 //! - [`sync`]: end-to-end-encrypted authenticator sync (devices, wrapped keys, items).
 //! - [`tokens`]: hardware OTP tokens: the inventory imported from seed files, assignment by
@@ -24,7 +26,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
-use crate::config::{Config, Lockout, PasswordConfig, RequireMfa};
+use crate::config::{
+    AlternativeFactors, Config, Lockout, MailLanguage, PasswordConfig, RequireMfa,
+};
 use crate::error::{Error, Result};
 use crate::keys::ServerKey;
 use crate::store::Store;
@@ -39,6 +43,7 @@ pub mod factors;
 pub mod notify;
 pub mod password;
 pub mod recovery;
+pub mod recovery_signin;
 pub mod review;
 pub mod signin;
 pub mod sync;
@@ -85,6 +90,10 @@ pub struct Policy {
     pub phone_gateway: Option<String>,
     /// How many days audit events must be kept.
     pub audit_retention_days: u32,
+    /// Who may sign in with alternative factors.
+    pub alternative_factors: AlternativeFactors,
+    /// Language of emails.
+    pub mail_language: MailLanguage,
 }
 
 impl Policy {
@@ -102,6 +111,8 @@ impl Policy {
                 other => Some(other.to_string()),
             },
             audit_retention_days: c.audit_retention_days,
+            alternative_factors: c.recovery.alternative_factors,
+            mail_language: c.recovery.default_language,
         }
     }
 }

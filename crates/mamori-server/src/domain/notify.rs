@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
-use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::config::{MailLanguage, SmtpConfig, SmtpSecurity};
 use crate::error::{Error, Result};
 use crate::store::{AccountRecord, NewAuditEvent};
 
@@ -198,6 +198,14 @@ pub enum NoticeKind {
     },
     /// The root account's recovery link was issued on the server host.
     RootRecovery,
+    /// Someone who knew the password started signing in with alternative factors (email, then
+    /// phone) instead of an MFA device.
+    RecoverySignInStarted,
+    /// A recovery session ended with a new MFA device; every other session was signed out.
+    RecoverySignInCompleted {
+        /// The new device.
+        device: String,
+    },
 }
 
 impl NoticeKind {
@@ -211,6 +219,10 @@ impl NoticeKind {
             NoticeKind::PasswordChanged => "your password was changed",
             NoticeKind::AdminReset { .. } => "an administrator reset your MFA",
             NoticeKind::RootRecovery => "a root recovery link was issued",
+            NoticeKind::RecoverySignInStarted => "a sign-in with alternative factors was started",
+            NoticeKind::RecoverySignInCompleted { .. } => {
+                "a sign-in with alternative factors was completed"
+            }
         };
         format!("[{service}] Security notice: {what}")
     }
@@ -242,8 +254,85 @@ impl NoticeKind {
                  admin recover-root` on the server host."
                     .into()
             }
+            NoticeKind::RecoverySignInStarted => {
+                "Someone who knows your password started to sign in with alternative factors \
+                 (a code by email, then a code by phone) instead of an MFA device."
+                    .into()
+            }
+            NoticeKind::RecoverySignInCompleted { device } => format!(
+                "A sign-in with alternative factors was completed: the MFA device \"{device}\" \
+                 was added, and every other session of your account was signed out."
+            ),
         }
     }
+
+    /// The subject line in `lang`.
+    pub fn subject_in(&self, lang: MailLanguage, service: &str) -> String {
+        if lang == MailLanguage::En {
+            return self.subject(service);
+        }
+        let what = match self {
+            NoticeKind::DeviceAdded { .. } => "MFA デバイスが追加されました",
+            NoticeKind::DeviceRemoved { .. } => "MFA デバイスが削除されました",
+            NoticeKind::RecoveryCodesGenerated => "新しいリカバリーコードが作成されました",
+            NoticeKind::RecoveryCodeUsed { .. } => "リカバリーコードでサインインされました",
+            NoticeKind::PasswordChanged => "パスワードが変更されました",
+            NoticeKind::AdminReset { .. } => "管理者が MFA をリセットしました",
+            NoticeKind::RootRecovery => "root の回復リンクが発行されました",
+            NoticeKind::RecoverySignInStarted => "代替要素によるサインインが開始されました",
+            NoticeKind::RecoverySignInCompleted { .. } => "代替要素によるサインインが完了しました",
+        };
+        format!("[{service}] セキュリティのお知らせ: {what}")
+    }
+
+    fn sentence_ja(&self) -> String {
+        match self {
+            NoticeKind::DeviceAdded { name } => {
+                format!("MFA デバイス「{name}」がアカウントに追加されました。")
+            }
+            NoticeKind::DeviceRemoved { name } => {
+                format!("MFA デバイス「{name}」がアカウントから削除されました。")
+            }
+            NoticeKind::RecoveryCodesGenerated => "アカウントの新しいリカバリーコードが作成されました。以前のコードは使えなくなりました。".into(),
+            NoticeKind::RecoveryCodeUsed { remaining } => format!(
+                "リカバリーコードを使ってアカウントにサインインされました。未使用のコードは残り {remaining} 個です。"
+            ),
+            NoticeKind::PasswordChanged => "アカウントのパスワードが変更されました。".into(),
+            NoticeKind::AdminReset { by } => format!(
+                "管理者「{by}」がアカウントの MFA デバイスを無効にしました。次回のサインインで新しいデバイスの割り当てを求められます。"
+            ),
+            NoticeKind::RootRecovery => "サーバーホストで `mamori-server admin recover-root` により root アカウントの一回限りの回復リンクが発行されました。".into(),
+            NoticeKind::RecoverySignInStarted => "パスワードを知っている誰かが、MFA デバイスの代わりに代替要素 (メールのコード、次に電話のコード) でサインインを始めました。".into(),
+            NoticeKind::RecoverySignInCompleted { device } => format!(
+                "代替要素によるサインインが完了しました。MFA デバイス「{device}」が追加され、アカウントの他のセッションはすべてサインアウトされました。"
+            ),
+        }
+    }
+}
+
+/// The body of a security notice in `lang` (English: [`notice_body`]).
+pub fn notice_body_in(
+    lang: MailLanguage,
+    service: &str,
+    public_url: &str,
+    account: &str,
+    kind: &NoticeKind,
+    at: UnixTime,
+    client_addr: Option<&str>,
+) -> String {
+    if lang == MailLanguage::En {
+        return notice_body(service, public_url, account, kind, at, client_addr);
+    }
+    format!(
+        "{account} さん\n\n{}\n\n日時: {}\nクライアントのアドレス: {}\nアカウント: {account}\nサービス: {service}\n\n\
+         ご自身の操作であれば、何もする必要はありません。\n\
+         ご自身の操作でない場合: {public_url} にサインインしてパスワードを変更し、MFA デバイスとセッションを確認し \
+         (セキュリティ認証情報)、新しいリカバリーコードを作成して、すぐに管理者に知らせてください。\
+         サインインできない場合は、管理者に MFA のリセットを依頼してください。\n",
+        kind.sentence_ja(),
+        utc(at),
+        client_addr.unwrap_or("(サーバーホスト)"),
+    )
 }
 
 /// Formats a Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -330,10 +419,12 @@ impl Service {
             return;
         }
         let service = &self.policy.service_name;
+        let lang = self.policy.mail_language;
         let email = Email {
             to,
-            subject: kind.subject(service),
-            body: Zeroizing::new(notice_body(
+            subject: kind.subject_in(lang, service),
+            body: Zeroizing::new(notice_body_in(
+                lang,
                 service,
                 &self.policy.public_url,
                 &account.name,
@@ -366,6 +457,10 @@ impl Service {
             kind::MFA_RESET => NoticeKind::AdminReset {
                 by: e.actor.unwrap_or("administrator").to_string(),
             },
+            super::recovery_signin::kind::START => NoticeKind::RecoverySignInStarted,
+            super::recovery_signin::kind::COMPLETE => {
+                NoticeKind::RecoverySignInCompleted { device: detail }
+            }
             _ => return,
         };
         let Some(name) = e.account else { return };
@@ -409,6 +504,36 @@ mod tests {
         assert!(b.contains("192.0.2.7"), "{b}");
         assert!(b.contains("If this was NOT you"), "{b}");
         assert!(b.contains("https://mfa.example.com"), "{b}");
+    }
+
+    #[test]
+    fn japanese_notices_say_the_same_facts() {
+        let k = NoticeKind::RecoverySignInCompleted {
+            device: "new-phone".into(),
+        };
+        let b = notice_body_in(
+            MailLanguage::Ja,
+            "mamori",
+            "https://mfa.example.com",
+            "alice",
+            &k,
+            1_700_000_000,
+            Some("192.0.2.7"),
+        );
+        assert!(b.contains("「new-phone」"), "{b}");
+        assert!(b.contains("2023-11-14 22:13:20 UTC"), "{b}");
+        assert!(b.contains("192.0.2.7"), "{b}");
+        assert!(b.contains("https://mfa.example.com"), "{b}");
+        assert!(b.contains("ご自身の操作でない場合"), "{b}");
+        assert!(k
+            .subject_in(MailLanguage::Ja, "mamori")
+            .contains("セキュリティのお知らせ"));
+        assert_eq!(
+            k.subject_in(MailLanguage::En, "mamori"),
+            "[mamori] Security notice: a sign-in with alternative factors was completed"
+        );
+        assert!(notice_body_in(MailLanguage::En, "m", "u", "a", &k, 0, None)
+            .contains("If this was NOT you"));
     }
 
     #[test]

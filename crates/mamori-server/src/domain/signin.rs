@@ -45,6 +45,9 @@ pub enum SessionGrant {
     PasswordOnly(PasswordOnlyAllowed),
     /// Password alone where the policy requires MFA: may only enroll a device.
     EnrollmentOnly,
+    /// Password, then codes sent to the verified email address and phone number: a recovery
+    /// session that may only manage MFA devices (docs/recovery.md).
+    Recovery(super::recovery_signin::AlternativeFactorsVerified),
 }
 
 /// A session just created; the token is shown to the client once.
@@ -82,11 +85,20 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// Refuses sessions that may only enroll a device.
+    /// Refuses sessions that may only enroll a device, and recovery sessions.
     pub fn require_full(&self) -> Result<()> {
         match self.session.state {
             SessionState::Full => Ok(()),
+            SessionState::Recovery => Err(Error::RecoverySessionRestricted),
             _ => Err(Error::MfaEnrollmentRequired),
+        }
+    }
+
+    /// A full session or a recovery session (MFA device management, which both may do).
+    pub fn require_full_or_recovery(&self) -> Result<()> {
+        match self.session.state {
+            SessionState::Recovery => Ok(()),
+            _ => self.require_full(),
         }
     }
 
@@ -129,6 +141,19 @@ impl Service {
             }
             SessionGrant::PasswordOnly(_) => (SessionState::Full, None),
             SessionGrant::EnrollmentOnly => (SessionState::EnrollmentRequired, None),
+            SessionGrant::Recovery(proof) => {
+                if proof.account_id() != account.id {
+                    return Err(Error::Internal("proof for another account".into()));
+                }
+                // The email and phone codes just given count as a fresh second factor, so the
+                // lost device's removal does not ask for a code from it.
+                (SessionState::Recovery, Some(now))
+            }
+        };
+        let lifetime = if state == SessionState::Recovery {
+            super::recovery_signin::RECOVERY_SESSION_SECS
+        } else {
+            SESSION_ABSOLUTE_SECS
         };
         let (token, hash) = new_token(rng);
         let record = SessionRecord {
@@ -138,7 +163,7 @@ impl Service {
             state,
             created_at: now,
             last_seen_at: now,
-            expires_at: now.saturating_add(SESSION_ABSOLUTE_SECS),
+            expires_at: now.saturating_add(lifetime),
             second_factor_at,
             client_addr: meta.client_addr.clone(),
             user_agent: meta.user_agent.clone(),
@@ -346,6 +371,12 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<Option<NewSession>> {
         self.store.clear_enroll_required(&auth.account.id).await?;
+        if auth.session.state == SessionState::Recovery {
+            return self
+                .complete_recovery(auth, proof, now, rng, meta)
+                .await
+                .map(Some);
+        }
         if auth.session.state == SessionState::Full {
             self.store
                 .set_session_second_factor(&auth.session.id, now)

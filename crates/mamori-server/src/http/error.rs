@@ -57,6 +57,7 @@ impl From<Error> for ApiError {
             Error::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
             Error::MfaEnrollmentRequired => (S::FORBIDDEN, C::MfaEnrollmentRequired),
             Error::InvalidChallenge => (S::UNAUTHORIZED, C::InvalidChallenge),
+            Error::RecoverySessionRestricted => (S::FORBIDDEN, C::RecoverySessionRestricted),
             Error::InvalidCode => (S::UNAUTHORIZED, C::InvalidCode),
             Error::CodesNotConsecutive => (S::BAD_REQUEST, C::CodesNotConsecutive),
             Error::RecentSecondFactorRequired => (S::FORBIDDEN, C::RecentSecondFactorRequired),

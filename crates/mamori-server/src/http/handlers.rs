@@ -492,7 +492,7 @@ pub async fn resync_device(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<api::TwoCodesRequest>,
 ) -> ApiResult<Json<api::Device>> {
-    auth.require_full()?;
+    auth.require_full_or_recovery()?;
     let d = st
         .svc
         .resync_device(

@@ -150,6 +150,14 @@ async fn require_session(State(st): State<AppState>, mut req: Request, next: Nex
         Ok(a) => a,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // A recovery session may only manage MFA devices: decided here for every route, not per
+    // handler (docs/recovery.md).
+    if auth.session.state == crate::store::SessionState::Recovery {
+        let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str());
+        if !path.is_some_and(|p| recovery::recovery_session_allows(req.method(), p)) {
+            return recovery::restricted();
+        }
+    }
     let alert = st
         .svc
         .account_alerts(&auth)
@@ -260,6 +268,15 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/api/v1/setup", post(h::setup))
         .route("/api/v1/sign-in", post(h::sign_in))
         .route("/api/v1/sign-in/mfa", post(h::sign_in_mfa))
+        .route("/api/v1/sign-in/recovery", post(recovery::recovery_start))
+        .route(
+            "/api/v1/sign-in/recovery/email",
+            post(recovery::recovery_email),
+        )
+        .route(
+            "/api/v1/sign-in/recovery/phone",
+            post(recovery::recovery_phone),
+        )
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
         .merge(sync::router(&state))

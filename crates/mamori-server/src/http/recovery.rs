@@ -1,74 +1,47 @@
 //! Recovery codes over the JSON API (docs/recovery.md). Signing in with a recovery code needs no
 //! route of its own: `POST /api/v1/sign-in/mfa` accepts one in `code`.
 //!
-//! The wire types live here rather than in `mamori-api` for now; they are plain serde structs
-//! with the same conventions.
+//! The wire types are in `mamori_api::recovery`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rand::rngs::OsRng;
-use serde::{Deserialize, Serialize};
 
 use super::handlers::ApiJson;
 use super::{ApiResult, AppState, Auth, Meta};
 use crate::domain::contacts::Channel;
 use crate::domain::recovery::RecoveryStatus;
 
-/// `GET /api/v1/recovery-codes`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RecoveryStatusResponse {
-    /// Codes in the set (0: none made yet).
-    pub total: usize,
-    /// Unused codes.
-    pub remaining: usize,
-    /// When the set was made (Unix seconds).
-    pub created_at: Option<i64>,
-    /// Two or fewer remain: make a new set.
-    pub low: bool,
-}
+pub use mamori_api::recovery::{
+    ConfirmRequest, ContactWire, ContactsResponse, GenerateRequest, GenerateResponse,
+    RecoveryStatusResponse,
+};
 
-impl From<RecoveryStatus> for RecoveryStatusResponse {
-    fn from(s: RecoveryStatus) -> Self {
-        RecoveryStatusResponse {
-            total: s.total,
-            remaining: s.remaining,
-            created_at: s.created_at,
-            low: s.low(),
-        }
+fn status_wire(s: RecoveryStatus) -> RecoveryStatusResponse {
+    RecoveryStatusResponse {
+        total: s.total,
+        remaining: s.remaining,
+        created_at: s.created_at,
+        low: s.low(),
     }
 }
 
-/// `POST /api/v1/recovery-codes` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateRequest {
-    /// A current device code, when the session has not given one in the last 5 minutes.
-    pub code: Option<String>,
-    /// The device the code is from (optional).
-    pub device_id: Option<String>,
-}
-
-/// `POST /api/v1/recovery-codes` answer: the codes, shown this once.
-#[derive(Serialize)]
-pub struct GenerateResponse {
-    /// The codes, `XXXXX-XXXXX`.
-    pub codes: Vec<String>,
-    /// When they were made.
-    pub created_at: i64,
-}
-
 /// How many recovery codes remain.
+#[utoipa::path(get, path = "/api/v1/recovery-codes", tag = "recovery", responses((status = 200, body = RecoveryStatusResponse), (status = 401, description = "not signed in", body = mamori_api::ErrorBody), (status = 403, description = "mfa_enrollment_required or recovery_session_restricted", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn status(
     State(st): State<AppState>,
     auth: Auth,
 ) -> ApiResult<Json<RecoveryStatusResponse>> {
     auth.require_full()?;
-    Ok(Json(st.svc.recovery_status(&auth.account).await?.into()))
+    Ok(Json(status_wire(
+        st.svc.recovery_status(&auth.account).await?,
+    )))
 }
 
 /// Make a new set (the old one stops working). Needs a second factor from the last 5 minutes:
 /// the session's, or `code` given here.
+#[utoipa::path(post, path = "/api/v1/recovery-codes", tag = "recovery", request_body = GenerateRequest, responses((status = 201, body = GenerateResponse), (status = 403, description = "recent_second_factor_required", body = mamori_api::ErrorBody), (status = 409, description = "invalid_device_state: no enabled device", body = mamori_api::ErrorBody), (status = 401, description = "not signed in, or invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn generate(
     State(st): State<AppState>,
     auth: Auth,
@@ -97,33 +70,8 @@ pub async fn generate(
     ))
 }
 
-/// One contact detail.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ContactWire {
-    /// The value on the account.
-    pub value: Option<String>,
-    /// Whether exactly this value was proven with a code.
-    pub verified: bool,
-}
-
-/// `GET /api/v1/me/contacts`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ContactsResponse {
-    /// Email address.
-    pub email: ContactWire,
-    /// Phone number.
-    pub phone: ContactWire,
-}
-
-/// `POST /api/v1/me/contacts/{channel}/confirm` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmRequest {
-    /// The 6-digit code that was sent.
-    pub code: String,
-}
-
 /// The account's contact details and which are verified.
+#[utoipa::path(get, path = "/api/v1/me/contacts", tag = "recovery", responses((status = 200, body = ContactsResponse), (status = 401, description = "not signed in", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<ContactsResponse>> {
     auth.require_full()?;
     let c = st.svc.contacts(&auth.account).await?;
@@ -138,6 +86,7 @@ pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<
 }
 
 /// Send a verification code to the email address or phone number (`channel`).
+#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/verify", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), responses((status = 202, description = "a code was sent"), (status = 403, description = "forbidden: the channel is not configured", body = mamori_api::ErrorBody), (status = 400, description = "the account has no such contact", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn verify_contact(
     State(st): State<AppState>,
     auth: Auth,
@@ -152,6 +101,7 @@ pub async fn verify_contact(
 }
 
 /// Prove the contact detail with the code that was sent.
+#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/confirm", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = ConfirmRequest, responses((status = 204, description = "proven"), (status = 401, description = "invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn confirm_contact(
     State(st): State<AppState>,
     auth: Auth,
@@ -164,4 +114,105 @@ pub async fn confirm_contact(
         .confirm_contact(&auth, channel, &req.code, st.clock.now(), &m.meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- Signing in with alternative factors (docs/recovery.md) --------------------------------
+
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use mamori_api::recovery as wire;
+
+use crate::domain::recovery_signin::StepStarted;
+
+fn step_wire(s: StepStarted) -> (StatusCode, Json<wire::RecoveryStepResponse>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(wire::RecoveryStepResponse {
+            next: s.next.as_str().into(),
+            expires_at: s.expires_at,
+        }),
+    )
+}
+
+/// Start signing in with alternative factors: a code goes to the verified email address.
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery", tag = "sign-in", request_body = wire::RecoveryStartRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: the policy is off, the contacts are not both verified, or email/phone are not configured", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+pub async fn recovery_start(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryStartRequest>,
+) -> ApiResult<(StatusCode, Json<wire::RecoveryStepResponse>)> {
+    st.check_sign_in_rate(m.ip)?;
+    let s = st
+        .svc
+        .start_recovery_sign_in(&req.challenge, st.clock.now(), &mut OsRng, &m.meta)
+        .await?;
+    Ok(step_wire(s))
+}
+
+/// The email code: when right, a code goes to the verified phone number.
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/email", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+pub async fn recovery_email(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryCodeRequest>,
+) -> ApiResult<(StatusCode, Json<wire::RecoveryStepResponse>)> {
+    st.check_sign_in_rate(m.ip)?;
+    let s = st
+        .svc
+        .recovery_email_code(
+            &req.challenge,
+            &req.code,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    Ok(step_wire(s))
+}
+
+/// The phone code: when right, a recovery session begins (MFA device management only).
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 200, body = wire::RecoverySessionResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+pub async fn recovery_phone(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryCodeRequest>,
+) -> ApiResult<Response> {
+    st.check_sign_in_rate(m.ip)?;
+    let (s, _) = st
+        .svc
+        .recovery_phone_code(
+            &req.challenge,
+            &req.code,
+            st.clock.now(),
+            &mut OsRng,
+            &m.meta,
+        )
+        .await?;
+    let body = Json(wire::RecoverySessionResponse {
+        status: "recovery".into(),
+        token: s.token.to_string(),
+        expires_at: s.record.expires_at,
+    });
+    Ok(super::handlers::with_cookie(&st, &s, body))
+}
+
+/// The API a recovery session may use: MFA device management, who am I, and sign-out
+/// (`path` is the route pattern). Everything else answers `recovery_session_restricted`.
+pub fn recovery_session_allows(method: &Method, path: &str) -> bool {
+    matches!(
+        (method.as_str(), path),
+        ("GET", "/api/v1/me")
+            | ("POST", "/api/v1/sign-out")
+            | ("GET", "/api/v1/mfa-devices")
+            | ("POST", "/api/v1/mfa-devices/virtual")
+            | ("POST", "/api/v1/mfa-devices/hardware")
+            | ("POST", "/api/v1/mfa-devices/{id}/enable")
+            | ("POST", "/api/v1/mfa-devices/{id}/resync")
+            | ("DELETE", "/api/v1/mfa-devices/{id}")
+    )
+}
+
+/// The refusal of a request outside [`recovery_session_allows`].
+pub fn restricted() -> Response {
+    super::ApiError::from(crate::Error::RecoverySessionRestricted).into_response()
 }

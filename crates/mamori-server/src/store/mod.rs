@@ -198,6 +198,9 @@ pub enum SessionState {
     EnrollmentRequired,
     /// Fully signed in.
     Full,
+    /// Signed in with alternative factors (email, then phone): may only manage MFA devices
+    /// until a new device is enabled (docs/recovery.md).
+    Recovery,
 }
 
 impl SessionState {
@@ -207,6 +210,7 @@ impl SessionState {
             SessionState::MfaPending => "mfa_pending",
             SessionState::EnrollmentRequired => "enrollment_required",
             SessionState::Full => "full",
+            SessionState::Recovery => "recovery",
         }
     }
 
@@ -216,6 +220,7 @@ impl SessionState {
             "mfa_pending" => Ok(SessionState::MfaPending),
             "enrollment_required" => Ok(SessionState::EnrollmentRequired),
             "full" => Ok(SessionState::Full),
+            "recovery" => Ok(SessionState::Recovery),
             other => Err(Error::Store(format!("unknown session state {other:?}"))),
         }
     }

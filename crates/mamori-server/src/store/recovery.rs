@@ -80,6 +80,43 @@ impl std::fmt::Debug for VerificationCodeRecord {
     }
 }
 
+/// A sign-in with alternative factors in progress (table `recovery_signins`): bound to one
+/// sign-in challenge, at step `email`, then `phone`, then `done`. Only a hash of the current
+/// step's code is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoverySigninRecord {
+    /// UUID (also hashed with the code).
+    pub id: String,
+    /// The challenge (a `sessions` row in state `mfa_pending`).
+    pub challenge_id: String,
+    /// Owner.
+    pub account_id: String,
+    /// `email`, `phone` or `done`.
+    pub step: String,
+    /// SHA-256 of id, step and code.
+    pub code_hash: Vec<u8>,
+    /// When the current code was made.
+    pub created_at: UnixTime,
+    /// When the current code expires.
+    pub expires_at: UnixTime,
+    /// Attempts at the current code.
+    pub attempts: i64,
+    /// When the phone code was used (step `done`).
+    pub used_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for RecoverySigninRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoverySigninRecord")
+            .field("id", &self.id)
+            .field("step", &self.step)
+            .field("expires_at", &self.expires_at)
+            .field("attempts", &self.attempts)
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Storage of recovery codes. Implementations make each method atomic.
 #[async_trait]
 pub trait RecoveryStore: Send + Sync {
@@ -133,7 +170,39 @@ pub trait RecoveryStore: Send + Sync {
     ) -> Result<()>;
     /// The proven contact values: (channel, value).
     async fn verified_contacts(&self, account_id: &str) -> Result<Vec<(String, String)>>;
+
+    /// Starts (or restarts) the recovery sign-in of a challenge at step `email` with a new
+    /// code, replacing whatever step the challenge's earlier attempt had reached.
+    async fn start_recovery_signin(&self, r: &RecoverySigninRecord) -> Result<()>;
+    /// Counts one attempt against the challenge's live code of `step` (not used, not expired,
+    /// fewer than `max_attempts` attempts) in one conditional update and returns the row;
+    /// `None` when there is no such code (wrong step, expired, used up).
+    async fn recovery_signin_attempt(
+        &self,
+        challenge_id: &str,
+        step: &str,
+        now: UnixTime,
+        max_attempts: i64,
+    ) -> Result<Option<RecoverySigninRecord>>;
+    /// Moves a row from step `email` to `phone` with the phone code's hash and expiry (attempts
+    /// start again); true only for the one request that found it at step `email`.
+    async fn advance_recovery_signin(
+        &self,
+        id: &str,
+        code_hash: &[u8],
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool>;
+    /// Spends the phone code (step `phone` to `done`); true only for the one request that found
+    /// it unused.
+    async fn finish_recovery_signin(&self, id: &str, now: UnixTime) -> Result<bool>;
+    /// Sets the expiry of a pending sign-in challenge (a recovery sign-in needs longer than the
+    /// 5 minutes of a code step); false if it is not a pending challenge.
+    async fn extend_challenge(&self, challenge_id: &str, expires_at: UnixTime) -> Result<bool>;
 }
+
+const RS_COLS: &str =
+    "id, challenge_id, account_id, step, code_hash, created_at, expires_at, attempts, used_at";
 
 const VC_COLS: &str =
     "id, account_id, purpose, target, code_hash, created_at, expires_at, attempts, used_at";
@@ -151,6 +220,20 @@ macro_rules! impl_recovery_store {
                     account_id: r.try_get("account_id")?,
                     purpose: r.try_get("purpose")?,
                     target: r.try_get("target")?,
+                    code_hash: r.try_get("code_hash")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    attempts: r.try_get("attempts")?,
+                    used_at: r.try_get("used_at")?,
+                })
+            }
+
+            fn rs_from_row(r: &$row) -> Result<RecoverySigninRecord> {
+                Ok(RecoverySigninRecord {
+                    id: r.try_get("id")?,
+                    challenge_id: r.try_get("challenge_id")?,
+                    account_id: r.try_get("account_id")?,
+                    step: r.try_get("step")?,
                     code_hash: r.try_get("code_hash")?,
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
@@ -360,6 +443,95 @@ macro_rules! impl_recovery_store {
                         .map(|r| Ok((r.try_get("channel")?, r.try_get("value")?)))
                         .collect()
                 }
+
+                async fn start_recovery_signin(&self, r: &RecoverySigninRecord) -> Result<()> {
+                    sqlx::query(&format!(
+                        "INSERT INTO recovery_signins ({RS_COLS}) \
+                         VALUES ($1, $2, $3, 'email', $4, $5, $6, 0, NULL) \
+                         ON CONFLICT (challenge_id) DO UPDATE SET id = $1, step = 'email', \
+                         code_hash = $4, created_at = $5, expires_at = $6, attempts = 0, \
+                         used_at = NULL"
+                    ))
+                    .bind(&r.id)
+                    .bind(&r.challenge_id)
+                    .bind(&r.account_id)
+                    .bind(&r.code_hash)
+                    .bind(r.created_at)
+                    .bind(r.expires_at)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn recovery_signin_attempt(
+                    &self,
+                    challenge_id: &str,
+                    step: &str,
+                    now: UnixTime,
+                    max_attempts: i64,
+                ) -> Result<Option<RecoverySigninRecord>> {
+                    let row = sqlx::query(&format!(
+                        "UPDATE recovery_signins SET attempts = attempts + 1 \
+                         WHERE challenge_id = $1 AND step = $2 AND used_at IS NULL \
+                         AND expires_at > $3 AND attempts < $4 RETURNING {RS_COLS}"
+                    ))
+                    .bind(challenge_id)
+                    .bind(step)
+                    .bind(now)
+                    .bind(max_attempts)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    row.as_ref().map(rs_from_row).transpose()
+                }
+
+                async fn advance_recovery_signin(
+                    &self,
+                    id: &str,
+                    code_hash: &[u8],
+                    now: UnixTime,
+                    expires_at: UnixTime,
+                ) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE recovery_signins SET step = 'phone', code_hash = $2, \
+                         created_at = $3, expires_at = $4, attempts = 0 \
+                         WHERE id = $1 AND step = 'email' AND used_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(code_hash)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn finish_recovery_signin(&self, id: &str, now: UnixTime) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE recovery_signins SET step = 'done', used_at = $2 \
+                         WHERE id = $1 AND step = 'phone' AND used_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn extend_challenge(
+                    &self,
+                    challenge_id: &str,
+                    expires_at: UnixTime,
+                ) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE sessions SET expires_at = $2 \
+                         WHERE id = $1 AND state = 'mfa_pending'",
+                    )
+                    .bind(challenge_id)
+                    .bind(expires_at)
+                    .execute(self.pool())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
             }
         };
     };
@@ -415,6 +587,118 @@ pub(crate) mod suite {
         concurrent_spend(s).await;
         enroll_mark(s).await;
         verification_codes(s).await;
+        recovery_signins(s).await;
+    }
+
+    fn rs(id: &str, challenge: &str, account: &str, expires_at: i64) -> RecoverySigninRecord {
+        RecoverySigninRecord {
+            id: id.into(),
+            challenge_id: challenge.into(),
+            account_id: account.into(),
+            step: "email".into(),
+            code_hash: vec![1; 32],
+            created_at: 100,
+            expires_at,
+            attempts: 0,
+            used_at: None,
+        }
+    }
+
+    async fn challenge(s: &dyn Store, id: &str, account: &str) {
+        s.create_session(&crate::store::SessionRecord {
+            id: id.into(),
+            token_hash: id.as_bytes().to_vec(),
+            account_id: account.into(),
+            state: crate::store::SessionState::MfaPending,
+            created_at: 100,
+            last_seen_at: 100,
+            expires_at: 400,
+            second_factor_at: None,
+            client_addr: None,
+            user_agent: None,
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn recovery_signins(s: &dyn Store) {
+        let a = account(s, "rs-a").await;
+        challenge(s, "ch-1", &a).await;
+        s.start_recovery_signin(&rs("r1", "ch-1", &a, 700))
+            .await
+            .unwrap();
+        // The phone step cannot be attempted before the email step passed.
+        assert!(s
+            .recovery_signin_attempt("ch-1", "phone", 200, 5)
+            .await
+            .unwrap()
+            .is_none());
+        let got = s
+            .recovery_signin_attempt("ch-1", "email", 200, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.id.as_str(), got.attempts), ("r1", 1));
+        assert_eq!(
+            s.recovery_signin_attempt("ch-1", "email", 200, 2)
+                .await
+                .unwrap()
+                .unwrap()
+                .attempts,
+            2
+        );
+        // Used up after max attempts; a restart gives a new code with fresh attempts.
+        assert!(s
+            .recovery_signin_attempt("ch-1", "email", 200, 2)
+            .await
+            .unwrap()
+            .is_none());
+        s.start_recovery_signin(&rs("r2", "ch-1", &a, 700))
+            .await
+            .unwrap();
+        // Expired codes are not found.
+        assert!(s
+            .recovery_signin_attempt("ch-1", "email", 700, 5)
+            .await
+            .unwrap()
+            .is_none());
+        // Of concurrent advances exactly one wins; the phone code then has its own attempts.
+        let (x, y, z) = tokio::join!(
+            s.advance_recovery_signin("r2", &[2; 32], 300, 900),
+            s.advance_recovery_signin("r2", &[3; 32], 300, 900),
+            s.advance_recovery_signin("r2", &[4; 32], 300, 900)
+        );
+        let won = [x.unwrap(), y.unwrap(), z.unwrap()];
+        assert_eq!(won.iter().filter(|w| **w).count(), 1);
+        assert!(s
+            .recovery_signin_attempt("ch-1", "email", 301, 5)
+            .await
+            .unwrap()
+            .is_none());
+        let got = s
+            .recovery_signin_attempt("ch-1", "phone", 301, 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.step.as_str(), got.attempts), ("phone", 1));
+        assert!(s.finish_recovery_signin("r2", 302).await.unwrap());
+        assert!(!s.finish_recovery_signin("r2", 303).await.unwrap());
+        assert!(s
+            .recovery_signin_attempt("ch-1", "phone", 304, 5)
+            .await
+            .unwrap()
+            .is_none());
+        // Only pending challenges are extended.
+        assert!(s.extend_challenge("ch-1", 1_000).await.unwrap());
+        assert!(!s.extend_challenge("no-such", 1_000).await.unwrap());
+        assert_eq!(
+            s.session_by_token_hash(b"ch-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .expires_at,
+            1_000
+        );
     }
 
     fn vc(id: &str, account: &str, expires_at: i64) -> VerificationCodeRecord {

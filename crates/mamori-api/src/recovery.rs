@@ -1,0 +1,104 @@
+//! Wire types of signing in with alternative factors (`/api/v1/sign-in/recovery…`,
+//! docs/recovery.md): the email code, then the phone code, then a recovery session that may only
+//! manage MFA devices.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/v1/sign-in/recovery`: start with the challenge of the password step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryStartRequest {
+    /// The challenge from `POST /api/v1/sign-in` (`mfa_required`).
+    pub challenge: String,
+}
+
+/// `POST /api/v1/sign-in/recovery/email` and `/phone`: a code for the current step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCodeRequest {
+    /// The challenge from `POST /api/v1/sign-in`.
+    pub challenge: String,
+    /// The 6-digit code that was sent.
+    pub code: String,
+}
+
+/// `202` answer of the start and of the email step: which code was sent and until when it is
+/// valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryStepResponse {
+    /// `email_code` (a code went to the verified email address) or `phone_code` (a code went
+    /// to the verified phone number).
+    pub next: String,
+    /// When that code expires, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// `200` answer of the phone step: the recovery session (also set as the session cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoverySessionResponse {
+    /// Always `recovery`: the session may only manage MFA devices.
+    pub status: String,
+    /// Bearer token of the recovery session.
+    pub token: String,
+    /// When it ends at the latest, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// `GET /api/v1/recovery-codes`: how many recovery codes remain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryStatusResponse {
+    /// Codes in the set (0: none made yet).
+    pub total: usize,
+    /// Unused codes.
+    pub remaining: usize,
+    /// When the set was made (Unix seconds).
+    pub created_at: Option<i64>,
+    /// Two or fewer remain: make a new set.
+    pub low: bool,
+}
+
+/// `POST /api/v1/recovery-codes` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// A current device code, when the session has not given one in the last 5 minutes.
+    pub code: Option<String>,
+    /// The device the code is from (optional).
+    pub device_id: Option<String>,
+}
+
+/// `POST /api/v1/recovery-codes` answer: the codes, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GenerateResponse {
+    /// The codes, `XXXXX-XXXXX`.
+    pub codes: Vec<String>,
+    /// When they were made.
+    pub created_at: i64,
+}
+
+/// One contact detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactWire {
+    /// The value on the account.
+    pub value: Option<String>,
+    /// Whether exactly this value was proven with a code.
+    pub verified: bool,
+}
+
+/// `GET /api/v1/me/contacts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactsResponse {
+    /// Email address.
+    pub email: ContactWire,
+    /// Phone number.
+    pub phone: ContactWire,
+}
+
+/// `POST /api/v1/me/contacts/{channel}/confirm` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// The 6-digit code that was sent.
+    pub code: String,
+}
