@@ -262,7 +262,7 @@ macro_rules! impl_recovery_store {
                     account_id: &str,
                     codes: &[RecoveryCodeRecord],
                 ) -> Result<()> {
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
                         .bind(account_id)
                         .execute(&mut *tx)
@@ -312,7 +312,7 @@ macro_rules! impl_recovery_store {
                     .bind(account_id)
                     .bind(set_id)
                     .bind(idx)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
@@ -320,7 +320,7 @@ macro_rules! impl_recovery_store {
                 async fn delete_recovery_codes(&self, account_id: &str) -> Result<u64> {
                     let r = sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
                         .bind(account_id)
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                     Ok(r.rows_affected())
                 }
@@ -332,7 +332,7 @@ macro_rules! impl_recovery_store {
                     )
                     .bind(account_id)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(())
                 }
@@ -348,13 +348,13 @@ macro_rules! impl_recovery_store {
                 async fn clear_enroll_required(&self, account_id: &str) -> Result<()> {
                     sqlx::query("DELETE FROM mfa_enroll_required WHERE account_id = $1")
                         .bind(account_id)
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                     Ok(())
                 }
 
                 async fn create_verification_code(&self, c: &VerificationCodeRecord) -> Result<()> {
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     sqlx::query("DELETE FROM verification_codes WHERE account_id = $1 AND purpose = $2")
                         .bind(&c.account_id)
                         .bind(&c.purpose)
@@ -395,7 +395,7 @@ macro_rules! impl_recovery_store {
                     .bind(purpose)
                     .bind(now)
                     .bind(max_attempts)
-                    .fetch_optional(self.pool())
+                    .fetch_optional(self.writer())
                     .await?;
                     row.as_ref().map(vc_from_row).transpose()
                 }
@@ -406,7 +406,7 @@ macro_rules! impl_recovery_store {
                     )
                     .bind(now)
                     .bind(id)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
@@ -427,7 +427,7 @@ macro_rules! impl_recovery_store {
                     .bind(channel)
                     .bind(value)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(())
                 }
@@ -458,7 +458,7 @@ macro_rules! impl_recovery_store {
                     .bind(&r.code_hash)
                     .bind(r.created_at)
                     .bind(r.expires_at)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(())
                 }
@@ -479,7 +479,7 @@ macro_rules! impl_recovery_store {
                     .bind(step)
                     .bind(now)
                     .bind(max_attempts)
-                    .fetch_optional(self.pool())
+                    .fetch_optional(self.writer())
                     .await?;
                     row.as_ref().map(rs_from_row).transpose()
                 }
@@ -500,7 +500,7 @@ macro_rules! impl_recovery_store {
                     .bind(code_hash)
                     .bind(now)
                     .bind(expires_at)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
@@ -512,7 +512,7 @@ macro_rules! impl_recovery_store {
                     )
                     .bind(id)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
@@ -528,7 +528,7 @@ macro_rules! impl_recovery_store {
                     )
                     .bind(challenge_id)
                     .bind(expires_at)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
