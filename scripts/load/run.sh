@@ -13,7 +13,8 @@
 # Usage: scripts/load/run.sh [sqlite|postgres|all] [USERS...]
 # Env:   MAMORI_TEST_PG (admin URL, default postgres://postgres@127.0.0.1:5432/test),
 #        CONCURRENCY (default 32), SIGNIN_REQUESTS (default 200), VALIDATE_REQUESTS (default 60000),
-#        DRIVER (wrk or load; default wrk when installed), WRK_THREADS (default 1)
+#        DRIVER (wrk or load; default wrk when installed), WRK_THREADS (default 1),
+#        NO_BUILD (set: skip the release build and use the binaries already in target/release)
 # Only loopback addresses are contacted; every run is bounded by its request count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -72,6 +73,7 @@ run_one() { # backend users
     local before
     if [ "$DRIVER" = wrk ]; then
         # wrk (C, epoll) costs the shared cores far less per request than the Rust generator.
+        wrk -t 1 -c "$CONCURRENCY" -d 2s -s scripts/load/warmup.lua "$addr" -- "$key" >/dev/null
         "$LOAD" bodies --users "$users" --requests "$requests" --out "$dir/bodies"
         local secs=$((requests / 1500 + 2)); [ "$secs" -gt 19 ] && secs=19
         before=$(cpu_ticks "$pid")
