@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 pub mod review;
 pub mod sync;
+pub mod webauthn;
 
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].
 ///
@@ -67,6 +68,12 @@ pub enum ErrorCode {
     InvalidAppKey,
     /// 408/503: the request took too long.
     Timeout,
+    /// 400: the security-key ceremony is unknown, already finished, expired or not this
+    /// session's: begin again.
+    InvalidCeremony,
+    /// 401: the security key's answer was not accepted (wrong key, bad signature, or a
+    /// signature counter that did not move forward).
+    SecurityKeyRejected,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
 }
@@ -96,6 +103,8 @@ impl ErrorCode {
             ErrorCode::InvalidSetupToken => "invalid_setup_token",
             ErrorCode::InvalidAppKey => "invalid_app_key",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::InvalidCeremony => "invalid_ceremony",
+            ErrorCode::SecurityKeyRejected => "security_key_rejected",
             ErrorCode::Internal => "internal",
         }
     }

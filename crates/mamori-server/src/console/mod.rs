@@ -39,6 +39,7 @@ mod pages_recovery;
 mod pages_review;
 mod pages_security;
 mod pages_tokens;
+mod pages_webauthn;
 mod views;
 
 use i18n::{Lang, Tr, LANG_COOKIE};
@@ -662,6 +663,24 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/audit", get(a::audit))
         .route("/review", get(pages_review::review))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/webauthn.js", get(pages_webauthn::script))
+        .route("/security/mfa/security-key", get(pages_webauthn::form))
+        .route(
+            "/security/mfa/security-key/begin",
+            post(pages_webauthn::register_begin),
+        )
+        .route(
+            "/security/mfa/security-key/finish",
+            post(pages_webauthn::register_finish),
+        )
+        .route(
+            "/sign-in/security-key/begin",
+            post(pages_webauthn::sign_in_begin),
+        )
+        .route(
+            "/sign-in/security-key/finish",
+            post(pages_webauthn::sign_in_finish),
+        )
         .layer(middleware::from_fn_with_state(state, console_layer))
 }
 

@@ -134,8 +134,14 @@ pub async fn new_device(
     {
         return Ok(see_other(&format!("/security/mfa/{}/enable", d.id)));
     }
-    if f.kind.as_deref() == Some("hardware_otp") {
-        // Step 2 for a hardware token: its serial and two codes (pages_tokens.rs).
+    let step2 = match f.kind.as_deref() {
+        Some("hardware_otp") => Some("/security/mfa/hardware"),
+        Some("security_key") => Some("/security/mfa/security-key"),
+        _ => None,
+    };
+    if let Some(step2) = step2 {
+        // Step 2 for a hardware token: its serial and two codes (pages_tokens.rs); for a
+        // security key: the browser's WebAuthn prompt (pages_webauthn.rs).
         let q: String = name
             .bytes()
             .map(|b| match b {
@@ -145,7 +151,7 @@ pub async fn new_device(
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        return Ok(see_other(&format!("/security/mfa/hardware?name={q}")));
+        return Ok(see_other(&format!("{step2}?name={q}")));
     }
     let error = if f.kind.as_deref().unwrap_or("virtual") != "virtual" {
         // Security keys arrive in a later release; the choice is shown but disabled, so only a
@@ -342,7 +348,9 @@ async fn remove_view(
         action: format!("/security/mfa/{}/remove", d.id),
         button: ctx.tr.t("remove.button"),
         back: "/security".into(),
-        needs_code: !enabled.is_empty(),
+        // Only one-time codes are typed here; an account with security keys alone confirms with
+        // the key it signed in with in the last 5 minutes (the domain checks the recency).
+        needs_code: enabled.iter().any(|d| d.kind.is_otp()),
         devices: enabled
             .iter()
             .filter(|d| d.kind.is_otp())
@@ -376,7 +384,12 @@ pub async fn remove(
 ) -> PageResult {
     let auth = ctx.signed_in()?;
     let d = own_device(&ctx, &id).await?;
-    let has_mfa = !st.svc.enabled_devices(&auth.account).await?.is_empty();
+    let has_mfa = st
+        .svc
+        .enabled_devices(&auth.account)
+        .await?
+        .iter()
+        .any(|d| d.kind.is_otp());
     let mut result = Ok(());
     if has_mfa {
         let code = digits(f.code.as_deref().unwrap_or(""));

@@ -287,6 +287,8 @@ pub struct MfaView {
     pub devices: Vec<DeviceChoice>,
     pub selected: String,
     pub error: Option<String>,
+    /// The account has a security key: offer "Use security key".
+    pub security_key: bool,
 }
 
 #[derive(Template)]
