@@ -96,6 +96,8 @@
         });
       }).catch(function (err) {
         if (button) { button.disabled = false; }
+        // For diagnosis (tests, support): what the browser said, not shown.
+        form.setAttribute('data-failure', String(err && err.name) + ': ' + String(err && err.message));
         // Messages from this server are already translated; the browser's own (the user
         // cancelled, no key answered) are replaced by the page's sentence.
         showError(form, err && err.name === 'Error' ? err.message : '');

@@ -33,7 +33,7 @@ async fn register_sign_in_remove(protocol: &'static str, shot: &'static str) {
         b.click("continue").await;
         assert_eq!(b.path().await, "/security/mfa/security-key?name=desk-key");
         assert_eq!(b.value("name").await, "desk-key");
-        b.shots(shot).await;
+        b.shots("register").await;
 
         // The browser asks the (virtual) key; the page lands on the device list.
         b.click("register-key").await;
@@ -49,6 +49,7 @@ async fn register_sign_in_remove(protocol: &'static str, shot: &'static str) {
         b.sign_in_password("root").await;
         assert_eq!(b.path().await, "/sign-in/mfa");
         assert!(b.exists("use-key").await);
+        b.shots("mfa").await;
         b.click("use-key").await;
         assert_eq!(b.path().await, "/");
 

@@ -2,7 +2,8 @@
 //! session, and the second-factor step with a key, through `webauthn-rs` (no OpenSSL).
 //!
 //! - The relying party is the configured public URL: its host is the RP id, its origin the only
-//!   accepted origin.
+//!   accepted origin. Keys are asked for user presence (a touch), not user verification: the key
+//!   is the second factor after the password.
 //! - Each ceremony's state (challenge, allowed credentials) is stored in the database between
 //!   the begin and the finish request ([`crate::store::WebauthnStore`]), bound to the session
 //!   (registration, step-up) or to the sign-in challenge (sign-in) that began it, valid
@@ -78,8 +79,16 @@ pub fn relying_party(public_url: &str, service_name: &str) -> Result<Webauthn> {
         .to_string();
     let origin = Url::parse(&url.origin().ascii_serialization())
         .map_err(|e| Error::Config(format!("public_url {public_url:?}: {e}")))?;
+    // User presence only: the key is the second factor after the password, so a touch is what
+    // the MFA step asks for. (Asking for user verification as webauthn-rs does by default also
+    // requests credProtect "userVerificationRequired", which Chromium refuses unless user
+    // verification is required, and which U2F keys cannot do.)
     WebauthnBuilder::new(&host, &origin)
-        .and_then(|b| b.rp_name(service_name).build())
+        .and_then(|b| {
+            b.rp_name(service_name)
+                .danger_set_user_presence_only_security_keys(true)
+                .build()
+        })
         .map_err(|e| {
             Error::Config(format!(
                 "public_url {public_url:?} cannot be a WebAuthn relying party: {e}"
