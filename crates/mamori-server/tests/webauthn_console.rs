@@ -2,7 +2,8 @@
 //! (W3C WebAuthn Level 2, section 11) against the real binary, for both protocols a key can
 //! speak: CTAP2 (resident keys, user verification) and CTAP1/U2F. Root (who must enroll first)
 //! picks "Security key" in the Assign MFA device wizard, registers the key, signs out, signs in
-//! with the key at the MFA step ("Use security key"), and removes it. Screenshots land in
+//! with the key at the MFA step ("Use security key"), and removes it (once with a fresh factor,
+//! once after confirming with the key because the factor grew stale). Screenshots land in
 //! `target/test-artifacts/console/`.
 #![allow(
     clippy::unwrap_used,
@@ -15,9 +16,12 @@ mod console_common;
 
 use console_common::*;
 
-async fn register_sign_in_remove(protocol: &'static str, shot: &'static str) {
+/// `stale`: before removing, the session's second factor is made 10 minutes old (in the
+/// database), so the removal page asks to confirm with the key first.
+async fn register_sign_in_remove(protocol: &'static str, shot: &'static str, stale: bool) {
     let srv = Server::start_on_localhost(&[]);
     let link = srv.setup_link();
+    let db = format!("sqlite://{}", srv.dir.path().join("mamori.db").display());
     with_browser(shot, &srv, Options::default(), move |b| async move {
         b.set_password_from_link(&link).await;
         b.sign_in_password("root").await;
@@ -53,14 +57,31 @@ async fn register_sign_in_remove(protocol: &'static str, shot: &'static str) {
         b.click("use-key").await;
         assert_eq!(b.path().await, "/");
 
-        // Remove it: the key just given is the fresh second factor.
+        // Remove it: the key just given is the fresh second factor; once that is older than 5
+        // minutes, the page asks for the key again first.
+        if stale {
+            let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+            sqlx::query("UPDATE sessions SET second_factor_at = second_factor_at - 600")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
         b.goto("/security").await;
         b.click_css("#devices a.danger-link").await;
-        assert!(b.path().await.ends_with("/remove"), "{}", b.path().await);
+        let remove_page = b.path().await;
+        assert!(remove_page.ends_with("/remove"), "{remove_page}");
         assert!(
             !b.exists("code").await,
             "no code to type for a key-only account"
         );
+        assert_eq!(b.exists("verify-key").await, stale);
+        if stale {
+            b.shots("confirm").await;
+            b.click("verify-key").await;
+            assert_eq!(b.path().await, remove_page);
+            assert!(!b.exists("verify-key").await);
+        }
         b.click("confirm").await;
         assert_eq!(b.path().await, "/security?done=mfa_removed");
         assert!(b.exists("no-devices").await);
@@ -76,10 +97,10 @@ async fn register_sign_in_remove(protocol: &'static str, shot: &'static str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctap2_key_registers_signs_in_and_is_removed() {
-    register_sign_in_remove("ctap2", "security-key-ctap2").await;
+    register_sign_in_remove("ctap2", "security-key-ctap2", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u2f_key_registers_signs_in_and_is_removed() {
-    register_sign_in_remove("ctap1/u2f", "security-key-u2f").await;
+    register_sign_in_remove("ctap1/u2f", "security-key-u2f", false).await;
 }

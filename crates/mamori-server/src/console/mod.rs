@@ -681,6 +681,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/sign-in/security-key/finish",
             post(pages_webauthn::sign_in_finish),
         )
+        .route(
+            "/security/verify/security-key/begin",
+            post(pages_webauthn::verify_begin),
+        )
+        .route(
+            "/security/verify/security-key/finish",
+            post(pages_webauthn::verify_finish),
+        )
         .layer(middleware::from_fn_with_state(state, console_layer))
 }
 

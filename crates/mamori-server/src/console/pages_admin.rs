@@ -189,6 +189,7 @@ async fn deactivate_view(
         button: ctx.tr.t("deactivate.button"),
         back: format!("/users/{user}"),
         needs_code,
+        key_verify: false,
         devices: own
             .iter()
             .filter(|d| d.kind.is_otp())

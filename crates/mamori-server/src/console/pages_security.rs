@@ -351,6 +351,14 @@ async fn remove_view(
         // Only one-time codes are typed here; an account with security keys alone confirms with
         // the key it signed in with in the last 5 minutes (the domain checks the recency).
         needs_code: enabled.iter().any(|d| d.kind.is_otp()),
+        key_verify: !enabled.iter().any(|d| d.kind.is_otp())
+            && enabled
+                .iter()
+                .any(|d| d.kind == crate::store::DeviceKind::SecurityKey)
+            && auth
+                .session
+                .second_factor_at
+                .is_none_or(|t| ctx.now.saturating_sub(t) > crate::domain::RECENT_FACTOR_SECS),
         devices: enabled
             .iter()
             .filter(|d| d.kind.is_otp())

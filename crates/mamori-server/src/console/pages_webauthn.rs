@@ -259,3 +259,105 @@ pub async fn sign_in_finish(
         }
     }
 }
+
+/// POST `/security/verify/security-key/begin` (from the script): JSON, a step-up with a key
+/// within the session.
+pub async fn verify_begin(ctx: Ctx, State(st): State<AppState>) -> PageResult {
+    let auth = ctx.full()?;
+    if st.check_sign_in_rate(ctx.meta.ip).is_err() {
+        return json_error(&ctx, Error::RateLimited { retry_after: 60 });
+    }
+    match st
+        .svc
+        .webauthn_verify_begin(&auth.account, &auth.session, ctx.now, &mut OsRng)
+        .await
+        .map(begun_wire)
+    {
+        Ok(Ok(b)) => Ok(Json(b).into_response()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => json_error(&ctx, e),
+    }
+}
+
+/// The step-up finish form (filled by the script).
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Where a step-up returns to: a page of the security section, else the overview.
+fn back_to(back: &str) -> &str {
+    let ok = back.starts_with("/security/")
+        && !back.contains("//")
+        && back
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.?=&".contains(&b));
+    if ok {
+        back
+    } else {
+        "/security"
+    }
+}
+
+/// POST `/security/verify/security-key/finish`: records a fresh second factor, then back to the
+/// page that asked (e.g. removing a device).
+pub async fn verify_finish(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Form(f): Form<VerifyForm>,
+) -> PageResult {
+    let auth = ctx.full()?;
+    let result = match st.check_sign_in_rate(ctx.meta.ip) {
+        Err(_) => Err(Error::RateLimited { retry_after: 60 }),
+        Ok(()) => match serde_json::from_str(&f.credential)
+            .map_err(|_| Error::InvalidInput("credential".into()))
+            .and_then(parse_credential::<PublicKeyCredential>)
+        {
+            Ok(credential) => {
+                st.svc
+                    .webauthn_verify_finish(
+                        &auth.account,
+                        &auth.session,
+                        &f.ceremony,
+                        &credential,
+                        ctx.now,
+                        &ctx.meta.meta,
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => Ok(see_other(back_to(&f.back))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::back_to;
+
+    #[test]
+    fn a_step_up_returns_only_to_the_security_pages() {
+        assert_eq!(
+            back_to("/security/mfa/abc-1/remove"),
+            "/security/mfa/abc-1/remove"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/security/",
+            "/security//evil",
+            "/users/x",
+            "/security/\"><script>",
+            "",
+        ] {
+            assert_eq!(back_to(bad), "/security", "{bad}");
+        }
+    }
+}

@@ -375,6 +375,8 @@ pub struct ConfirmView {
     pub needs_code: bool,
     pub devices: Vec<DeviceChoice>,
     pub error: Option<String>,
+    /// Offer "Confirm with security key" (a key-only account whose second factor is stale).
+    pub key_verify: bool,
 }
 
 /// A user in the administrators' list.
