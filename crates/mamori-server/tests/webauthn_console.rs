@@ -104,3 +104,80 @@ async fn ctap2_key_registers_signs_in_and_is_removed() {
 async fn u2f_key_registers_signs_in_and_is_removed() {
     register_sign_in_remove("ctap1/u2f", "security-key-u2f", false).await;
 }
+
+/// An administrator whose only device is a security key deactivates another user's device: with
+/// a stale second factor the confirmation page offers the key instead of a code field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_only_administrator_confirms_with_the_key_to_deactivate_a_device() {
+    let srv = Server::start_on_localhost(&[]);
+    let link = srv.setup_link();
+    let db = format!("sqlite://{}", srv.dir.path().join("mamori.db").display());
+    let base = srv.url.clone();
+    with_browser(
+        "security-key-admin",
+        &srv,
+        Options::default(),
+        move |b| async move {
+            b.set_password_from_link(&link).await;
+            b.sign_in_password("root").await;
+            b.add_virtual_authenticator("ctap2").await;
+            b.goto("/security/mfa/security-key?name=root-key").await;
+            b.click("register-key").await;
+            assert_eq!(b.path().await, "/security?done=mfa_assigned");
+
+            // alice, with a device added through the API.
+            b.goto("/users").await;
+            b.fill("name", "alice").await;
+            b.click("create-user").await;
+            let alice_link = b.text("setup-link").await;
+            let token = alice_link.split("token=").nth(1).unwrap().to_string();
+            let http = reqwest::Client::new();
+            let r = http
+                .post(format!("{base}/api/v1/setup"))
+                .json(&serde_json::json!({"token": token, "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let v: serde_json::Value = http
+                .post(format!("{base}/api/v1/sign-in"))
+                .json(&serde_json::json!({"user": "alice", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let alice = v["token"].as_str().unwrap().to_string();
+            let r = http
+                .post(format!("{base}/api/v1/mfa-devices/virtual"))
+                .bearer_auth(&alice)
+                .json(&serde_json::json!({"name": "phone"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+
+            // Root's second factor is now 10 minutes old.
+            let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+            sqlx::query("UPDATE sessions SET second_factor_at = second_factor_at - 600")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+
+            b.goto("/users/alice").await;
+            b.click_css("#devices a.danger-link").await;
+            let page = b.path().await;
+            assert!(page.ends_with("/deactivate"), "{page}");
+            assert!(!b.exists("code").await);
+            assert!(b.exists("verify-key").await);
+            b.click("verify-key").await;
+            assert_eq!(b.path().await, page);
+            assert!(!b.exists("verify-key").await);
+            b.click("confirm").await;
+            assert_eq!(b.path().await, "/users/alice?done=device_deactivated");
+        },
+    )
+    .await;
+}

@@ -290,9 +290,10 @@ pub struct VerifyForm {
     back: String,
 }
 
-/// Where a step-up returns to: a page of the security section, else the overview.
+/// Where a step-up returns to: a page of the security section or of the users' pages (an
+/// administrator's confirmation), else the overview.
 fn back_to(back: &str) -> &str {
-    let ok = back.starts_with("/security/")
+    let ok = (back.starts_with("/security/") || back.starts_with("/users/"))
         && !back.contains("//")
         && back
             .bytes()
@@ -349,11 +350,15 @@ mod tests {
             back_to("/security/mfa/abc-1/remove"),
             "/security/mfa/abc-1/remove"
         );
+        assert_eq!(
+            back_to("/users/alice/devices/abc-1/deactivate"),
+            "/users/alice/devices/abc-1/deactivate"
+        );
         for bad in [
             "https://evil.example/",
             "//evil.example/security/",
             "/security//evil",
-            "/users/x",
+            "/app-keys",
             "/security/\"><script>",
             "",
         ] {
