@@ -303,6 +303,68 @@ async fn security_key_register_sign_in_verify_and_remove() {
         .await;
     assert_eq!(st, 204, "{v}");
 
+    // The console's step-up form with the same session as a cookie: an unknown ceremony is a
+    // 400 page saying to start again (not an internal error); a good answer goes back to the
+    // page that asked, and only to a security page.
+    let (st, _, html) = s.call("GET", "/sign-in", None, None).await;
+    assert_eq!(st, 200);
+    let csrf = html
+        .as_str()
+        .unwrap()
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let console_finish = |ceremony: String, cred: Value, back: &'static str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("ceremony", ceremony),
+            ("credential", cred.to_string()),
+            ("back", back.to_string()),
+        ];
+        no_redirects
+            .post(format!("{}/security/verify/security-key/finish", s.url))
+            .header(
+                "cookie",
+                format!("mamori_csrf={csrf}; mamori_session={full}"),
+            )
+            .form(&form)
+            .send()
+    };
+    let (_, begun) = s
+        .post(
+            "/api/v1/session/verify/security-key/begin",
+            Some(&full),
+            json!({}),
+        )
+        .await;
+    let cred = assert_with(&mut key, &begun);
+    let r = console_finish("no-such-ceremony".into(), cred.clone(), "/security")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("expired or was already used"));
+    let r = console_finish(
+        begun["ceremony"].as_str().unwrap().into(),
+        cred,
+        "https://evil.example/",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/security");
+
     // Removal through the existing device path (a fresh factor was just given).
     let (st, _, v) = s
         .call(

@@ -181,6 +181,18 @@ fn error_page(e: &Error) -> ErrorPage {
             Key("errors.challenge_todo"),
             None,
         ),
+        Error::InvalidCeremony => (
+            StatusCode::BAD_REQUEST,
+            Key("security_key.expired"),
+            Key("security_key.todo"),
+            None,
+        ),
+        Error::SecurityKeyRejected => (
+            StatusCode::BAD_REQUEST,
+            Key("security_key.rejected"),
+            Key("security_key.todo"),
+            None,
+        ),
         Error::AccountLocked => (
             StatusCode::LOCKED,
             Key("errors.locked"),
@@ -269,6 +281,8 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
             &[("secs", &retry_after.to_string())],
         ),
         Error::InvalidChallenge => tr.t("errors.challenge"),
+        Error::InvalidCeremony => tr.t("security_key.expired"),
+        Error::SecurityKeyRejected => tr.t("security_key.rejected"),
         Error::InvalidSetupToken => tr.t("errors.setup_link"),
         Error::NotFound(_) => tr.t("errors.not_found"),
         Error::Forbidden(_) => tr.t("errors.forbidden"),
