@@ -529,3 +529,48 @@ async fn a_second_node_finishes_ceremonies_the_first_began() {
         Some("node-key")
     ));
 }
+
+#[tokio::test]
+async fn open_ceremonies_per_account_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), None, &env());
+    let enroll_only = s.root_session().await;
+    let mut key = new_key();
+    let (st, v) = register(&s, &enroll_only, &mut key, "key").await;
+    assert_eq!(st, 201, "{v}");
+    let (challenge, first) = key_challenge(&s, "root").await;
+    let begin = || {
+        s.post(
+            "/api/v1/sign-in/security-key/begin",
+            None,
+            json!({ "challenge": challenge }),
+        )
+    };
+    // 16 open ceremonies (the first included), then refused until one is finished.
+    for _ in 1..16 {
+        let (st, v) = begin().await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (st, v) = begin().await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{v}"
+    );
+    let cred = assert_with(&mut key, &first);
+    let (st, v) = finish_sign_in(&s, &challenge, &first["ceremony"], cred).await;
+    assert_eq!(st, 200, "{v}");
+    let (challenge, _) = key_challenge(&s, "root").await;
+    let (st, v) = s
+        .post(
+            "/api/v1/sign-in/security-key/begin",
+            None,
+            json!({ "challenge": challenge }),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{v}"
+    );
+}

@@ -40,6 +40,9 @@ use super::{
 
 /// A ceremony must be finished within 5 minutes of its beginning.
 pub const CEREMONY_SECS: i64 = 5 * 60;
+/// At most this many unfinished, unexpired ceremonies per account: enough for several browser
+/// tabs and retries, and a bound on what one account can make the server store.
+pub const MAX_OPEN_CEREMONIES: i64 = 16;
 
 /// Audit event kinds of security keys.
 pub mod kind {
@@ -190,18 +193,28 @@ impl Service {
     ) -> Result<(String, UnixTime)> {
         let id = new_id(rng);
         let expires_at = now.saturating_add(CEREMONY_SECS);
-        self.store
-            .webauthn_ceremony_create(&CeremonyRecord {
-                id: id.clone(),
-                account_id: account.id.clone(),
-                session_id: session_id.to_string(),
-                kind,
-                device_name: device_name.map(str::to_string),
-                state: encode(state)?,
-                created_at: now,
-                expires_at,
-            })
+        let stored = self
+            .store
+            .webauthn_ceremony_create(
+                &CeremonyRecord {
+                    id: id.clone(),
+                    account_id: account.id.clone(),
+                    session_id: session_id.to_string(),
+                    kind,
+                    device_name: device_name.map(str::to_string),
+                    state: encode(state)?,
+                    created_at: now,
+                    expires_at,
+                },
+                MAX_OPEN_CEREMONIES,
+            )
             .await?;
+        if !stored {
+            // The oldest open ceremony expires within 5 minutes at the latest.
+            return Err(Error::RateLimited {
+                retry_after: u64::try_from(CEREMONY_SECS).unwrap_or(300),
+            });
+        }
         Ok((id, expires_at))
     }
 

@@ -71,8 +71,10 @@ impl std::fmt::Debug for CeremonyRecord {
 /// Storage of security keys and their ceremonies.
 #[async_trait]
 pub trait WebauthnStore: Send + Sync {
-    /// Stores a ceremony (and drops ceremonies that expired before `c.created_at`).
-    async fn webauthn_ceremony_create(&self, c: &CeremonyRecord) -> Result<()>;
+    /// Stores a ceremony unless the account already has `max_open` unexpired ones (then
+    /// false), and drops ceremonies that expired before `c.created_at`. The count and the insert
+    /// are one statement; it bounds what one account can make the server store.
+    async fn webauthn_ceremony_create(&self, c: &CeremonyRecord, max_open: i64) -> Result<bool>;
     /// Consumes the ceremony `id` if it belongs to `session_id`, is of `kind` and has not
     /// expired at `now`, in one statement: only one caller ever gets it.
     async fn webauthn_ceremony_take(
@@ -133,15 +135,20 @@ macro_rules! impl_webauthn_store {
 
             #[async_trait]
             impl WebauthnStore for $store {
-                async fn webauthn_ceremony_create(&self, c: &CeremonyRecord) -> Result<()> {
+                async fn webauthn_ceremony_create(
+                    &self,
+                    c: &CeremonyRecord,
+                    max_open: i64,
+                ) -> Result<bool> {
                     sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1")
                         .bind(c.created_at)
                         .execute(self.pool())
                         .await?;
-                    sqlx::query(
+                    let r = sqlx::query(
                         "INSERT INTO webauthn_ceremonies (id, account_id, session_id, kind, \
                          device_name, state, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT COUNT(*) FROM \
+                         webauthn_ceremonies WHERE account_id = $2 AND expires_at > $7) < $9",
                     )
                     .bind(&c.id)
                     .bind(&c.account_id)
@@ -151,10 +158,11 @@ macro_rules! impl_webauthn_store {
                     .bind(&c.state)
                     .bind(c.created_at)
                     .bind(c.expires_at)
+                    .bind(max_open)
                     .execute(self.pool())
                     .await
                     .map_err(|e| super::map_unique(e, "a ceremony with this id"))?;
-                    Ok(())
+                    Ok(r.rows_affected() == 1)
                 }
 
                 async fn webauthn_ceremony_take(
@@ -358,16 +366,47 @@ pub(crate) mod suite {
     }
 
     pub async fn run_all(s: &dyn Store) {
+        open_ceremonies_are_bounded_per_account(s).await;
         ceremonies_are_bound_single_use_and_expire(s).await;
         concurrent_finishes(s).await;
         registration(s).await;
         counter_rule(s).await;
     }
 
+    async fn open_ceremonies_are_bounded_per_account(s: &dyn Store) {
+        let a = account(s, "wa-flood").await;
+        let b = account(s, "wa-calm").await;
+        for i in 0..3 {
+            let c = ceremony(&format!("f-{i}"), &a, "sess-f", CeremonyKind::Authenticate);
+            assert!(s.webauthn_ceremony_create(&c, 3).await.unwrap());
+        }
+        // The fourth open one is refused and not stored; another account is not affected.
+        let c = ceremony("f-3", &a, "sess-f", CeremonyKind::Authenticate);
+        assert!(!s.webauthn_ceremony_create(&c, 3).await.unwrap());
+        assert!(s
+            .webauthn_ceremony_take("f-3", "sess-f", CeremonyKind::Authenticate, 200)
+            .await
+            .unwrap()
+            .is_none());
+        let other = ceremony("g-0", &b, "sess-g", CeremonyKind::Authenticate);
+        assert!(s.webauthn_ceremony_create(&other, 3).await.unwrap());
+        // A finished one frees a place; expired ones do not count.
+        assert!(s
+            .webauthn_ceremony_take("f-0", "sess-f", CeremonyKind::Authenticate, 200)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(s.webauthn_ceremony_create(&c, 3).await.unwrap());
+        let mut later = ceremony("f-4", &a, "sess-f", CeremonyKind::Authenticate);
+        later.created_at = 400;
+        later.expires_at = 700;
+        assert!(s.webauthn_ceremony_create(&later, 3).await.unwrap());
+    }
+
     async fn ceremonies_are_bound_single_use_and_expire(s: &dyn Store) {
         let a = account(s, "wa-cer").await;
         let c = ceremony("c-1", &a, "sess-1", CeremonyKind::Register);
-        s.webauthn_ceremony_create(&c).await.unwrap();
+        assert!(s.webauthn_ceremony_create(&c, 16).await.unwrap());
         // Another session, the other kind, or too late: nothing, and the ceremony stays.
         let take = |sess: &'static str, kind, now| s.webauthn_ceremony_take("c-1", sess, kind, now);
         assert!(take("sess-2", CeremonyKind::Register, 200)
@@ -391,11 +430,11 @@ pub(crate) mod suite {
             .is_none());
         // Expired ceremonies are dropped when a new one is stored.
         let old = ceremony("c-old", &a, "sess-1", CeremonyKind::Authenticate);
-        s.webauthn_ceremony_create(&old).await.unwrap();
+        assert!(s.webauthn_ceremony_create(&old, 16).await.unwrap());
         let mut later = ceremony("c-later", &a, "sess-1", CeremonyKind::Authenticate);
         later.created_at = 500;
         later.expires_at = 800;
-        s.webauthn_ceremony_create(&later).await.unwrap();
+        assert!(s.webauthn_ceremony_create(&later, 16).await.unwrap());
         assert!(s
             .webauthn_ceremony_take("c-old", "sess-1", CeremonyKind::Authenticate, 0)
             .await
@@ -407,7 +446,7 @@ pub(crate) mod suite {
     async fn concurrent_finishes(s: &dyn Store) {
         let a = account(s, "wa-race").await;
         let c = ceremony("c-race", &a, "sess-r", CeremonyKind::Authenticate);
-        s.webauthn_ceremony_create(&c).await.unwrap();
+        assert!(s.webauthn_ceremony_create(&c, 16).await.unwrap());
         let take = || s.webauthn_ceremony_take("c-race", "sess-r", CeremonyKind::Authenticate, 200);
         let (r0, r1, r2, r3, r4, r5) = tokio::join!(take(), take(), take(), take(), take(), take());
         let got = [r0, r1, r2, r3, r4, r5]
