@@ -462,6 +462,22 @@ async fn an_ip_address_public_url_cannot_be_a_relying_party() {
         .as_str()
         .unwrap()
         .contains("domain name"));
+
+    // The OpenAPI document describes every security-key endpoint and the new error codes.
+    let (st, doc) = s.get("/api/v1/openapi.json", None).await;
+    assert_eq!(st, 200);
+    for path in [
+        "/api/v1/mfa-devices/security-key/begin",
+        "/api/v1/mfa-devices/security-key/finish",
+        "/api/v1/sign-in/security-key/begin",
+        "/api/v1/sign-in/security-key/finish",
+        "/api/v1/session/verify/security-key/begin",
+        "/api/v1/session/verify/security-key/finish",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path}");
+    }
+    let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
+    assert!(codes.contains("invalid_ceremony") && codes.contains("security_key_rejected"));
 }
 
 /// Two server processes on one PostgreSQL database: every ceremony begun on one node is
