@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 pub mod recovery;
 pub mod review;
 pub mod sync;
+pub mod webauthn;
 
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].
 ///
@@ -71,6 +72,12 @@ pub enum ErrorCode {
     /// 403: a recovery session (signed in with alternative factors) may only manage MFA
     /// devices until a new device is enabled.
     RecoverySessionRestricted,
+    /// 400: the security-key ceremony is unknown, already finished, expired or not this
+    /// session's: begin again.
+    InvalidCeremony,
+    /// 401: the security key's answer was not accepted (wrong key, bad signature, or a
+    /// signature counter that did not move forward).
+    SecurityKeyRejected,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
 }
@@ -101,6 +108,8 @@ impl ErrorCode {
             ErrorCode::InvalidAppKey => "invalid_app_key",
             ErrorCode::Timeout => "timeout",
             ErrorCode::RecoverySessionRestricted => "recovery_session_restricted",
+            ErrorCode::InvalidCeremony => "invalid_ceremony",
+            ErrorCode::SecurityKeyRejected => "security_key_rejected",
             ErrorCode::Internal => "internal",
         }
     }

@@ -68,6 +68,12 @@ pub enum Error {
     /// Unknown or revoked application key.
     #[error("the application key is missing, unknown or revoked")]
     InvalidAppKey,
+    /// The security-key ceremony is unknown, finished, expired or another session's.
+    #[error("the security key request is unknown, already used or expired: start again")]
+    InvalidCeremony,
+    /// The security key's answer was not accepted.
+    #[error("the security key was not accepted: use a key registered to this account")]
+    SecurityKeyRejected,
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),

@@ -887,3 +887,127 @@ async fn emails_are_in_the_configured_language() {
     let body = decoded_body(&started);
     assert!(body.contains("クライアントのアドレス: 127.0.0.1"), "{body}");
 }
+
+/// A user who lost the phone may enroll a security key as the new device: the key's
+/// registration ends the recovery session exactly as enabling a virtual device does (full
+/// session, every other session revoked), and the key then answers the MFA step.
+#[tokio::test]
+async fn a_security_key_enrolled_in_a_recovery_session_ends_it() {
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+
+    let origin = "https://mamori.test";
+    let w = world(None, &[("MAMORI_PUBLIC_URL", origin)]).await;
+    let (phone, email) = ("+81 90 5555 0101", "kenji@example.test");
+    let (_, _, old_full) = user(&w, "kenji", phone, &["email", "phone"]).await;
+
+    // Password, then the email code, then the phone code: a recovery session.
+    let ch = challenge(&w, "kenji").await;
+    let (s, v) = w
+        .srv
+        .post("/api/v1/sign-in/recovery", None, json!({"challenge": ch}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let code = six_digits(
+        &nth_mail(&w.sink, email, "Your sign-in code", 1)
+            .await
+            .body(),
+    );
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/sign-in/recovery/email",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let msg = nth_phone_message(&w.hook, phone, "recovery_sign_in", 1).await;
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/sign-in/recovery/phone",
+            None,
+            json!({"challenge": ch, "code": msg["code"]}),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("recovery")), "{v}");
+    let recovery = v["token"].as_str().unwrap().to_string();
+    let (s, v) = w.srv.get("/api/v1/sessions", Some(&recovery)).await;
+    assert_eq!(
+        (s, error_code(&v)),
+        (403, Some("recovery_session_restricted")),
+        "{v}"
+    );
+
+    // Register a (software) security key from the recovery session.
+    let mut key = SoftToken::new(true).unwrap().0;
+    let url = Url::parse(origin).unwrap();
+    let (s, begun) = w
+        .srv
+        .post(
+            "/api/v1/mfa-devices/security-key/begin",
+            Some(&recovery),
+            json!({"name": "yubikey-new"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{begun}");
+    let ccr: CreationChallengeResponse = serde_json::from_value(begun["options"].clone()).unwrap();
+    let credential = serde_json::to_value(key.do_registration(url.clone(), ccr).unwrap()).unwrap();
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/mfa-devices/security-key/finish",
+            Some(&recovery),
+            json!({"ceremony": begun["ceremony"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let full = v["token"].as_str().expect("a new full session").to_string();
+
+    // The recovery session and the old session are gone; the new one is full.
+    for gone in [&recovery, &old_full] {
+        let (s, _) = w.srv.get("/api/v1/me", Some(gone)).await;
+        assert_eq!(s, 401, "revoked");
+    }
+    let (s, v) = w.srv.get("/api/v1/sessions", Some(&full)).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = w
+        .srv
+        .get("/api/v1/audit?kind=recovery.complete", Some(&w.root))
+        .await;
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "recovery.complete"
+                && e["account"] == "kenji"
+                && e["result"] == "success"),
+        "{v}"
+    );
+
+    // The key answers the MFA step of the next sign-in.
+    let ch = challenge(&w, "kenji").await;
+    let (s, begun) = w
+        .srv
+        .post(
+            "/api/v1/sign-in/security-key/begin",
+            None,
+            json!({"challenge": ch}),
+        )
+        .await;
+    assert_eq!(s, 200, "{begun}");
+    let rcr: RequestChallengeResponse = serde_json::from_value(begun["options"].clone()).unwrap();
+    let assertion = serde_json::to_value(key.do_authentication(url, rcr).unwrap()).unwrap();
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/sign-in/security-key/finish",
+            None,
+            json!({"challenge": ch, "ceremony": begun["ceremony"], "credential": assertion}),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("signed_in")), "{v}");
+}

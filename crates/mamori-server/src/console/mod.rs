@@ -40,6 +40,7 @@ mod pages_recovery_signin;
 mod pages_review;
 mod pages_security;
 mod pages_tokens;
+mod pages_webauthn;
 mod views;
 
 use i18n::{Lang, Tr, LANG_COOKIE};
@@ -187,6 +188,18 @@ fn error_page(e: &Error) -> ErrorPage {
             Key("errors.recovery_session_todo"),
             None,
         ),
+        Error::InvalidCeremony => (
+            StatusCode::BAD_REQUEST,
+            Key("security_key.expired"),
+            Key("security_key.todo"),
+            None,
+        ),
+        Error::SecurityKeyRejected => (
+            StatusCode::BAD_REQUEST,
+            Key("security_key.rejected"),
+            Key("security_key.todo"),
+            None,
+        ),
         Error::AccountLocked => (
             StatusCode::LOCKED,
             Key("errors.locked"),
@@ -276,6 +289,8 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         ),
         Error::InvalidChallenge => tr.t("errors.challenge"),
         Error::RecoverySessionRestricted => tr.t("errors.recovery_session"),
+        Error::InvalidCeremony => tr.t("security_key.expired"),
+        Error::SecurityKeyRejected => tr.t("security_key.rejected"),
         Error::InvalidSetupToken => tr.t("errors.setup_link"),
         Error::NotFound(_) => tr.t("errors.not_found"),
         Error::Forbidden(_) => tr.t("errors.forbidden"),
@@ -729,6 +744,32 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/audit", get(a::audit))
         .route("/review", get(pages_review::review))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/webauthn.js", get(pages_webauthn::script))
+        .route("/security/mfa/security-key", get(pages_webauthn::form))
+        .route(
+            "/security/mfa/security-key/begin",
+            post(pages_webauthn::register_begin),
+        )
+        .route(
+            "/security/mfa/security-key/finish",
+            post(pages_webauthn::register_finish),
+        )
+        .route(
+            "/sign-in/security-key/begin",
+            post(pages_webauthn::sign_in_begin),
+        )
+        .route(
+            "/sign-in/security-key/finish",
+            post(pages_webauthn::sign_in_finish),
+        )
+        .route(
+            "/security/verify/security-key/begin",
+            post(pages_webauthn::verify_begin),
+        )
+        .route(
+            "/security/verify/security-key/finish",
+            post(pages_webauthn::verify_finish),
+        )
         .layer(middleware::from_fn_with_state(state, console_layer))
 }
 

@@ -178,7 +178,10 @@ async fn deactivate_view(
         .find(|d| d.id == id)
         .ok_or(Fail::NotFound)?;
     let own = ctx.st.svc.enabled_devices(&auth.account).await?;
-    let needs_code = !own.is_empty() && !recent_factor(auth, ctx.now);
+    let stale = !own.is_empty() && !recent_factor(auth, ctx.now);
+    // Codes are typed here; an administrator with security keys alone confirms with a key.
+    let has_otp = own.iter().any(|d| d.kind.is_otp());
+    let needs_code = stale && has_otp;
     Ok(ConfirmView {
         p: Page::new(ctx, "deactivate.title", "users"),
         heading: ctx
@@ -189,6 +192,7 @@ async fn deactivate_view(
         button: ctx.tr.t("deactivate.button"),
         back: format!("/users/{user}"),
         needs_code,
+        key_verify: stale && !has_otp,
         devices: own
             .iter()
             .filter(|d| d.kind.is_otp())

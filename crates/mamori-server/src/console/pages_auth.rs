@@ -174,11 +174,11 @@ pub async fn sign_in(
     }
 }
 
-fn challenge_of(headers: &axum::http::HeaderMap) -> Option<String> {
+pub(super) fn challenge_of(headers: &axum::http::HeaderMap) -> Option<String> {
     super::read_cookie(headers, CHALLENGE_COOKIE).filter(|c| !c.is_empty())
 }
 
-fn mfa_view(
+pub(super) fn mfa_view(
     ctx: &Ctx,
     account: String,
     devices: &[crate::store::DeviceRecord],
@@ -198,6 +198,9 @@ fn mfa_view(
             .collect(),
         selected,
         error,
+        security_key: devices
+            .iter()
+            .any(|d| d.kind == crate::store::DeviceKind::SecurityKey),
     }
 }
 

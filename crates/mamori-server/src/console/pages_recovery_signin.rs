@@ -44,9 +44,14 @@ pub fn recovery_scope(method: &Method, path: &str) -> Scope {
         )
     };
     match path {
-        "/security/mfa/new" | "/security/mfa/hardware" | RECOVERY_HOME | "/sign-out" | "/lang" => {
-            Scope::Allow
-        }
+        "/security/mfa/new"
+        | "/security/mfa/hardware"
+        | "/security/mfa/security-key"
+        | "/security/mfa/security-key/begin"
+        | "/security/mfa/security-key/finish"
+        | RECOVERY_HOME
+        | "/sign-out"
+        | "/lang" => Scope::Allow,
         p if p.starts_with("/static/") && method == Method::GET => Scope::Allow,
         p if p.strip_prefix("/security/mfa/").is_some_and(device_page) => Scope::Allow,
         "/" | "/security" | "/sign-in" if method == Method::GET => Scope::Home,

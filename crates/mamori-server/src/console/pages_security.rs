@@ -135,8 +135,14 @@ pub async fn new_device(
     {
         return Ok(see_other(&format!("/security/mfa/{}/enable", d.id)));
     }
-    if f.kind.as_deref() == Some("hardware_otp") {
-        // Step 2 for a hardware token: its serial and two codes (pages_tokens.rs).
+    let step2 = match f.kind.as_deref() {
+        Some("hardware_otp") => Some("/security/mfa/hardware"),
+        Some("security_key") => Some("/security/mfa/security-key"),
+        _ => None,
+    };
+    if let Some(step2) = step2 {
+        // Step 2 for a hardware token: its serial and two codes (pages_tokens.rs); for a
+        // security key: the browser's WebAuthn prompt (pages_webauthn.rs).
         let q: String = name
             .bytes()
             .map(|b| match b {
@@ -146,7 +152,7 @@ pub async fn new_device(
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        return Ok(see_other(&format!("/security/mfa/hardware?name={q}")));
+        return Ok(see_other(&format!("{step2}?name={q}")));
     }
     let error = if f.kind.as_deref().unwrap_or("virtual") != "virtual" {
         // Security keys arrive in a later release; the choice is shown but disabled, so only a
@@ -343,8 +349,20 @@ async fn remove_view(
         action: format!("/security/mfa/{}/remove", d.id),
         button: ctx.tr.t("remove.button"),
         back: "/security".into(),
-        // A recovery session's email and phone codes stand in for the lost device's code.
-        needs_code: !enabled.is_empty() && auth.session.state != SessionState::Recovery,
+        // Only one-time codes are typed here; an account with security keys alone confirms with
+        // the key it signed in with in the last 5 minutes (the domain checks the recency). A
+        // recovery session's email and phone codes stand in for the lost device's code or key.
+        needs_code: enabled.iter().any(|d| d.kind.is_otp())
+            && auth.session.state != SessionState::Recovery,
+        key_verify: auth.session.state != SessionState::Recovery
+            && !enabled.iter().any(|d| d.kind.is_otp())
+            && enabled
+                .iter()
+                .any(|d| d.kind == crate::store::DeviceKind::SecurityKey)
+            && auth
+                .session
+                .second_factor_at
+                .is_none_or(|t| ctx.now.saturating_sub(t) > crate::domain::RECENT_FACTOR_SECS),
         devices: enabled
             .iter()
             .filter(|d| d.kind.is_otp())
@@ -378,8 +396,13 @@ pub async fn remove(
 ) -> PageResult {
     let auth = ctx.signed_in()?;
     let d = own_device(&ctx, &id).await?;
-    let has_mfa = !st.svc.enabled_devices(&auth.account).await?.is_empty()
-        && auth.session.state != SessionState::Recovery;
+    let has_mfa = auth.session.state != SessionState::Recovery
+        && st
+            .svc
+            .enabled_devices(&auth.account)
+            .await?
+            .iter()
+            .any(|d| d.kind.is_otp());
     let mut result = Ok(());
     if has_mfa {
         let code = digits(f.code.as_deref().unwrap_or(""));

@@ -287,6 +287,8 @@ pub struct MfaView {
     pub devices: Vec<DeviceChoice>,
     pub selected: String,
     pub error: Option<String>,
+    /// The account has a security key: offer "Use security key".
+    pub security_key: bool,
 }
 
 #[derive(Template)]
@@ -373,6 +375,8 @@ pub struct ConfirmView {
     pub needs_code: bool,
     pub devices: Vec<DeviceChoice>,
     pub error: Option<String>,
+    /// Offer "Confirm with security key" (a key-only account whose second factor is stale).
+    pub key_verify: bool,
 }
 
 /// A user in the administrators' list.

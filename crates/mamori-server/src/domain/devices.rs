@@ -70,7 +70,7 @@ impl Service {
     /// Whether the session gave a second factor recently enough for a sensitive change.
     /// A recovery session counts as recent for as long as it lasts: its email and phone codes
     /// are the fresh proof, and the lost device cannot give another.
-    fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
+    pub(super) fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
         session.state == crate::store::SessionState::Recovery
             || session
                 .second_factor_at

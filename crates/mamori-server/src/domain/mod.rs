@@ -18,6 +18,8 @@
 //! - [`sync`]: end-to-end-encrypted authenticator sync (devices, wrapped keys, items).
 //! - [`tokens`]: hardware OTP tokens: the inventory imported from seed files, assignment by
 //!   serial number and two consecutive codes.
+//! - [`webauthn`]: security keys (WebAuthn/FIDO2): registration and the second-factor step,
+//!   ceremonies kept in the database, the signature-counter rule.
 
 use std::sync::Arc;
 
@@ -48,6 +50,7 @@ pub mod review;
 pub mod signin;
 pub mod sync;
 pub mod tokens;
+pub mod webauthn;
 
 pub use factors::SecondFactorVerified;
 

@@ -70,6 +70,8 @@ impl From<Error> for ApiError {
             Error::WeakPassword(_) => (S::BAD_REQUEST, C::WeakPassword),
             Error::InvalidSetupToken => (S::UNAUTHORIZED, C::InvalidSetupToken),
             Error::InvalidAppKey => (S::UNAUTHORIZED, C::InvalidAppKey),
+            Error::InvalidCeremony => (S::BAD_REQUEST, C::InvalidCeremony),
+            Error::SecurityKeyRejected => (S::UNAUTHORIZED, C::SecurityKeyRejected),
             _ => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(

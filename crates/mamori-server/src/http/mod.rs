@@ -31,6 +31,7 @@ pub mod recovery;
 mod review;
 pub mod sync;
 pub mod tokens;
+pub mod webauthn;
 
 pub use error::{ApiError, ApiResult};
 pub use handlers::audit_wire;
@@ -281,6 +282,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .merge(session_routes)
         .merge(sync::router(&state))
         .merge(tokens::router())
+        .merge(webauthn::router())
         .merge(crate::console::router(state.clone()))
         .fallback_service(crate::console::fallback(state.clone(), || async {
             not_found().await.into_response()

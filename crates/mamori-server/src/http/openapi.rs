@@ -50,6 +50,12 @@ use utoipa::OpenApi;
         super::tokens::list,
         super::tokens::assign_own,
         super::tokens::assign_for_user,
+        super::webauthn::register_begin,
+        super::webauthn::register_finish,
+        super::webauthn::sign_in_begin,
+        super::webauthn::sign_in_finish,
+        super::webauthn::verify_begin,
+        super::webauthn::verify_finish,
     ),
     modifiers(&Security),
     components(schemas(
@@ -100,6 +106,12 @@ use utoipa::OpenApi;
         super::tokens::ImportTokensResponse,
         super::tokens::TokenWire,
         super::tokens::AssignTokenRequest,
+        api::webauthn::RegisterBeginRequest,
+        api::webauthn::CeremonyBegun,
+        api::webauthn::RegisterFinishRequest,
+        api::webauthn::SignInBeginRequest,
+        api::webauthn::SignInFinishRequest,
+        api::webauthn::VerifyFinishRequest,
     ))
 )]
 pub struct ApiDoc;

@@ -209,6 +209,10 @@ pub fn recovery_session_allows(method: &Method, path: &str) -> bool {
             | ("POST", "/api/v1/mfa-devices/{id}/enable")
             | ("POST", "/api/v1/mfa-devices/{id}/resync")
             | ("DELETE", "/api/v1/mfa-devices/{id}")
+            // The security-key registration routes authenticate on their own (outside
+            // `require_session`) and allow a recovery session too; listed for completeness.
+            | ("POST", "/api/v1/mfa-devices/security-key/begin")
+            | ("POST", "/api/v1/mfa-devices/security-key/finish")
     )
 }
 

@@ -21,11 +21,13 @@ pub mod review;
 pub mod sqlite;
 pub mod sync;
 pub mod tokens;
+pub mod webauthn;
 
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
 pub use sync::SyncStore;
 pub use tokens::TokenStore;
+pub use webauthn::WebauthnStore;
 
 /// Account role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,7 +325,7 @@ pub struct FailureCount {
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store:
-    SyncStore + RecoveryStore + TokenStore + ReviewStore + Send + Sync + 'static
+    SyncStore + RecoveryStore + TokenStore + ReviewStore + WebauthnStore + Send + Sync + 'static
 {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;

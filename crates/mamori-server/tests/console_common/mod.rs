@@ -542,3 +542,104 @@ impl Browser {
         t / 30 - 1
     }
 }
+
+impl Server {
+    /// Like [`Server::start`], but on a port chosen here and with the public URL
+    /// `http://localhost:PORT`, which the browser then opens: WebAuthn needs a relying-party id
+    /// that is a domain name (not an IP address) and a secure context (`localhost` is one).
+    pub fn start_on_localhost(env: &[(&str, &str)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let public = format!("http://localhost:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mamori-server"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.path());
+        cmd.env_remove("MAMORI_CONFIG")
+            .env_remove("MAMORI_DATABASE")
+            .env("MAMORI_PUBLIC_URL", &public);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::from(log));
+        let mut child = cmd.spawn().expect("start mamori-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut setup = None;
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(l) = line.strip_prefix("setup link: ") {
+                    setup = Some(l.to_string());
+                }
+                if line.starts_with("listening on ") && !sent {
+                    let _ = tx.send(setup.clone());
+                    sent = true;
+                }
+            }
+        });
+        let setup_link = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                panic!("server did not start; log:\n{log}")
+            });
+        Server {
+            child,
+            url: public,
+            setup_link,
+            dir,
+        }
+    }
+}
+
+/// WebDriver's "Add Virtual Authenticator" (W3C WebAuthn Level 2, section 11.3).
+#[derive(Debug)]
+struct AddVirtualAuthenticator(serde_json::Value);
+
+impl thirtyfour::common::command::FormatRequestData for AddVirtualAuthenticator {
+    fn format_request(&self, session_id: &thirtyfour::SessionId) -> thirtyfour::RequestData {
+        thirtyfour::RequestData::new(
+            reqwest::Method::POST,
+            format!("session/{session_id}/webauthn/authenticator"),
+        )
+        .add_body(self.0.clone())
+    }
+}
+
+impl Browser {
+    /// Adds a virtual authenticator to the browser (Chromium answers WebAuthn requests with it,
+    /// user presence and verification granted): `protocol` is `ctap2` (resident keys and user
+    /// verification) or `ctap1/u2f` (neither), transport USB. Returns its id.
+    pub async fn add_virtual_authenticator(&self, protocol: &str) -> String {
+        let ctap2 = protocol == "ctap2";
+        let body = serde_json::json!({
+            "protocol": protocol,
+            "transport": "usb",
+            "hasResidentKey": ctap2,
+            "hasUserVerification": ctap2,
+            "isUserConsenting": true,
+            "isUserVerified": ctap2,
+        });
+        let resp = self
+            .driver
+            .handle
+            .cmd(AddVirtualAuthenticator(body))
+            .await
+            .expect("add a virtual authenticator");
+        resp.value_json()
+            .unwrap()
+            .as_str()
+            .expect("the authenticator id")
+            .to_string()
+    }
+}

@@ -1,0 +1,712 @@
+//! Security keys (WebAuthn/FIDO2, docs/security-keys.md) as MFA devices: registration from a
+//! session, and the second-factor step with a key, through `webauthn-rs` (no OpenSSL).
+//!
+//! - The relying party is the configured public URL: its host is the RP id, its origin the only
+//!   accepted origin. Keys are asked for user presence (a touch), not user verification: the key
+//!   is the second factor after the password.
+//! - Each ceremony's state (challenge, allowed credentials) is stored in the database between
+//!   the begin and the finish request ([`crate::store::WebauthnStore`]), bound to the session
+//!   (registration, step-up) or to the sign-in challenge (sign-in) that began it, valid
+//!   [`CEREMONY_SECS`], consumed by the finish whatever its outcome: any node can finish what
+//!   another began, and a finished ceremony cannot be replayed.
+//! - A key is a device of kind `security_key` within the device limit; its serialized credential
+//!   is in `devices.credential`, its signature counter in `devices.last_step`.
+//! - The counter rule (W3C WebAuthn Level 2, section 7.2, step 21): an assertion whose nonzero
+//!   counter is not greater than the stored one may come from a cloned key; it is refused,
+//!   audited as [`kind::CLONE_SUSPECTED`] and counted as a failed attempt. The store decides it
+//!   with one conditional update, so two nodes cannot both accept one counter value.
+//! - A successful assertion yields the same [`SecondFactorVerified`] as a code, through the same
+//!   lock, throttle and failure-count rules ([`super::factors`]).
+
+use rand::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Url,
+    Uuid, Webauthn, WebauthnBuilder, WebauthnError,
+};
+
+use crate::clock::UnixTime;
+use crate::error::{Error, Result};
+use crate::store::webauthn::{CeremonyKind, CeremonyRecord};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord, SessionState};
+
+use super::audit::{kind as audit_kind, Event};
+use super::factors::throttle_wait;
+use super::signin::{NewSession, SessionGrant};
+use super::{check_name, new_id, token_hash, RequestMeta, SecondFactorVerified, Service};
+
+/// A ceremony must be finished within 5 minutes of its beginning.
+pub const CEREMONY_SECS: i64 = 5 * 60;
+/// At most this many unfinished, unexpired ceremonies per account: enough for several browser
+/// tabs and retries, and a bound on what one account can make the server store.
+pub const MAX_OPEN_CEREMONIES: i64 = 16;
+
+/// Audit event kinds of security keys.
+pub mod kind {
+    /// A registration was begun (or refused before the key was asked).
+    pub const REGISTER_BEGIN: &str = "webauthn.register_begin";
+    /// A registration was finished (or its answer refused).
+    pub const REGISTER: &str = "webauthn.register";
+    /// An assertion's signature counter did not move forward: the key may have been cloned.
+    pub const CLONE_SUSPECTED: &str = "webauthn.clone_suspected";
+}
+
+/// A ceremony begun: the id the client sends back and the options for the authenticator.
+#[derive(Debug)]
+pub struct Begun<T> {
+    /// Ceremony id.
+    pub ceremony: String,
+    /// Options for `navigator.credentials.create()`/`get()`.
+    pub options: T,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}
+
+/// The relying party of a public URL: RP id = its host, origin = its origin.
+pub fn relying_party(public_url: &str, service_name: &str) -> Result<Webauthn> {
+    let url = Url::parse(public_url)
+        .map_err(|e| Error::Config(format!("public_url {public_url:?}: {e}")))?;
+    // WebAuthn relying-party ids are domain names; browsers refuse IP addresses.
+    let host = url
+        .domain()
+        .ok_or_else(|| {
+            Error::Forbidden(
+                "security keys need the server's public URL (public_url) to use a domain name \
+                 such as localhost, not an IP address"
+                    .into(),
+            )
+        })?
+        .to_string();
+    let origin = Url::parse(&url.origin().ascii_serialization())
+        .map_err(|e| Error::Config(format!("public_url {public_url:?}: {e}")))?;
+    // User presence only: the key is the second factor after the password, so a touch is what
+    // the MFA step asks for. (Asking for user verification as webauthn-rs does by default also
+    // requests credProtect "userVerificationRequired", which Chromium refuses unless user
+    // verification is required, and which U2F keys cannot do.)
+    WebauthnBuilder::new(&host, &origin)
+        .and_then(|b| {
+            b.rp_name(service_name)
+                .danger_set_user_presence_only_security_keys(true)
+                .build()
+        })
+        .map_err(|e| {
+            Error::Config(format!(
+                "public_url {public_url:?} cannot be a WebAuthn relying party: {e}"
+            ))
+        })
+}
+
+/// The WebAuthn user handle of an account: its UUID (or one derived from its id).
+fn user_handle(account: &AccountRecord) -> Uuid {
+    Uuid::parse_str(&account.id).unwrap_or_else(|_| {
+        let h = Sha256::digest(account.id.as_bytes());
+        let mut b = [0u8; 16];
+        b.copy_from_slice(h.get(..16).unwrap_or(&[0u8; 16]));
+        uuid::Builder::from_random_bytes(b).into_uuid()
+    })
+}
+
+fn stored_key(d: &DeviceRecord) -> Result<SecurityKey> {
+    let bytes = d
+        .credential
+        .as_deref()
+        .ok_or_else(|| Error::Internal("security key without credential".into()))?;
+    serde_json::from_slice(bytes).map_err(|e| Error::Internal(format!("stored credential: {e}")))
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("serialize: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
+    serde_json::from_slice(b).map_err(|e| Error::Internal(format!("stored ceremony: {e}")))
+}
+
+/// A short, non-secret label of a credential for the device list: `webauthn:` and the first
+/// 16 hex digits of the SHA-256 of its id.
+fn key_serial(credential_id: &[u8]) -> String {
+    let h = Sha256::digest(credential_id);
+    format!(
+        "webauthn:{}",
+        data_encoding::HEXLOWER.encode(h.get(..8).unwrap_or_default())
+    )
+}
+
+/// The credential's signature counter, from its serialized form (webauthn-rs keeps it private
+/// to the credential; the stored JSON has it as `cred.counter`).
+fn counter_of(key: &SecurityKey) -> Result<i64> {
+    let v = serde_json::to_value(key).map_err(|e| Error::Internal(format!("serialize: {e}")))?;
+    Ok(v.get("cred")
+        .and_then(|c| c.get("counter"))
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0))
+}
+
+impl Service {
+    fn relying_party(&self) -> Result<Webauthn> {
+        relying_party(&self.policy.public_url, &self.policy.service_name)
+    }
+
+    async fn security_keys(&self, account: &AccountRecord) -> Result<Vec<DeviceRecord>> {
+        Ok(self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.kind == DeviceKind::SecurityKey && d.enabled_at.is_some())
+            .collect())
+    }
+
+    /// Whether the session may change the account's factors now: an account with MFA needs a
+    /// second factor from the last 5 minutes.
+    async fn factor_change_allowed(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let has_mfa = self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .iter()
+            .any(|d| d.enabled_at.is_some());
+        // The same recency rule as for OTP devices (a recovery session counts as recent).
+        Ok(!has_mfa || Self::recent_factor(session, now))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn new_ceremony<R: RngCore + CryptoRng + Send, T: serde::Serialize>(
+        &self,
+        account: &AccountRecord,
+        session_id: &str,
+        kind: CeremonyKind,
+        device_name: Option<&str>,
+        state: &T,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<(String, UnixTime)> {
+        let id = new_id(rng);
+        let expires_at = now.saturating_add(CEREMONY_SECS);
+        let stored = self
+            .store
+            .webauthn_ceremony_create(
+                &CeremonyRecord {
+                    id: id.clone(),
+                    account_id: account.id.clone(),
+                    session_id: session_id.to_string(),
+                    kind,
+                    device_name: device_name.map(str::to_string),
+                    state: encode(state)?,
+                    created_at: now,
+                    expires_at,
+                },
+                MAX_OPEN_CEREMONIES,
+            )
+            .await?;
+        if !stored {
+            // The oldest open ceremony expires within 5 minutes at the latest.
+            return Err(Error::RateLimited {
+                retry_after: u64::try_from(CEREMONY_SECS).unwrap_or(300),
+            });
+        }
+        Ok((id, expires_at))
+    }
+
+    /// Begins registering a security key named `name` for the session's account. Needs a
+    /// second factor from the last 5 minutes when the account already has MFA; refuses a taken
+    /// name or a full device list before the key is asked.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn webauthn_register_begin<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        name: &str,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<Begun<CreationChallengeResponse>> {
+        let refuse = |result: &'static str| {
+            Event::own(kind::REGISTER_BEGIN, result, &account.name).detail(name)
+        };
+        if let Err(e) = check_name("the device name", name) {
+            self.audit(now, meta, refuse("invalid_input")).await?;
+            return Err(e);
+        }
+        if !self.factor_change_allowed(account, session, now).await? {
+            self.audit(now, meta, refuse("recent_factor_required"))
+                .await?;
+            return Err(Error::RecentSecondFactorRequired);
+        }
+        let devices = self.store.devices_for_account(&account.id).await?;
+        if devices.iter().any(|d| d.name == name) {
+            self.audit(now, meta, refuse("conflict")).await?;
+            return Err(Error::Conflict(
+                "a device with this name already exists".into(),
+            ));
+        }
+        if devices.len() >= self.policy.max_devices as usize {
+            self.audit(now, meta, refuse("device_limit")).await?;
+            return Err(Error::DeviceLimitReached(self.policy.max_devices));
+        }
+        // Keys already registered are excluded, so the browser says so instead of creating a
+        // second credential on the same key.
+        let exclude: Vec<_> = devices
+            .iter()
+            .filter(|d| d.kind == DeviceKind::SecurityKey)
+            .filter_map(|d| stored_key(d).ok())
+            .map(|k| k.cred_id().clone())
+            .collect();
+        let rp = self.relying_party()?;
+        let (options, state): (CreationChallengeResponse, SecurityKeyRegistration) = rp
+            .start_securitykey_registration(
+                user_handle(account),
+                &account.name,
+                &account.name,
+                Some(exclude),
+                None,
+                None,
+            )
+            .map_err(|e| Error::Internal(format!("webauthn: {e}")))?;
+        let (ceremony, expires_at) = self
+            .new_ceremony(
+                account,
+                &session.id,
+                CeremonyKind::Register,
+                Some(name),
+                &state,
+                now,
+                rng,
+            )
+            .await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::REGISTER_BEGIN, "success", &account.name).detail(name),
+        )
+        .await?;
+        Ok(Begun {
+            ceremony,
+            options,
+            expires_at,
+        })
+    }
+
+    /// Finishes a registration with the authenticator's answer: the key becomes an enabled
+    /// device. Registering proves possession, so it yields a [`SecondFactorVerified`] (an
+    /// enrollment-restricted session may then be upgraded).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn webauthn_register_finish<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        ceremony: &str,
+        credential: &RegisterPublicKeyCredential,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<(DeviceRecord, SecondFactorVerified)> {
+        let failed = |result: &'static str| Event::own(kind::REGISTER, result, &account.name);
+        let Some(c) = self
+            .store
+            .webauthn_ceremony_take(ceremony, &session.id, CeremonyKind::Register, now)
+            .await?
+            .filter(|c| c.account_id == account.id)
+        else {
+            self.audit(now, meta, failed("invalid_ceremony")).await?;
+            return Err(Error::InvalidCeremony);
+        };
+        let name = c.device_name.clone().unwrap_or_default();
+        // The rule of begin holds at the end too: a session whose second factor grew stale
+        // while the key was being asked does not add a factor.
+        if !self.factor_change_allowed(account, session, now).await? {
+            self.audit(now, meta, failed("recent_factor_required").detail(&name))
+                .await?;
+            return Err(Error::RecentSecondFactorRequired);
+        }
+        let state: SecurityKeyRegistration = decode(&c.state)?;
+        let key = match self
+            .relying_party()?
+            .finish_securitykey_registration(credential, &state)
+        {
+            Ok(k) => k,
+            Err(e) => {
+                let reason = format!("{name}: {e}");
+                self.audit(now, meta, failed("failure").detail(&reason))
+                    .await?;
+                return Err(Error::SecurityKeyRejected);
+            }
+        };
+        let cred_id: &[u8] = key.cred_id().as_ref();
+        let device = DeviceRecord {
+            id: new_id(rng),
+            account_id: account.id.clone(),
+            kind: DeviceKind::SecurityKey,
+            name: name.clone(),
+            serial: key_serial(cred_id),
+            created_at: now,
+            enabled_at: Some(now),
+            last_used_at: None,
+            secret_sealed: None,
+            otp_type: "totp".into(),
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            drift: 0,
+            last_step: Some(counter_of(&key)?),
+            credential: Some(encode(&key)?),
+        };
+        if let Err(e) = self
+            .store
+            .webauthn_register(&device, cred_id, i64::from(self.policy.max_devices))
+            .await
+        {
+            let result = match &e {
+                Error::DeviceLimitReached(_) => "device_limit",
+                Error::Conflict(_) => "conflict",
+                _ => "error",
+            };
+            self.audit(now, meta, failed(result).detail(&name)).await?;
+            return Err(e);
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::REGISTER, "success", &account.name).detail(&name),
+        )
+        .await?;
+        // The event every kind of device records when it starts to count (and that notifies
+        // the user by email).
+        self.audit(
+            now,
+            meta,
+            Event::own(audit_kind::MFA_ENABLE, "success", &account.name).detail(&name),
+        )
+        .await?;
+        Ok((device, SecondFactorVerified::new(&account.id)))
+    }
+
+    /// The pending sign-in of a challenge token.
+    async fn pending_sign_in(
+        &self,
+        challenge: &str,
+        now: UnixTime,
+    ) -> Result<(SessionRecord, AccountRecord)> {
+        let pending = self
+            .store
+            .session_by_token_hash(&token_hash(challenge))
+            .await?
+            .filter(|s| s.state == SessionState::MfaPending && s.expires_at > now)
+            .ok_or(Error::InvalidChallenge)?;
+        let account = self
+            .store
+            .account_by_id(&pending.account_id)
+            .await?
+            .ok_or(Error::InvalidChallenge)?;
+        Ok((pending, account))
+    }
+
+    /// Begins an assertion with the account's security keys, bound to `session_id`.
+    async fn authenticate_begin<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        session_id: &str,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<Begun<RequestChallengeResponse>> {
+        let keys: Vec<SecurityKey> = self
+            .security_keys(account)
+            .await?
+            .iter()
+            .map(stored_key)
+            .collect::<Result<_>>()?;
+        if keys.is_empty() {
+            return Err(Error::NotFound("security key"));
+        }
+        let (options, state): (RequestChallengeResponse, SecurityKeyAuthentication) = self
+            .relying_party()?
+            .start_securitykey_authentication(&keys)
+            .map_err(|e| Error::Internal(format!("webauthn: {e}")))?;
+        let (ceremony, expires_at) = self
+            .new_ceremony(
+                account,
+                session_id,
+                CeremonyKind::Authenticate,
+                None,
+                &state,
+                now,
+                rng,
+            )
+            .await?;
+        Ok(Begun {
+            ceremony,
+            options,
+            expires_at,
+        })
+    }
+
+    /// Begins the second-factor step of a sign-in with a security key.
+    pub async fn webauthn_sign_in_begin<R: RngCore + CryptoRng + Send>(
+        &self,
+        challenge: &str,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<Begun<RequestChallengeResponse>> {
+        let (pending, account) = self.pending_sign_in(challenge, now).await?;
+        self.authenticate_begin(&account, &pending.id, now, rng)
+            .await
+    }
+
+    /// Finishes the second-factor step with the key's assertion: a full session.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn webauthn_sign_in_finish<R: RngCore + CryptoRng + Send>(
+        &self,
+        challenge: &str,
+        ceremony: &str,
+        credential: &PublicKeyCredential,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<(NewSession, AccountRecord)> {
+        let (pending, account) = self.pending_sign_in(challenge, now).await?;
+        let proof = self
+            .verify_security_key(
+                &account,
+                &pending.id,
+                ceremony,
+                credential,
+                now,
+                meta,
+                audit_kind::SIGN_IN_MFA,
+            )
+            .await?;
+        // Consume the challenge; of two concurrent answers only one deletes it.
+        if !self.store.delete_session(&account.id, &pending.id).await? {
+            return Err(Error::InvalidChallenge);
+        }
+        let s = self
+            .create_session(&account, SessionGrant::SecondFactor(proof), now, rng, meta)
+            .await?;
+        Ok((s, account))
+    }
+
+    /// Begins giving a security key again within a session (before a sensitive change).
+    pub async fn webauthn_verify_begin<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<Begun<RequestChallengeResponse>> {
+        self.authenticate_begin(account, &session.id, now, rng)
+            .await
+    }
+
+    /// Finishes giving a security key within a session: records a fresh second factor.
+    pub async fn webauthn_verify_finish(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        ceremony: &str,
+        credential: &PublicKeyCredential,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.verify_security_key(
+            account,
+            &session.id,
+            ceremony,
+            credential,
+            now,
+            meta,
+            audit_kind::SESSION_VERIFY,
+        )
+        .await?;
+        self.store.set_session_second_factor(&session.id, now).await
+    }
+
+    /// Verifies an assertion against the ceremony `ceremony` of `session_id`, with the lock,
+    /// throttle, failure-count and counter rules; audits the outcome under `event`.
+    #[allow(clippy::too_many_arguments)]
+    async fn verify_security_key(
+        &self,
+        account: &AccountRecord,
+        session_id: &str,
+        ceremony: &str,
+        credential: &PublicKeyCredential,
+        now: UnixTime,
+        meta: &RequestMeta,
+        event: &str,
+    ) -> Result<SecondFactorVerified> {
+        let name = account.name.as_str();
+        if account.locked_at.is_some() {
+            self.audit(now, meta, Event::own(event, "locked", name))
+                .await?;
+            return Err(Error::AccountLocked);
+        }
+        if let Some(retry_after) = throttle_wait(
+            &self.policy.lockout,
+            account.mfa_failures,
+            account.mfa_last_failure_at,
+            now,
+        ) {
+            self.audit(now, meta, Event::own(event, "throttled", name))
+                .await?;
+            return Err(Error::RateLimited { retry_after });
+        }
+        // The ceremony is spent here whatever follows: an assertion is tried once.
+        let Some(c) = self
+            .store
+            .webauthn_ceremony_take(ceremony, session_id, CeremonyKind::Authenticate, now)
+            .await?
+            .filter(|c| c.account_id == account.id)
+        else {
+            self.audit(
+                now,
+                meta,
+                Event::own(event, "invalid_ceremony", name).detail("security key"),
+            )
+            .await?;
+            return Err(Error::InvalidCeremony);
+        };
+        let state: SecurityKeyAuthentication = decode(&c.state)?;
+        let result = match self
+            .relying_party()?
+            .finish_securitykey_authentication(credential, &state)
+        {
+            Ok(r) => r,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                let device = self
+                    .device_of_credential(account, credential.raw_id.as_ref())
+                    .await?;
+                let label = device.as_ref().map_or("security key", |d| d.name.as_str());
+                return Err(self.clone_suspected(account, label, event, now, meta).await);
+            }
+            Err(e) => {
+                let detail = format!("security key: {e}");
+                return Err(self
+                    .security_key_failure(account, event, "failure", &detail, now, meta)
+                    .await);
+            }
+        };
+        let cred_id: &[u8] = result.cred_id().as_ref();
+        let Some(device) = self.device_of_credential(account, cred_id).await? else {
+            // Deleted between begin and finish.
+            return Err(self
+                .security_key_failure(
+                    account,
+                    event,
+                    "failure",
+                    "security key: not registered",
+                    now,
+                    meta,
+                )
+                .await);
+        };
+        let mut key = stored_key(&device)?;
+        key.update_credential(&result);
+        let counter = i64::from(result.counter());
+        if !self
+            .store
+            .webauthn_accept_use(&device.id, counter, &encode(&key)?, now)
+            .await?
+        {
+            return Err(self
+                .clone_suspected(account, &device.name, event, now, meta)
+                .await);
+        }
+        if account.mfa_failures != 0 {
+            self.store.reset_mfa_failures(&account.id).await?;
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(event, "success", name).detail(&device.name),
+        )
+        .await?;
+        Ok(SecondFactorVerified::new(&account.id))
+    }
+
+    /// The account's enabled security key holding `credential_id`.
+    async fn device_of_credential(
+        &self,
+        account: &AccountRecord,
+        credential_id: &[u8],
+    ) -> Result<Option<DeviceRecord>> {
+        let Some(id) = self.store.webauthn_device_of(credential_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .device(&account.id, &id)
+            .await?
+            .filter(|d| d.kind == DeviceKind::SecurityKey && d.enabled_at.is_some()))
+    }
+
+    /// A counter that did not move forward: refused, audited, counted as a failure.
+    async fn clone_suspected(
+        &self,
+        account: &AccountRecord,
+        device_name: &str,
+        event: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Error {
+        if let Err(e) = self
+            .audit(
+                now,
+                meta,
+                Event::own(kind::CLONE_SUSPECTED, "refused", &account.name).detail(device_name),
+            )
+            .await
+        {
+            return e;
+        }
+        self.security_key_failure(account, event, "clone_suspected", device_name, now, meta)
+            .await
+    }
+
+    /// Counts a failed attempt (shared with codes), audits it, locks at the limit; returns the
+    /// error for the caller.
+    async fn security_key_failure(
+        &self,
+        account: &AccountRecord,
+        event: &str,
+        result: &str,
+        detail: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Error {
+        let run = async {
+            let count = self
+                .store
+                .record_mfa_failure(&account.id, now, i64::from(self.policy.lockout.lock_after))
+                .await?;
+            self.audit(
+                now,
+                meta,
+                Event::own(event, result, &account.name).detail(detail),
+            )
+            .await?;
+            if count.locked {
+                if count.failures == i64::from(self.policy.lockout.lock_after) {
+                    let why = format!("{} consecutive failed attempts", count.failures);
+                    self.audit(
+                        now,
+                        meta,
+                        Event::own(audit_kind::ACCOUNT_LOCK, "success", &account.name)
+                            .by("system")
+                            .detail(&why),
+                    )
+                    .await?;
+                }
+                return Ok::<Error, Error>(Error::AccountLocked);
+            }
+            Ok(Error::SecurityKeyRejected)
+        };
+        match run.await {
+            Ok(e) | Err(e) => e,
+        }
+    }
+}
