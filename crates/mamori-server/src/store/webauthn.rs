@@ -142,7 +142,7 @@ macro_rules! impl_webauthn_store {
                 ) -> Result<bool> {
                     sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1")
                         .bind(c.created_at)
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                     let r = sqlx::query(
                         "INSERT INTO webauthn_ceremonies (id, account_id, session_id, kind, \
@@ -159,7 +159,7 @@ macro_rules! impl_webauthn_store {
                     .bind(c.created_at)
                     .bind(c.expires_at)
                     .bind(max_open)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await
                     .map_err(|e| super::map_unique(e, "a ceremony with this id"))?;
                     Ok(r.rows_affected() == 1)
@@ -182,7 +182,7 @@ macro_rules! impl_webauthn_store {
                     .bind(session_id)
                     .bind(kind.as_str())
                     .bind(now)
-                    .fetch_optional(self.pool())
+                    .fetch_optional(self.writer())
                     .await?;
                     row.as_ref().map(ceremony_from_row).transpose()
                 }
@@ -193,7 +193,7 @@ macro_rules! impl_webauthn_store {
                     credential_id: &[u8],
                     max_devices: i64,
                 ) -> Result<()> {
-                    let mut tx = self.pool().begin().await?;
+                    let mut tx = self.writer().begin().await?;
                     // First the account row (the same lock order as creating any device), so
                     // that the device limit holds across nodes.
                     let r = sqlx::query(
@@ -287,7 +287,7 @@ macro_rules! impl_webauthn_store {
                     .bind(counter)
                     .bind(credential)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
                 }
