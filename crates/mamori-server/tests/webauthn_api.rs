@@ -123,6 +123,23 @@ async fn sign_in_with_key(
     finish_sign_in(s, &challenge, &begun["ceremony"], cred).await
 }
 
+/// The value of `mamori_sign_ins_total{result="RESULT"}` on the server's /metrics (0 if absent).
+async fn sign_ins(s: &Server, result: &str) -> u64 {
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("mamori_sign_ins_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
 fn has_event(events: &[Value], kind: &str, result: &str, detail: Option<&str>) -> bool {
     events.iter().any(|e| {
         e["kind"] == kind
@@ -161,10 +178,12 @@ async fn security_key_register_sign_in_verify_and_remove() {
     let (_, v) = s.sign_in("root").await;
     assert_eq!(v["devices"][0]["kind"], "security_key", "{v}");
 
-    // Sign in with the key.
+    // Sign in with the key (counted in the sign-in metric like a code).
+    let before = sign_ins(&s, "signed_in").await;
     let (st, v) = sign_in_with_key(&s, "root", &mut key).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["status"], "signed_in");
+    assert_eq!(sign_ins(&s, "signed_in").await, before + 1);
     let session = v["token"].as_str().unwrap().to_string();
     let (st, me) = s.get("/api/v1/me", Some(&session)).await;
     assert_eq!(st, 200, "{me}");
@@ -213,11 +232,13 @@ async fn security_key_register_sign_in_verify_and_remove() {
 
     // The clone still has counter 0 while the key moved on: refused as a possible clone,
     // audited, counted as a failed attempt.
+    let failed = sign_ins(&s, "mfa_failed").await;
     let (st, v) = sign_in_with_key(&s, "root", &mut clone).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
         (401, Some("security_key_rejected"))
     );
+    assert_eq!(sign_ins(&s, "mfa_failed").await, failed + 1);
     // And the key itself still works (the refusal changed nothing stored).
     let (st, v) = sign_in_with_key(&s, "root", &mut key).await;
     assert_eq!(st, 200, "{v}");

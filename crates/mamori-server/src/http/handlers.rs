@@ -107,7 +107,7 @@ pub(super) fn with_cookie(st: &AppState, s: &NewSession, body: impl IntoResponse
     resp
 }
 
-fn count(result: &'static str, name: &'static str) {
+pub(super) fn count(result: &'static str, name: &'static str) {
     metrics::counter!(name, "result" => result).increment(1);
 }
 

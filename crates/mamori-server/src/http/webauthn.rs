@@ -167,7 +167,7 @@ pub async fn sign_in_finish(
 ) -> ApiResult<Response> {
     st.check_sign_in_rate(m.ip)?;
     let credential: PublicKeyCredential = parse_credential(req.credential)?;
-    let (s, account) = st
+    let result = st
         .svc
         .webauthn_sign_in_finish(
             &req.challenge,
@@ -177,7 +177,16 @@ pub async fn sign_in_finish(
             &mut OsRng,
             &m.meta,
         )
-        .await?;
+        .await;
+    // Counted like the code path of the MFA step (`mamori_sign_ins_total`).
+    let (s, account) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            super::handlers::count("mfa_failed", "mamori_sign_ins_total");
+            return Err(e.into());
+        }
+    };
+    super::handlers::count("signed_in", "mamori_sign_ins_total");
     let n = st.svc.enabled_devices(&account).await?.len();
     let body = api::SignInResponse::SignedIn {
         token: s.token.to_string(),
