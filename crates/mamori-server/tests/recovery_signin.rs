@@ -1011,3 +1011,57 @@ async fn a_security_key_enrolled_in_a_recovery_session_ends_it() {
         .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("signed_in")), "{v}");
 }
+
+/// Each start sends an email, so starts are limited per account (5 an hour), whatever the
+/// client address: the sixth is refused with Retry-After, audited, and sends nothing.
+#[tokio::test]
+async fn starts_per_account_are_limited() {
+    let w = world(None, &[]).await;
+    let email = "fumi@example.test";
+    user(&w, "fumi", "+81 90 7777 8888", &["email", "phone"]).await;
+    for n in 1..=5 {
+        let ch = challenge(&w, "fumi").await;
+        let (s, v) = w
+            .srv
+            .post("/api/v1/sign-in/recovery", None, json!({"challenge": ch}))
+            .await;
+        assert_eq!(s, 202, "start {n}: {v}");
+        nth_mail(&w.sink, email, "Your sign-in code", n).await;
+    }
+    let ch = challenge(&w, "fumi").await;
+    let (s, headers, v) = w
+        .srv
+        .call(
+            "POST",
+            "/api/v1/sign-in/recovery",
+            None,
+            Some(json!({"challenge": ch})),
+        )
+        .await;
+    assert_eq!((s, error_code(&v)), (429, Some("rate_limited")), "{v}");
+    let retry: u64 = headers
+        .get("retry-after")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse().ok())
+        .expect("Retry-After");
+    assert!((3500..=3600).contains(&retry), "{retry}");
+    let events = w.srv.audit(&w.root, "user=fumi&kind=recovery.start").await;
+    assert_eq!(
+        events.iter().filter(|e| e["result"] == "success").count(),
+        5
+    );
+    assert!(has(&events, "recovery.start", "refused_limit"));
+    // Nothing more was sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = w
+        .sink
+        .mails()
+        .into_iter()
+        .filter(|m| {
+            m.to.iter().any(|t| t == email)
+                && m.header("Subject")
+                    .is_some_and(|s| s.contains("Your sign-in code"))
+        })
+        .count();
+    assert_eq!(sent, 5);
+}

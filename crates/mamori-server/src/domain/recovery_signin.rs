@@ -48,11 +48,17 @@ pub const CODE_SECS: i64 = 10 * 60;
 pub const MAX_ATTEMPTS: i64 = 5;
 /// A recovery session ends 30 minutes after it began, whatever the activity.
 pub const RECOVERY_SESSION_SECS: i64 = 30 * 60;
+/// At most this many recovery sign-ins (each sends an email) start per account in
+/// [`START_WINDOW_SECS`]: whoever knows the password cannot flood the owner's mailbox from many
+/// addresses, which the per-address rate limit alone would allow.
+pub const MAX_STARTS: i64 = 5;
+/// The window of [`MAX_STARTS`].
+pub const START_WINDOW_SECS: i64 = 60 * 60;
 
 /// Audit kinds.
 pub mod kind {
     /// The email code was sent (or the start was refused: `refused_policy`,
-    /// `refused_contacts`, `refused_not_configured`).
+    /// `refused_contacts`, `refused_not_configured`, `refused_limit`).
     pub const START: &str = "recovery.start";
     /// The email code was checked (`success`, `failure`, `reused`, `no_code`).
     pub const EMAIL: &str = "recovery.email";
@@ -220,6 +226,23 @@ impl Service {
                  allow it; use a recovery code or ask your administrator"
                     .into(),
             ));
+        }
+        let (started, oldest) = self
+            .store
+            .count_audit_since(
+                name,
+                kind::START,
+                "success",
+                now.saturating_sub(START_WINDOW_SECS),
+            )
+            .await?;
+        if started >= MAX_STARTS {
+            self.audit(now, meta, Event::own(kind::START, "refused_limit", name))
+                .await?;
+            let until = oldest.unwrap_or(now).saturating_add(START_WINDOW_SECS);
+            return Err(Error::RateLimited {
+                retry_after: u64::try_from(until.saturating_sub(now)).unwrap_or(1).max(1),
+            });
         }
         let to = account
             .email

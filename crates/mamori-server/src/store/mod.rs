@@ -452,6 +452,16 @@ pub trait Store:
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64>;
     /// Reads audit events, oldest first.
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// How many events of `kind` with `result` the account `account` (its name) has at or after
+    /// `since`, and the time of the oldest of them: per-account limits that need the history,
+    /// such as recovery sign-in starts per hour.
+    async fn count_audit_since(
+        &self,
+        account: &str,
+        kind: &str,
+        result: &str,
+        since: UnixTime,
+    ) -> Result<(i64, Option<UnixTime>)>;
 }
 
 /// Opens the store for a database URL (`sqlite://PATH` or `postgres://...`) and runs its

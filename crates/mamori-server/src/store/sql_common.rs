@@ -781,6 +781,26 @@ impl Store for This {
             .map_err(|_| Error::Store("the audit writer has stopped".into()))?
     }
 
+    async fn count_audit_since(
+        &self,
+        account: &str,
+        kind: &str,
+        result: &str,
+        since: UnixTime,
+    ) -> Result<(i64, Option<UnixTime>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit \
+             WHERE account = $1 AND kind = $2 AND result = $3 AND at >= $4",
+        )
+        .bind(account)
+        .bind(kind)
+        .bind(result)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE id > $1");
         let mut n = 1;

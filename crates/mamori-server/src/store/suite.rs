@@ -437,6 +437,32 @@ async fn audit(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(sign_in.len(), 2);
+    // Counting one account's events of one kind and result since a time (inclusive).
+    let count = |account: &'static str, kind: &'static str, result: &'static str, since| {
+        s.count_audit_since(account, kind, result, since)
+    };
+    assert_eq!(
+        count("ann", "sign_in.password", "success", 0)
+            .await
+            .unwrap(),
+        (1, Some(10))
+    );
+    assert_eq!(
+        count("ann", "sign_in.mfa", "success", 11).await.unwrap(),
+        (1, Some(11))
+    );
+    assert_eq!(
+        count("ann", "sign_in.mfa", "success", 12).await.unwrap(),
+        (0, None)
+    );
+    assert_eq!(
+        count("ann", "sign_in.mfa", "failure", 0).await.unwrap(),
+        (0, None)
+    );
+    assert_eq!(
+        count("bob", "sign_in.mfa", "success", 0).await.unwrap(),
+        (0, None)
+    );
     let page = s
         .list_audit(&AuditFilter {
             after: Some(ids[0]),
