@@ -170,21 +170,8 @@ impl Service {
         audit_kind: &str,
     ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
-        if account.locked_at.is_some() {
-            self.audit(now, meta, Event::own(audit_kind, "locked", name))
-                .await?;
-            return Err(Error::AccountLocked);
-        }
-        if let Some(retry_after) = throttle_wait(
-            &self.policy.lockout,
-            account.mfa_failures,
-            account.mfa_last_failure_at,
-            now,
-        ) {
-            self.audit(now, meta, Event::own(audit_kind, "throttled", name))
-                .await?;
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.second_factor_guard(account, audit_kind, now, meta)
+            .await?;
         let mut replayed = false;
         for d in devices.iter().filter(|d| {
             d.kind.is_otp() && d.enabled_at.is_some() && device_id.is_none_or(|want| want == d.id)
@@ -210,28 +197,95 @@ impl Service {
                 Check::NoMatch => {}
             }
         }
-        let count = self
-            .store
-            .record_mfa_failure(&account.id, now, i64::from(self.policy.lockout.lock_after))
-            .await?;
         let result = if replayed { "replay" } else { "failure" };
-        self.audit(now, meta, Event::own(audit_kind, result, name))
-            .await?;
-        if count.locked {
-            if count.failures == i64::from(self.policy.lockout.lock_after) {
-                let detail = format!("{} consecutive failed attempts", count.failures);
+        Err(self
+            .second_factor_failed(
+                account,
+                audit_kind,
+                result,
+                None,
+                Error::InvalidCode,
+                now,
+                meta,
+            )
+            .await)
+    }
+
+    /// The rules checked before any second factor (code, recovery code, security key, recovery
+    /// sign-in code) is looked at: a locked account is refused, and after
+    /// [`Lockout::delay_after`] failures the account must wait; each refusal is audited as
+    /// `audit_kind`.
+    pub(super) async fn second_factor_guard(
+        &self,
+        account: &AccountRecord,
+        audit_kind: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let name = account.name.as_str();
+        if account.locked_at.is_some() {
+            self.audit(now, meta, Event::own(audit_kind, "locked", name))
+                .await?;
+            return Err(Error::AccountLocked);
+        }
+        if let Some(retry_after) = throttle_wait(
+            &self.policy.lockout,
+            account.mfa_failures,
+            account.mfa_last_failure_at,
+            now,
+        ) {
+            self.audit(now, meta, Event::own(audit_kind, "throttled", name))
+                .await?;
+            return Err(Error::RateLimited { retry_after });
+        }
+        Ok(())
+    }
+
+    /// A failed second factor of any kind: counted in the account's one failure counter (one
+    /// conditional update, so every node sees it), audited as `audit_kind`/`result`, and the
+    /// lock audited by the failure that caused it. Returns the error to answer:
+    /// `AccountLocked` once locked, else `otherwise` (or the store's error).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn second_factor_failed(
+        &self,
+        account: &AccountRecord,
+        audit_kind: &str,
+        result: &str,
+        detail: Option<&str>,
+        otherwise: Error,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Error {
+        let run = async {
+            let lock_after = i64::from(self.policy.lockout.lock_after);
+            let count = self
+                .store
+                .record_mfa_failure(&account.id, now, lock_after)
+                .await?;
+            let mut event = Event::own(audit_kind, result, &account.name);
+            if let Some(d) = detail {
+                event = event.detail(d);
+            }
+            self.audit(now, meta, event).await?;
+            if !count.locked {
+                return Ok(otherwise);
+            }
+            if count.failures == lock_after {
+                let why = format!("{} consecutive failed attempts", count.failures);
                 self.audit(
                     now,
                     meta,
-                    Event::own(kind::ACCOUNT_LOCK, "success", name)
+                    Event::own(kind::ACCOUNT_LOCK, "success", &account.name)
                         .by("system")
-                        .detail(&detail),
+                        .detail(&why),
                 )
                 .await?;
             }
-            return Err(Error::AccountLocked);
+            Ok::<Error, Error>(Error::AccountLocked)
+        };
+        match run.await {
+            Ok(e) | Err(e) => e,
         }
-        Err(Error::InvalidCode)
     }
 }
 

@@ -429,28 +429,18 @@ impl Service {
             // Another request spent it first.
             spent_match = true;
         }
-        let count = self
-            .store
-            .record_mfa_failure(&account.id, now, i64::from(self.policy.lockout.lock_after))
-            .await?;
         let result = if spent_match { "reused" } else { "failure" };
-        self.audit(now, meta, Event::own(kind::CODE_USE, result, name))
-            .await?;
-        if count.locked {
-            if count.failures == i64::from(self.policy.lockout.lock_after) {
-                let detail = format!("{} consecutive failed attempts", count.failures);
-                self.audit(
-                    now,
-                    meta,
-                    Event::own(audit_kind::ACCOUNT_LOCK, "success", name)
-                        .by("system")
-                        .detail(&detail),
-                )
-                .await?;
-            }
-            return Err(Error::AccountLocked);
-        }
-        Err(Error::InvalidCode)
+        Err(self
+            .second_factor_failed(
+                account,
+                kind::CODE_USE,
+                result,
+                None,
+                Error::InvalidCode,
+                now,
+                meta,
+            )
+            .await)
     }
 }
 

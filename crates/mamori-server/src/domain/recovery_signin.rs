@@ -34,13 +34,12 @@ use crate::clock::UnixTime;
 use crate::config::{AlternativeFactors, MailLanguage};
 use crate::error::{Error, Result};
 use crate::store::recovery::RecoverySigninRecord;
-use crate::store::{AccountRecord, NewAuditEvent, SessionRecord, SessionState};
+use crate::store::{AccountRecord, NewAuditEvent, SessionRecord};
 
-use super::audit::{kind as audit_kind, Event};
-use super::factors::throttle_wait;
+use super::audit::Event;
 use super::notify::{Email, PhoneMessage};
 use super::signin::{Authenticated, NewSession, SessionGrant};
-use super::{new_id, token_hash, RequestMeta, SecondFactorVerified, Service};
+use super::{new_id, RequestMeta, SecondFactorVerified, Service};
 
 /// Codes expire after 10 minutes.
 pub const CODE_SECS: i64 = 10 * 60;
@@ -135,53 +134,6 @@ fn masked_email(addr: &str) -> String {
 }
 
 impl Service {
-    /// The pending challenge of `challenge` (password given, MFA awaited) and its account.
-    async fn recovery_challenge(
-        &self,
-        challenge: &str,
-        now: UnixTime,
-    ) -> Result<(SessionRecord, AccountRecord)> {
-        let pending = self
-            .store
-            .session_by_token_hash(&token_hash(challenge))
-            .await?
-            .filter(|s| s.state == SessionState::MfaPending && s.expires_at > now)
-            .ok_or(Error::InvalidChallenge)?;
-        let account = self
-            .store
-            .account_by_id(&pending.account_id)
-            .await?
-            .ok_or(Error::InvalidChallenge)?;
-        Ok((pending, account))
-    }
-
-    /// The lock and throttle of second-factor attempts, as for device codes.
-    async fn recovery_guard(
-        &self,
-        account: &AccountRecord,
-        audit: &str,
-        now: UnixTime,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        let name = account.name.as_str();
-        if account.locked_at.is_some() {
-            self.audit(now, meta, Event::own(audit, "locked", name))
-                .await?;
-            return Err(Error::AccountLocked);
-        }
-        if let Some(retry_after) = throttle_wait(
-            &self.policy.lockout,
-            account.mfa_failures,
-            account.mfa_last_failure_at,
-            now,
-        ) {
-            self.audit(now, meta, Event::own(audit, "throttled", name))
-                .await?;
-            return Err(Error::RateLimited { retry_after });
-        }
-        Ok(())
-    }
-
     /// Whether this account may sign in with alternative factors now: the policy, both contacts
     /// verified, email and the phone gateway configured. The refusal reason is audited.
     pub async fn alternative_factors_available(&self, account: &AccountRecord) -> Result<bool> {
@@ -213,9 +165,9 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<StepStarted> {
-        let (pending, account) = self.recovery_challenge(challenge, now).await?;
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
-        self.recovery_guard(&account, kind::START, now, meta)
+        self.second_factor_guard(&account, kind::START, now, meta)
             .await?;
         if let Some(reason) = self.alternative_factors_refusal(&account).await? {
             self.audit(now, meta, Event::own(kind::START, reason, name))
@@ -324,7 +276,7 @@ impl Service {
         } else {
             kind::PHONE
         };
-        self.recovery_guard(account, audit, now, meta).await?;
+        self.second_factor_guard(account, audit, now, meta).await?;
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         let Some(row) = self
             .store
@@ -338,32 +290,18 @@ impl Service {
             return Err(Error::InvalidCode);
         };
         if !bool::from(code_hash(&row.id, step, &code).ct_eq(&row.code_hash)) {
-            let count = self
-                .store
-                .record_mfa_failure(&account.id, now, i64::from(self.policy.lockout.lock_after))
-                .await?;
             let detail = format!("attempt {} of {MAX_ATTEMPTS}", row.attempts);
-            self.audit(
-                now,
-                meta,
-                Event::own(audit, "failure", name).detail(&detail),
-            )
-            .await?;
-            if count.locked {
-                if count.failures == i64::from(self.policy.lockout.lock_after) {
-                    let detail = format!("{} consecutive failed attempts", count.failures);
-                    self.audit(
-                        now,
-                        meta,
-                        Event::own(audit_kind::ACCOUNT_LOCK, "success", name)
-                            .by("system")
-                            .detail(&detail),
-                    )
-                    .await?;
-                }
-                return Err(Error::AccountLocked);
-            }
-            return Err(Error::InvalidCode);
+            return Err(self
+                .second_factor_failed(
+                    account,
+                    audit,
+                    "failure",
+                    Some(&detail),
+                    Error::InvalidCode,
+                    now,
+                    meta,
+                )
+                .await);
         }
         Ok(row)
     }
@@ -377,7 +315,7 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<StepStarted> {
-        let (pending, account) = self.recovery_challenge(challenge, now).await?;
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
         let row = self
             .recovery_attempt(&pending, &account, "email", code, now, meta)
@@ -453,7 +391,7 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<(NewSession, AccountRecord)> {
-        let (pending, account) = self.recovery_challenge(challenge, now).await?;
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
         let row = self
             .recovery_attempt(&pending, &account, "phone", code, now, meta)

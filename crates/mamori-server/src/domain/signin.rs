@@ -259,16 +259,13 @@ impl Service {
         Ok(PasswordOutcome::Session(Box::new((s, account))))
     }
 
-    /// The code step: answers a challenge with a one-time code.
-    pub async fn sign_in_mfa<R: RngCore + CryptoRng + Send>(
+    /// The live sign-in challenge of a challenge token (password given, second factor awaited)
+    /// and its account; every way of answering the MFA step starts here.
+    pub(super) async fn pending_challenge(
         &self,
         challenge: &str,
-        code: &str,
-        device_id: Option<&str>,
         now: UnixTime,
-        rng: &mut R,
-        meta: &RequestMeta,
-    ) -> Result<(NewSession, AccountRecord)> {
+    ) -> Result<(SessionRecord, AccountRecord)> {
         let pending = self
             .store
             .session_by_token_hash(&token_hash(challenge))
@@ -280,6 +277,20 @@ impl Service {
             .account_by_id(&pending.account_id)
             .await?
             .ok_or(Error::InvalidChallenge)?;
+        Ok((pending, account))
+    }
+
+    /// The code step: answers a challenge with a one-time code.
+    pub async fn sign_in_mfa<R: RngCore + CryptoRng + Send>(
+        &self,
+        challenge: &str,
+        code: &str,
+        device_id: Option<&str>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<(NewSession, AccountRecord)> {
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
         // A recovery code answers like a device (docs/recovery.md); device codes are digits only,
         // so the two cannot be confused.
         let proof = match super::recovery::RecoveryCode::parse(code).filter(|_| device_id.is_none())

@@ -29,12 +29,11 @@ use webauthn_rs::prelude::{
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::store::webauthn::{CeremonyKind, CeremonyRecord};
-use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord, SessionState};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
 
 use super::audit::{kind as audit_kind, Event};
-use super::factors::throttle_wait;
 use super::signin::{NewSession, SessionGrant};
-use super::{check_name, new_id, token_hash, RequestMeta, SecondFactorVerified, Service};
+use super::{check_name, new_id, RequestMeta, SecondFactorVerified, Service};
 
 /// A ceremony must be finished within 5 minutes of its beginning.
 pub const CEREMONY_SECS: i64 = 5 * 60;
@@ -387,26 +386,6 @@ impl Service {
         Ok((device, SecondFactorVerified::new(&account.id)))
     }
 
-    /// The pending sign-in of a challenge token.
-    async fn pending_sign_in(
-        &self,
-        challenge: &str,
-        now: UnixTime,
-    ) -> Result<(SessionRecord, AccountRecord)> {
-        let pending = self
-            .store
-            .session_by_token_hash(&token_hash(challenge))
-            .await?
-            .filter(|s| s.state == SessionState::MfaPending && s.expires_at > now)
-            .ok_or(Error::InvalidChallenge)?;
-        let account = self
-            .store
-            .account_by_id(&pending.account_id)
-            .await?
-            .ok_or(Error::InvalidChallenge)?;
-        Ok((pending, account))
-    }
-
     /// Begins an assertion with the account's security keys, bound to `session_id`.
     async fn authenticate_begin<R: RngCore + CryptoRng + Send>(
         &self,
@@ -453,7 +432,7 @@ impl Service {
         now: UnixTime,
         rng: &mut R,
     ) -> Result<Begun<RequestChallengeResponse>> {
-        let (pending, account) = self.pending_sign_in(challenge, now).await?;
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
         self.authenticate_begin(&account, &pending.id, now, rng)
             .await
     }
@@ -469,7 +448,7 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<(NewSession, AccountRecord)> {
-        let (pending, account) = self.pending_sign_in(challenge, now).await?;
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
         let proof = self
             .verify_security_key(
                 &account,
@@ -540,21 +519,7 @@ impl Service {
         event: &str,
     ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
-        if account.locked_at.is_some() {
-            self.audit(now, meta, Event::own(event, "locked", name))
-                .await?;
-            return Err(Error::AccountLocked);
-        }
-        if let Some(retry_after) = throttle_wait(
-            &self.policy.lockout,
-            account.mfa_failures,
-            account.mfa_last_failure_at,
-            now,
-        ) {
-            self.audit(now, meta, Event::own(event, "throttled", name))
-                .await?;
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.second_factor_guard(account, event, now, meta).await?;
         // The ceremony is spent here whatever follows: an assertion is tried once.
         let Some(c) = self
             .store
@@ -667,8 +632,8 @@ impl Service {
             .await
     }
 
-    /// Counts a failed attempt (shared with codes), audits it, locks at the limit; returns the
-    /// error for the caller.
+    /// A refused security key: counted and audited like every failed second factor
+    /// ([`Service::second_factor_failed`]); the answer is `security_key_rejected` until locked.
     async fn security_key_failure(
         &self,
         account: &AccountRecord,
@@ -678,35 +643,15 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Error {
-        let run = async {
-            let count = self
-                .store
-                .record_mfa_failure(&account.id, now, i64::from(self.policy.lockout.lock_after))
-                .await?;
-            self.audit(
-                now,
-                meta,
-                Event::own(event, result, &account.name).detail(detail),
-            )
-            .await?;
-            if count.locked {
-                if count.failures == i64::from(self.policy.lockout.lock_after) {
-                    let why = format!("{} consecutive failed attempts", count.failures);
-                    self.audit(
-                        now,
-                        meta,
-                        Event::own(audit_kind::ACCOUNT_LOCK, "success", &account.name)
-                            .by("system")
-                            .detail(&why),
-                    )
-                    .await?;
-                }
-                return Ok::<Error, Error>(Error::AccountLocked);
-            }
-            Ok(Error::SecurityKeyRejected)
-        };
-        match run.await {
-            Ok(e) | Err(e) => e,
-        }
+        self.second_factor_failed(
+            account,
+            event,
+            result,
+            Some(detail),
+            Error::SecurityKeyRejected,
+            now,
+            meta,
+        )
+        .await
     }
 }
