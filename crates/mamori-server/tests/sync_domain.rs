@@ -9,11 +9,9 @@
 )]
 
 use mamori_server::config::RequireMfa;
-use mamori_server::domain::signin::PasswordOutcome;
 use mamori_server::domain::sync::SyncLimits;
 use mamori_server::Error;
 use rand::rngs::OsRng;
-use zeroize::Zeroizing;
 
 mod domain_common;
 
@@ -24,29 +22,10 @@ async fn registration_needs_a_second_factor_from_the_last_5_minutes() {
     let f = fixture(RequireMfa::Root).await;
     let secret = f.root_with_device().await;
     let t1 = T0 + 300;
-    let PasswordOutcome::MfaRequired { challenge, .. } = f
-        .svc
-        .sign_in_password("root", Zeroizing::new(PW.into()), t1, &mut OsRng, &f.meta)
-        .await
-        .unwrap()
-    else {
-        panic!("root has a device: a code is asked for")
-    };
     // The phone is 2 steps fast (remembered drift).
-    let (session, _) = f
-        .svc
-        .sign_in_mfa(
-            &challenge,
-            &code(&secret, t1 + 60),
-            None,
-            t1,
-            &mut OsRng,
-            &f.meta,
-        )
-        .await
-        .unwrap();
+    let session = f.root_signed_in(&secret, t1).await;
     let limits = SyncLimits::default();
-    let auth = f.svc.authenticate(&session.token, t1 + 10).await.unwrap();
+    let auth = f.svc.authenticate(&session, t1 + 10).await.unwrap();
     let (token, device) = f
         .svc
         .sync_register_device(&auth, "laptop", &limits, t1 + 10, &mut OsRng, &f.meta)
@@ -54,7 +33,7 @@ async fn registration_needs_a_second_factor_from_the_last_5_minutes() {
         .unwrap();
     // Five minutes and one second after the code: refused, and audited.
     let late = t1 + 301;
-    let auth = f.svc.authenticate(&session.token, late).await.unwrap();
+    let auth = f.svc.authenticate(&session, late).await.unwrap();
     let e = f
         .svc
         .sync_register_device(&auth, "desktop", &limits, late, &mut OsRng, &f.meta)

@@ -9,14 +9,12 @@
 )]
 
 use mamori_server::config::RequireMfa;
-use mamori_server::domain::signin::PasswordOutcome;
 use mamori_server::store::DeviceKind;
 use mamori_server::Error;
 use rand::rngs::OsRng;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::Url;
-use zeroize::Zeroizing;
 
 mod domain_common;
 
@@ -31,27 +29,8 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
     let f = fixture(RequireMfa::Root).await;
     let secret = f.root_with_device().await;
     let t1 = T0 + 300;
-    let PasswordOutcome::MfaRequired { challenge, .. } = f
-        .svc
-        .sign_in_password("root", Zeroizing::new(PW.into()), t1, &mut OsRng, &f.meta)
-        .await
-        .unwrap()
-    else {
-        panic!("root has a device: a code is asked for")
-    };
-    let (session, _) = f
-        .svc
-        .sign_in_mfa(
-            &challenge,
-            &code(&secret, t1 + 60),
-            None,
-            t1,
-            &mut OsRng,
-            &f.meta,
-        )
-        .await
-        .unwrap();
-    let auth = f.svc.authenticate(&session.token, t1).await.unwrap();
+    let session = f.root_signed_in(&secret, t1).await;
+    let auth = f.svc.authenticate(&session, t1).await.unwrap();
     let (account, s) = (&auth.account, &auth.session);
     let mut key = SoftToken::new(true).unwrap().0;
 
@@ -153,6 +132,6 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
         .webauthn_verify_finish(account, s, &b.ceremony, &assertion, t1 + 1099, &f.meta)
         .await
         .unwrap();
-    let again = f.svc.authenticate(&session.token, t1 + 1099).await.unwrap();
+    let again = f.svc.authenticate(&session, t1 + 1099).await.unwrap();
     assert_eq!(again.session.second_factor_at, Some(t1 + 1099));
 }

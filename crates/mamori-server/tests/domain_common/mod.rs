@@ -126,4 +126,30 @@ impl Fixture {
             .unwrap();
         secret
     }
+
+    /// Root signs in at `t` with password and a code from the device of
+    /// [`Fixture::root_with_device`] (whose clock is 2 steps fast); returns the session token.
+    pub async fn root_signed_in(&self, secret: &str, t: i64) -> Zeroizing<String> {
+        let PasswordOutcome::MfaRequired { challenge, .. } = self
+            .svc
+            .sign_in_password("root", Zeroizing::new(PW.into()), t, &mut OsRng, &self.meta)
+            .await
+            .unwrap()
+        else {
+            panic!("root has a device: a code is asked for")
+        };
+        let (session, _) = self
+            .svc
+            .sign_in_mfa(
+                &challenge,
+                &code(secret, t + 60),
+                None,
+                t,
+                &mut OsRng,
+                &self.meta,
+            )
+            .await
+            .unwrap();
+        session.token
+    }
 }
