@@ -888,29 +888,18 @@ async fn emails_are_in_the_configured_language() {
     assert!(body.contains("クライアントのアドレス: 127.0.0.1"), "{body}");
 }
 
-/// A user who lost the phone may enroll a security key as the new device: the key's
-/// registration ends the recovery session exactly as enabling a virtual device does (full
-/// session, every other session revoked), and the key then answers the MFA step.
-#[tokio::test]
-async fn a_security_key_enrolled_in_a_recovery_session_ends_it() {
-    use webauthn_authenticator_rs::softtoken::SoftToken;
-    use webauthn_authenticator_rs::WebauthnAuthenticator;
-    use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
-
-    let origin = "https://mamori.test";
-    let w = world(None, &[("MAMORI_PUBLIC_URL", origin)]).await;
-    let (phone, email) = ("+81 90 5555 0101", "kenji@example.test");
-    let (_, _, old_full) = user(&w, "kenji", phone, &["email", "phone"]).await;
-
-    // Password, then the email code, then the phone code: a recovery session.
-    let ch = challenge(&w, "kenji").await;
+/// Password, then the email code, then the phone code: the token of a recovery session for
+/// `name` (the `n`-th recovery sign-in of that user in this world).
+async fn recovery_session(w: &World, name: &str, phone: &str, n: usize) -> String {
+    let email = format!("{name}@example.test");
+    let ch = challenge(w, name).await;
     let (s, v) = w
         .srv
         .post("/api/v1/sign-in/recovery", None, json!({"challenge": ch}))
         .await;
     assert_eq!(s, 202, "{v}");
     let code = six_digits(
-        &nth_mail(&w.sink, email, "Your sign-in code", 1)
+        &nth_mail(&w.sink, &email, "Your sign-in code", n)
             .await
             .body(),
     );
@@ -923,7 +912,7 @@ async fn a_security_key_enrolled_in_a_recovery_session_ends_it() {
         )
         .await;
     assert_eq!(s, 202, "{v}");
-    let msg = nth_phone_message(&w.hook, phone, "recovery_sign_in", 1).await;
+    let msg = nth_phone_message(&w.hook, phone, "recovery_sign_in", n).await;
     let (s, v) = w
         .srv
         .post(
@@ -933,7 +922,23 @@ async fn a_security_key_enrolled_in_a_recovery_session_ends_it() {
         )
         .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("recovery")), "{v}");
-    let recovery = v["token"].as_str().unwrap().to_string();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// A user who lost the phone may enroll a security key as the new device: the key's
+/// registration ends the recovery session exactly as enabling a virtual device does (full
+/// session, every other session revoked), and the key then answers the MFA step.
+#[tokio::test]
+async fn a_security_key_enrolled_in_a_recovery_session_ends_it() {
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+
+    let origin = "https://mamori.test";
+    let w = world(None, &[("MAMORI_PUBLIC_URL", origin)]).await;
+    let phone = "+81 90 5555 0101";
+    let (_, _, old_full) = user(&w, "kenji", phone, &["email", "phone"]).await;
+    let recovery = recovery_session(&w, "kenji", phone, 1).await;
     let (s, v) = w.srv.get("/api/v1/sessions", Some(&recovery)).await;
     assert_eq!(
         (s, error_code(&v)),
@@ -1064,4 +1069,68 @@ async fn starts_per_account_are_limited() {
         })
         .count();
     assert_eq!(sent, 5);
+}
+
+/// A hardware token assigned (serial + two consecutive codes) in a recovery session ends it the
+/// same way: a full session, every other session revoked.
+#[tokio::test]
+async fn a_hardware_token_assigned_in_a_recovery_session_ends_it() {
+    use mamori_otp::{Algorithm, Generator, OtpKind, OtpParams, Secret};
+
+    let w = world(None, &[]).await;
+    let secret = [0x5a_u8; 20];
+    let hotp = |counter: u64| {
+        let p = OtpParams {
+            kind: OtpKind::Hotp,
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            counter: 0,
+        };
+        Generator::new(&Secret::from_bytes(secret.to_vec()).unwrap(), p)
+            .unwrap()
+            .at_counter(counter)
+            .to_string()
+    };
+    let csv = format!(
+        "serial,secret_hex,type,digits,period_or_counter\nRC-0001,{},hotp,6,5\n",
+        data_encoding::HEXLOWER.encode(&secret)
+    );
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/tokens/import",
+            Some(&w.root),
+            json!({"content": csv}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    let phone = "+81 90 2222 3434";
+    let (_, _, old_full) = user(&w, "gen", phone, &["email", "phone"]).await;
+    let recovery = recovery_session(&w, "gen", phone, 1).await;
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/mfa-devices/hardware",
+            Some(&recovery),
+            json!({"serial": "RC-0001", "name": "keyfob", "code1": hotp(6), "code2": hotp(7)}),
+        )
+        .await;
+    assert!((200..300).contains(&s), "{s} {v}");
+    let full = v["token"].as_str().expect("a new full session").to_string();
+    for gone in [&recovery, &old_full] {
+        let (s, _) = w.srv.get("/api/v1/me", Some(gone)).await;
+        assert_eq!(s, 401, "revoked");
+    }
+    let (s, v) = w.srv.get("/api/v1/sessions", Some(&full)).await;
+    assert_eq!(s, 200, "{v}");
+    let events = w
+        .srv
+        .audit(&w.root, "user=gen&kind=recovery.complete")
+        .await;
+    assert!(has(&events, "recovery.complete", "success"), "{events:?}");
+    // The token answers the next sign-in.
+    let (s, v) = w.srv.sign_in_with_code("gen", &hotp(8)).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("signed_in")), "{v}");
 }
