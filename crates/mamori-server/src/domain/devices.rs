@@ -70,11 +70,28 @@ impl Service {
     /// Whether the session gave a second factor recently enough for a sensitive change.
     /// A recovery session counts as recent for as long as it lasts: its email and phone codes
     /// are the fresh proof, and the lost device cannot give another.
-    pub(super) fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
+    fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
         session.state == crate::store::SessionState::Recovery
             || session
                 .second_factor_at
                 .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS)
+    }
+
+    /// Whether the session may change the account's factors now: an account with MFA needs a
+    /// second factor from the last 5 minutes (or a recovery session).
+    pub(super) async fn factor_change_allowed(
+        &self,
+        account: &AccountRecord,
+        session: &SessionRecord,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let has_mfa = self
+            .store
+            .devices_for_account(&account.id)
+            .await?
+            .iter()
+            .any(|d| d.enabled_at.is_some());
+        Ok(!has_mfa || Self::recent_factor(session, now))
     }
 
     /// Refuses a change to the factors of an account that has MFA unless the session verified a
@@ -85,16 +102,11 @@ impl Service {
         session: &SessionRecord,
         now: UnixTime,
     ) -> Result<()> {
-        let has_mfa = self
-            .store
-            .devices_for_account(&account.id)
-            .await?
-            .iter()
-            .any(|d| d.enabled_at.is_some());
-        if has_mfa && !Self::recent_factor(session, now) {
-            return Err(Error::RecentSecondFactorRequired);
+        if self.factor_change_allowed(account, session, now).await? {
+            Ok(())
+        } else {
+            Err(Error::RecentSecondFactorRequired)
         }
-        Ok(())
     }
 
     /// Creates a pending virtual device named `name` for the session's account.

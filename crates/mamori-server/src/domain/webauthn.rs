@@ -157,24 +157,6 @@ impl Service {
             .collect())
     }
 
-    /// Whether the session may change the account's factors now: an account with MFA needs a
-    /// second factor from the last 5 minutes.
-    async fn factor_change_allowed(
-        &self,
-        account: &AccountRecord,
-        session: &SessionRecord,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let has_mfa = self
-            .store
-            .devices_for_account(&account.id)
-            .await?
-            .iter()
-            .any(|d| d.enabled_at.is_some());
-        // The same recency rule as for OTP devices (a recovery session counts as recent).
-        Ok(!has_mfa || Self::recent_factor(session, now))
-    }
-
     #[allow(clippy::too_many_arguments)]
     async fn new_ceremony<R: RngCore + CryptoRng + Send, T: serde::Serialize>(
         &self,

@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow as DbRow};
 use super::*;
 
 type Pool = PgPool;
+type Db = sqlx::Postgres;
 
 const BACKEND: &str = "postgres";
 

@@ -42,21 +42,29 @@ const DEVICE_NAMES: [&str; 16] = [
     "secret_sealed", "otp_type", "algorithm", "digits", "period", "drift", "last_step",
     "credential",
 ];
-const JOINED_DEVICE_NAMES: [&str; 16] = [
-    "d_id", "d_account_id", "d_kind", "d_name", "d_serial", "d_created_at", "d_enabled_at",
-    "d_last_used_at", "d_secret_sealed", "d_otp_type", "d_algorithm", "d_digits", "d_period",
-    "d_drift", "d_last_step", "d_credential",
-];
-const JOINED_DEVICE_COLS: &str = "d.id AS d_id, d.account_id AS d_account_id, d.kind AS d_kind, \
-     d.name AS d_name, d.serial AS d_serial, d.created_at AS d_created_at, \
-     d.enabled_at AS d_enabled_at, d.last_used_at AS d_last_used_at, \
-     d.secret_sealed AS d_secret_sealed, d.otp_type AS d_otp_type, d.algorithm AS d_algorithm, \
-     d.digits AS d_digits, d.period AS d_period, d.drift AS d_drift, d.last_step AS d_last_step, \
-     d.credential AS d_credential";
-const JOINED_ACCOUNT_COLS: &str = "a.id, a.name, a.role, a.email, a.phone, a.password_hash, \
-     a.password_changed_at, a.created_at, a.mfa_failures, a.mfa_last_failure_at, a.locked_at";
+/// The validate path's one query for an account and its devices, and the `d_`-prefixed names
+/// its device columns are read back by: both derived from [`ACCOUNT_COLS`] and [`DEVICE_NAMES`],
+/// built once.
+static ACCOUNT_WITH_DEVICES: std::sync::LazyLock<(String, [String; 16])> =
+    std::sync::LazyLock::new(|| {
+        let account = ACCOUNT_COLS
+            .split(',')
+            .map(|c| format!("a.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let devices = DEVICE_NAMES
+            .map(|c| format!("d.{c} AS d_{c}"))
+            .join(", ");
+        let sql = format!(
+            "SELECT {account}, {devices} FROM accounts a \
+             LEFT JOIN devices d ON d.account_id = a.id WHERE a.name = $1 \
+             ORDER BY d.created_at, d.id"
+        );
+        (sql, DEVICE_NAMES.map(|c| format!("d_{c}")))
+    });
 
-fn device_from_columns(r: &DbRow, c: &[&str; 16]) -> Result<DeviceRecord> {
+fn device_from_columns<S: AsRef<str>>(r: &DbRow, c: &[S; 16]) -> Result<DeviceRecord> {
+    let c = c.each_ref().map(AsRef::as_ref);
     Ok(DeviceRecord {
         id: r.try_get(c[0])?,
         account_id: r.try_get(c[1])?,
@@ -315,11 +323,8 @@ impl Store for This {
     ) -> Result<Option<(AccountRecord, Vec<DeviceRecord>)>> {
         // One row per device (or one row with NULL device columns): the account columns repeat,
         // which costs less than a second statement.
-        let rows = sqlx::query(&format!(
-            "SELECT {JOINED_ACCOUNT_COLS}, {JOINED_DEVICE_COLS} FROM accounts a \
-             LEFT JOIN devices d ON d.account_id = a.id WHERE a.name = $1 \
-             ORDER BY d.created_at, d.id"
-        ))
+        let (sql, device_names) = &*ACCOUNT_WITH_DEVICES;
+        let rows = sqlx::query(sql)
         .bind(name)
         .fetch_all(&self.pool)
         .await?;
@@ -329,8 +334,8 @@ impl Store for This {
         let account = account_from_row(first)?;
         let mut devices = Vec::with_capacity(rows.len());
         for r in &rows {
-            if r.try_get::<Option<String>, _>("d_id")?.is_some() {
-                devices.push(device_from_columns(r, &JOINED_DEVICE_NAMES)?);
+            if r.try_get::<Option<String>, _>(device_names[0].as_str())?.is_some() {
+                devices.push(device_from_columns(r, device_names)?);
             }
         }
         Ok(Some((account, devices)))
@@ -435,51 +440,7 @@ impl Store for This {
 
     async fn create_device(&self, d: &DeviceRecord, max_devices: i64) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        // The counter update takes the account row's write lock first, so two nodes adding
-        // devices at once cannot both pass the limit.
-        let r = sqlx::query(
-            "UPDATE accounts SET device_count = device_count + 1 \
-             WHERE id = $1 AND device_count < $2",
-        )
-        .bind(&d.account_id)
-        .bind(max_devices)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
-                .bind(&d.account_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            return Err(if exists {
-                Error::DeviceLimitReached(u32::try_from(max_devices).unwrap_or(u32::MAX))
-            } else {
-                Error::NotFound("account")
-            });
-        }
-        sqlx::query(&format!(
-            "INSERT INTO devices ({DEVICE_COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(&d.id)
-        .bind(&d.account_id)
-        .bind(d.kind.as_str())
-        .bind(&d.name)
-        .bind(&d.serial)
-        .bind(d.created_at)
-        .bind(d.enabled_at)
-        .bind(d.last_used_at)
-        .bind(&d.secret_sealed)
-        .bind(&d.otp_type)
-        .bind(&d.algorithm)
-        .bind(d.digits)
-        .bind(d.period)
-        .bind(d.drift)
-        .bind(d.last_step)
-        .bind(&d.credential)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| map_unique(e, "a device with this name"))?;
+        This::insert_device_within_limit(&mut tx, d, max_devices).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -839,5 +800,62 @@ impl Store for This {
         }
         let rows = q.bind(clamp_limit(f.limit)).fetch_all(&self.pool).await?;
         rows.iter().map(audit_from_row).collect()
+    }
+}
+
+impl This {
+    /// Inside `tx`: counts `d` against its account's device limit and inserts it. Every way of
+    /// adding a device (virtual device, hardware token, security key) goes through here. The
+    /// counter update takes the account row's write lock first, so two nodes adding devices at
+    /// once cannot both pass the limit.
+    pub(crate) async fn insert_device_within_limit(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        d: &DeviceRecord,
+        max_devices: i64,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE accounts SET device_count = device_count + 1 \
+             WHERE id = $1 AND device_count < $2",
+        )
+        .bind(&d.account_id)
+        .bind(max_devices)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
+                .bind(&d.account_id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some();
+            return Err(if exists {
+                Error::DeviceLimitReached(u32::try_from(max_devices).unwrap_or(u32::MAX))
+            } else {
+                Error::NotFound("account")
+            });
+        }
+        sqlx::query(&format!(
+            "INSERT INTO devices ({DEVICE_COLS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(&d.id)
+        .bind(&d.account_id)
+        .bind(d.kind.as_str())
+        .bind(&d.name)
+        .bind(&d.serial)
+        .bind(d.created_at)
+        .bind(d.enabled_at)
+        .bind(d.last_used_at)
+        .bind(&d.secret_sealed)
+        .bind(&d.otp_type)
+        .bind(&d.algorithm)
+        .bind(d.digits)
+        .bind(d.period)
+        .bind(d.drift)
+        .bind(d.last_step)
+        .bind(&d.credential)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| map_unique(e, "a device with this name"))?;
+        Ok(())
     }
 }

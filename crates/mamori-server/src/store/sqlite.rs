@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use super::*;
 
 type Pool = SqlitePool;
+type Db = sqlx::Sqlite;
 
 const BACKEND: &str = "sqlite";
 
@@ -88,6 +89,13 @@ include!("sql_common.rs");
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    #[test]
+    fn device_columns_and_names_list_the_same_columns() {
+        // DEVICE_COLS (in SQL text) and DEVICE_NAMES (to read rows back) must not drift apart.
+        let cols: Vec<&str> = super::DEVICE_COLS.split(',').map(str::trim).collect();
+        assert_eq!(cols, super::DEVICE_NAMES);
+    }
 
     #[tokio::test]
     async fn store_suite_on_sqlite() {

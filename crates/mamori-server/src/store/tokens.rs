@@ -241,53 +241,7 @@ macro_rules! impl_token_store {
                     max_devices: i64,
                 ) -> Result<()> {
                     let mut tx = self.writer().begin().await?;
-                    // First the account row (the same lock order as creating any device), so
-                    // that the device limit holds across nodes.
-                    let r = sqlx::query(
-                        "UPDATE accounts SET device_count = device_count + 1 \
-                         WHERE id = $1 AND device_count < $2",
-                    )
-                    .bind(&d.account_id)
-                    .bind(max_devices)
-                    .execute(&mut *tx)
-                    .await?;
-                    if r.rows_affected() == 0 {
-                        let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
-                            .bind(&d.account_id)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .is_some();
-                        return Err(if exists {
-                            Error::DeviceLimitReached(u32::try_from(max_devices).unwrap_or(u32::MAX))
-                        } else {
-                            Error::NotFound("account")
-                        });
-                    }
-                    sqlx::query(
-                        "INSERT INTO devices (id, account_id, kind, name, serial, created_at, \
-                         enabled_at, last_used_at, secret_sealed, otp_type, algorithm, digits, \
-                         period, drift, last_step, credential) VALUES \
-                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                    )
-                    .bind(&d.id)
-                    .bind(&d.account_id)
-                    .bind(d.kind.as_str())
-                    .bind(&d.name)
-                    .bind(&d.serial)
-                    .bind(d.created_at)
-                    .bind(d.enabled_at)
-                    .bind(d.last_used_at)
-                    .bind(&d.secret_sealed)
-                    .bind(&d.otp_type)
-                    .bind(&d.algorithm)
-                    .bind(d.digits)
-                    .bind(d.period)
-                    .bind(d.drift)
-                    .bind(d.last_step)
-                    .bind(&d.credential)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| super::map_unique(e, "a device with this name"))?;
+                    <$store>::insert_device_within_limit(&mut tx, d, max_devices).await?;
                     let claimed = sqlx::query(
                         "UPDATE hw_tokens SET device_id = $1 WHERE id = $2 AND device_id IS NULL",
                     )
