@@ -116,6 +116,11 @@ pub async fn serve(config: Config) -> Result<()> {
                 {
                     tracing::warn!(error = %e, "purging expired sessions failed");
                 }
+                // Virtual devices created and never enabled within an hour: their secret
+                // was shown long ago and must not become a factor (docs/security.md).
+                if let Err(e) = svc.sweep_pending_devices(clock.now()).await {
+                    tracing::warn!(error = %e, "sweeping pending devices failed");
+                }
                 limiter.retain_recent();
             }
         }

@@ -181,25 +181,12 @@ async fn recent_factor_expires_after_five_minutes_and_sessions_expire() {
     let auth = f.svc.authenticate(&s.token, t1 + 10).await.unwrap();
     let new = f
         .svc
-        .create_virtual_device(
-            &auth.account,
-            &auth.session,
-            "spare",
-            t1 + 10,
-            &mut OsRng,
-            &f.meta,
-        )
+        .create_virtual_device(&auth, "spare", t1 + 10, &mut OsRng, &f.meta)
         .await
         .unwrap();
     // Within 5 minutes of the second factor: deleting is allowed.
     f.svc
-        .delete_device(
-            &auth.account,
-            &auth.session,
-            &new.device.id,
-            t1 + 300,
-            &f.meta,
-        )
+        .delete_device(&auth, None, &new.device.id, t1 + 300, &f.meta)
         .await
         .unwrap();
     // Keep the session alive, then try after 5 minutes: refused until verified again.
@@ -207,20 +194,13 @@ async fn recent_factor_expires_after_five_minutes_and_sessions_expire() {
     let d = f.svc.list_devices(&auth.account).await.unwrap()[0].clone();
     let e = f
         .svc
-        .delete_device(&auth.account, &auth.session, &d.id, t1 + 301, &f.meta)
+        .delete_device(&auth, None, &d.id, t1 + 301, &f.meta)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::RecentSecondFactorRequired));
     let e = f
         .svc
-        .create_virtual_device(
-            &auth.account,
-            &auth.session,
-            "late",
-            t1 + 301,
-            &mut OsRng,
-            &f.meta,
-        )
+        .create_virtual_device(&auth, "late", t1 + 301, &mut OsRng, &f.meta)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::RecentSecondFactorRequired));
@@ -230,7 +210,7 @@ async fn recent_factor_expires_after_five_minutes_and_sessions_expire() {
         .unwrap();
     let auth = f.svc.authenticate(&s.token, t1 + 303).await.unwrap();
     f.svc
-        .delete_device(&auth.account, &auth.session, &d.id, t1 + 303, &f.meta)
+        .delete_device(&auth, None, &d.id, t1 + 303, &f.meta)
         .await
         .unwrap();
 

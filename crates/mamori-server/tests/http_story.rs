@@ -250,9 +250,11 @@ async fn story(backend: Backend) {
             json!({"challenge": challenge, "code": "12"}),
         )
         .await;
+    // A code that fits no device is a wrong answer like any other, counted and audited
+    // (issue #14: refusing it as malformed let guesses go uncounted).
     assert_eq!(
         (s, v["error"]["code"].as_str()),
-        (400, Some("invalid_input"))
+        (401, Some("invalid_code"))
     );
     let good = code(&secret, now() + 30);
     let (s, v) = srv

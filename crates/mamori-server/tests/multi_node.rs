@@ -64,13 +64,18 @@ async fn two_nodes_share_replay_and_lockout_state() {
             client_addr: None,
             user_agent: None,
         };
+        let auth = mamori_server::domain::signin::Authenticated {
+            session,
+            account: account.clone(),
+            enabled_devices: 0,
+        };
         let d = svc
-            .create_virtual_device(&account, &session, "phone", t, &mut OsRng, &meta)
+            .create_virtual_device(&auth, "phone", t, &mut OsRng, &meta)
             .await
             .unwrap();
         let secret = d.secret_base32.to_string();
         svc.enable_device(
-            &account,
+            &auth,
             &d.device.id,
             &code(&secret, t as u64 - 30),
             &code(&secret, t as u64),

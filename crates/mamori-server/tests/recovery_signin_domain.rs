@@ -103,13 +103,18 @@ async fn codes_and_the_recovery_session_expire() {
         panic!("no device yet: a session")
     };
     let (s, account) = *b;
+    let first = mamori_server::domain::signin::Authenticated {
+        session: s.record.clone(),
+        account: account.clone(),
+        enabled_devices: 0,
+    };
     let d = svc
-        .create_virtual_device(&account, &s.record, "old", T0, &mut OsRng, &meta)
+        .create_virtual_device(&first, "old", T0, &mut OsRng, &meta)
         .await
         .unwrap();
     let secret = d.secret_base32.to_string();
     svc.enable_device(
-        &account,
+        &first,
         &d.device.id,
         &code(&secret, T0),
         &code(&secret, T0 + 30),
@@ -168,12 +173,12 @@ async fn codes_and_the_recovery_session_expire() {
     // removed without a code from it; a full session with an old factor could not.
     let t3 = t2 + 20 * 60;
     assert!(matches!(
-        svc.delete_device(&account, &s.record, &d.device.id, t3, &meta)
+        svc.delete_device(&first, None, &d.device.id, t3, &meta)
             .await,
         Err(Error::RecentSecondFactorRequired)
     ));
     let auth = svc.authenticate(&rec.token, t2 + 60).await.unwrap();
-    svc.delete_device(&auth.account, &auth.session, &d.device.id, t3, &meta)
+    svc.delete_device(&auth, None, &d.device.id, t3, &meta)
         .await
         .unwrap();
     assert!(svc.list_devices(&account).await.unwrap().is_empty());

@@ -246,7 +246,7 @@ pub async fn deactivate(
     if result.is_ok() {
         result = st
             .svc
-            .admin_deactivate_device(&admin, &user, &id, ctx.now, &ctx.meta.meta)
+            .delete_device(&admin, Some(&user), &id, ctx.now, &ctx.meta.meta)
             .await
             .map(|_| ());
     }

@@ -161,14 +161,7 @@ pub async fn new_device(
     } else {
         match st
             .svc
-            .create_virtual_device(
-                &auth.account,
-                &auth.session,
-                &name,
-                ctx.now,
-                &mut OsRng,
-                &ctx.meta.meta,
-            )
+            .create_virtual_device(auth, &name, ctx.now, &mut OsRng, &ctx.meta.meta)
             .await
         {
             Ok(d) => {
@@ -194,7 +187,12 @@ async fn enable_view(
     error: Option<String>,
 ) -> Result<MfaEnableView, Fail> {
     let auth = ctx.signed_in()?;
-    let pending = match ctx.st.svc.pending_enrollment(&auth.account, id).await {
+    let pending = match ctx
+        .st
+        .svc
+        .pending_enrollment(auth, id, ctx.now, &ctx.meta.meta)
+        .await
+    {
         Ok(p) => p,
         // An enabled device (e.g. the back button after success): back to the overview.
         Err(Error::InvalidDeviceState(_)) => return Err(Fail::Redirect("/security".into())),
@@ -254,7 +252,7 @@ pub async fn enable(
     let (c1, c2) = (digits(&f.code1), digits(&f.code2));
     match st
         .svc
-        .enable_device(&auth.account, &id, &c1, &c2, ctx.now, &ctx.meta.meta)
+        .enable_device(auth, &id, &c1, &c2, ctx.now, &ctx.meta.meta)
         .await
     {
         Ok((_, proof)) => {
@@ -312,7 +310,7 @@ pub async fn resync(
     match st
         .svc
         .resync_device(
-            &auth.account,
+            auth,
             &id,
             &digits(&f.code1),
             &digits(&f.code2),
@@ -414,17 +412,15 @@ pub async fn remove(
     }
     if result.is_ok() {
         // Verification just updated the session: read it again for the recency check.
-        let session = if has_mfa {
-            let mut s = auth.session.clone();
-            s.second_factor_at = Some(ctx.now);
-            s
-        } else {
-            auth.session.clone()
-        };
+        let mut fresh = auth.clone();
+        if has_mfa {
+            fresh.session.second_factor_at = Some(ctx.now);
+        }
         result = st
             .svc
-            .delete_device(&auth.account, &session, &id, ctx.now, &ctx.meta.meta)
-            .await;
+            .delete_device(&fresh, None, &id, ctx.now, &ctx.meta.meta)
+            .await
+            .map(|_| ());
     }
     match result {
         Ok(()) => Ok(see_other("/security?done=mfa_removed")),

@@ -68,8 +68,8 @@ pub async fn assign(ctx: Ctx, State(st): State<AppState>, Form(f): Form<AssignFo
     let result = st
         .svc
         .assign_token(
-            &auth.account,
-            &auth.session,
+            auth,
+            None,
             &serial,
             &name,
             &digits(&f.code1),
@@ -81,10 +81,14 @@ pub async fn assign(ctx: Ctx, State(st): State<AppState>, Form(f): Form<AssignFo
         .await;
     let error = match result {
         Ok((_, proof)) => {
-            let renewed = st
-                .svc
-                .upgrade_after_enrollment(auth, proof, ctx.now, &mut OsRng, &ctx.meta.meta)
-                .await?;
+            let renewed = match proof {
+                Some(proof) => {
+                    st.svc
+                        .upgrade_after_enrollment(auth, proof, ctx.now, &mut OsRng, &ctx.meta.meta)
+                        .await?
+                }
+                None => None,
+            };
             let mut r = see_other("/security?done=mfa_assigned");
             if let Some(s) = renewed {
                 ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);

@@ -12,7 +12,6 @@ use crate::store::{
     AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, SessionState,
 };
 
-use super::audit::{kind, Event};
 use super::signin::Authenticated;
 use super::{token_hash, RequestMeta, Service};
 
@@ -78,21 +77,17 @@ impl Service {
     /// The QR code and seed of one of the account's devices that is still pending (created, not
     /// yet enabled), so that the enrollment page can be shown again after a wrong code. An
     /// enabled device's secret is never shown again.
+    /// Showing the secret again is finishing the enrollment, under the same rule as enabling
+    /// (a stale session may not read an abandoned device's secret).
     pub async fn pending_enrollment(
         &self,
-        account: &AccountRecord,
+        auth: &Authenticated,
         device_id: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
     ) -> Result<PendingEnrollment> {
-        let d = self
-            .store
-            .device(&account.id, device_id)
-            .await?
-            .ok_or(Error::NotFound("device"))?;
-        if !d.kind.is_otp() || d.enabled_at.is_some() {
-            return Err(Error::InvalidDeviceState(
-                "the device is already enabled".into(),
-            ));
-        }
+        let account = &auth.account;
+        let d = self.pending_device(auth, device_id, now, meta).await?;
         let g = self.generator(&d)?;
         let sealed = d
             .secret_sealed
@@ -116,56 +111,6 @@ impl Service {
             secret_base32: uri.secret.to_base32(),
             qr_png,
         })
-    }
-
-    /// An administrator deactivates (deletes) one device of another user, e.g. for someone who
-    /// lost it; the user's sessions end, so the next sign-in asks again (and, when the user has
-    /// no device left and the policy requires MFA, asks to enroll). If the administrator's own
-    /// account has MFA, their session must have verified a second factor in the last 5 minutes.
-    pub async fn admin_deactivate_device(
-        &self,
-        admin: &Authenticated,
-        user: &str,
-        device_id: &str,
-        now: UnixTime,
-        meta: &RequestMeta,
-    ) -> Result<DeviceRecord> {
-        admin.require_admin()?;
-        let account = self.account(user).await?;
-        let d = self
-            .store
-            .device(&account.id, device_id)
-            .await?
-            .ok_or(Error::NotFound("device"))?;
-        let actor = admin.account.name.as_str();
-        let recent = admin
-            .session
-            .second_factor_at
-            .is_some_and(|t| now.saturating_sub(t) <= super::RECENT_FACTOR_SECS);
-        if admin.enabled_devices > 0 && !recent {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::MFA_DELETE, "recent_factor_required", user)
-                    .by(actor)
-                    .detail(&d.name),
-            )
-            .await?;
-            return Err(Error::RecentSecondFactorRequired);
-        }
-        if !self.store.delete_device(&account.id, device_id).await? {
-            return Err(Error::NotFound("device"));
-        }
-        self.store.delete_sessions_for_account(&account.id).await?;
-        self.audit(
-            now,
-            meta,
-            Event::own(kind::MFA_DELETE, "success", user)
-                .by(actor)
-                .detail(&d.name),
-        )
-        .await?;
-        Ok(d)
     }
 
     /// The account a setup link is for, without using the link up (the setup page shows the

@@ -9,13 +9,17 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord};
 
 use super::audit::{kind, Event};
+use super::factor_changes::{FactorChange, FactorChangeAllowed};
+use super::signin::Authenticated;
 use super::{
     check_name, new_id, unix_u64, RequestMeta, SecondFactorVerified, Service, ENROLL_WINDOW,
-    RECENT_FACTOR_SECS,
 };
+
+/// A created virtual device must be enabled within an hour; afterwards it is swept.
+pub const PENDING_DEVICE_SECS: i64 = 60 * 60;
 
 /// A created, not yet enabled virtual device. Holds the secret: shown once, then dropped.
 pub struct NewVirtualDevice {
@@ -67,60 +71,51 @@ impl Service {
         self.key.seal(rng, device_id.as_bytes(), secret.as_bytes())
     }
 
-    /// Whether the session gave a second factor recently enough for a sensitive change.
-    /// A recovery session counts as recent for as long as it lasts: its email and phone codes
-    /// are the fresh proof, and the lost device cannot give another.
-    fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
-        session.state == crate::store::SessionState::Recovery
-            || session
-                .second_factor_at
-                .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS)
+    /// A pending device that is too old to enable: its secret was shown long ago, maybe to
+    /// someone else, so it must be created again (and the sweeper deletes it).
+    pub(crate) fn pending_expired(d: &DeviceRecord, now: UnixTime) -> bool {
+        d.enabled_at.is_none() && now.saturating_sub(d.created_at) >= PENDING_DEVICE_SECS
     }
 
-    /// Whether the session may change the account's factors now: an account with MFA needs a
-    /// second factor from the last 5 minutes (or a recovery session).
-    pub(super) async fn factor_change_allowed(
-        &self,
-        account: &AccountRecord,
-        session: &SessionRecord,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let has_mfa = self
-            .store
-            .devices_for_account(&account.id)
-            .await?
-            .iter()
-            .any(|d| d.enabled_at.is_some());
-        Ok(!has_mfa || Self::recent_factor(session, now))
-    }
-
-    /// Refuses a change to the factors of an account that has MFA unless the session verified a
-    /// second factor in the last 5 minutes.
-    async fn require_recent_factor(
-        &self,
-        account: &AccountRecord,
-        session: &SessionRecord,
-        now: UnixTime,
-    ) -> Result<()> {
-        if self.factor_change_allowed(account, session, now).await? {
-            Ok(())
-        } else {
-            Err(Error::RecentSecondFactorRequired)
+    /// Deletes virtual devices left pending for [`PENDING_DEVICE_SECS`] (run by the server's
+    /// housekeeping on every node; each deletion is audited by the node that made it).
+    pub async fn sweep_pending_devices(&self, now: UnixTime) -> Result<u64> {
+        let cutoff = now.saturating_sub(PENDING_DEVICE_SECS);
+        let mut swept = 0;
+        for d in self.store.pending_devices_created_before(cutoff).await? {
+            if !self.store.delete_device(&d.account_id, &d.id).await? {
+                continue; // another node swept it, or the user deleted it
+            }
+            swept += 1;
+            let name = match self.store.account_by_id(&d.account_id).await? {
+                Some(a) => a.name,
+                None => continue,
+            };
+            self.audit(
+                now,
+                &RequestMeta::default(),
+                Event::own(kind::MFA_DELETE, "expired", &name)
+                    .by("system")
+                    .detail(&d.name),
+            )
+            .await?;
         }
+        Ok(swept)
     }
 
     /// Creates a pending virtual device named `name` for the session's account.
     pub async fn create_virtual_device<R: RngCore + CryptoRng + Send>(
         &self,
-        account: &AccountRecord,
-        session: &SessionRecord,
+        auth: &Authenticated,
         name: &str,
         now: UnixTime,
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<NewVirtualDevice> {
         check_name("the device name", name)?;
-        self.require_recent_factor(account, session, now).await?;
+        let account = &auth.account;
+        self.authorize_own(auth, FactorChange::CreateDevice, now, meta)
+            .await?;
         let secret = Secret::generate_with(rng, DEFAULT_SECRET_LEN);
         let id = new_id(rng);
         let params = OtpParams::totp();
@@ -197,22 +192,20 @@ impl Service {
 
     /// Enables a pending OTP device with two consecutive codes (searched within ±10 steps),
     /// remembering the drift. Enabling proves possession of the device, so it yields a
-    /// [`SecondFactorVerified`].
+    /// [`SecondFactorVerified`]. The same rule as creating applies (a stale session cannot
+    /// finish an abandoned enrollment to gain a fresh factor), and a device pending for an
+    /// hour can no longer be enabled.
     pub async fn enable_device(
         &self,
-        account: &AccountRecord,
+        auth: &Authenticated,
         device_id: &str,
         code1: &str,
         code2: &str,
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<(DeviceRecord, SecondFactorVerified)> {
-        let d = self.owned_device(account, device_id).await?;
-        if !d.kind.is_otp() || d.enabled_at.is_some() {
-            return Err(Error::InvalidDeviceState(
-                "the device is already enabled".into(),
-            ));
-        }
+        let account = &auth.account;
+        let d = self.pending_device(auth, device_id, now, meta).await?;
         let g = self.generator(&d)?;
         let found = g.find_consecutive_time(code1, code2, unix_u64(now), ENROLL_WINDOW);
         let m = match found {
@@ -251,14 +244,17 @@ impl Service {
     /// Resynchronises an enabled device with two consecutive codes.
     pub async fn resync_device(
         &self,
-        account: &AccountRecord,
+        auth: &Authenticated,
         device_id: &str,
         code1: &str,
         code2: &str,
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<DeviceRecord> {
+        let account = &auth.account;
         let d = self.owned_device(account, device_id).await?;
+        self.authorize_own(auth, FactorChange::ResyncDevice, now, meta)
+            .await?;
         if !d.kind.is_otp() || d.enabled_at.is_none() {
             return Err(Error::InvalidDeviceState(
                 "only an enabled OTP device can be resynchronised".into(),
@@ -301,14 +297,17 @@ impl Service {
     /// Renames a device (its serial follows the name).
     pub async fn rename_device(
         &self,
-        account: &AccountRecord,
+        auth: &Authenticated,
         device_id: &str,
         name: &str,
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<DeviceRecord> {
         check_name("the device name", name)?;
+        let account = &auth.account;
         let d = self.owned_device(account, device_id).await?;
+        self.authorize_own(auth, FactorChange::RenameDevice, now, meta)
+            .await?;
         let serial = if d.kind == DeviceKind::Virtual {
             virtual_serial(&account.name, name)
         } else {
@@ -331,36 +330,98 @@ impl Service {
         self.owned_device(account, device_id).await
     }
 
-    /// Deletes (deactivates) a device. If the account has an enabled device, the session must
-    /// have verified a second factor within the last 5 minutes.
+    /// Deletes (deactivates) a device of `user` (the session's own account when `None`),
+    /// under the one rule for factor changes ([`Service::authorize_factor_change`]): the
+    /// account itself with a recent second factor, or an administrator with a recent second
+    /// factor of their own for anyone but root. When an administrator removes it, the user's
+    /// sessions end, so the next sign-in asks again (and, with no device left where the policy
+    /// requires MFA, asks to enroll). Audited and notified either way.
     pub async fn delete_device(
         &self,
-        account: &AccountRecord,
-        session: &SessionRecord,
+        auth: &Authenticated,
+        user: Option<&str>,
         device_id: &str,
         now: UnixTime,
         meta: &RequestMeta,
-    ) -> Result<()> {
-        let d = self.owned_device(account, device_id).await?;
-        if let Err(e) = self.require_recent_factor(account, session, now).await {
+    ) -> Result<DeviceRecord> {
+        let target = match user {
+            Some(name) if name != auth.account.name => self.account(name).await?,
+            _ => auth.account.clone(),
+        };
+        let d = self.owned_device(&target, device_id).await?;
+        let allowed = self
+            .authorize_factor_change(
+                &auth.account,
+                &auth.session,
+                &target,
+                FactorChange::DeleteDevice,
+                now,
+                meta,
+            )
+            .await?;
+        if !self.store.delete_device(&target.id, device_id).await? {
+            return Err(Error::NotFound("device"));
+        }
+        if allowed.admin().is_some() {
+            self.store.delete_sessions_for_account(&target.id).await?;
+        }
+        let mut event = Event::own(kind::MFA_DELETE, "success", &target.name).detail(&d.name);
+        if let Some(admin) = allowed.admin() {
+            event = event.by(admin);
+        }
+        self.audit(now, meta, event).await?;
+        Ok(d)
+    }
+
+    /// The session's own factor change, under the one rule.
+    pub(super) async fn authorize_own(
+        &self,
+        auth: &Authenticated,
+        change: FactorChange,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<FactorChangeAllowed> {
+        self.authorize_factor_change(
+            &auth.account,
+            &auth.session,
+            &auth.account,
+            change,
+            now,
+            meta,
+        )
+        .await
+    }
+
+    /// A pending (created, not enabled, not expired) OTP device of the session's account that
+    /// the session may finish enrolling: shown again or enabled.
+    pub(super) async fn pending_device(
+        &self,
+        auth: &Authenticated,
+        device_id: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<DeviceRecord> {
+        let d = self.owned_device(&auth.account, device_id).await?;
+        if !d.kind.is_otp() || d.enabled_at.is_some() {
+            return Err(Error::InvalidDeviceState(
+                "the device is already enabled".into(),
+            ));
+        }
+        self.authorize_own(auth, FactorChange::EnableDevice, now, meta)
+            .await?;
+        if Self::pending_expired(&d, now) {
             self.audit(
                 now,
                 meta,
-                Event::own(kind::MFA_DELETE, "recent_factor_required", &account.name)
-                    .detail(&d.name),
+                Event::own(kind::MFA_ENABLE, "expired", &auth.account.name).detail(&d.name),
             )
             .await?;
-            return Err(e);
+            return Err(Error::InvalidDeviceState(
+                "this device was created more than an hour ago and was never enabled: delete \
+                 it and create it again"
+                    .into(),
+            ));
         }
-        if !self.store.delete_device(&account.id, device_id).await? {
-            return Err(Error::NotFound("device"));
-        }
-        self.audit(
-            now,
-            meta,
-            Event::own(kind::MFA_DELETE, "success", &account.name).detail(&d.name),
-        )
-        .await?;
-        Ok(())
+        Ok(d)
     }
 }

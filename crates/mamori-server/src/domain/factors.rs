@@ -6,7 +6,11 @@
 //! - **guessing**: failed attempts count per account in the database, so every node sees them;
 //!   after [`Lockout::delay_after`] consecutive failures each further attempt must wait a
 //!   doubling delay, and [`Lockout::lock_after`] consecutive failures lock the account (NIST SP
-//!   800-63B section 5.2.2: at most 100);
+//!   800-63B section 5.2.2: at most 100). Every attempt is *reserved* (counted as a failure) by
+//!   one conditional update before the factor is looked at ([`Service::second_factor_guard`]),
+//!   so parallel guesses on any number of nodes are never evaluated more often than the policy
+//!   allows; a success then clears the count. A code that fits no device (wrong length, letters)
+//!   is a failed attempt like any other, and a code is compared with every device;
 //! - the proof: [`SecondFactorVerified`] can only be made here (and by enrollment, which proves
 //!   possession the same way), and a full session requires one.
 
@@ -71,6 +75,24 @@ enum Check {
     NoMatch,
 }
 
+/// How many times [`Service::second_factor_guard`] re-reads the account when other attempts
+/// keep winning the reservation, before answering "try again" (a flood, by definition).
+const RESERVE_TRIES: usize = 16;
+
+/// A reservation whose attempt is still unsettled this long after it was made belongs to a
+/// request that died (a node crashed mid-evaluation): it is then settled as a failure. Longer
+/// than any request may take (the request timeout is at most a minute by default).
+const STALE_RESERVATION_SECS: i64 = 120;
+
+/// One reserved second-factor attempt, already counted as a failure in the account's counter.
+/// It must be settled exactly once: [`Service::second_factor_succeeded`],
+/// [`Service::second_factor_failed`] or [`Service::second_factor_void`].
+#[must_use = "a reserved attempt must be settled"]
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    account_id: String,
+}
+
 impl Service {
     /// The OTP generator of a device, from its sealed secret.
     pub(super) fn generator(&self, d: &DeviceRecord) -> Result<Generator> {
@@ -120,9 +142,10 @@ impl Service {
                         .clamp(-(ENROLL_WINDOW as i64), ENROLL_WINDOW as i64)
                 },
             }),
-            Err(OtpError::MalformedCode { expected }) => Err(Error::InvalidInput(format!(
-                "the code has the wrong format: expected {expected}"
-            ))),
+            // A code that cannot be this device's (another length, letters) is a wrong
+            // answer like any other: with devices of different lengths, refusing it as
+            // malformed before counting it would let guesses go uncounted.
+            Err(OtpError::MalformedCode { .. }) => Ok(Check::NoMatch),
             Err(_) => {
                 // Was it a valid code for a step already used? Then it is a replay, which
                 // OWASP ASVS V2 asks to log as such.
@@ -170,18 +193,29 @@ impl Service {
         audit_kind: &str,
     ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
-        self.second_factor_guard(account, audit_kind, now, meta)
+        let attempt = self
+            .second_factor_guard(account, audit_kind, now, meta)
             .await?;
-        let mut replayed = false;
+        // Compare the code with every enabled OTP device, without stopping at a match or at a
+        // device whose format it does not fit; then accept the first match.
+        let mut checks = Vec::new();
         for d in devices.iter().filter(|d| {
             d.kind.is_otp() && d.enabled_at.is_some() && device_id.is_none_or(|want| want == d.id)
         }) {
-            match self.check_code(d, code, now)? {
+            match self.check_code(d, code, now) {
+                Ok(c) => checks.push((d, c)),
+                Err(e) => {
+                    self.second_factor_void(attempt).await?;
+                    return Err(e);
+                }
+            }
+        }
+        let mut replayed = false;
+        for (d, check) in checks {
+            match check {
                 Check::Accepted { step, drift } => {
                     if self.store.accept_step(&d.id, step, drift, now).await? {
-                        if account.mfa_failures != 0 {
-                            self.store.reset_mfa_failures(&account.id).await?;
-                        }
+                        self.second_factor_succeeded(attempt).await?;
                         self.audit(
                             now,
                             meta,
@@ -200,6 +234,7 @@ impl Service {
         let result = if replayed { "replay" } else { "failure" };
         Err(self
             .second_factor_failed(
+                attempt,
                 account,
                 audit_kind,
                 result,
@@ -212,28 +247,49 @@ impl Service {
     }
 
     /// The rules checked before any second factor (code, recovery code, security key, recovery
-    /// sign-in code) is looked at: a locked account is refused, and after
+    /// sign-in code) is looked at, without reserving an attempt (for steps that start
+    /// something rather than answer it): a locked account is refused, and after
     /// [`Lockout::delay_after`] failures the account must wait; each refusal is audited as
     /// `audit_kind`.
-    pub(super) async fn second_factor_guard(
+    pub(super) async fn second_factor_check(
         &self,
         account: &AccountRecord,
         audit_kind: &str,
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<()> {
+        self.refuse_locked_or_throttled(
+            account,
+            account.mfa_failures,
+            account.mfa_last_failure_at,
+            account.locked_at.is_some(),
+            audit_kind,
+            now,
+            meta,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse_locked_or_throttled(
+        &self,
+        account: &AccountRecord,
+        failures: i64,
+        last_failure_at: Option<UnixTime>,
+        locked: bool,
+        audit_kind: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
         let name = account.name.as_str();
-        if account.locked_at.is_some() {
+        if locked {
             self.audit(now, meta, Event::own(audit_kind, "locked", name))
                 .await?;
             return Err(Error::AccountLocked);
         }
-        if let Some(retry_after) = throttle_wait(
-            &self.policy.lockout,
-            account.mfa_failures,
-            account.mfa_last_failure_at,
-            now,
-        ) {
+        if let Some(retry_after) =
+            throttle_wait(&self.policy.lockout, failures, last_failure_at, now)
+        {
             self.audit(now, meta, Event::own(audit_kind, "throttled", name))
                 .await?;
             return Err(Error::RateLimited { retry_after });
@@ -241,13 +297,99 @@ impl Service {
         Ok(())
     }
 
-    /// A failed second factor of any kind: counted in the account's one failure counter (one
-    /// conditional update, so every node sees it), audited as `audit_kind`/`result`, and the
-    /// lock audited by the failure that caused it. Returns the error to answer:
-    /// `AccountLocked` once locked, else `otherwise` (or the store's error).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn second_factor_failed(
+    /// The one guard in front of every second factor (code, recovery code, security key,
+    /// recovery sign-in code, contact code, current password): refuses a locked or throttled
+    /// account (audited as `audit_kind`), then reserves the attempt with one conditional
+    /// update on the state that decision was made on. Between the reservation and its
+    /// settlement the attempt counts as a failure, so concurrent guesses see it.
+    pub(crate) async fn second_factor_guard(
         &self,
+        account: &AccountRecord,
+        audit_kind: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<Attempt> {
+        let lock_after = i64::from(self.policy.lockout.lock_after);
+        let (mut failures, mut last, mut locked) = (
+            account.mfa_failures,
+            account.mfa_last_failure_at,
+            account.locked_at.is_some(),
+        );
+        for _ in 0..RESERVE_TRIES {
+            self.refuse_locked_or_throttled(account, failures, last, locked, audit_kind, now, meta)
+                .await?;
+            if failures >= lock_after {
+                // The last allowed attempt is being evaluated by another request; if that
+                // request died long ago, its attempt failed.
+                if last.is_some_and(|t| now.saturating_sub(t) >= STALE_RESERVATION_SECS) {
+                    let stale = Attempt {
+                        account_id: account.id.clone(),
+                    };
+                    return Err(self
+                        .second_factor_failed(
+                            stale,
+                            account,
+                            audit_kind,
+                            "locked",
+                            Some("an unsettled attempt"),
+                            Error::AccountLocked,
+                            now,
+                            meta,
+                        )
+                        .await);
+                }
+                break;
+            }
+            if self
+                .store
+                .reserve_mfa_attempt(&account.id, failures, last, now, lock_after)
+                .await?
+            {
+                return Ok(Attempt {
+                    account_id: account.id.clone(),
+                });
+            }
+            let fresh = self
+                .store
+                .account_by_id(&account.id)
+                .await?
+                .ok_or(Error::NotFound("account"))?;
+            (failures, last, locked) = (
+                fresh.mfa_failures,
+                fresh.mfa_last_failure_at,
+                fresh.locked_at.is_some(),
+            );
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(audit_kind, "throttled", &account.name),
+        )
+        .await?;
+        Err(Error::RateLimited { retry_after: 1 })
+    }
+
+    /// The reserved attempt succeeded: the consecutive-failure count starts again at zero
+    /// (a locked account stays locked).
+    pub(crate) async fn second_factor_succeeded(&self, attempt: Attempt) -> Result<()> {
+        self.store.reset_mfa_failures(&attempt.account_id).await
+    }
+
+    /// The reserved attempt was not evaluated (nothing live to check it against: an expired
+    /// challenge, a spent ceremony, a store error): it is given back.
+    pub(crate) async fn second_factor_void(&self, attempt: Attempt) -> Result<()> {
+        self.store.release_mfa_attempt(&attempt.account_id).await
+    }
+
+    /// A failed second factor of any kind. The attempt was counted when it was reserved; here
+    /// the lock is decided (one conditional update, so exactly one failure locks), the failure
+    /// is audited as `audit_kind`/`result`, and the lock by the failure that caused it.
+    /// Returns the error to answer: `AccountLocked` once locked, else `otherwise` (or the
+    /// store's error).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn second_factor_failed(
+        &self,
+        attempt: Attempt,
         account: &AccountRecord,
         audit_kind: &str,
         result: &str,
@@ -260,7 +402,7 @@ impl Service {
             let lock_after = i64::from(self.policy.lockout.lock_after);
             let count = self
                 .store
-                .record_mfa_failure(&account.id, now, lock_after)
+                .settle_mfa_failure(&attempt.account_id, now, lock_after)
                 .await?;
             let mut event = Event::own(audit_kind, result, &account.name);
             if let Some(d) = detail {
@@ -270,7 +412,7 @@ impl Service {
             if !count.locked {
                 return Ok(otherwise);
             }
-            if count.failures == lock_after {
+            if count.locked_now {
                 let why = format!("{} consecutive failed attempts", count.failures);
                 self.audit(
                     now,

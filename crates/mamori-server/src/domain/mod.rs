@@ -6,6 +6,8 @@
 //! - [`accounts`]: root bootstrap, users, setup links, password change, security alerts.
 //! - [`factors`]: second-factor verification with the replay, throttling and lock rules; the
 //!   [`SecondFactorVerified`] proof.
+//! - [`factor_changes`]: who may change whose factors, and when: the one rule every edge
+//!   calls before a device, token, key, recovery-code set or MFA reset changes anything.
 //! - [`devices`]: virtual MFA devices (create, enable with two consecutive codes, resync, list,
 //!   rename, delete).
 //! - [`signin`]: the sign-in state machine and sessions.
@@ -41,6 +43,7 @@ pub mod audit;
 pub mod console_support;
 pub mod contacts;
 pub mod devices;
+pub mod factor_changes;
 pub mod factors;
 pub mod notify;
 pub mod password;

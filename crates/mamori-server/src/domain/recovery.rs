@@ -28,9 +28,10 @@ use crate::store::recovery::RecoveryCodeRecord;
 use crate::store::AccountRecord;
 
 use super::audit::{kind as audit_kind, Event};
-use super::factors::throttle_wait;
+
+use super::factor_changes::FactorChange;
 use super::signin::Authenticated;
-use super::{new_id, RequestMeta, SecondFactorVerified, Service, RECENT_FACTOR_SECS, ROOT};
+use super::{new_id, RequestMeta, SecondFactorVerified, Service, ROOT};
 
 /// Codes per set.
 pub const CODE_COUNT: usize = 10;
@@ -194,35 +195,18 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        admin.require_admin()?;
-        let actor = admin.account.name.as_str();
-        if user == ROOT {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::ADMIN_RESET, "refused_root", user).by(actor),
-            )
-            .await?;
-            return Err(Error::Forbidden(
-                "root's MFA cannot be reset by an administrator: use `mamori-server admin \
-                 recover-root` on the server host"
-                    .into(),
-            ));
-        }
-        let recent = admin
-            .session
-            .second_factor_at
-            .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS);
-        if !recent {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::ADMIN_RESET, "recent_factor_required", user).by(actor),
-            )
-            .await?;
-            return Err(Error::RecentSecondFactorRequired);
-        }
         let account = self.account(user).await?;
+        let allowed = self
+            .authorize_factor_change(
+                &admin.account,
+                &admin.session,
+                &account,
+                FactorChange::ResetMfa,
+                now,
+                meta,
+            )
+            .await?;
+        let actor = allowed.admin().unwrap_or(&admin.account.name);
         self.store.delete_recovery_codes(&account.id).await?;
         self.store.set_enroll_required(&account.id, now).await?;
         self.reset_mfa(actor, user, now, meta).await
@@ -275,25 +259,13 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<NewRecoveryCodes> {
-        auth.require_full()?;
         let name = auth.account.name.as_str();
+        self.authorize_own(auth, FactorChange::RegenerateRecoveryCodes, now, meta)
+            .await?;
         if auth.enabled_devices == 0 {
             return Err(Error::InvalidDeviceState(
                 "assign an MFA device before making recovery codes".into(),
             ));
-        }
-        let recent = auth
-            .session
-            .second_factor_at
-            .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS);
-        if !recent {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::CODES_GENERATE, "recent_factor_required", name),
-            )
-            .await?;
-            return Err(Error::RecentSecondFactorRequired);
         }
         let codes: Vec<RecoveryCode> = (0..CODE_COUNT)
             .map(|_| RecoveryCode::generate(rng))
@@ -358,21 +330,9 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
-        if account.locked_at.is_some() {
-            self.audit(now, meta, Event::own(kind::CODE_USE, "locked", name))
-                .await?;
-            return Err(Error::AccountLocked);
-        }
-        if let Some(retry_after) = throttle_wait(
-            &self.policy.lockout,
-            account.mfa_failures,
-            account.mfa_last_failure_at,
-            now,
-        ) {
-            self.audit(now, meta, Event::own(kind::CODE_USE, "throttled", name))
-                .await?;
-            return Err(Error::RateLimited { retry_after });
-        }
+        let attempt = self
+            .second_factor_guard(account, kind::CODE_USE, now, meta)
+            .await?;
         let stored = self.store.recovery_codes(&account.id).await?;
         let mut matched: Option<(String, i64)> = None;
         let mut spent_match = false;
@@ -400,9 +360,7 @@ impl Service {
                 .use_recovery_code(&account.id, &set_id, idx, now)
                 .await?
             {
-                if account.mfa_failures != 0 {
-                    self.store.reset_mfa_failures(&account.id).await?;
-                }
+                self.second_factor_succeeded(attempt).await?;
                 let remaining = status_of(&self.store.recovery_codes(&account.id).await?).remaining;
                 let detail = format!("{remaining} codes remain");
                 self.audit(
@@ -432,6 +390,7 @@ impl Service {
         let result = if spent_match { "reused" } else { "failure" };
         Err(self
             .second_factor_failed(
+                attempt,
                 account,
                 kind::CODE_USE,
                 result,

@@ -37,6 +37,7 @@ use crate::store::recovery::RecoverySigninRecord;
 use crate::store::{AccountRecord, NewAuditEvent, SessionRecord};
 
 use super::audit::Event;
+use super::factors::Attempt;
 use super::notify::{Email, PhoneMessage};
 use super::signin::{Authenticated, NewSession, SessionGrant};
 use super::{new_id, RequestMeta, SecondFactorVerified, Service};
@@ -167,7 +168,7 @@ impl Service {
     ) -> Result<StepStarted> {
         let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
-        self.second_factor_guard(&account, kind::START, now, meta)
+        self.second_factor_check(&account, kind::START, now, meta)
             .await?;
         if let Some(reason) = self.alternative_factors_refusal(&account).await? {
             self.audit(now, meta, Event::own(kind::START, reason, name))
@@ -260,7 +261,8 @@ impl Service {
     }
 
     /// Checks one attempt at the code of `step`; on a wrong code the failure is counted (per
-    /// code and in the account's counter) and audited. Returns the row when the code matched.
+    /// code and in the account's counter) and audited. Returns the row and the still
+    /// unsettled attempt when the code matched.
     async fn recovery_attempt(
         &self,
         pending: &SessionRecord,
@@ -269,14 +271,14 @@ impl Service {
         code: &str,
         now: UnixTime,
         meta: &RequestMeta,
-    ) -> Result<RecoverySigninRecord> {
+    ) -> Result<(RecoverySigninRecord, Attempt)> {
         let name = account.name.as_str();
         let audit = if step == "email" {
             kind::EMAIL
         } else {
             kind::PHONE
         };
-        self.second_factor_guard(account, audit, now, meta).await?;
+        let attempt = self.second_factor_guard(account, audit, now, meta).await?;
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         let Some(row) = self
             .store
@@ -285,6 +287,7 @@ impl Service {
         else {
             // No live code for this step: never started, the earlier step not passed yet,
             // expired, spent or used up. Not a guess at a code, so not counted.
+            self.second_factor_void(attempt).await?;
             self.audit(now, meta, Event::own(audit, "no_code", name))
                 .await?;
             return Err(Error::InvalidCode);
@@ -293,6 +296,7 @@ impl Service {
             let detail = format!("attempt {} of {MAX_ATTEMPTS}", row.attempts);
             return Err(self
                 .second_factor_failed(
+                    attempt,
                     account,
                     audit,
                     "failure",
@@ -303,7 +307,7 @@ impl Service {
                 )
                 .await);
         }
-        Ok(row)
+        Ok((row, attempt))
     }
 
     /// Step 2a: the email code. When it is right, a code goes to the verified phone number.
@@ -317,9 +321,12 @@ impl Service {
     ) -> Result<StepStarted> {
         let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
-        let row = self
+        let (row, attempt) = self
             .recovery_attempt(&pending, &account, "email", code, now, meta)
             .await?;
+        // The email code is only half of the proof: its attempt is given back rather than
+        // clearing the account's failures (only the phone code does that).
+        self.second_factor_void(attempt).await?;
         // The phone number must still be the verified one.
         let contacts = self.contacts(&account).await?;
         let to = match (contacts.phone.verified, contacts.phone.value) {
@@ -393,21 +400,21 @@ impl Service {
     ) -> Result<(NewSession, AccountRecord)> {
         let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
-        let row = self
+        let (row, attempt) = self
             .recovery_attempt(&pending, &account, "phone", code, now, meta)
             .await?;
         if !self.store.finish_recovery_signin(&row.id, now).await? {
+            self.second_factor_void(attempt).await?;
             self.audit(now, meta, Event::own(kind::PHONE, "reused", name))
                 .await?;
             return Err(Error::InvalidCode);
         }
         // Consume the challenge; of two concurrent answers only one deletes it.
         if !self.store.delete_session(&account.id, &pending.id).await? {
+            self.second_factor_void(attempt).await?;
             return Err(Error::InvalidChallenge);
         }
-        if account.mfa_failures != 0 {
-            self.store.reset_mfa_failures(&account.id).await?;
-        }
+        self.second_factor_succeeded(attempt).await?;
         let proof = AlternativeFactorsVerified {
             account_id: account.id.clone(),
         };

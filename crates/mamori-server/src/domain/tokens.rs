@@ -22,12 +22,13 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::store::tokens::{TokenListing, TokenRecord};
-use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord};
 
-use super::audit::Event;
+use super::audit::{kind as audit_kind, Event};
+use super::factor_changes::FactorChange;
+use super::signin::Authenticated;
 use super::{
     check_name, new_id, unix_u64, RequestMeta, SecondFactorVerified, Service, ENROLL_WINDOW,
-    RECENT_FACTOR_SECS,
 };
 
 /// How many HOTP counter values past the last known one assignment and resync search for two
@@ -355,15 +356,19 @@ impl Service {
         self.store.tokens_list(after, limit).await
     }
 
-    /// Assigns the token with `serial` to the session's own account, proven by two consecutive
-    /// codes. Needs a second factor from the last 5 minutes when the account already has MFA.
-    /// Assigning proves possession, so it yields a [`SecondFactorVerified`] (an
-    /// enrollment-restricted session may then be upgraded).
+    /// Assigns the token with `serial` to `user` (the session's own account when `None`),
+    /// proven by two consecutive codes, under the one rule for factor changes
+    /// ([`Service::authorize_factor_change`]): the account itself (with a second factor from
+    /// the last 5 minutes when it already has MFA), or an administrator with a recent second
+    /// factor of their own, for anyone but root. Audited as a token assignment and as an MFA
+    /// device enable, which notifies the user. Assigning proves possession, so the account's
+    /// own assignment yields a [`SecondFactorVerified`] (an enrollment-restricted session may
+    /// then be upgraded); an administrator's does not.
     #[allow(clippy::too_many_arguments)]
     pub async fn assign_token<R: RngCore + CryptoRng + Send>(
         &self,
-        account: &AccountRecord,
-        session: &SessionRecord,
+        auth: &Authenticated,
+        user: Option<&str>,
         serial: &str,
         name: &str,
         code1: &str,
@@ -371,82 +376,27 @@ impl Service {
         now: UnixTime,
         rng: &mut R,
         meta: &RequestMeta,
-    ) -> Result<(DeviceRecord, SecondFactorVerified)> {
-        let has_mfa = self
-            .store
-            .devices_for_account(&account.id)
-            .await?
-            .iter()
-            .any(|d| d.enabled_at.is_some());
-        let recent = session
-            .second_factor_at
-            .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS);
-        if has_mfa && !recent {
-            self.audit(
+    ) -> Result<(DeviceRecord, Option<SecondFactorVerified>)> {
+        let target = match user {
+            Some(u) if u != auth.account.name => self
+                .store
+                .account_by_name(u)
+                .await?
+                .ok_or(Error::NotFound("user"))?,
+            _ => auth.account.clone(),
+        };
+        let allowed = self
+            .authorize_factor_change(
+                &auth.account,
+                &auth.session,
+                &target,
+                FactorChange::AssignToken,
                 now,
-                meta,
-                Event::own(kind::TOKEN_ASSIGN, "recent_factor_required", &account.name)
-                    .detail(serial),
-            )
-            .await?;
-            return Err(Error::RecentSecondFactorRequired);
-        }
-        let d = self
-            .assign_inner(
-                &account.name,
-                account,
-                serial,
-                name,
-                code1,
-                code2,
-                now,
-                rng,
                 meta,
             )
             .await?;
-        Ok((d, SecondFactorVerified::new(&account.id)))
-    }
-
-    /// Assigns the token with `serial` to `user` on an administrator's behalf (the user hands
-    /// over two consecutive codes, or the administrator reads them off the token before giving
-    /// it out).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn admin_assign_token<R: RngCore + CryptoRng + Send>(
-        &self,
-        actor: &str,
-        user: &str,
-        serial: &str,
-        name: &str,
-        code1: &str,
-        code2: &str,
-        now: UnixTime,
-        rng: &mut R,
-        meta: &RequestMeta,
-    ) -> Result<DeviceRecord> {
-        let account = self
-            .store
-            .account_by_name(user)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        self.assign_inner(actor, &account, serial, name, code1, code2, now, rng, meta)
-            .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn assign_inner<R: RngCore + CryptoRng + Send>(
-        &self,
-        actor: &str,
-        account: &AccountRecord,
-        serial: &str,
-        name: &str,
-        code1: &str,
-        code2: &str,
-        now: UnixTime,
-        rng: &mut R,
-        meta: &RequestMeta,
-    ) -> Result<DeviceRecord> {
         let result = self
-            .assign_checked(account, serial, name, code1, code2, now, rng)
+            .assign_checked(&target, serial, name, code1, code2, now, rng)
             .await;
         let label = match &result {
             Ok(_) => "success",
@@ -458,15 +408,30 @@ impl Service {
             Err(_) => "error",
         };
         let detail = format!("serial {serial} as {name}");
+        let actor = allowed.admin().unwrap_or(&target.name);
         self.audit(
             now,
             meta,
-            Event::own(kind::TOKEN_ASSIGN, label, &account.name)
+            Event::own(kind::TOKEN_ASSIGN, label, &target.name)
                 .by(actor)
                 .detail(&detail),
         )
         .await?;
-        result
+        let device = result?;
+        // The device change every other kind of device records (and the user is told of).
+        self.audit(
+            now,
+            meta,
+            Event::own(audit_kind::MFA_ENABLE, "success", &target.name)
+                .by(actor)
+                .detail(name),
+        )
+        .await?;
+        let proof = allowed
+            .admin()
+            .is_none()
+            .then(|| SecondFactorVerified::new(&target.id));
+        Ok((device, proof))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -32,6 +32,8 @@ use crate::store::webauthn::{CeremonyKind, CeremonyRecord};
 use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
 
 use super::audit::{kind as audit_kind, Event};
+use super::factor_changes::FactorChange;
+use super::factors::Attempt;
 use super::signin::{NewSession, SessionGrant};
 use super::{check_name, new_id, RequestMeta, SecondFactorVerified, Service};
 
@@ -215,11 +217,15 @@ impl Service {
             self.audit(now, meta, refuse("invalid_input")).await?;
             return Err(e);
         }
-        if !self.factor_change_allowed(account, session, now).await? {
-            self.audit(now, meta, refuse("recent_factor_required"))
-                .await?;
-            return Err(Error::RecentSecondFactorRequired);
-        }
+        self.authorize_factor_change(
+            account,
+            session,
+            account,
+            FactorChange::RegisterSecurityKey,
+            now,
+            meta,
+        )
+        .await?;
         let devices = self.store.devices_for_account(&account.id).await?;
         if devices.iter().any(|d| d.name == name) {
             self.audit(now, meta, refuse("conflict")).await?;
@@ -301,11 +307,15 @@ impl Service {
         let name = c.device_name.clone().unwrap_or_default();
         // The rule of begin holds at the end too: a session whose second factor grew stale
         // while the key was being asked does not add a factor.
-        if !self.factor_change_allowed(account, session, now).await? {
-            self.audit(now, meta, failed("recent_factor_required").detail(&name))
-                .await?;
-            return Err(Error::RecentSecondFactorRequired);
-        }
+        self.authorize_factor_change(
+            account,
+            session,
+            account,
+            FactorChange::RegisterSecurityKey,
+            now,
+            meta,
+        )
+        .await?;
         let state: SecurityKeyRegistration = decode(&c.state)?;
         let key = match self
             .relying_party()?
@@ -501,7 +511,7 @@ impl Service {
         event: &str,
     ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
-        self.second_factor_guard(account, event, now, meta).await?;
+        let attempt = self.second_factor_guard(account, event, now, meta).await?;
         // The ceremony is spent here whatever follows: an assertion is tried once.
         let Some(c) = self
             .store
@@ -509,6 +519,8 @@ impl Service {
             .await?
             .filter(|c| c.account_id == account.id)
         else {
+            // No live ceremony: nothing was evaluated, so the attempt is given back.
+            self.second_factor_void(attempt).await?;
             self.audit(
                 now,
                 meta,
@@ -528,12 +540,14 @@ impl Service {
                     .device_of_credential(account, credential.raw_id.as_ref())
                     .await?;
                 let label = device.as_ref().map_or("security key", |d| d.name.as_str());
-                return Err(self.clone_suspected(account, label, event, now, meta).await);
+                return Err(self
+                    .clone_suspected(attempt, account, label, event, now, meta)
+                    .await);
             }
             Err(e) => {
                 let detail = format!("security key: {e}");
                 return Err(self
-                    .security_key_failure(account, event, "failure", &detail, now, meta)
+                    .security_key_failure(attempt, account, event, "failure", &detail, now, meta)
                     .await);
             }
         };
@@ -542,6 +556,7 @@ impl Service {
             // Deleted between begin and finish.
             return Err(self
                 .security_key_failure(
+                    attempt,
                     account,
                     event,
                     "failure",
@@ -560,12 +575,10 @@ impl Service {
             .await?
         {
             return Err(self
-                .clone_suspected(account, &device.name, event, now, meta)
+                .clone_suspected(attempt, account, &device.name, event, now, meta)
                 .await);
         }
-        if account.mfa_failures != 0 {
-            self.store.reset_mfa_failures(&account.id).await?;
-        }
+        self.second_factor_succeeded(attempt).await?;
         self.audit(
             now,
             meta,
@@ -594,6 +607,7 @@ impl Service {
     /// A counter that did not move forward: refused, audited, counted as a failure.
     async fn clone_suspected(
         &self,
+        attempt: Attempt,
         account: &AccountRecord,
         device_name: &str,
         event: &str,
@@ -610,14 +624,24 @@ impl Service {
         {
             return e;
         }
-        self.security_key_failure(account, event, "clone_suspected", device_name, now, meta)
-            .await
+        self.security_key_failure(
+            attempt,
+            account,
+            event,
+            "clone_suspected",
+            device_name,
+            now,
+            meta,
+        )
+        .await
     }
 
     /// A refused security key: counted and audited like every failed second factor
     /// ([`Service::second_factor_failed`]); the answer is `security_key_rejected` until locked.
+    #[allow(clippy::too_many_arguments)]
     async fn security_key_failure(
         &self,
+        attempt: Attempt,
         account: &AccountRecord,
         event: &str,
         result: &str,
@@ -626,6 +650,7 @@ impl Service {
         meta: &RequestMeta,
     ) -> Error {
         self.second_factor_failed(
+            attempt,
             account,
             event,
             result,

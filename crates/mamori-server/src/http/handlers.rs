@@ -433,14 +433,7 @@ pub async fn create_virtual_device(
 ) -> ApiResult<(StatusCode, Json<api::CreateVirtualDeviceResponse>)> {
     let d = st
         .svc
-        .create_virtual_device(
-            &auth.account,
-            &auth.session,
-            &req.name,
-            st.clock.now(),
-            &mut OsRng,
-            &m.meta,
-        )
+        .create_virtual_device(&auth, &req.name, st.clock.now(), &mut OsRng, &m.meta)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -467,7 +460,7 @@ pub async fn enable_device(
     let now = st.clock.now();
     let (device, proof) = st
         .svc
-        .enable_device(&auth.account, &id, &req.code1, &req.code2, now, &m.meta)
+        .enable_device(&auth, &id, &req.code1, &req.code2, now, &m.meta)
         .await?;
     let renewed = st
         .svc
@@ -492,17 +485,9 @@ pub async fn resync_device(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<api::TwoCodesRequest>,
 ) -> ApiResult<Json<api::Device>> {
-    auth.require_full_or_recovery()?;
     let d = st
         .svc
-        .resync_device(
-            &auth.account,
-            &id,
-            &req.code1,
-            &req.code2,
-            st.clock.now(),
-            &m.meta,
-        )
+        .resync_device(&auth, &id, &req.code1, &req.code2, st.clock.now(), &m.meta)
         .await?;
     Ok(Json(device_wire(&d)))
 }
@@ -516,10 +501,9 @@ pub async fn rename_device(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<api::RenameDeviceRequest>,
 ) -> ApiResult<Json<api::Device>> {
-    auth.require_full()?;
     let d = st
         .svc
-        .rename_device(&auth.account, &id, &req.name, st.clock.now(), &m.meta)
+        .rename_device(&auth, &id, &req.name, st.clock.now(), &m.meta)
         .await?;
     Ok(Json(device_wire(&d)))
 }
@@ -533,7 +517,22 @@ pub async fn delete_device(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     st.svc
-        .delete_device(&auth.account, &auth.session, &id, st.clock.now(), &m.meta)
+        .delete_device(&auth, None, &id, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deactivate one device of another user (administrators, with a second factor of their own
+/// from the last 5 minutes; never root's). The user's sessions end and the user is told.
+#[utoipa::path(delete, path = "/api/v1/users/{name}/mfa-devices/{id}", tag = "users", params(("name" = String, Path, description = "user name"), ("id" = String, Path, description = "device id")), responses((status = 204, description = "deactivated"), (status = 403, description = "forbidden (not an administrator, or root's device) or recent_second_factor_required", body = api::ErrorBody), (status = 404, description = "unknown user or device", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+pub async fn admin_delete_device(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    st.svc
+        .delete_device(&auth, Some(&name), &id, st.clock.now(), &m.meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

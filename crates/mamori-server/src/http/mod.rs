@@ -241,6 +241,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         )
         .route("/api/v1/users", get(h::list_users).post(h::create_user))
         .route("/api/v1/users/{name}/reset-mfa", post(h::reset_mfa))
+        .route(
+            "/api/v1/users/{name}/mfa-devices/{id}",
+            axum::routing::delete(h::admin_delete_device),
+        )
         .route("/api/v1/app-keys", post(h::create_app_key))
         .route("/api/v1/alerts", get(h::alerts))
         .route("/api/v1/review", get(review::review))

@@ -39,6 +39,7 @@ use utoipa::OpenApi;
         super::handlers::resync_device,
         super::handlers::rename_device,
         super::handlers::delete_device,
+        super::handlers::admin_delete_device,
         super::handlers::list_users,
         super::handlers::create_user,
         super::handlers::reset_mfa,

@@ -226,8 +226,8 @@ pub async fn assign_own(
     let (device, proof) = st
         .svc
         .assign_token(
-            &auth.account,
-            &auth.session,
+            &auth,
+            None,
             &req.serial,
             &req.name,
             &req.code1,
@@ -237,10 +237,14 @@ pub async fn assign_own(
             &m.meta,
         )
         .await?;
-    let renewed = st
-        .svc
-        .upgrade_after_enrollment(&auth, proof, now, &mut OsRng, &m.meta)
-        .await?;
+    let renewed = match proof {
+        Some(proof) => {
+            st.svc
+                .upgrade_after_enrollment(&auth, proof, now, &mut OsRng, &m.meta)
+                .await?
+        }
+        None => None,
+    };
     let body = (
         StatusCode::CREATED,
         Json(api::EnableDeviceResponse {
@@ -264,12 +268,11 @@ pub async fn assign_for_user(
     ApiJson(req): ApiJson<AssignTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<api::Device>)> {
     let auth = authenticated(&st, &headers).await?;
-    auth.require_admin()?;
-    let d = st
+    let (d, _) = st
         .svc
-        .admin_assign_token(
-            &auth.account.name,
-            &name,
+        .assign_token(
+            &auth,
+            Some(&name),
             &req.serial,
             &req.name,
             &req.code1,

@@ -313,13 +313,15 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Result of counting a failed second-factor attempt.
+/// Result of settling a failed second-factor attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {
     /// Consecutive failures including this one.
     pub failures: i64,
     /// Whether the account is now locked.
     pub locked: bool,
+    /// Whether this call is the one that locked it.
+    pub locked_now: bool,
 }
 
 /// Storage for the account service. Implementations must make each method atomic.
@@ -358,14 +360,32 @@ pub trait Store:
     /// Sets the password hash.
     async fn set_password(&self, account_id: &str, hash: &str, now: UnixTime) -> Result<()>;
 
-    /// Atomically counts one failed second-factor attempt and locks the account when the count
-    /// reaches `lock_after`.
-    async fn record_mfa_failure(
+    /// Reserves one second-factor attempt *before* it is evaluated, counting it as a failure
+    /// (and as the last failure time) in one conditional update: only if the account is
+    /// unlocked, its count is still `seen_failures` with last failure `seen_last` (the state the
+    /// caller's throttle decision was made on) and below `lock_after`. `false` when another
+    /// attempt, on any node, changed the row first: re-read and decide again. So N parallel
+    /// guesses can never be evaluated more often than the policy allows.
+    async fn reserve_mfa_attempt(
+        &self,
+        account_id: &str,
+        seen_failures: i64,
+        seen_last: Option<UnixTime>,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<bool>;
+    /// A reserved attempt failed: locks the account when the count has reached `lock_after`.
+    /// [`FailureCount::locked_now`] is true for exactly one caller, the one whose statement set
+    /// the lock.
+    async fn settle_mfa_failure(
         &self,
         account_id: &str,
         now: UnixTime,
         lock_after: i64,
     ) -> Result<FailureCount>;
+    /// Gives back a reserved attempt that was not evaluated (no live challenge or ceremony to
+    /// check it against): one less failure, never below zero, never on a locked account.
+    async fn release_mfa_attempt(&self, account_id: &str) -> Result<()>;
     /// Resets the consecutive-failure count after a success (no write when already zero).
     async fn reset_mfa_failures(&self, account_id: &str) -> Result<()>;
     /// Removes every device, unlocks the account and resets its failures (administrator reset).
@@ -374,6 +394,8 @@ pub trait Store:
     /// Inserts a device unless the account already has `max_devices`
     /// (`DeviceLimitReached`) or the name is taken (`Conflict`); atomic across nodes.
     async fn create_device(&self, d: &DeviceRecord, max_devices: i64) -> Result<()>;
+    /// Virtual devices created before `cutoff` and never enabled (for the sweeper).
+    async fn pending_devices_created_before(&self, cutoff: UnixTime) -> Result<Vec<DeviceRecord>>;
     /// The account's devices, oldest first.
     async fn devices_for_account(&self, account_id: &str) -> Result<Vec<DeviceRecord>>;
     /// One of the account's devices.

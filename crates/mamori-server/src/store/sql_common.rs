@@ -382,29 +382,71 @@ impl Store for This {
         Ok(())
     }
 
-    async fn record_mfa_failure(
+    async fn reserve_mfa_attempt(
+        &self,
+        account_id: &str,
+        seen_failures: i64,
+        seen_last: Option<UnixTime>,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<bool> {
+        // Compare-and-swap on the state the throttle decision was made on: of concurrent
+        // attempts on any node, one moves the count and the others re-read.
+        let r = sqlx::query(
+            "UPDATE accounts SET mfa_failures = mfa_failures + 1, mfa_last_failure_at = $2 \
+             WHERE id = $1 AND locked_at IS NULL AND mfa_failures = $3 AND mfa_failures < $4 \
+             AND mfa_last_failure_at IS NOT DISTINCT FROM $5",
+        )
+        .bind(account_id)
+        .bind(now)
+        .bind(seen_failures)
+        .bind(lock_after)
+        .bind(seen_last)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn settle_mfa_failure(
         &self,
         account_id: &str,
         now: UnixTime,
         lock_after: i64,
     ) -> Result<FailureCount> {
-        // One statement: concurrent failures on any node all count, and exactly one of them
-        // crosses the lock threshold.
-        let row = sqlx::query(
-            "UPDATE accounts SET mfa_failures = mfa_failures + 1, mfa_last_failure_at = $2, \
-             locked_at = CASE WHEN locked_at IS NULL AND mfa_failures + 1 >= $3 THEN $2 \
-             ELSE locked_at END WHERE id = $1 RETURNING mfa_failures, locked_at",
+        // The failure was counted when the attempt was reserved; only the lock is decided
+        // here, by one conditional update, so exactly one failure locks the account.
+        let locked_now = sqlx::query(
+            "UPDATE accounts SET locked_at = $2 \
+             WHERE id = $1 AND locked_at IS NULL AND mfa_failures >= $3",
         )
         .bind(account_id)
         .bind(now)
         .bind(lock_after)
-        .fetch_optional(&self.writer)
+        .execute(&self.writer)
         .await?
-        .ok_or(Error::NotFound("account"))?;
+        .rows_affected()
+            == 1;
+        let row = sqlx::query("SELECT mfa_failures, locked_at FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.writer)
+            .await?
+            .ok_or(Error::NotFound("account"))?;
         Ok(FailureCount {
             failures: row.try_get("mfa_failures")?,
             locked: row.try_get::<Option<i64>, _>("locked_at")?.is_some(),
+            locked_now,
         })
+    }
+
+    async fn release_mfa_attempt(&self, account_id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE accounts SET mfa_failures = mfa_failures - 1 \
+             WHERE id = $1 AND mfa_failures > 0 AND locked_at IS NULL",
+        )
+        .bind(account_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn reset_mfa_failures(&self, account_id: &str) -> Result<()> {
@@ -443,6 +485,17 @@ impl Store for This {
         This::insert_device_within_limit(&mut tx, d, max_devices).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn pending_devices_created_before(&self, cutoff: UnixTime) -> Result<Vec<DeviceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE enabled_at IS NULL AND kind = 'virtual' \
+             AND created_at < $1 ORDER BY created_at LIMIT 1000"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from_row).collect()
     }
 
     async fn devices_for_account(&self, account_id: &str) -> Result<Vec<DeviceRecord>> {

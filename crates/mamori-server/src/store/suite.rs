@@ -121,37 +121,67 @@ async fn accounts(s: &dyn Store) {
 async fn failures_and_lock(s: &dyn Store) {
     let a = account("fail");
     s.create_account(&a).await.unwrap();
-    for i in 1..=2 {
-        let c = s.record_mfa_failure(&a.id, 10 + i, 3).await.unwrap();
-        assert_eq!(
-            c,
-            FailureCount {
-                failures: i,
-                locked: false
-            }
-        );
-    }
-    s.reset_mfa_failures(&a.id).await.unwrap();
-    assert_eq!(
-        s.account_by_id(&a.id).await.unwrap().unwrap().mfa_failures,
-        0
+    let get = |id: String| async move {
+        let a = s.account_by_id(&id).await.unwrap().unwrap();
+        (a.mfa_failures, a.mfa_last_failure_at, a.locked_at)
+    };
+    // A reservation counts the attempt at once, against the state it was decided on.
+    assert!(s.reserve_mfa_attempt(&a.id, 0, None, 11, 3).await.unwrap());
+    assert!(
+        !s.reserve_mfa_attempt(&a.id, 0, None, 11, 3).await.unwrap(),
+        "a stale count is refused"
     );
-    for i in 1..=3 {
-        let c = s.record_mfa_failure(&a.id, 20 + i, 3).await.unwrap();
-        assert_eq!(c.locked, i == 3);
+    assert!(
+        !s.reserve_mfa_attempt(&a.id, 1, None, 12, 3).await.unwrap(),
+        "a stale last-failure time is refused"
+    );
+    assert!(s
+        .reserve_mfa_attempt(&a.id, 1, Some(11), 12, 3)
+        .await
+        .unwrap());
+    assert_eq!(get(a.id.clone()).await, (2, Some(12), None));
+    // A failure below the limit does not lock; an attempt that was not evaluated is given back.
+    let c = s.settle_mfa_failure(&a.id, 12, 3).await.unwrap();
+    assert_eq!(
+        c,
+        FailureCount {
+            failures: 2,
+            locked: false,
+            locked_now: false
+        }
+    );
+    s.release_mfa_attempt(&a.id).await.unwrap();
+    assert_eq!(get(a.id.clone()).await.0, 1);
+    s.reset_mfa_failures(&a.id).await.unwrap();
+    assert_eq!(get(a.id.clone()).await, (0, None, None));
+    s.release_mfa_attempt(&a.id).await.unwrap();
+    assert_eq!(get(a.id.clone()).await.0, 0, "never below zero");
+    // Up to the limit, and no further reservation at it.
+    let mut last = None;
+    for i in 0..3 {
+        assert!(s
+            .reserve_mfa_attempt(&a.id, i, last, 20 + i, 3)
+            .await
+            .unwrap());
+        last = Some(20 + i);
     }
+    assert!(!s.reserve_mfa_attempt(&a.id, 3, last, 30, 3).await.unwrap());
+    let c = s.settle_mfa_failure(&a.id, 23, 3).await.unwrap();
+    assert_eq!((c.failures, c.locked, c.locked_now), (3, true, true));
+    let c = s.settle_mfa_failure(&a.id, 24, 3).await.unwrap();
+    assert_eq!((c.locked, c.locked_now), (true, false), "locked once");
     let got = s.account_by_id(&a.id).await.unwrap().unwrap();
     assert_eq!(got.locked_at, Some(23));
-    assert_eq!(got.mfa_last_failure_at, Some(23));
+    assert!(!s
+        .reserve_mfa_attempt(&a.id, 3, last, 40, 100)
+        .await
+        .unwrap());
     // A success does not unlock a locked account; only the administrator reset does.
     s.reset_mfa_failures(&a.id).await.unwrap();
-    assert!(s
-        .account_by_id(&a.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .locked_at
-        .is_some());
+    s.release_mfa_attempt(&a.id).await.unwrap();
+    let got = s.account_by_id(&a.id).await.unwrap().unwrap();
+    assert!(got.locked_at.is_some());
+    assert_eq!(got.mfa_failures, 3);
     s.create_device(&device(&a.id, "d"), 8).await.unwrap();
     assert_eq!(s.reset_mfa(&a.id).await.unwrap(), 1);
     let got = s.account_by_id(&a.id).await.unwrap().unwrap();
@@ -275,13 +305,13 @@ async fn concurrent_accepts(s: &dyn Store) {
             "exactly one accept for step {step}"
         );
     }
-    // Concurrent failures all count.
-    let futs = (0..10).map(|i| s.record_mfa_failure(&a.id, i, 100));
+    // Of concurrent reservations made on the same state, exactly one counts.
+    let futs = (0..10).map(|i| s.reserve_mfa_attempt(&a.id, 0, None, i, 100));
     let results = futures_join_all(futs).await;
-    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(results.iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
     assert_eq!(
         s.account_by_id(&a.id).await.unwrap().unwrap().mfa_failures,
-        10
+        1
     );
 }
 

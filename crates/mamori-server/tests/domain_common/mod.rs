@@ -105,9 +105,14 @@ impl Fixture {
         };
         let (s, account) = *b;
         assert_eq!(s.record.state, SessionState::EnrollmentRequired);
+        let auth = mamori_server::domain::signin::Authenticated {
+            session: s.record.clone(),
+            account: account.clone(),
+            enabled_devices: 0,
+        };
         let d = self
             .svc
-            .create_virtual_device(&account, &s.record, "phone", T0, &mut OsRng, &self.meta)
+            .create_virtual_device(&auth, "phone", T0, &mut OsRng, &self.meta)
             .await
             .unwrap();
         assert!(d.uri.contains("issuer=ACME"));
@@ -115,7 +120,7 @@ impl Fixture {
         // The phone's clock is 2 steps (60 s) fast: its two codes are for steps +1 and +2.
         self.svc
             .enable_device(
-                &account,
+                &auth,
                 &d.device.id,
                 &code(&secret, T0 + 30),
                 &code(&secret, T0 + 60),
