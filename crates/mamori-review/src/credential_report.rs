@@ -48,7 +48,8 @@ pub const COLUMNS: [&str; 22] = [
 /// The user name of the root user's row.
 pub const ROOT_USER: &str = "<root_account>";
 
-/// Credentials unused for this long should be disabled (CIS Foundations: 45 days).
+/// Credentials unused for this long or longer should be disabled (CIS AWS Foundations Benchmark
+/// 1.12: "Ensure credentials unused for 45 days or greater are disabled").
 pub const UNUSED_DAYS: i64 = 45;
 
 /// Access keys should be rotated within this many days (CIS Foundations: 90 days).
@@ -518,13 +519,14 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
         "assign an MFA device to each of these users, or remove their console password if they do not sign in",
     ));
 
-    // Credentials unused for 45 days (CIS).
+    // Credentials unused for 45 days or more (CIS 1.12 "Ensure credentials unused for 45 days or
+    // greater are disabled"): a credential last used exactly 45 days ago is already unused.
     let limit = Duration::days(UNUSED_DAYS);
     let mut unused = Vec::new();
     for u in &users {
         if u.password_enabled == Flag::True {
             match u.password_last_used.time() {
-                Some(t) if now - t > limit => unused.push(format!(
+                Some(t) if now - t >= limit => unused.push(format!(
                     "{} (password, last used {}, {} ago)",
                     u.user,
                     date(t),
@@ -534,7 +536,7 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
                 None => {
                     // Never used: judge by when the password was set (or the user created).
                     let since = u.password_last_changed.time().unwrap_or(u.created);
-                    if now - since > limit {
+                    if now - since >= limit {
                         unused.push(format!(
                             "{} (password, never used, set {})",
                             u.user,
@@ -546,7 +548,7 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
         }
         for (i, k) in u.access_keys.iter().enumerate().filter(|(_, k)| k.active) {
             match k.last_used.time() {
-                Some(t) if now - t > limit => unused.push(format!(
+                Some(t) if now - t >= limit => unused.push(format!(
                     "{} (access key {}, last used {}, {} ago)",
                     u.user,
                     i + 1,
@@ -556,7 +558,7 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
                 Some(_) => {}
                 None => {
                     let since = k.last_rotated.time().unwrap_or(u.created);
-                    if now - since > limit {
+                    if now - since >= limit {
                         unused.push(format!(
                             "{} (access key {}, never used, created {})",
                             u.user,

@@ -141,6 +141,87 @@ fn replace_field(row: &str, index: usize, value: &str) -> String {
     f.join(",")
 }
 
+/// Reviews a file of the header and these rows as of `NOW`.
+fn review_rows(rows: &[String]) -> Review {
+    let csv = format!("{}\n{}\n", header(), rows.join("\n"));
+    review(&parse(csv.as_bytes()).expect("parses"), NOW)
+}
+
+/// `ROW` with these fields replaced.
+fn row_with(fields: &[(usize, &str)]) -> String {
+    fields
+        .iter()
+        .fold(ROW.to_string(), |row, (i, v)| replace_field(&row, *i, v))
+}
+
+// CIS 1.12 "Ensure credentials unused for 45 days or greater are disabled": 45 days is already
+// too many. NOW is 2026-11-28T00:00:00Z, so 2026-10-14T00:00:00Z is exactly 45 days before.
+#[test]
+fn unused_for_45_days_or_more_counts_from_the_45th_day() {
+    const EARLY: &str = "2026-10-14T00:00:01+00:00"; // 44 days 23:59:59
+    const EXACT: &str = "2026-10-14T00:00:00+00:00"; // 45 days
+    const LATE: &str = "2026-10-13T00:00:00+00:00"; // 46 days
+    let password_used = |t| row_with(&[(4, t)]);
+    let password_never_used = |t| row_with(&[(5, t), (2, t)]);
+    let key_used = |t| {
+        row_with(&[
+            (3, "false"),
+            (8, "true"),
+            (9, "2026-01-01T00:00:00+00:00"),
+            (10, t),
+            (11, "us-east-1"),
+            (12, "s3"),
+        ])
+    };
+    let key_never_used = |t| row_with(&[(3, "false"), (8, "true"), (9, t)]);
+    let cases: [(String, &[&str]); 12] = [
+        (password_used(EARLY), &[]),
+        (
+            password_used(EXACT),
+            &["u (password, last used 2026-10-14, 45 days ago)"],
+        ),
+        (
+            password_used(LATE),
+            &["u (password, last used 2026-10-13, 46 days ago)"],
+        ),
+        (password_never_used(EARLY), &[]),
+        (
+            password_never_used(EXACT),
+            &["u (password, never used, set 2026-10-14)"],
+        ),
+        (
+            password_never_used(LATE),
+            &["u (password, never used, set 2026-10-13)"],
+        ),
+        (key_used(EARLY), &[]),
+        (
+            key_used(EXACT),
+            &["u (access key 1, last used 2026-10-14, 45 days ago)"],
+        ),
+        (
+            key_used(LATE),
+            &["u (access key 1, last used 2026-10-13, 46 days ago)"],
+        ),
+        (key_never_used(EARLY), &[]),
+        (
+            key_never_used(EXACT),
+            &["u (access key 1, never used, created 2026-10-14)"],
+        ),
+        (
+            key_never_used(LATE),
+            &["u (access key 1, never used, created 2026-10-13)"],
+        ),
+    ];
+    for (row, want) in cases {
+        let outcome = if want.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        check(&review_rows(&[row]), "CR-UNUSED-45", outcome, want);
+    }
+}
+
 fn check_err(csv: &str, want: &str) {
     match parse(csv.as_bytes()) {
         Ok(r) => panic!("parsed {} rows, expected error {want:?}", r.users.len()),
