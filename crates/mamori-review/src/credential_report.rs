@@ -58,6 +58,58 @@ pub const KEY_ROTATION_DAYS: i64 = 90;
 /// Largest report accepted (a report of 100,000 users is about 40 MB).
 pub const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
 
+/// At most this many characters of an offending value are quoted in an error message.
+pub const QUOTE_CHARS: usize = 80;
+
+/// A value quoted in an error: its first [`QUOTE_CHARS`] characters and the length of the whole.
+///
+/// A field of a credential report may be megabytes long; an error names it without repeating it.
+/// Displays as `"value"`, or `"first 80 characters"… (N bytes)` when cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quoted {
+    start: String,
+    bytes: usize,
+}
+
+impl Quoted {
+    /// Quotes `value`, keeping at most [`QUOTE_CHARS`] characters of it.
+    pub fn new(value: &str) -> Self {
+        let start = match value.char_indices().nth(QUOTE_CHARS) {
+            Some((end, _)) => value.get(..end).unwrap_or_default(),
+            None => value,
+        };
+        Quoted {
+            start: start.to_string(),
+            bytes: value.len(),
+        }
+    }
+
+    /// The quoted part (the whole value unless [`Quoted::is_cut`]).
+    pub fn as_str(&self) -> &str {
+        &self.start
+    }
+
+    /// The length of the whole value, in bytes.
+    pub fn full_len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether the value was longer than what is quoted.
+    pub fn is_cut(&self) -> bool {
+        self.start.len() < self.bytes
+    }
+}
+
+impl fmt::Display for Quoted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.start)?;
+        if self.is_cut() {
+            write!(f, "… ({} bytes)", self.bytes)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a credential report cannot be read. Lines and columns count from 1.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -69,14 +121,14 @@ pub enum ReportError {
     #[error("the file is {0} bytes, more than a credential report can be")]
     TooLarge(usize),
     /// The header does not list the 22 columns in order.
-    #[error("line 1, column {column}: expected header {expected:?}, found {found:?}")]
+    #[error("line 1, column {column}: expected header {expected:?}, found {found}")]
     Header {
         /// Column number.
         column: usize,
         /// The column name that belongs there.
         expected: &'static str,
         /// What the file has there (empty if the header is too short).
-        found: String,
+        found: Quoted,
     },
     /// A row has the wrong number of fields.
     #[error("line {line}: expected {expected} fields, found {found}")]
@@ -89,7 +141,7 @@ pub enum ReportError {
         found: usize,
     },
     /// A field holds a value its column cannot have.
-    #[error("line {line}, column {column} ({name}): expected {expected}, found {found:?}")]
+    #[error("line {line}, column {column} ({name}): expected {expected}, found {found}")]
     Value {
         /// Line number.
         line: u64,
@@ -99,16 +151,17 @@ pub enum ReportError {
         name: &'static str,
         /// What the column may hold.
         expected: &'static str,
-        /// The value found (field values of a credential report are not secret).
-        found: String,
+        /// The value found, cut to [`QUOTE_CHARS`] characters (field values of a credential
+        /// report are not secret).
+        found: Quoted,
     },
     /// The same user appears twice.
-    #[error("line {line}: user {user:?} appears a second time")]
+    #[error("line {line}: user {user} appears a second time")]
     DuplicateUser {
         /// Line number of the second row.
         line: u64,
-        /// The user name.
-        user: String,
+        /// The user name, cut to [`QUOTE_CHARS`] characters.
+        user: Quoted,
     },
     /// The CSV itself is broken (unterminated quote, invalid UTF-8).
     #[error("line {line}: {reason}")]
@@ -235,7 +288,7 @@ impl Fields<'_> {
             column: column + 1,
             name: COLUMNS.get(column).copied().unwrap_or("?"),
             expected,
-            found: self.raw(column).to_string(),
+            found: Quoted::new(self.raw(column)),
         }
     }
 
@@ -344,7 +397,7 @@ pub fn parse(bytes: &[u8]) -> Result<CredentialReport, ReportError> {
             return Err(ReportError::Header {
                 column: i + 1,
                 expected,
-                found: found.to_string(),
+                found: Quoted::new(found),
             });
         }
     }
@@ -372,7 +425,10 @@ pub fn parse(bytes: &[u8]) -> Result<CredentialReport, ReportError> {
         };
         let user = f.text(0)?;
         if !seen.insert(user.clone()) {
-            return Err(ReportError::DuplicateUser { line, user });
+            return Err(ReportError::DuplicateUser {
+                line,
+                user: Quoted::new(&user),
+            });
         }
         let arn = f.text(1)?;
         if !arn.starts_with("arn:") {

@@ -293,6 +293,50 @@ fn malformed_files_name_line_and_column() {
     );
 }
 
+// An offending value is quoted up to 80 characters, then cut with its length in bytes: a field of
+// 20 MiB must not come back whole in an error message.
+#[test]
+fn errors_quote_at_most_80_characters_of_a_value() {
+    let h = header();
+    let huge = "y".repeat(20 * 1024 * 1024);
+    let y80 = "y".repeat(80);
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 7, &huge)),
+        &format!("line 2, column 8 (mfa_active): expected true or false, found \"{y80}\"… (20971520 bytes)"),
+    );
+    // Exactly 80 characters are quoted whole; 81 are cut. Characters, not bytes: é is 2 bytes.
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 7, &y80)),
+        &format!("line 2, column 8 (mfa_active): expected true or false, found \"{y80}\""),
+    );
+    check_err(
+        &format!("{h}\n{}\n", replace_field(ROW, 7, &"é".repeat(81))),
+        &format!(
+            "line 2, column 8 (mfa_active): expected true or false, found \"{}\"… (162 bytes)",
+            "é".repeat(80)
+        ),
+    );
+    check_err(
+        &h.replace("mfa_active", &huge),
+        &format!(
+            "line 1, column 8: expected header \"mfa_active\", found \"{y80}\"… (20971520 bytes)"
+        ),
+    );
+    let twice = ROW.replacen('u', &huge, 1);
+    check_err(
+        &format!("{h}\n{twice}\n{twice}\n"),
+        &format!("line 3: user \"{y80}\"… (20971520 bytes) appears a second time"),
+    );
+    match parse(format!("{h}\n{}\n", replace_field(ROW, 7, &huge)).as_bytes()) {
+        Err(ReportError::Value { found, .. }) => {
+            assert_eq!(found.as_str(), y80);
+            assert_eq!(found.full_len(), huge.len());
+            assert!(found.is_cut());
+        }
+        other => panic!("expected a value error, got {other:?}"),
+    }
+}
+
 #[test]
 fn json_shape_is_stable() {
     let r = review(&parse(&load("clean.csv")).expect("parses"), NOW);
