@@ -52,7 +52,8 @@ pub const ROOT_USER: &str = "<root_account>";
 /// 1.12: "Ensure credentials unused for 45 days or greater are disabled").
 pub const UNUSED_DAYS: i64 = 45;
 
-/// Access keys should be rotated within this many days (CIS Foundations: 90 days).
+/// Access keys should be rotated within this many days (CIS AWS Foundations Benchmark 1.14:
+/// "Ensure access keys are rotated every 90 days or less").
 pub const KEY_ROTATION_DAYS: i64 = 90;
 
 /// Largest report accepted (a report of 100,000 users is about 40 MB).
@@ -471,39 +472,118 @@ fn date(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
-fn finding(
+/// One check: its stable id, its question, how bad a failure is, and where the fix is made.
+/// Every finding is made through one of these, so none goes without its link.
+struct Check {
     id: &'static str,
     title: &'static str,
     severity: Severity,
-    affected: Vec<String>,
-    remedy: &str,
-) -> Finding {
-    Finding {
-        id,
-        title,
-        severity,
-        outcome: if affected.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail
-        },
-        affected,
-        remedy: remedy.to_string(),
-        link: None,
+    link: &'static str,
+}
+
+impl Check {
+    /// Passes with nobody affected, fails otherwise.
+    fn result(&self, affected: Vec<String>, remedy: &str) -> Finding {
+        Finding {
+            id: self.id,
+            title: self.title,
+            severity: self.severity,
+            outcome: if affected.is_empty() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
+            affected,
+            remedy: remedy.to_string(),
+            link: Some(self.link.to_string()),
+        }
+    }
+
+    /// The report cannot answer this check; `why` says so and what would.
+    fn undecidable(&self, why: &str) -> Finding {
+        Finding {
+            id: self.id,
+            title: self.title,
+            severity: self.severity,
+            outcome: Outcome::Undecidable,
+            affected: Vec::new(),
+            remedy: why.to_string(),
+            link: Some(self.link.to_string()),
+        }
     }
 }
 
-fn undecidable(id: &'static str, title: &'static str, severity: Severity, why: &str) -> Finding {
-    Finding {
-        id,
-        title,
-        severity,
-        outcome: Outcome::Undecidable,
-        affected: Vec::new(),
-        remedy: why.to_string(),
-        link: None,
-    }
-}
+// The checks, with the section of the CIS Amazon Web Services Foundations Benchmark (v3.0.0
+// numbering) each one follows, and the page of the provider's IAM User Guide where the fix is
+// made. docs/review.md lists the same ids and links; a test keeps the two equal.
+
+/// CIS 1.4 "Ensure no 'root' user account access key exists".
+const ROOT_ACCESS_KEYS: Check = Check {
+    id: "CR-ROOT-ACCESS-KEYS",
+    title: "The root user has no active access keys",
+    severity: Severity::High,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html",
+};
+
+/// CIS 1.5 "Ensure MFA is enabled for the 'root' user account".
+const ROOT_MFA: Check = Check {
+    id: "CR-ROOT-MFA",
+    title: "The root user has MFA",
+    severity: Severity::High,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/enable-mfa-for-root.html",
+};
+
+/// CIS 1.6 "Ensure hardware MFA is enabled for the 'root' user account".
+const ROOT_HARDWARE_MFA: Check = Check {
+    id: "CR-ROOT-HARDWARE-MFA",
+    title: "The root user's MFA is a hardware device",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/enable-mfa-for-root.html",
+};
+
+/// CIS 1.10 "Ensure multi-factor authentication (MFA) is enabled for all IAM users that have a
+/// console password".
+const USER_MFA: Check = Check {
+    id: "CR-USER-MFA",
+    title: "Every user with a console password has MFA",
+    severity: Severity::High,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html",
+};
+
+/// CIS 1.12 "Ensure credentials unused for 45 days or greater are disabled".
+const UNUSED_45: Check = Check {
+    id: "CR-UNUSED-45",
+    title: "Credentials unused for 45 days or more are disabled",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_finding-unused.html",
+};
+
+/// CIS 1.13 "Ensure there is only one active access key available for any single IAM user".
+const ONE_ACTIVE_KEY: Check = Check {
+    id: "CR-ONE-ACTIVE-KEY",
+    title: "Each user has at most one active access key",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id-credentials-access-keys-update.html",
+};
+
+/// CIS 1.14 "Ensure access keys are rotated every 90 days or less".
+const KEY_AGE_90: Check = Check {
+    id: "CR-KEY-AGE-90",
+    title: "Active access keys are rotated within 90 days",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id-credentials-access-keys-update.html",
+};
+
+/// CIS 1.8 "Ensure IAM password policy requires minimum length of 14 or greater".
+const PASSWORD_POLICY: Check = Check {
+    id: "CR-PASSWORD-POLICY",
+    title: "The password policy requires 14 or more characters",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_passwords_account-policy.html",
+};
+
+const NO_ROOT: &str =
+    "the report has no <root_account> row, so this cannot be decided; download a complete report";
 
 /// Reviews a credential report as of `now`.
 pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
@@ -511,10 +591,6 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
     let users: Vec<&UserRow> = report.users.iter().filter(|u| !u.is_root()).collect();
     let mut findings = Vec::new();
 
-    const NO_ROOT: &str = "the report has no <root_account> row, so this cannot be decided; download a complete report";
-
-    // Root access keys (CIS: "Ensure no root user account access key exists").
-    let title = "The root user has no active access keys";
     findings.push(match root {
         Some(r) => {
             let keys: Vec<String> = r
@@ -524,59 +600,43 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
                 .filter(|(_, k)| k.active)
                 .map(|(i, _)| format!("{ROOT_USER} (access key {})", i + 1))
                 .collect();
-            finding("CR-ROOT-ACCESS-KEYS", title, Severity::High, keys,
+            ROOT_ACCESS_KEYS.result(keys,
                 "delete the root user's access keys; use an IAM role or user with least privilege for programmatic access")
         }
-        None => undecidable("CR-ROOT-ACCESS-KEYS", title, Severity::High, NO_ROOT),
+        None => ROOT_ACCESS_KEYS.undecidable(NO_ROOT),
     });
 
-    // Root MFA (CIS: "Ensure MFA is enabled for the root user account").
-    let title = "The root user has MFA";
     findings.push(match root {
-        Some(r) => finding(
-            "CR-ROOT-MFA",
-            title,
-            Severity::High,
+        Some(r) => ROOT_MFA.result(
             if r.mfa_active { vec![] } else { vec![ROOT_USER.to_string()] },
             "sign in as root, open Security credentials and assign an MFA device (a hardware key or token is best)",
         ),
-        None => undecidable("CR-ROOT-MFA", title, Severity::High, NO_ROOT),
+        None => ROOT_MFA.undecidable(NO_ROOT),
     });
 
-    // Hardware MFA for root (CIS): the report only says "MFA active", not which kind.
-    let title = "The root user's MFA is a hardware device";
+    // The report only says "MFA active", not which kind.
     findings.push(match root {
-        Some(r) if !r.mfa_active => finding(
-            "CR-ROOT-HARDWARE-MFA",
-            title,
-            Severity::Medium,
+        Some(r) if !r.mfa_active => ROOT_HARDWARE_MFA.result(
             vec![ROOT_USER.to_string()],
             "the root user has no MFA at all; assign a hardware MFA device or security key",
         ),
-        _ => undecidable(
-            "CR-ROOT-HARDWARE-MFA",
-            title,
-            Severity::Medium,
+        Some(_) => ROOT_HARDWARE_MFA.undecidable(
             "a credential report says whether MFA is active, not whether it is a hardware device; list the account's virtual MFA devices (a root virtual device appears there) to decide",
         ),
+        None => ROOT_HARDWARE_MFA.undecidable(NO_ROOT),
     });
 
-    // Every user with a console password has MFA (CIS).
     let no_mfa: Vec<String> = users
         .iter()
         .filter(|u| u.password_enabled == Flag::True && !u.mfa_active)
         .map(|u| u.user.clone())
         .collect();
-    findings.push(finding(
-        "CR-USER-MFA",
-        "Every user with a console password has MFA",
-        Severity::High,
+    findings.push(USER_MFA.result(
         no_mfa,
         "assign an MFA device to each of these users, or remove their console password if they do not sign in",
     ));
 
-    // Credentials unused for 45 days or more (CIS 1.12 "Ensure credentials unused for 45 days or
-    // greater are disabled"): a credential last used exactly 45 days ago is already unused.
+    // A credential last used exactly 45 days ago is already unused ("45 days or greater").
     let limit = Duration::days(UNUSED_DAYS);
     let mut unused = Vec::new();
     for u in &users {
@@ -626,30 +686,22 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
             }
         }
     }
-    findings.push(finding(
-        "CR-UNUSED-45",
-        "Credentials unused for 45 days or more are disabled",
-        Severity::Medium,
+    findings.push(UNUSED_45.result(
         unused,
         "deactivate these passwords and access keys; delete them if nobody claims them",
     ));
 
-    // At most one active access key per user (CIS).
     let two_keys: Vec<String> = report
         .users
         .iter()
         .filter(|u| u.access_keys.iter().all(|k| k.active))
         .map(|u| u.user.clone())
         .collect();
-    findings.push(finding(
-        "CR-ONE-ACTIVE-KEY",
-        "Each user has at most one active access key",
-        Severity::Medium,
+    findings.push(ONE_ACTIVE_KEY.result(
         two_keys,
         "keep one active access key per user: deactivate the older key once the newer one is in use",
     ));
 
-    // Access keys rotated within 90 days (CIS).
     let rotation = Duration::days(KEY_ROTATION_DAYS);
     let mut old = Vec::new();
     for u in &report.users {
@@ -667,19 +719,13 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
             }
         }
     }
-    findings.push(finding(
-        "CR-KEY-AGE-90",
-        "Active access keys are rotated within 90 days",
-        Severity::Medium,
+    findings.push(KEY_AGE_90.result(
         old,
         "create a new access key, move its users to it, then deactivate and delete the old key",
     ));
 
     // What a credential report cannot tell.
-    findings.push(undecidable(
-        "CR-PASSWORD-POLICY",
-        "The password policy requires 14 or more characters",
-        Severity::Medium,
+    findings.push(PASSWORD_POLICY.undecidable(
         "a credential report does not include the account password policy; read it from the account settings",
     ));
 

@@ -293,6 +293,39 @@ fn malformed_files_name_line_and_column() {
     );
 }
 
+// Every check's finding carries its link, and docs/review.md lists each id with the same link.
+#[test]
+fn every_finding_has_the_documented_link() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/review.md"))
+            .expect("docs/review.md");
+    let reviews = [
+        review(&parse(&load("mixed.csv")).expect("parses"), NOW),
+        review(&parse(&load("clean.csv")).expect("parses"), NOW),
+        review_rows(&[ROW.to_string()]), // no root row: undecidable findings
+    ];
+    for r in &reviews {
+        assert_eq!(r.findings.len(), 8);
+        for f in &r.findings {
+            let link = f
+                .link
+                .as_deref()
+                .unwrap_or_else(|| panic!("{} has no link", f.id));
+            assert!(
+                link.starts_with("https://docs.aws.amazon.com/IAM/latest/UserGuide/"),
+                "{}: {link}",
+                f.id
+            );
+            assert!(
+                docs.lines()
+                    .any(|l| l.contains(&format!("`{}`", f.id)) && l.contains(link)),
+                "docs/review.md has no line with {} and {link}",
+                f.id
+            );
+        }
+    }
+}
+
 // An offending value is quoted up to 80 characters, then cut with its length in bytes: a field of
 // 20 MiB must not come back whole in an error message.
 #[test]
@@ -346,6 +379,10 @@ fn json_shape_is_stable() {
     assert_eq!(first["severity"], "high");
     assert_eq!(first["outcome"], "pass");
     assert!(first["affected"].as_array().is_some_and(|a| a.is_empty()));
+    assert_eq!(
+        first["link"],
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"
+    );
 }
 
 mod properties {
