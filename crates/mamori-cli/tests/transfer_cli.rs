@@ -435,7 +435,7 @@ fn credential_report_review() {
     );
     assert!(
         o.stdout.lines().last().is_some_and(
-            |l| l.starts_with("6 users reviewed: 0 passed, 7 failed, 1 cannot be decided")
+            |l| l.starts_with("6 users reviewed: 1 passed, 8 failed, 1 cannot be decided")
         ),
         "{}",
         o.stdout

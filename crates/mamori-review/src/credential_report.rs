@@ -56,6 +56,13 @@ pub const UNUSED_DAYS: i64 = 45;
 /// "Ensure access keys are rotated every 90 days or less").
 pub const KEY_ROTATION_DAYS: i64 = 90;
 
+/// Default for [`Options::root_use_days`]. CIS AWS Foundations Benchmark 1.7 ("Eliminate use of
+/// the 'root' user for administrative and daily tasks") names no period: its audit reads the
+/// root row's last-use dates and leaves the judgement to the reader. 90 days is one quarter, the
+/// period the benchmark uses for access keys (1.14), so a quarterly review sees every use since
+/// the previous one; a daily job may pass 1.
+pub const ROOT_USE_DAYS: u32 = 90;
+
 /// Largest report accepted (a report of 100,000 users is about 40 MB).
 pub const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
 
@@ -468,8 +475,33 @@ fn age(now: OffsetDateTime, then: OffsetDateTime) -> i64 {
     (now - then).whole_days()
 }
 
+/// "8 days ago", or for a time after `now` (a report newer than `--at`) says so.
+fn ago(now: OffsetDateTime, then: OffsetDateTime) -> String {
+    if then > now {
+        "after the time of the review".to_string()
+    } else {
+        format!("{} ago", Days(age(now, then)))
+    }
+}
+
 fn date(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// What a review may be told besides the report and the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// `CR-ROOT-USE` fails when root's password or an access key was used less than this many
+    /// days before the review ([`ROOT_USE_DAYS`] by default).
+    pub root_use_days: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            root_use_days: ROOT_USE_DAYS,
+        }
+    }
 }
 
 /// One check: its stable id, its question, how bad a failure is, and where the fix is made.
@@ -541,6 +573,14 @@ const ROOT_HARDWARE_MFA: Check = Check {
     link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/enable-mfa-for-root.html",
 };
 
+/// CIS 1.7 "Eliminate use of the 'root' user for administrative and daily tasks".
+const ROOT_USE: Check = Check {
+    id: "CR-ROOT-USE",
+    title: "The root user is not used for everyday tasks",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/root-user-tasks.html",
+};
+
 /// CIS 1.10 "Ensure multi-factor authentication (MFA) is enabled for all IAM users that have a
 /// console password".
 const USER_MFA: Check = Check {
@@ -548,6 +588,15 @@ const USER_MFA: Check = Check {
     title: "Every user with a console password has MFA",
     severity: Severity::High,
     link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html",
+};
+
+/// CIS 1.11 "Do not setup access keys during initial user setup for all IAM users that have a
+/// console password".
+const SETUP_ACCESS_KEY: Check = Check {
+    id: "CR-SETUP-ACCESS-KEY",
+    title: "No user with a console password has an active access key that was never used",
+    severity: Severity::Medium,
+    link: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",
 };
 
 /// CIS 1.12 "Ensure credentials unused for 45 days or greater are disabled".
@@ -585,8 +634,13 @@ const PASSWORD_POLICY: Check = Check {
 const NO_ROOT: &str =
     "the report has no <root_account> row, so this cannot be decided; download a complete report";
 
-/// Reviews a credential report as of `now`.
+/// Reviews a credential report as of `now` with the default [`Options`].
 pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
+    review_with(report, now, &Options::default())
+}
+
+/// Reviews a credential report as of `now`.
+pub fn review_with(report: &CredentialReport, now: OffsetDateTime, options: &Options) -> Review {
     let root = report.users.iter().find(|u| u.is_root());
     let users: Vec<&UserRow> = report.users.iter().filter(|u| !u.is_root()).collect();
     let mut findings = Vec::new();
@@ -626,6 +680,11 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
         None => ROOT_HARDWARE_MFA.undecidable(NO_ROOT),
     });
 
+    findings.push(match root {
+        Some(r) => root_use(r, now, options.root_use_days),
+        None => ROOT_USE.undecidable(NO_ROOT),
+    });
+
     let no_mfa: Vec<String> = users
         .iter()
         .filter(|u| u.password_enabled == Flag::True && !u.mfa_active)
@@ -634,6 +693,32 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
     findings.push(USER_MFA.result(
         no_mfa,
         "assign an MFA device to each of these users, or remove their console password if they do not sign in",
+    ));
+
+    // CIS 1.11's audit from the command line: "For any user having password_enabled set to true
+    // AND access_key_last_used_date set to N/A refer to the remediation". The report has no key
+    // creation time to compare with the user's (`access_key_N_last_rotated` is "created or last
+    // changed"), so a key that a console user holds and never used is the finding, whenever it
+    // was made. Inactive keys cannot be used and are left to CR-UNUSED-45's deletion advice.
+    let mut setup_keys = Vec::new();
+    for u in users.iter().filter(|u| u.password_enabled == Flag::True) {
+        for (i, k) in u.access_keys.iter().enumerate() {
+            if k.active && k.last_used == When::NotApplicable {
+                setup_keys.push(match k.last_rotated.time() {
+                    Some(t) => format!(
+                        "{} (access key {}, never used, created {})",
+                        u.user,
+                        i + 1,
+                        date(t)
+                    ),
+                    None => format!("{} (access key {}, never used)", u.user, i + 1),
+                });
+            }
+        }
+    }
+    findings.push(SETUP_ACCESS_KEY.result(
+        setup_keys,
+        "delete these keys (deactivate first if unsure); a user who needs programmatic access creates a key when the need arises, as a step apart from setting the user up",
     ));
 
     // A credential last used exactly 45 days ago is already unused ("45 days or greater").
@@ -730,4 +815,45 @@ pub fn review(report: &CredentialReport, now: OffsetDateTime) -> Review {
     ));
 
     Review { findings }
+}
+
+/// CIS 1.7 on the root row: a use of root's password or of either access key less than `days`
+/// days before `now` is a finding. The report's markers mean no use on record: `N/A` (no
+/// password; a key never used) and `no_information` (no sign-in since the provider began
+/// recording them); neither is a recent use. `not_supported` says nothing about use, so without
+/// a recent use elsewhere the check is undecidable.
+fn root_use(root: &UserRow, now: OffsetDateTime, days: u32) -> Finding {
+    let window = Duration::days(i64::from(days));
+    let [key1, key2] = &root.access_keys;
+    let credentials = [
+        ("password", root.password_last_used),
+        ("access key 1", key1.last_used),
+        ("access key 2", key2.last_used),
+    ];
+    let mut recent = Vec::new();
+    let mut unknown = Vec::new();
+    for (what, last_used) in credentials {
+        match last_used {
+            When::At(t) if now - t < window => recent.push(format!(
+                "{ROOT_USER} ({what}, last used {}, {})",
+                date(t),
+                ago(now, t)
+            )),
+            When::At(_) | When::NotApplicable | When::NoInformation => {}
+            When::NotSupported => unknown.push(what),
+        }
+    }
+    if recent.is_empty() && !unknown.is_empty() {
+        return ROOT_USE.undecidable(&format!(
+            "the report gives not_supported as the last use of root's {}, so a recent use cannot be ruled out; download a new report",
+            unknown.join(" and ")
+        ));
+    }
+    ROOT_USE.result(
+        recent,
+        &format!(
+            "confirm that each use of root in the last {} was one of the tasks only root can do (see the link); do everyday work as an IAM user or role with least privilege, and if a use is not accounted for, change root's password and delete its access keys",
+            Days(i64::from(days))
+        ),
+    )
 }

@@ -43,7 +43,10 @@ fn credential(args: CredentialReportArgs) -> anyhow::Result<()> {
     if report.users.is_empty() {
         bail!("{} has a header but no users", args.file.display());
     }
-    let review = credential_report::review(&report, now);
+    let options = credential_report::Options {
+        root_use_days: args.root_use_days,
+    };
+    let review = credential_report::review_with(&report, now, &options);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&review)?);
     } else {
