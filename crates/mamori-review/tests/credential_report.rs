@@ -90,6 +90,7 @@ fn mixed_report() {
     );
     check(&r, "CR-PASSWORD-POLICY", Outcome::Undecidable, &[]);
     assert!(r.has_high_failure());
+    assert!(!r.has_high_undecidable());
     assert_eq!(r.counts(), (1, 8, 1));
 }
 
@@ -118,6 +119,7 @@ fn clean_report_passes_and_says_what_it_cannot_decide() {
         .remedy;
     assert!(why.contains("not whether it is a hardware device"), "{why}");
     assert!(!r.has_high_failure());
+    assert!(!r.has_high_undecidable());
     assert_eq!(r.counts(), (8, 0, 2));
 }
 
@@ -152,6 +154,9 @@ fn missing_root_row_is_undecidable_not_passing() {
             .map(|f| f.severity),
         Some(Severity::High)
     );
+    // Undecidable high-severity checks are no failure, and no clean bill either.
+    assert!(!r.has_high_failure());
+    assert!(r.has_high_undecidable());
 }
 
 const ROW: &str = "u,arn:aws:iam::1:user/u,2026-01-01T00:00:00+00:00,true,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
