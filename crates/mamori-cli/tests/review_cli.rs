@@ -1,5 +1,6 @@
 //! `mamori review credential-report` through the real binary: the exit statuses of docs/cli.md,
-//! the root-use window, and errors that quote at most 80 characters of a value. The checks themselves are tested in mamori-review.
+//! every finding's link in the text and the JSON output, the root-use window, and errors that
+//! quote at most 80 characters of a value. The checks themselves are tested in mamori-review.
 
 mod support;
 
@@ -96,6 +97,47 @@ fn exit_statuses() {
     // 2: usage errors, from the argument parser.
     check(&report(&[ROOT, OPS]), &["--root-use-days", "0"], 2, None);
     check(&report(&[ROOT, OPS]), &["--root-use-days", "3651"], 2, None);
+}
+
+#[test]
+fn every_finding_shows_its_link_in_text_and_json() {
+    for csv in [
+        fixture("mixed.csv"),
+        fixture("clean.csv"),
+        report(&[OPS]), // no root row: undecidable findings carry their link too
+    ] {
+        let o = review(&csv, &["--json"]);
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+        let findings = v["findings"].as_array().expect("findings");
+        assert_eq!(findings.len(), 10);
+        let text = review(&csv, &[]).stdout;
+        let lines: Vec<&str> = text.lines().collect();
+        for f in findings {
+            let id = f["id"].as_str().expect("id");
+            let link = f["link"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} has no link"));
+            assert!(
+                link.starts_with("https://docs.aws.amazon.com/"),
+                "{id}: {link}"
+            );
+            // The finding's lines in the text: its heading, then the indented ones.
+            let start = lines
+                .iter()
+                .position(|l| l.ends_with(&format!("({id})")))
+                .unwrap_or_else(|| panic!("no heading for {id}:\n{text}"));
+            let block: Vec<&str> = lines[start + 1..]
+                .iter()
+                .take_while(|l| l.starts_with("        "))
+                .copied()
+                .collect();
+            assert_eq!(
+                block.last().copied(),
+                Some(format!("        see: {link}").as_str()),
+                "{id}:\n{text}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -109,6 +109,9 @@ fn print_text(review: &Review, users: usize) {
             };
             println!("        {label}: {}", f.remedy);
         }
+        if let Some(link) = &f.link {
+            println!("        see: {link}");
+        }
     }
     let (pass, fail, undecided) = review.counts();
     println!("{users} users reviewed: {pass} passed, {fail} failed, {undecided} cannot be decided from a credential report");
