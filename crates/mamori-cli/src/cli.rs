@@ -452,6 +452,16 @@ pub struct CredentialReportArgs {
     /// Review as of this Unix time instead of now (for reproducible reports).
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub at: Option<i64>,
+
+    /// CR-ROOT-USE (CIS 1.7) fails when root's password or an access key was used less than
+    /// this many days ago (1 to 3650; CIS names no period, see docs/review.md).
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = mamori_review::credential_report::ROOT_USE_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub root_use_days: u32,
 }
 
 #[derive(Debug, Args)]

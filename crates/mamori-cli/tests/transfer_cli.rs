@@ -291,6 +291,116 @@ fn google_migration_qr_round_trip() {
     assert_eq!(strip(accounts(&b), &lossy), want);
 }
 
+// Regression (security review #14, item 13): the summary counted every account of the vault,
+// also those a Google Authenticator export refuses. The count printed must be the number of
+// accounts in the QR codes, read back from the images.
+#[test]
+fn google_migration_export_counts_the_accounts_in_its_codes() {
+    let s = Sandbox::new();
+    s.init();
+    // 17 accounts the format carries (enough for two codes of at most 10) and 4 it refuses.
+    let secret = |i: usize| {
+        let letter = |n: usize| char::from(b'A' + u8::try_from(n % 26).expect("letter"));
+        format!("JBSWY3DPEHPK3P{}{}", letter(i / 26), letter(i))
+    };
+    let mut carried = Vec::new();
+    let mut lines = Vec::new();
+    for i in 0..17 {
+        let (kind, extra) = match i % 4 {
+            0 => ("totp", "&algorithm=SHA256&digits=8"),
+            1 => ("hotp", "&counter=5"),
+            2 => ("totp", "&algorithm=SHA512"),
+            _ => ("totp", ""),
+        };
+        lines.push(format!(
+            "otpauth://{kind}/Svc{i:02}:user{i}@example.com?secret={}&issuer=Svc{i:02}{extra}",
+            secret(i)
+        ));
+        carried.push(format!("Svc{i:02} (user{i}@example.com)"));
+    }
+    let refused = [
+        ("Steam (gamer)", "otpauth://totp/Steam:gamer?secret=KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TFOQ&issuer=Steam&encoder=steam"),
+        ("Slow (sixty)", "otpauth://totp/Slow:sixty?secret=GEZDGNBVGY3TQOJQ&issuer=Slow&period=60"),
+        ("Odd (seven)", "otpauth://totp/Odd:seven?secret=GEZDGNBVGY3TQOJR&issuer=Odd&digits=7"),
+        ("Long (ten)", "otpauth://totp/Long:ten?secret=GEZDGNBVGY3TQOJS&issuer=Long&digits=10"),
+    ];
+    lines.extend(refused.iter().map(|(_, uri)| uri.to_string()));
+    let list = s.path("accounts.txt");
+    std::fs::write(&list, lines.join("\n")).expect("write");
+    let o = s
+        .run(&[
+            "import",
+            "--format",
+            "otpauth",
+            list.to_str().expect("utf-8"),
+        ])
+        .ok();
+    assert_eq!(
+        o.stdout.lines().last(),
+        Some("imported 21, skipped 0 duplicates, 0 unsupported")
+    );
+
+    let prefix = s.path("phone");
+    let o = s
+        .run(&[
+            "export",
+            "--format",
+            "google-migration",
+            "--plaintext",
+            prefix.to_str().expect("utf-8"),
+        ])
+        .ok();
+
+    // Read every image back: QR codes, then migration payloads.
+    let mut in_codes = Vec::new();
+    let mut batches = Vec::new();
+    for n in 1.. {
+        let png = s.path(&format!("phone-{n}.png"));
+        if !png.exists() {
+            break;
+        }
+        let texts = mamori_otp::qr::decode(&std::fs::read(&png).expect("read")).expect("a QR code");
+        assert_eq!(texts.len(), 1, "one code per image");
+        let batch = mamori_otp::migration::decode_uri(&texts[0]).expect("a migration payload");
+        assert!(batch.skipped.is_empty(), "{:?}", batch.skipped);
+        in_codes.extend(batch.accounts.iter().map(|a| a.display_name()));
+        batches.push((batch.batch_index, batch.batch_size));
+    }
+    let total = i32::try_from(batches.len()).expect("count");
+    assert_eq!(batches, (0..total).map(|i| (i, total)).collect::<Vec<_>>());
+    assert!(total >= 2, "17 accounts need more than one code");
+
+    // The printed number is the number of accounts in the codes, and the refused are named.
+    let summary = o.stdout.lines().last().expect("summary");
+    let printed: usize = summary
+        .strip_prefix("exported ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {summary:?}"));
+    assert_eq!(printed, in_codes.len(), "{summary}");
+    in_codes.sort();
+    assert_eq!(in_codes, carried);
+    assert!(
+        summary.ends_with("; left out 4 that google-migration cannot carry (each named on stderr)"),
+        "{summary}"
+    );
+    let cannot: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("mamori: cannot export "))
+        .collect();
+    assert_eq!(cannot.len(), refused.len(), "{}", o.stderr);
+    for (name, _) in refused {
+        assert!(
+            cannot
+                .iter()
+                .any(|l| l.starts_with(&format!("mamori: cannot export {name}: "))),
+            "{name} not named: {}",
+            o.stderr
+        );
+    }
+}
+
 #[test]
 fn dry_run_changes_nothing_and_bad_entries_are_reported() {
     let s = Sandbox::new();
@@ -435,7 +545,7 @@ fn credential_report_review() {
     );
     assert!(
         o.stdout.lines().last().is_some_and(
-            |l| l.starts_with("6 users reviewed: 0 passed, 7 failed, 1 cannot be decided")
+            |l| l.starts_with("6 users reviewed: 1 passed, 8 failed, 1 cannot be decided")
         ),
         "{}",
         o.stdout

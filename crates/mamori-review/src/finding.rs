@@ -70,6 +70,14 @@ impl Review {
             .any(|f| f.outcome == Outcome::Fail && f.severity == Severity::High)
     }
 
+    /// High-severity checks the input could not decide. Not a pass: a script that stops on
+    /// high-severity failures should not call such a review clean either.
+    pub fn has_high_undecidable(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.outcome == Outcome::Undecidable && f.severity == Severity::High)
+    }
+
     /// Counts of (passed, failed, undecidable) checks.
     pub fn counts(&self) -> (usize, usize, usize) {
         let count = |o| self.findings.iter().filter(|f| f.outcome == o).count();

@@ -43,9 +43,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Exit codes: 1 for every runtime error. (clap uses 2 for usage errors itself.)
-pub fn exit_code(_err: &anyhow::Error) -> u8 {
-    1
+/// Exit codes (docs/cli.md): 1 for every runtime error and for a review whose high-severity
+/// check failed; 4 for a review that could not decide a high-severity check. (clap uses 2 for
+/// usage errors itself.)
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.is::<review::HighSeverityUndecidable>() {
+        review::EXIT_UNDECIDABLE
+    } else {
+        1
+    }
 }
 
 /// Unix time now, for commands that were not given `--at`.

@@ -4,11 +4,11 @@ use std::io::Read;
 
 use anyhow::{bail, Context};
 use mamori_review::credential_report;
-use mamori_review::{Outcome, Review};
+use mamori_review::{Outcome, Review, Severity};
 
 use crate::cli::{CredentialReportArgs, ReviewCommand};
 
-/// Error type that tells `main` to exit 1 without printing anything more.
+/// A high-severity check failed: `main` exits 1.
 #[derive(Debug)]
 pub struct HighSeverityFailed;
 
@@ -19,6 +19,28 @@ impl std::fmt::Display for HighSeverityFailed {
 }
 
 impl std::error::Error for HighSeverityFailed {}
+
+/// No high-severity check failed, but one could not be decided (e.g. a report without a root
+/// row). Not clean: `main` exits with [`EXIT_UNDECIDABLE`].
+#[derive(Debug)]
+pub struct HighSeverityUndecidable {
+    ids: Vec<&'static str>,
+}
+
+impl std::fmt::Display for HighSeverityUndecidable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this report cannot decide the high-severity checks {}; see each check's reason",
+            self.ids.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for HighSeverityUndecidable {}
+
+/// Exit status of a review whose high-severity checks did not fail but were not all decided.
+pub const EXIT_UNDECIDABLE: u8 = 4;
 
 pub fn run(cmd: ReviewCommand) -> anyhow::Result<()> {
     match cmd {
@@ -43,14 +65,27 @@ fn credential(args: CredentialReportArgs) -> anyhow::Result<()> {
     if report.users.is_empty() {
         bail!("{} has a header but no users", args.file.display());
     }
-    let review = credential_report::review(&report, now);
+    let options = credential_report::Options {
+        root_use_days: args.root_use_days,
+    };
+    let review = credential_report::review_with(&report, now, &options);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&review)?);
     } else {
         print_text(&review, report.users.len());
     }
+    // A failure outranks an undecidable check: exit 1 says more than exit 4.
     if review.has_high_failure() {
         return Err(HighSeverityFailed.into());
+    }
+    if review.has_high_undecidable() {
+        let ids = review
+            .findings
+            .iter()
+            .filter(|f| f.outcome == Outcome::Undecidable && f.severity == Severity::High)
+            .map(|f| f.id)
+            .collect();
+        return Err(HighSeverityUndecidable { ids }.into());
     }
     Ok(())
 }
@@ -73,6 +108,9 @@ fn print_text(review: &Review, users: usize) {
                 "why"
             };
             println!("        {label}: {}", f.remedy);
+        }
+        if let Some(link) = &f.link {
+            println!("        see: {link}");
         }
     }
     let (pass, fail, undecided) = review.counts();

@@ -289,6 +289,8 @@ pub fn export(g: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
     if args.terminal && format != ExportFormat::GoogleMigration {
         bail!("--terminal applies to --format google-migration only");
     }
+    // Accounts a format cannot carry are named on stderr, one line each, and left out of the count.
+    let mut left_out = 0;
     let written = match format {
         ExportFormat::Otpauth => {
             let text = mamori_formats::export_otpauth(&accounts);
@@ -323,6 +325,7 @@ pub fn export(g: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
             for s in &export.skipped {
                 eprintln!("mamori: cannot export {s}");
             }
+            left_out = export.skipped.len();
             if export.images.is_empty() {
                 bail!("none of these accounts can be carried by a Google Authenticator export");
             }
@@ -359,6 +362,13 @@ pub fn export(g: &GlobalArgs, args: ExportArgs) -> anyhow::Result<()> {
             }
         }
     };
-    println!("exported {} accounts to {written}", accounts.len());
+    let exported = accounts.len().saturating_sub(left_out);
+    if left_out == 0 {
+        println!("exported {exported} accounts to {written}");
+    } else {
+        println!(
+            "exported {exported} accounts to {written}; left out {left_out} that {format} cannot carry (each named on stderr)"
+        );
+    }
     Ok(())
 }
