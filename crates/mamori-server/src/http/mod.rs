@@ -159,6 +159,37 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
     session_credential(headers).map(|(t, _)| t)
 }
 
+/// The request's authenticated session, found from its headers alone, so a handler taking it
+/// before its body extractor authenticates before a byte of the body is read (the session
+/// middleware's, when the route has it).
+pub struct Session(pub Authenticated);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        if let Some(a) = parts.extensions.get::<Authenticated>() {
+            return Ok(Session(a.clone()));
+        }
+        let token = session_token(&parts.headers).ok_or(crate::Error::Unauthenticated)?;
+        Ok(Session(st.svc.authenticate(&token, st.clock.now()).await?))
+    }
+}
+
+/// Like [`Session`], and refused unless an administrator's full session: large bodies meant
+/// for administrators (hardware token seed files) are never read for anyone else.
+pub struct AdminSession(pub Authenticated);
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let Session(auth) = Session::from_request_parts(parts, st).await?;
+        auth.require_admin()?;
+        Ok(AdminSession(auth))
+    }
+}
+
 /// Authenticates the request's session, makes it available to handlers, and adds the security
 /// alert header to the response for accounts without MFA.
 async fn require_session(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
