@@ -2,7 +2,6 @@
 //! graceful shutdown on SIGTERM or Ctrl-C.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,13 +120,7 @@ pub async fn serve(config: Config) -> Result<()> {
         }
     });
     let app = router(state, &config.limits);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    crate::http::conn::serve(listener, app, &config.limits, shutdown_signal()).await;
     housekeeping.abort();
     svc.store().close().await;
     tracing::info!("stopped");

@@ -24,6 +24,7 @@ use crate::config::Limits;
 use crate::domain::signin::Authenticated;
 use crate::domain::{RequestMeta, Service};
 
+pub mod conn;
 pub mod edge;
 pub mod error;
 pub(crate) mod handlers;
