@@ -229,6 +229,18 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Connections served at once; further ones wait in the listen queue until one closes.
     pub max_connections: usize,
+    /// Argon2id computations (password and recovery-code hashing) running at once; further
+    /// ones wait, within the request timeout.
+    pub password_hash_concurrency: usize,
+}
+
+/// The default number of concurrent Argon2id computations: the number of CPU cores, at
+/// least 2 (each takes about 19 MiB and one core for ~50 ms at the default cost).
+pub fn default_password_hash_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .max(2)
 }
 
 impl Default for Limits {
@@ -242,6 +254,7 @@ impl Default for Limits {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_connections: 512,
+            password_hash_concurrency: default_password_hash_concurrency(),
         }
     }
 }
@@ -448,6 +461,11 @@ impl Config {
             c.limits.max_connections,
             "MAMORI_LIMITS_MAX_CONNECTIONS"
         );
+        env_set!(
+            env,
+            c.limits.password_hash_concurrency,
+            "MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY"
+        );
         env_set!(env, c.lockout.delay_after, "MAMORI_LOCKOUT_DELAY_AFTER");
         env_set!(
             env,
@@ -545,6 +563,9 @@ impl Config {
         }
         if self.limits.max_connections == 0 {
             return bad("limits.max_connections must be at least 1");
+        }
+        if !(1..=1024).contains(&self.limits.password_hash_concurrency) {
+            return bad("limits.password_hash_concurrency must be between 1 and 1024");
         }
         if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
             // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.
@@ -672,18 +693,21 @@ mod tests {
         assert_eq!(c.limits.header_read_timeout_secs, 10);
         assert_eq!(c.limits.idle_timeout_secs, 60);
         assert_eq!(c.limits.max_connections, 512);
+        assert!(c.limits.password_hash_concurrency >= 2);
         let c = Config::load_with(
             &Overrides::default(),
             &env_of(&[
                 ("MAMORI_LIMITS_HEADER_READ_TIMEOUT_SECS", "2"),
                 ("MAMORI_LIMITS_IDLE_TIMEOUT_SECS", "30"),
                 ("MAMORI_LIMITS_MAX_CONNECTIONS", "100"),
+                ("MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY", "3"),
             ]),
         )
         .unwrap();
         assert_eq!(c.limits.header_read_timeout_secs, 2);
         assert_eq!(c.limits.idle_timeout_secs, 30);
         assert_eq!(c.limits.max_connections, 100);
+        assert_eq!(c.limits.password_hash_concurrency, 3);
         for (k, v, field) in [
             (
                 "MAMORI_LIMITS_HEADER_READ_TIMEOUT_SECS",
@@ -692,6 +716,11 @@ mod tests {
             ),
             ("MAMORI_LIMITS_IDLE_TIMEOUT_SECS", "10", "idle_timeout"),
             ("MAMORI_LIMITS_MAX_CONNECTIONS", "0", "max_connections"),
+            (
+                "MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY",
+                "0",
+                "password_hash",
+            ),
         ] {
             let e = Config::load_with(&Overrides::default(), &env_of(&[(k, v)])).unwrap_err();
             assert!(e.to_string().contains(field), "{e}");

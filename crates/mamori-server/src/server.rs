@@ -73,6 +73,10 @@ async fn shutdown_signal() {
 /// Runs the server until SIGTERM/Ctrl-C. Prints `listening on http://ADDR` (and, on first
 /// start, the root setup link) on standard output.
 pub async fn serve(config: Config) -> Result<()> {
+    // Before the first hash (the service's dummy hash is made while opening it).
+    if !crate::domain::password::set_concurrency(config.limits.password_hash_concurrency) {
+        tracing::warn!("the password hashing bound was already set in this process");
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
