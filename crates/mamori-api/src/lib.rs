@@ -78,6 +78,10 @@ pub enum ErrorCode {
     /// 401: the security key's answer was not accepted (wrong key, bad signature, or a
     /// signature counter that did not move forward).
     SecurityKeyRejected,
+    /// 403: a state-changing request authenticated by the session cookie was not a same-origin
+    /// JSON request (`Content-Type: application/json`, or `X-Requested-With` without a body, and
+    /// no foreign `Origin`): it may have been forged by another site.
+    CrossSiteRequest,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
 }
@@ -110,6 +114,7 @@ impl ErrorCode {
             ErrorCode::RecoverySessionRestricted => "recovery_session_restricted",
             ErrorCode::InvalidCeremony => "invalid_ceremony",
             ErrorCode::SecurityKeyRejected => "security_key_rejected",
+            ErrorCode::CrossSiteRequest => "cross_site_request",
             ErrorCode::Internal => "internal",
         }
     }
@@ -486,6 +491,7 @@ mod tests {
             ErrorCode::MalformedRequest,
             ErrorCode::CodesNotConsecutive,
             ErrorCode::RecentSecondFactorRequired,
+            ErrorCode::CrossSiteRequest,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

@@ -221,6 +221,26 @@ pub struct Limits {
     pub sign_in_per_minute: u32,
     /// Burst allowance for sign-in requests per client address.
     pub sign_in_burst: u32,
+    /// A connection must send a request's whole header within this many seconds (from the
+    /// connection's start, or from the end of its previous response); otherwise it is closed.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which no byte moved in either direction for this long is closed
+    /// (stalled uploads, clients that stop reading); must exceed `request_timeout_secs`.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; further ones wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// Argon2id computations (password and recovery-code hashing) running at once; further
+    /// ones wait, within the request timeout.
+    pub password_hash_concurrency: usize,
+}
+
+/// The default number of concurrent Argon2id computations: the number of CPU cores, at
+/// least 2 (each takes about 19 MiB and one core for ~50 ms at the default cost).
+pub fn default_password_hash_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .max(2)
 }
 
 impl Default for Limits {
@@ -231,6 +251,10 @@ impl Default for Limits {
             request_timeout_secs: 10,
             sign_in_per_minute: 60,
             sign_in_burst: 20,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 512,
+            password_hash_concurrency: default_password_hash_concurrency(),
         }
     }
 }
@@ -422,6 +446,26 @@ impl Config {
             "MAMORI_LIMITS_SIGN_IN_PER_MINUTE"
         );
         env_set!(env, c.limits.sign_in_burst, "MAMORI_LIMITS_SIGN_IN_BURST");
+        env_set!(
+            env,
+            c.limits.header_read_timeout_secs,
+            "MAMORI_LIMITS_HEADER_READ_TIMEOUT_SECS"
+        );
+        env_set!(
+            env,
+            c.limits.idle_timeout_secs,
+            "MAMORI_LIMITS_IDLE_TIMEOUT_SECS"
+        );
+        env_set!(
+            env,
+            c.limits.max_connections,
+            "MAMORI_LIMITS_MAX_CONNECTIONS"
+        );
+        env_set!(
+            env,
+            c.limits.password_hash_concurrency,
+            "MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY"
+        );
         env_set!(env, c.lockout.delay_after, "MAMORI_LOCKOUT_DELAY_AFTER");
         env_set!(
             env,
@@ -508,6 +552,20 @@ impl Config {
         }
         if self.limits.sign_in_per_minute == 0 || self.limits.sign_in_burst == 0 {
             return bad("limits.sign_in_per_minute and sign_in_burst must be at least 1");
+        }
+        if !(1..=600).contains(&self.limits.header_read_timeout_secs) {
+            return bad("limits.header_read_timeout_secs must be between 1 and 600");
+        }
+        if self.limits.idle_timeout_secs <= self.limits.request_timeout_secs {
+            return bad(
+                "limits.idle_timeout_secs must be greater than limits.request_timeout_secs",
+            );
+        }
+        if self.limits.max_connections == 0 {
+            return bad("limits.max_connections must be at least 1");
+        }
+        if !(1..=1024).contains(&self.limits.password_hash_concurrency) {
+            return bad("limits.password_hash_concurrency must be between 1 and 1024");
         }
         if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
             // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.
@@ -627,6 +685,46 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load_with(&o, &env_of(&[])).is_err());
+    }
+
+    #[test]
+    fn connection_and_hashing_limits() {
+        let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.limits.header_read_timeout_secs, 10);
+        assert_eq!(c.limits.idle_timeout_secs, 60);
+        assert_eq!(c.limits.max_connections, 512);
+        assert!(c.limits.password_hash_concurrency >= 2);
+        let c = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[
+                ("MAMORI_LIMITS_HEADER_READ_TIMEOUT_SECS", "2"),
+                ("MAMORI_LIMITS_IDLE_TIMEOUT_SECS", "30"),
+                ("MAMORI_LIMITS_MAX_CONNECTIONS", "100"),
+                ("MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.limits.header_read_timeout_secs, 2);
+        assert_eq!(c.limits.idle_timeout_secs, 30);
+        assert_eq!(c.limits.max_connections, 100);
+        assert_eq!(c.limits.password_hash_concurrency, 3);
+        for (k, v, field) in [
+            (
+                "MAMORI_LIMITS_HEADER_READ_TIMEOUT_SECS",
+                "0",
+                "header_read_timeout",
+            ),
+            ("MAMORI_LIMITS_IDLE_TIMEOUT_SECS", "10", "idle_timeout"),
+            ("MAMORI_LIMITS_MAX_CONNECTIONS", "0", "max_connections"),
+            (
+                "MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY",
+                "0",
+                "password_hash",
+            ),
+        ] {
+            let e = Config::load_with(&Overrides::default(), &env_of(&[(k, v)])).unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
     }
 
     #[test]

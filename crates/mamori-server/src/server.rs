@@ -2,7 +2,6 @@
 //! graceful shutdown on SIGTERM or Ctrl-C.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +73,10 @@ async fn shutdown_signal() {
 /// Runs the server until SIGTERM/Ctrl-C. Prints `listening on http://ADDR` (and, on first
 /// start, the root setup link) on standard output.
 pub async fn serve(config: Config) -> Result<()> {
+    // Before the first hash (the service's dummy hash is made while opening it).
+    if !crate::domain::password::set_concurrency(config.limits.password_hash_concurrency) {
+        tracing::warn!("the password hashing bound was already set in this process");
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -126,13 +129,7 @@ pub async fn serve(config: Config) -> Result<()> {
         }
     });
     let app = router(state, &config.limits);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    crate::http::conn::serve(listener, app, &config.limits, shutdown_signal()).await;
     housekeeping.abort();
     svc.store().close().await;
     tracing::info!("stopped");

@@ -427,7 +427,13 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
         },
         None => pages_recovery_signin::Scope::Allow,
     };
-    let mut resp = if scope == pages_recovery_signin::Scope::Home {
+    let mut resp = if crate::http::edge::uri_has_control(req.uri().path(), req.uri().query()) {
+        // No name, id or filter contains a control character (and PostgreSQL refuses NUL).
+        Fail::Domain(Error::InvalidInput(
+            "the address must not contain control characters".into(),
+        ))
+        .into_response()
+    } else if scope == pages_recovery_signin::Scope::Home {
         see_other(pages_recovery_signin::RECOVERY_HOME)
     } else if scope == pages_recovery_signin::Scope::Refuse {
         Fail::Domain(Error::RecoverySessionRestricted).into_response()
@@ -503,7 +509,21 @@ async fn check_post(
     if sent.len() != expected.len() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(Fail::Csrf);
     }
+    if form_has_control(&bytes) {
+        return Err(Fail::Domain(Error::InvalidInput(
+            "form fields must not contain control characters".into(),
+        )));
+    }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Whether a decoded field of a form body holds a control character other than tab, CR and
+/// LF (which a text area may send): the console's counterpart of the API's JSON check.
+fn form_has_control(body: &[u8]) -> bool {
+    form_urlencoded_pairs(body)
+        .iter()
+        .flat_map(|(k, v)| k.chars().chain(v.chars()))
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Everything a console handler needs about its request.
@@ -812,6 +832,15 @@ mod tests {
             HeaderValue::from_static("http://127.0.0.1:1"),
         );
         assert!(origin_ok(&h, "http://127.0.0.1:1"));
+    }
+
+    #[test]
+    fn control_characters_in_forms() {
+        assert!(!form_has_control(b"csrf=x&user=alice&note=a%0D%0Ab%09"));
+        assert!(form_has_control(b"csrf=x&user=ro%00ot"));
+        assert!(form_has_control(b"csrf=x&name=a%7Fb"));
+        assert!(form_has_control(b"csrf=x&name=a%C2%85b"));
+        assert!(form_has_control(b"csrf=x&a%01=b"));
     }
 
     #[test]

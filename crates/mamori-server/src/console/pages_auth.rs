@@ -370,10 +370,15 @@ pub struct LangForm {
     next: Option<String>,
 }
 
-/// Only paths of this server are followed (no `//host` or scheme).
+/// Only paths of this server are followed: `/` then letters, digits and the path and query
+/// characters of RFC 3986 (`-._~!$&'()*+,;=:@/?%`), never `//` or `/\\` at the start (a
+/// browser reads both as another host). Anything else, including the tab, CR and LF that
+/// browsers strip (`/\t/evil.example` would become `//evil.example`) and backslashes anywhere,
+/// goes to `/`.
 fn local_path(next: Option<&str>) -> &str {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(c);
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && n.chars().all(safe) => n,
         _ => "/",
     }
 }
@@ -393,9 +398,37 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_path(Some("/security?x=1")), "/security?x=1");
-        assert_eq!(local_path(Some("//evil.example/")), "/");
-        assert_eq!(local_path(Some("https://evil.example/")), "/");
-        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(
+            local_path(Some("/audit?user=a%40b&kind=mfa.")),
+            "/audit?user=a%40b&kind=mfa."
+        );
+        assert_eq!(local_path(Some("/")), "/");
         assert_eq!(local_path(None), "/");
+        for evil in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/security\r\nSet-Cookie: x=1",
+            "%2F%2Fevil.example",
+            "/%0D%0ALocation:%20x\n",
+            "javascript:alert(1)",
+            " /security",
+            "/security#x",
+            "/\u{0}",
+            "/\u{3000}/evil",
+            "",
+        ] {
+            assert_eq!(local_path(Some(evil)), "/", "{evil:?}");
+        }
+        // Encoded slashes stay a path of this server: browsers do not decode them in Location.
+        assert_eq!(
+            local_path(Some("/%2F%2Fevil.example")),
+            "/%2F%2Fevil.example"
+        );
     }
 }

@@ -65,7 +65,9 @@ fn check_contact(email: Option<&str>, phone: Option<&str>) -> Result<()> {
     if let Some(e) = email {
         let ok = e.len() <= 254
             && e.split_once('@').is_some_and(|(l, d)| {
-                !l.is_empty() && d.contains('.') && !e.contains(char::is_whitespace)
+                !l.is_empty()
+                    && d.contains('.')
+                    && !e.contains(|c: char| c.is_whitespace() || c.is_control())
             });
         if !ok {
             return Err(Error::InvalidInput(format!(
@@ -388,6 +390,7 @@ mod tests {
     fn contacts_are_checked() {
         assert!(check_contact(Some("a@example.com"), Some("+49 (30) 123-4567")).is_ok());
         assert!(check_contact(Some("nope"), None).is_err());
+        assert!(check_contact(Some("a\u{0}b@example.com"), None).is_err());
         assert!(check_contact(None, Some("12ab")).is_err());
         assert!(check_contact(None, Some("123")).is_err());
     }

@@ -1,5 +1,12 @@
 //! Audit events: who did what, when, from where, with what result. Never a secret: callers pass
 //! only names, kinds, results and non-secret details (a device name, a reason).
+//!
+//! Some of that text comes from the request (a refused user name, serial or device name). Every
+//! event is stored in its bounded form ([`crate::store::NewAuditEvent::bounded`], applied by
+//! the store's one audit writer whoever records the event): control characters replaced with
+//! U+FFFD and each field cut to a fixed length, so an event can always be stored (PostgreSQL
+//! refuses NUL in text, and one bad row would fail the whole group commit) and never forges
+//! lines in a log or terminal that shows it.
 
 use crate::clock::UnixTime;
 use crate::error::Result;

@@ -1,11 +1,17 @@
 //! Password policy (NIST SP 800-63B section 5.1.1.2) and Argon2id hashing as PHC strings.
 //!
-//! Hashing is deliberately slow (~50 ms at the defaults), so it runs on tokio's blocking pool,
-//! never on the threads that serve requests.
+//! Hashing is deliberately slow (~50 ms and 19 MiB at the defaults), so it runs on tokio's
+//! blocking pool, never on the threads that serve requests, and at most
+//! `limits.password_hash_concurrency` computations run at once ([`argon2_blocking`]): without
+//! the bound, a burst of sign-ins would run one Argon2id per request and its memory with it
+//! (150 concurrent sign-ins took 4.5 GiB).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::{Arc, OnceLock};
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::{CryptoRng, RngCore};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::config::PasswordConfig;
@@ -83,6 +89,67 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
+/// Bounds how many slow hash computations run at once: each takes a permit before it is
+/// handed to the blocking pool and keeps it until it has finished, so waiting callers hold
+/// neither a thread nor the hash's memory. A caller that gives up (the request timed out)
+/// stops waiting; a computation already started runs to its end with its permit.
+#[derive(Debug, Clone)]
+pub struct HashLimiter {
+    permits: Arc<Semaphore>,
+}
+
+impl HashLimiter {
+    /// At most `concurrency` (at least 1) computations at once.
+    pub fn new(concurrency: usize) -> HashLimiter {
+        HashLimiter {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Runs `f` on the blocking pool once a permit is free.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("hashing limiter: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hashing task: {e}")))
+    }
+}
+
+static LIMITER: OnceLock<HashLimiter> = OnceLock::new();
+
+/// Sets the process-wide bound of [`argon2_blocking`] (`limits.password_hash_concurrency`).
+/// Takes effect only before the first hash; returns whether it did.
+pub fn set_concurrency(concurrency: usize) -> bool {
+    LIMITER.set(HashLimiter::new(concurrency)).is_ok()
+}
+
+fn limiter() -> &'static HashLimiter {
+    LIMITER.get_or_init(|| HashLimiter::new(crate::config::default_password_hash_concurrency()))
+}
+
+/// Runs an Argon2id computation (`f`) on the blocking pool under the process-wide bound. Every
+/// Argon2id of the server goes through here: passwords and recovery codes.
+pub async fn argon2_blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    limiter().run(f).await
+}
+
 /// [`hash`] on the blocking pool. The salt is drawn from `rng` before leaving the caller.
 pub async fn hash_blocking<R: RngCore + CryptoRng>(
     password: Zeroizing<String>,
@@ -91,19 +158,16 @@ pub async fn hash_blocking<R: RngCore + CryptoRng>(
 ) -> Result<String> {
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
-    tokio::task::spawn_blocking(move || {
+    argon2_blocking(move || {
         let mut salt_rng = <rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed);
         hash(&password, &cfg, &mut salt_rng)
     })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
+    .await?
 }
 
 /// [`verify`] on the blocking pool.
 pub async fn verify_blocking(password: Zeroizing<String>, phc: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
+    argon2_blocking(move || verify(&password, &phc)).await
 }
 
 #[cfg(test)]
@@ -129,6 +193,60 @@ mod tests {
         assert!(check_policy(&cfg8, "bob", "ééééééé").is_err());
         assert!(check_policy(&cfg8, "bob", "éééééééé").is_ok());
         assert!(check_policy(&cfg8, "bob", "PASSWORD").is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_limiter_never_runs_more_than_its_bound_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let limiter = HashLimiter::new(3);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let (limiter, running, most) = (limiter.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    limiter
+                        .run(move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            i
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for t in tasks {
+            done.push(t.await.unwrap().unwrap());
+        }
+        done.sort_unstable();
+        assert_eq!(done, (0..24).collect::<Vec<_>>(), "every computation ran");
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= 3, "{most} ran at once");
+        assert!(most >= 2, "the computations did run concurrently ({most})");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_caller_that_gives_up_leaves_the_permits_intact() {
+        let limiter = HashLimiter::new(1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.run(move || rx.recv().is_ok()).await }
+        });
+        while limiter.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // A second caller times out while the first holds the only permit...
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), limiter.run(|| ())).await;
+        assert!(waited.is_err());
+        // ... and the permit comes back when the first finishes.
+        tx.send(()).unwrap();
+        assert!(busy.await.unwrap().unwrap());
+        assert_eq!(limiter.run(|| 7).await.unwrap(), 7);
     }
 
     #[test]

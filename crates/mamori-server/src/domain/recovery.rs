@@ -277,15 +277,14 @@ impl Service {
             .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
         let (hashes, codes) = {
             let salt = salt.clone();
-            tokio::task::spawn_blocking(move || {
+            super::password::argon2_blocking(move || {
                 let hashes: Result<Vec<Vec<u8>>> = codes
                     .iter()
                     .map(|c| hash_code(c, &salt, params.clone()))
                     .collect();
                 hashes.map(|h| (h, codes))
             })
-            .await
-            .map_err(|e| Error::Internal(format!("hashing task: {e}")))??
+            .await??
         };
         let records: Vec<RecoveryCodeRecord> = hashes
             .into_iter()
@@ -340,9 +339,8 @@ impl Service {
             let params = parse_params(&first.params)?;
             let salt = first.salt.clone();
             let code = RecoveryCode(code.0.clone());
-            let candidate = tokio::task::spawn_blocking(move || hash_code(&code, &salt, params))
-                .await
-                .map_err(|e| Error::Internal(format!("hashing task: {e}")))??;
+            let candidate =
+                super::password::argon2_blocking(move || hash_code(&code, &salt, params)).await??;
             // Compare with every code of the set without stopping at the first match.
             for c in &stored {
                 if c.set_id == first.set_id && bool::from(c.hash.ct_eq(&candidate)) {

@@ -181,7 +181,9 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<PasswordOutcome> {
-        let account = if user.len() <= 64 {
+        // No account name is longer or holds a control character (check_name): such a name is
+        // an unknown user without asking the store (PostgreSQL refuses NUL in text).
+        let account = if user.len() <= 64 && !user.contains(char::is_control) {
             self.store.account_by_name(user).await?
         } else {
             None

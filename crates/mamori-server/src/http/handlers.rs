@@ -19,10 +19,53 @@ use crate::store::{AccountRecord, AuditFilter, AuditRecord, DeviceRecord, Role, 
 
 use super::{ApiError, ApiResult, AppState, Auth, Meta, SESSION_COOKIE};
 
-/// JSON body with errors in the API's format (400 malformed, 413 too large).
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// JSON body with errors in the API's format (400 malformed, 413 too large, 400 invalid_input
+/// for a control character in a string: see [`super::edge::json_has_control`]).
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // The content type is checked before the body is read.
+        if !super::edge::is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                api::ErrorCode::MalformedRequest,
+                "malformed request: expected a body with Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        api::ErrorCode::PayloadTooLarge,
+                        "the request body is too large",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        api::ErrorCode::MalformedRequest,
+                        format!("malformed request: {}", r.body_text()),
+                    )
+                }
+            })?;
+        if super::edge::json_has_control(&bytes) {
+            return Err(Error::InvalidInput(
+                "text fields must not contain control characters".into(),
+            )
+            .into());
+        }
+        let Json(v) = Json::<T>::from_bytes(&bytes)?;
+        Ok(ApiJson(v))
+    }
+}
 
 /// Query string with errors in the API's format.
 #[derive(FromRequestParts)]

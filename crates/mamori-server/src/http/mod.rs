@@ -24,6 +24,8 @@ use crate::config::Limits;
 use crate::domain::signin::Authenticated;
 use crate::domain::{RequestMeta, Service};
 
+pub mod conn;
+pub mod edge;
 pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
@@ -121,14 +123,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     }
 }
 
-/// The session token of a request: `Authorization: Bearer TOKEN`, else the session cookie.
-pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+/// Where a request's session token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer TOKEN`: sent deliberately by a client, never by a browser on its
+    /// own.
+    Bearer,
+    /// The session cookie: a browser attaches it to every request to this server, so a
+    /// state-changing request carrying it must prove it is not forged (`edge::cross_site`).
+    Cookie,
+}
+
+/// The session token of a request and where it came from: `Authorization: Bearer TOKEN`, else
+/// the session cookie.
+pub fn session_credential(headers: &axum::http::HeaderMap) -> Option<(String, Credential)> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = v.strip_prefix("Bearer ") {
-            return Some(t.trim().to_string());
+            return Some((t.trim().to_string(), Credential::Bearer));
         }
     }
     headers
@@ -138,7 +152,43 @@ pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
+        .map(|(_, v)| (v.to_string(), Credential::Cookie))
+}
+
+/// The session token of a request: `Authorization: Bearer TOKEN`, else the session cookie.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    session_credential(headers).map(|(t, _)| t)
+}
+
+/// The request's authenticated session, found from its headers alone, so a handler taking it
+/// before its body extractor authenticates before a byte of the body is read (the session
+/// middleware's, when the route has it).
+pub struct Session(pub Authenticated);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        if let Some(a) = parts.extensions.get::<Authenticated>() {
+            return Ok(Session(a.clone()));
+        }
+        let token = session_token(&parts.headers).ok_or(crate::Error::Unauthenticated)?;
+        Ok(Session(st.svc.authenticate(&token, st.clock.now()).await?))
+    }
+}
+
+/// Like [`Session`], and refused unless an administrator's full session: large bodies meant
+/// for administrators (hardware token seed files) are never read for anyone else.
+pub struct AdminSession(pub Authenticated);
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let Session(auth) = Session::from_request_parts(parts, st).await?;
+        auth.require_admin()?;
+        Ok(AdminSession(auth))
+    }
 }
 
 /// Authenticates the request's session, makes it available to handlers, and adds the security
@@ -292,6 +342,12 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             not_found().await.into_response()
         }))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        // Before routing reaches any handler or session check: forgery, control characters,
+        // no-store (`edge.rs`).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge::api_edge,
+        ))
         .layer(middleware::from_fn_with_state(
             Duration::from_secs(limits.request_timeout_secs.max(1)),
             timeout,

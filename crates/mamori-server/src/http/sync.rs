@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::store::sync::{SyncItemRecord, SyncPush, SyncPushOutcome};
 
 use super::handlers::{ApiJson, ApiQuery};
-use super::{session_token, ApiError, ApiResult, AppState, Meta};
+use super::{session_token, ApiError, ApiResult, AppState, Meta, Session};
 
 /// State of the sync routes: limits and the per-device limiter.
 pub struct SyncHttp {
@@ -101,12 +101,11 @@ pub async fn register(
     axum::extract::State(st): axum::extract::State<AppState>,
     Extension(http): Extension<Arc<SyncHttp>>,
     meta: Meta,
-    headers: axum::http::HeaderMap,
+    // Before the body (the sync routes allow large ones): authenticated from the headers.
+    Session(auth): Session,
     ApiJson(req): ApiJson<wire::RegisterDeviceRequest>,
 ) -> ApiResult<(StatusCode, Json<wire::RegisterDeviceResponse>)> {
-    let token = session_token(&headers).ok_or(Error::Unauthenticated)?;
     let now = st.clock.now();
-    let auth = st.svc.authenticate(&token, now).await?;
     let (device_token, d) = st
         .svc
         .sync_register_device(&auth, &req.name, &http.limits, now, &mut OsRng, &meta.meta)

@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::store::tokens::TokenListing;
 
 use super::handlers::{device_wire, with_cookie, ApiJson, ApiQuery};
-use super::{session_token, ApiResult, AppState, Meta};
+use super::{session_token, AdminSession, ApiResult, AppState, Meta};
 
 /// `POST /api/v1/tokens/import`.
 #[derive(Deserialize, ToSchema)]
@@ -160,11 +160,10 @@ async fn authenticated(st: &AppState, headers: &HeaderMap) -> ApiResult<Authenti
 pub async fn import(
     State(st): State<AppState>,
     m: Meta,
-    headers: HeaderMap,
+    // Before the body: a seed file may be 32 MiB, read only for an administrator.
+    AdminSession(auth): AdminSession,
     ApiJson(req): ApiJson<ImportTokensRequest>,
 ) -> ApiResult<Json<ImportTokensResponse>> {
-    let auth = authenticated(&st, &headers).await?;
-    auth.require_admin()?;
     let format = match &req.format {
         Some(f) => TokenFileFormat::parse(f)?,
         None => TokenFileFormat::sniff(req.content.as_bytes()),

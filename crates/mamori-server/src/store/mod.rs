@@ -291,6 +291,54 @@ pub struct NewAuditEvent {
     pub detail: Option<String>,
 }
 
+/// Longest stored audit detail, in characters.
+pub const AUDIT_DETAIL_MAX: usize = 512;
+/// Longest stored audit user agent, in characters.
+pub const AUDIT_USER_AGENT_MAX: usize = 256;
+/// Longest stored audit account, actor, client address, kind or result, in characters.
+pub const AUDIT_NAME_MAX: usize = 128;
+
+/// `text` as it may be stored in the audit log: control characters replaced with U+FFFD, at
+/// most `max` characters (the last one `…` when cut).
+pub fn audit_text(text: &str, max: usize) -> String {
+    let clean = |c: char| if c.is_control() { '\u{FFFD}' } else { c };
+    if text.chars().count() <= max {
+        return text.chars().map(clean).collect();
+    }
+    let mut out: String = text
+        .chars()
+        .take(max.saturating_sub(1))
+        .map(clean)
+        .collect();
+    out.push('…');
+    out
+}
+
+impl NewAuditEvent {
+    /// The event as it is stored: every text field through [`audit_text`] (details up to
+    /// [`AUDIT_DETAIL_MAX`], user agents [`AUDIT_USER_AGENT_MAX`], the rest
+    /// [`AUDIT_NAME_MAX`] characters).
+    pub fn bounded(&self) -> NewAuditEvent {
+        let name = |s: &String| audit_text(s, AUDIT_NAME_MAX);
+        NewAuditEvent {
+            at: self.at,
+            account: self.account.as_ref().map(name),
+            actor: self.actor.as_ref().map(name),
+            client_addr: self.client_addr.as_ref().map(name),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .map(|s| audit_text(s, AUDIT_USER_AGENT_MAX)),
+            kind: name(&self.kind),
+            result: name(&self.result),
+            detail: self
+                .detail
+                .as_ref()
+                .map(|s| audit_text(s, AUDIT_DETAIL_MAX)),
+        }
+    }
+}
+
 /// A stored audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

@@ -787,8 +787,10 @@ impl Store for This {
 
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // Bounded and without control characters, whoever wrote it: one row PostgreSQL
+        // refuses (NUL) would fail every event of its group commit.
         self.audit_tx
-            .send((e.clone(), tx))
+            .send((e.bounded(), tx))
             .await
             .map_err(|_| Error::Store("the audit writer has stopped".into()))?;
         rx.await

@@ -75,6 +75,7 @@ pub async fn run_all(s: &dyn Store) {
     setup_tokens(s).await;
     app_keys(s).await;
     audit(s).await;
+    audit_text_from_requests(s).await;
 }
 
 async fn meta(s: &dyn Store) {
@@ -538,4 +539,60 @@ async fn audit(s: &dyn Store) {
         let r = stored.iter().find(|r| r.id == *id).unwrap();
         assert_eq!(&r.event, e, "id {id} holds its own event");
     }
+}
+
+/// Text from requests (a NUL in a refused user name, a long detail) is stored in its bounded
+/// form on both backends, and never fails the other events of its group commit.
+async fn audit_text_from_requests(s: &dyn Store) {
+    let hostile = NewAuditEvent {
+        at: 5_000,
+        account: Some("ro\0ot".into()),
+        actor: Some("x".repeat(1000)),
+        client_addr: Some("127.0.0.1".into()),
+        user_agent: Some("agent\r\nforged: line".into()),
+        kind: "control.text".into(),
+        result: "failure".into(),
+        detail: Some(format!("serial \0 {}", "d".repeat(2000))),
+    };
+    let plain = |i: i64| NewAuditEvent {
+        at: 5_000 + i,
+        account: Some("ann".into()),
+        kind: "control.text".into(),
+        result: "success".into(),
+        ..Default::default()
+    };
+    let batch = [plain(1), hostile.clone(), plain(2)];
+    let ids: Vec<i64> = futures_join_all(batch.iter().map(|e| s.insert_audit(e)))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let stored = s
+        .list_audit(&AuditFilter {
+            kind: Some("control.text".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    let h = stored.iter().find(|r| r.event.result == "failure").unwrap();
+    assert_eq!(h.event, hostile.bounded());
+    assert_eq!(h.event.account.as_deref(), Some("ro\u{FFFD}ot"));
+    assert_eq!(
+        h.event.user_agent.as_deref(),
+        Some("agent\u{FFFD}\u{FFFD}forged: line")
+    );
+    let detail = h.event.detail.as_deref().unwrap();
+    assert_eq!(detail.chars().count(), super::AUDIT_DETAIL_MAX);
+    assert!(detail.starts_with("serial \u{FFFD} ddd") && detail.ends_with('…'));
+    assert_eq!(
+        h.event.actor.as_deref().map(|a| a.chars().count()),
+        Some(super::AUDIT_NAME_MAX)
+    );
+    // Cut by characters, never inside one; short clean text is unchanged.
+    let kana = super::audit_text(&"あ".repeat(600), super::AUDIT_DETAIL_MAX);
+    assert_eq!(kana.chars().count(), super::AUDIT_DETAIL_MAX);
+    assert_eq!(super::audit_text("alice", super::AUDIT_NAME_MAX), "alice");
 }

@@ -99,6 +99,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (to look at its open files in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
         let _ = Command::new("kill")

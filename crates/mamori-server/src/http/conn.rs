@@ -1,0 +1,239 @@
+//! How connections are accepted and served (HTTP/1.1 on hyper), with the limits that keep
+//! unauthenticated clients from exhausting the server (`[limits]`, docs/server.md):
+//!
+//! - at most `max_connections` connections are served at once: the accept loop takes a permit
+//!   before accepting, so further clients wait in the kernel's listen queue and the process
+//!   never holds more sockets than that;
+//! - a connection must deliver a request's whole header within `header_read_timeout_secs` of
+//!   its start or of its previous response, else it is closed (slowloris, half-sent headers,
+//!   idle keep-alive connections);
+//! - a connection on which no byte moved in either direction for `idle_timeout_secs` (checked
+//!   every half of it) is closed: stalled uploads after the request timeout answered, clients
+//!   that stop reading;
+//! - on shutdown, connections finish their request in flight and close (those still open a
+//!   request timeout later are dropped).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
+
+use crate::config::Limits;
+
+/// A socket that counts the reads and writes that moved bytes, for the idle check.
+struct Counted {
+    inner: TcpStream,
+    progress: Arc<AtomicU64>,
+}
+
+impl Counted {
+    fn moved(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.moved();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Errors of `accept` that concern one connection only (the next accept may succeed at once).
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then waits for the connections to
+/// finish their requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)))
+        .keep_alive(true);
+    let http = Arc::new(http);
+    let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
+    // Sends `true` when the server stops; every connection task holds a `close_rx` until it
+    // ends, so `close_tx.closed()` tells when all are done.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (close_tx, close_rx) = watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors or memory: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        tokio::spawn(serve_one(
+            stream,
+            addr,
+            app.clone(),
+            http.clone(),
+            idle,
+            permit,
+            stop_rx.clone(),
+            close_rx.clone(),
+        ));
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(close_rx);
+    // Requests in flight end within the request timeout; a connection still open after it
+    // (a client sending its header slowly) is dropped with the runtime.
+    let grace = Duration::from_secs(limits.request_timeout_secs.saturating_add(1));
+    if tokio::time::timeout(grace, close_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::info!("closing the connections still open at shutdown");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_one(
+    stream: TcpStream,
+    addr: SocketAddr,
+    app: Router,
+    http: Arc<hyper::server::conn::http1::Builder>,
+    idle: Duration,
+    permit: OwnedSemaphorePermit,
+    mut stop: watch::Receiver<bool>,
+    close: watch::Receiver<()>,
+) {
+    let progress = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(Counted {
+        inner: stream,
+        progress: progress.clone(),
+    });
+    let svc = app.map_request(move |mut req: axum::http::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(addr));
+        req
+    });
+    let conn = http.serve_connection(io, TowerToHyperService::new(svc));
+    tokio::pin!(conn);
+    let mut tick = tokio::time::interval(idle / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut seen = progress.load(Ordering::Relaxed);
+    let mut quiet_ticks = 0u32;
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, %addr, "connection ended with an error");
+                }
+                break;
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick() => {
+                let now = progress.load(Ordering::Relaxed);
+                if now == seen {
+                    quiet_ticks += 1;
+                    if quiet_ticks >= 2 {
+                        tracing::debug!(%addr, "closing a connection idle for too long");
+                        break;
+                    }
+                } else {
+                    seen = now;
+                    quiet_ticks = 0;
+                }
+            }
+        }
+    }
+    drop(permit);
+    drop(close);
+}
