@@ -243,12 +243,12 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         users()
             .filter(|a| a.has_password)
             .filter_map(|a| match a.last_sign_in {
-                Some(t) if now - t > limit => Some(format!(
+                Some(t) if now - t >= limit => Some(format!(
                     "{} (last sign-in {} days ago)",
                     a.name,
                     days(now - t)
                 )),
-                None if now - a.created_at > limit => Some(format!(
+                None if now - a.created_at >= limit => Some(format!(
                     "{} (never signed in, created {} days ago)",
                     a.name,
                     days(now - a.created_at)
@@ -266,10 +266,10 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         Severity::Medium,
         keys()
             .filter_map(|k| match k.last_used {
-                Some(t) if now - t > limit => {
+                Some(t) if now - t >= limit => {
                     Some(format!("{} (last used {} days ago)", k.name, days(now - t)))
                 }
-                None if now - k.created_at > limit => Some(format!(
+                None if now - k.created_at >= limit => Some(format!(
                     "{} (never used, created {} days ago)",
                     k.name,
                     days(now - k.created_at)
