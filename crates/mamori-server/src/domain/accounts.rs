@@ -172,7 +172,8 @@ impl Service {
     }
 
     /// Consumes a setup token and sets the password. The password is checked and hashed first,
-    /// so a refused password leaves the link usable. All the account's sessions end.
+    /// so a refused password leaves the link usable. All the account's sessions and sync device
+    /// tokens end.
     pub async fn complete_setup<R: RngCore + CryptoRng + Send>(
         &self,
         token: &str,
@@ -219,6 +220,16 @@ impl Service {
         self.store.delete_sessions_for_account(&account.id).await?;
         self.audit(now, meta, Event::own(kind::SETUP, "success", &account.name))
             .await?;
+        // A link for an account that had a password (`admin setup-root`) replaces it: like a
+        // password change, that ends the sync devices too.
+        self.sync_revoke_all(
+            &account,
+            &account.name,
+            "password set with a setup link",
+            now,
+            meta,
+        )
+        .await?;
         Ok(account)
     }
 
@@ -329,8 +340,10 @@ impl Service {
             .ok_or(Error::NotFound("user"))
     }
 
-    /// Removes all of a user's MFA devices, unlocks the account and ends its sessions
-    /// (administrators; for a user who lost every device).
+    /// Removes all of a user's MFA devices, unlocks the account, ends its sessions and revokes
+    /// its sync device tokens (administrators; for a user who lost every device). Every reset
+    /// path goes through here: the API's administrator reset, `admin reset-mfa` and
+    /// `admin recover-root`.
     pub async fn reset_mfa(
         &self,
         actor: &str,
@@ -341,6 +354,8 @@ impl Service {
         let account = self.account(user).await?;
         let removed = self.store.reset_mfa(&account.id).await?;
         self.store.delete_sessions_for_account(&account.id).await?;
+        self.sync_revoke_all(&account, actor, "MFA reset", now, meta)
+            .await?;
         let detail = format!("{removed} devices removed");
         self.audit(
             now,
