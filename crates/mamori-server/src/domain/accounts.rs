@@ -233,7 +233,11 @@ impl Service {
         Ok(account)
     }
 
-    /// Changes the signed-in user's password (the current one is required).
+    /// Changes the signed-in user's password. The current one is required, and a wrong one is
+    /// treated like a wrong second factor: refused while the account is locked or throttled,
+    /// counted in the account's failure counter, audited. A change ends every other session of
+    /// the account and revokes every sync device token (whoever learnt the old password may
+    /// have signed in or registered a device with it); the session that made the change stays.
     pub async fn change_password<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
@@ -243,30 +247,43 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<()> {
-        let name = auth.account.name.as_str();
-        let phc = auth
-            .account
+        let account = &auth.account;
+        let name = account.name.as_str();
+        let phc = account
             .password_hash
             .clone()
             .ok_or(Error::InvalidCredentials)?;
-        if !password::verify_blocking(current, phc).await? {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::PASSWORD_CHANGE, "failure", name),
-            )
+        self.second_factor_guard(account, kind::PASSWORD_CHANGE, now, meta)
             .await?;
-            return Err(Error::InvalidCredentials);
+        if !password::verify_blocking(current, phc).await? {
+            return Err(self
+                .second_factor_failed(
+                    account,
+                    kind::PASSWORD_CHANGE,
+                    "failure",
+                    Some("wrong current password"),
+                    Error::InvalidCredentials,
+                    now,
+                    meta,
+                )
+                .await);
         }
         password::check_policy(&self.policy.password, name, &new_password)?;
         let phc = password::hash_blocking(new_password, self.policy.password.clone(), rng).await?;
-        self.store.set_password(&auth.account.id, &phc, now).await?;
+        self.store.set_password(&account.id, &phc, now).await?;
+        let ended = self
+            .store
+            .delete_other_sessions(&account.id, &auth.session.id)
+            .await?;
+        let detail = format!("{ended} other sessions ended");
         self.audit(
             now,
             meta,
-            Event::own(kind::PASSWORD_CHANGE, "success", name),
+            Event::own(kind::PASSWORD_CHANGE, "success", name).detail(&detail),
         )
         .await?;
+        self.sync_revoke_all(account, name, "password changed", now, meta)
+            .await?;
         Ok(())
     }
 

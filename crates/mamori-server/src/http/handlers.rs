@@ -328,8 +328,8 @@ pub async fn me(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<api::M
     }))
 }
 
-/// Change the password.
-#[utoipa::path(post, path = "/api/v1/me/password", tag = "session", request_body = api::ChangePasswordRequest, responses((status = 204, description = "changed"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+/// Change the password; every other session and every sync device token of the account end.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "session", request_body = api::ChangePasswordRequest, responses((status = 204, description = "changed"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in, or invalid_credentials (wrong current password)", body = api::ErrorBody), (status = 423, description = "account_locked", body = api::ErrorBody), (status = 429, description = "rate_limited", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn change_password(
     State(st): State<AppState>,
     auth: Auth,
@@ -337,6 +337,7 @@ pub async fn change_password(
     ApiJson(req): ApiJson<api::ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     auth.require_full()?;
+    st.check_sign_in_rate(m.ip)?;
     st.svc
         .change_password(
             &auth,

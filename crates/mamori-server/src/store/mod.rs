@@ -426,6 +426,9 @@ pub trait Store:
     async fn delete_session(&self, account_id: &str, id: &str) -> Result<bool>;
     /// Deletes all of the account's sessions; returns how many.
     async fn delete_sessions_for_account(&self, account_id: &str) -> Result<u64>;
+    /// Deletes the account's sessions and challenges except `keep` (a password change ends
+    /// every other session); returns how many.
+    async fn delete_other_sessions(&self, account_id: &str, keep: &str) -> Result<u64>;
     /// Deletes expired sessions and challenges.
     async fn purge_expired_sessions(&self, now: UnixTime, idle_secs: i64) -> Result<u64>;
 

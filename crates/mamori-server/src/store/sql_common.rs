@@ -634,6 +634,15 @@ impl Store for This {
         Ok(r.rows_affected())
     }
 
+    async fn delete_other_sessions(&self, account_id: &str, keep: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+            .bind(account_id)
+            .bind(keep)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn purge_expired_sessions(&self, now: UnixTime, idle_secs: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)

@@ -346,6 +346,38 @@ async fn sessions(s: &dyn Store) {
     // s-old: last seen 1000; s-full: last seen 1600. Idle 30 min at 2_900 removes only s-old.
     assert_eq!(s.purge_expired_sessions(2_900, 1_800).await.unwrap(), 1);
     assert_eq!(s.delete_sessions_for_account(&a.id).await.unwrap(), 1);
+
+    // A password change ends every other session and challenge of the account, and only those.
+    let b = account("sess-others");
+    s.create_account(&b).await.unwrap();
+    for (id, state) in [
+        ("o-keep", SessionState::Full),
+        ("o-full", SessionState::Full),
+        ("o-pending", SessionState::MfaPending),
+        ("o-recovery", SessionState::Recovery),
+    ] {
+        s.create_session(&session(&b.id, id, state)).await.unwrap();
+    }
+    let c = account("sess-others-c");
+    s.create_account(&c).await.unwrap();
+    s.create_session(&session(&c.id, "o-other-account", SessionState::Full))
+        .await
+        .unwrap();
+    assert_eq!(s.delete_other_sessions(&b.id, "o-keep").await.unwrap(), 3);
+    assert_eq!(s.delete_other_sessions(&b.id, "o-keep").await.unwrap(), 0);
+    let left: Vec<String> = s
+        .sessions_for_account(&b.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(left, vec!["o-keep".to_string()]);
+    assert!(s
+        .session_by_token_hash(b"hash-o-other-account")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn setup_tokens(s: &dyn Store) {
