@@ -221,6 +221,10 @@ pub struct Limits {
     pub sign_in_per_minute: u32,
     /// Burst allowance for sign-in requests per client address.
     pub sign_in_burst: u32,
+    /// Validate API requests per client address per minute.
+    pub validate_per_minute: u32,
+    /// Burst allowance for validate API requests per client address.
+    pub validate_burst: u32,
 }
 
 impl Default for Limits {
@@ -231,6 +235,8 @@ impl Default for Limits {
             request_timeout_secs: 10,
             sign_in_per_minute: 60,
             sign_in_burst: 20,
+            validate_per_minute: 600,
+            validate_burst: 100,
         }
     }
 }
@@ -422,6 +428,12 @@ impl Config {
             "MAMORI_LIMITS_SIGN_IN_PER_MINUTE"
         );
         env_set!(env, c.limits.sign_in_burst, "MAMORI_LIMITS_SIGN_IN_BURST");
+        env_set!(
+            env,
+            c.limits.validate_per_minute,
+            "MAMORI_LIMITS_VALIDATE_PER_MINUTE"
+        );
+        env_set!(env, c.limits.validate_burst, "MAMORI_LIMITS_VALIDATE_BURST");
         env_set!(env, c.lockout.delay_after, "MAMORI_LOCKOUT_DELAY_AFTER");
         env_set!(
             env,
@@ -508,6 +520,9 @@ impl Config {
         }
         if self.limits.sign_in_per_minute == 0 || self.limits.sign_in_burst == 0 {
             return bad("limits.sign_in_per_minute and sign_in_burst must be at least 1");
+        }
+        if self.limits.validate_per_minute == 0 || self.limits.validate_burst == 0 {
+            return bad("limits.validate_per_minute and validate_burst must be at least 1");
         }
         if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
             // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.

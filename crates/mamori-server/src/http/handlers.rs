@@ -266,7 +266,7 @@ pub async fn sign_in_mfa(
 }
 
 /// Validate a user's one-time code (application key as bearer token).
-#[utoipa::path(post, path = "/api/v1/validate", tag = "validate", request_body = api::ValidateRequest, responses((status = 200, body = api::ValidateResponse), (status = 401, description = "invalid_app_key", body = api::ErrorBody)), security(("app_key" = [])))]
+#[utoipa::path(post, path = "/api/v1/validate", tag = "validate", request_body = api::ValidateRequest, responses((status = 200, body = api::ValidateResponse), (status = 401, description = "invalid_app_key", body = api::ErrorBody), (status = 429, description = "rate_limited (per client address, limits.validate_per_minute)", body = api::ErrorBody)), security(("app_key" = [])))]
 pub async fn validate(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -274,6 +274,10 @@ pub async fn validate(
     ApiJson(req): ApiJson<api::ValidateRequest>,
 ) -> ApiResult<Json<api::ValidateResponse>> {
     let start = Instant::now();
+    if let Err(e) = st.check_validate_rate(m.ip) {
+        count("rate_limited", "mamori_validations_total");
+        return Err(e);
+    }
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
