@@ -1,19 +1,33 @@
 //! Application keys and the validate API: another application (a VPN, an SSH gateway) asks
 //! whether a user's one-time code is right, under the same replay, throttle and lock rules as
 //! sign-in. Keys are 256-bit random values shown once; only their SHA-256 is stored.
+//!
+//! - **Unknown names answer like accounts** (docs/security.md, item 3b): a name no
+//!   account has keeps a phantom failure count (table `validate_phantoms`, keyed by the SHA-256
+//!   of the name), throttled with [`throttle_wait`] and locked at the [`Lockout`] threshold
+//!   exactly as an account with the same history would be, so the answers (`invalid_code`,
+//!   `throttled`, `account_locked`) do not tell which names exist. The unknown path reads the
+//!   phantom in the same statement that looks the account up and writes once, like a wrong
+//!   code for a real account.
+//!
+//! [`Lockout`]: crate::config::Lockout
 
 use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::store::AppKeyRecord;
+use crate::store::{AppKeyRecord, PhantomRecord, ValidateSubject};
 
-use super::audit::{kind, Event};
+use super::audit::{kind as audit_kind, Event};
+use super::factors::throttle_wait;
 use super::{check_name, new_id, new_token, token_hash, RequestMeta, Service};
 
 /// Prefix of application keys, so that a leaked key is recognisable (e.g. by secret scanners).
 pub const APP_KEY_PREFIX: &str = "mamori_ak_";
+
+/// A phantom count that another request changed first is read again at most this often.
+const PHANTOM_TRIES: usize = 3;
 
 /// The validate API's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +40,27 @@ pub enum Validation {
     RejectLocked,
     /// Too many recent failures: retry after this many seconds.
     RejectThrottled(u64),
+}
+
+/// Whether `code` has the shape of a 6-digit code (spaces and dashes ignored, as the OTP
+/// verifier reads it): a real account with a virtual device refuses other shapes before
+/// counting a failure, so a phantom does too.
+fn looks_like_code(code: &str) -> bool {
+    let digits: Vec<u8> = code
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'-')
+        .collect();
+    digits.len() == 6 && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// How a phantom validation is recorded in the audit log.
+struct PhantomAudit<'a> {
+    /// `unknown_user`.
+    result: &'a str,
+    /// The account named (none for unknown names).
+    account: Option<&'a str>,
+    /// `app:NAME`.
+    actor: &'a str,
 }
 
 impl Service {
@@ -54,7 +89,7 @@ impl Service {
             now,
             meta,
             Event {
-                kind: kind::APP_KEY_CREATE,
+                kind: audit_kind::APP_KEY_CREATE,
                 result: "success",
                 account: None,
                 actor: Some(actor),
@@ -86,32 +121,53 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<Validation> {
         let actor = format!("app:{}", app.name);
-        let found = if user.len() <= 64 {
-            self.store.account_with_devices(user).await?
-        } else {
-            None
+        // Every validate event names the application as its user agent.
+        let meta = RequestMeta {
+            client_addr: meta.client_addr.clone(),
+            user_agent: Some(actor.clone()),
         };
-        let Some((account, devices)) = found else {
+        let meta = &meta;
+        if check_name("the user name", user).is_err() {
+            // No account can have this name (a public rule), so there is nothing to hide and
+            // nothing to count.
             self.audit(
                 now,
                 meta,
                 Event {
-                    kind: kind::VALIDATE,
+                    kind: audit_kind::VALIDATE,
                     result: "unknown_user",
                     account: None,
                     actor: Some(&actor),
-                    detail: None,
+                    detail: Some("not a valid user name"),
                 },
             )
             .await?;
             return Ok(Validation::RejectInvalidCode);
-        };
-        let meta = RequestMeta {
-            client_addr: meta.client_addr.clone(),
-            user_agent: Some(actor),
+        }
+        let phantom_key = token_hash(user);
+        let (account, devices) = match self.store.validate_subject(user, &phantom_key).await? {
+            ValidateSubject::Account(a, d) => (a, d),
+            ValidateSubject::Unknown(state) => {
+                let audit = PhantomAudit {
+                    result: "unknown_user",
+                    account: None,
+                    actor: &actor,
+                };
+                return self
+                    .validate_phantom(&phantom_key, state, code, &audit, now, meta)
+                    .await;
+            }
         };
         match self
-            .verify_second_factor_with(&account, &devices, code, None, now, &meta, kind::VALIDATE)
+            .verify_second_factor_with(
+                &account,
+                &devices,
+                code,
+                None,
+                now,
+                meta,
+                audit_kind::VALIDATE,
+            )
             .await
         {
             Ok(_) => Ok(Validation::Accept),
@@ -122,5 +178,86 @@ impl Service {
             Err(Error::RateLimited { retry_after }) => Ok(Validation::RejectThrottled(retry_after)),
             Err(e) => Err(e),
         }
+    }
+
+    /// The state machine of an account's second factor, run on a phantom failure history:
+    /// locked, then throttled ([`throttle_wait`]), then a code of the wrong shape refused
+    /// uncounted, else one failure counted (locking at the threshold). The count is one
+    /// conditional statement on the count this decision was made on; when another request
+    /// changed it first, the decision is made again on the new count. One audit event.
+    async fn validate_phantom(
+        &self,
+        key: &[u8],
+        mut state: PhantomRecord,
+        code: &str,
+        audit: &PhantomAudit<'_>,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<Validation> {
+        let lockout = &self.policy.lockout;
+        let lock_after = i64::from(lockout.lock_after);
+        let mut outcome = (Validation::RejectThrottled(1), String::from("throttled"));
+        for _ in 0..PHANTOM_TRIES {
+            if state.locked_at.is_some() {
+                outcome = (Validation::RejectLocked, "locked".into());
+                break;
+            }
+            if let Some(wait) = throttle_wait(lockout, state.failures, state.last_failure_at, now) {
+                outcome = (Validation::RejectThrottled(wait), "throttled".into());
+                break;
+            }
+            if !looks_like_code(code) {
+                outcome = (Validation::RejectInvalidCode, "malformed code".into());
+                break;
+            }
+            if let Some(count) = self
+                .store
+                .record_phantom_failure(key, state.failures, now, lock_after)
+                .await?
+            {
+                outcome = if count.locked {
+                    (
+                        Validation::RejectLocked,
+                        format!("failure {}: locked", count.failures),
+                    )
+                } else {
+                    (
+                        Validation::RejectInvalidCode,
+                        format!("failure {}", count.failures),
+                    )
+                };
+                break;
+            }
+            state = self.store.phantom_failures(key).await?;
+        }
+        self.audit(
+            now,
+            meta,
+            Event {
+                kind: audit_kind::VALIDATE,
+                result: audit.result,
+                account: audit.account,
+                actor: Some(audit.actor),
+                detail: Some(&outcome.1),
+            },
+        )
+        .await?;
+        Ok(outcome.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_code;
+
+    #[test]
+    fn a_phantom_reads_codes_like_a_six_digit_device() {
+        assert!(looks_like_code("123456"));
+        assert!(looks_like_code("123 456"));
+        assert!(looks_like_code("123-456"));
+        assert!(!looks_like_code("12345"));
+        assert!(!looks_like_code("1234567"));
+        assert!(!looks_like_code("12a456"));
+        assert!(!looks_like_code(""));
     }
 }

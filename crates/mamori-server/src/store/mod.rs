@@ -270,6 +270,28 @@ pub struct AppKeyRecord {
     pub revoked_at: Option<UnixTime>,
 }
 
+/// The failure history of a user name no account has, as the validate API sees it: counted
+/// like an account's second-factor failures, so that an unknown name is throttled and locked
+/// exactly when an account with the same history would be. Keyed by the SHA-256 of the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhantomRecord {
+    /// Consecutive failed validations of this name.
+    pub failures: i64,
+    /// Time of the last of them.
+    pub last_failure_at: Option<UnixTime>,
+    /// When the count reached the lock threshold.
+    pub locked_at: Option<UnixTime>,
+}
+
+/// Who a validate request names, read in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidateSubject {
+    /// An account with its devices (oldest first).
+    Account(AccountRecord, Vec<DeviceRecord>),
+    /// No account has the name: its phantom failure history (zero when it has none).
+    Unknown(PhantomRecord),
+}
+
 /// An audit event to record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewAuditEvent {
@@ -349,6 +371,24 @@ pub trait Store:
         &self,
         name: &str,
     ) -> Result<Option<(AccountRecord, Vec<DeviceRecord>)>>;
+    /// The validate API's one read: the account of `name` with its devices, or, when no
+    /// account has the name, the phantom failure history stored under `phantom_key` (the
+    /// SHA-256 of the name). One statement either way, so that an unknown name costs the same
+    /// round trips as a known one.
+    async fn validate_subject(&self, name: &str, phantom_key: &[u8]) -> Result<ValidateSubject>;
+    /// The phantom failure history under `key` (zero when there is none).
+    async fn phantom_failures(&self, key: &[u8]) -> Result<PhantomRecord>;
+    /// Counts one phantom failure under `key` in one conditional statement, only if the stored
+    /// count is still `seen` (the count the caller decided on): returns the new count and
+    /// whether it reached `lock_after` (which sets the lock time), or `None` when another
+    /// request changed the count first.
+    async fn record_phantom_failure(
+        &self,
+        key: &[u8],
+        seen: i64,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<Option<FailureCount>>;
     /// Looks an account up by id.
     async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>>;
     /// All accounts by name.

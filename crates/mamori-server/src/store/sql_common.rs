@@ -63,6 +63,40 @@ static ACCOUNT_WITH_DEVICES: std::sync::LazyLock<(String, [String; 16])> =
         (sql, DEVICE_NAMES.map(|c| format!("d_{c}")))
     });
 
+/// The validate API's one read ([`Store::validate_subject`]): the account's and its devices'
+/// columns as in [`ACCOUNT_WITH_DEVICES`], and, only when no account has the name, the phantom
+/// failure history of the name (`p_…`). Starting from a one-row table makes the statement return
+/// a row even when nothing matches.
+static VALIDATE_SUBJECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let account = ACCOUNT_COLS
+        .split(',')
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let devices = DEVICE_NAMES
+        .map(|c| format!("d.{c} AS d_{c}"))
+        .join(", ");
+    format!(
+        "SELECT {account}, {devices}, p.failures AS p_failures, \
+         p.last_failure_at AS p_last_failure_at, p.locked_at AS p_locked_at \
+         FROM (SELECT 1 AS one) q \
+         LEFT JOIN accounts a ON a.name = $1 \
+         LEFT JOIN devices d ON d.account_id = a.id \
+         LEFT JOIN validate_phantoms p ON a.id IS NULL AND p.name_hash = $2 \
+         ORDER BY d.created_at, d.id"
+    )
+});
+
+fn phantom_from_columns(r: &DbRow, prefix: &str) -> Result<PhantomRecord> {
+    Ok(PhantomRecord {
+        failures: r
+            .try_get::<Option<i64>, _>(format!("{prefix}failures").as_str())?
+            .unwrap_or(0),
+        last_failure_at: r.try_get(format!("{prefix}last_failure_at").as_str())?,
+        locked_at: r.try_get(format!("{prefix}locked_at").as_str())?,
+    })
+}
+
 fn device_from_columns<S: AsRef<str>>(r: &DbRow, c: &[S; 16]) -> Result<DeviceRecord> {
     let c = c.each_ref().map(AsRef::as_ref);
     Ok(DeviceRecord {
@@ -339,6 +373,79 @@ impl Store for This {
             }
         }
         Ok(Some((account, devices)))
+    }
+
+    async fn validate_subject(&self, name: &str, phantom_key: &[u8]) -> Result<ValidateSubject> {
+        let rows = sqlx::query(&VALIDATE_SUBJECT)
+            .bind(name)
+            .bind(phantom_key)
+            .fetch_all(&self.pool)
+            .await?;
+        let first = rows
+            .first()
+            .ok_or_else(|| Error::Store("the validate lookup returned no row".into()))?;
+        if first.try_get::<Option<String>, _>("id")?.is_none() {
+            return Ok(ValidateSubject::Unknown(phantom_from_columns(first, "p_")?));
+        }
+        let (_, device_names) = &*ACCOUNT_WITH_DEVICES;
+        let account = account_from_row(first)?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<Option<String>, _>(device_names[0].as_str())?.is_some() {
+                devices.push(device_from_columns(r, device_names)?);
+            }
+        }
+        Ok(ValidateSubject::Account(account, devices))
+    }
+
+    async fn phantom_failures(&self, key: &[u8]) -> Result<PhantomRecord> {
+        let row = sqlx::query(
+            "SELECT failures, last_failure_at, locked_at FROM validate_phantoms \
+             WHERE name_hash = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => phantom_from_columns(&r, ""),
+            None => Ok(PhantomRecord::default()),
+        }
+    }
+
+    async fn record_phantom_failure(
+        &self,
+        key: &[u8],
+        seen: i64,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<Option<FailureCount>> {
+        // One statement: the first failure inserts the row (a caller that saw no row passes
+        // `seen` 0, and a row that appeared meanwhile has a count of at least 1, so that caller
+        // loses); later ones update it only if the count is still the one the caller saw, so
+        // two concurrent requests cannot both count from the same state (the loser is told and
+        // decides again on the new state).
+        let row = sqlx::query(
+            "INSERT INTO validate_phantoms (name_hash, failures, last_failure_at, locked_at) \
+             VALUES ($1, 1, $2, CASE WHEN 1 >= $3 THEN $2 ELSE NULL END) \
+             ON CONFLICT (name_hash) DO UPDATE SET \
+             failures = validate_phantoms.failures + 1, last_failure_at = $2, \
+             locked_at = CASE WHEN validate_phantoms.locked_at IS NULL \
+             AND validate_phantoms.failures + 1 >= $3 THEN $2 \
+             ELSE validate_phantoms.locked_at END \
+             WHERE validate_phantoms.failures = $4 \
+             RETURNING failures, locked_at",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(lock_after)
+        .bind(seen)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(FailureCount {
+            failures: row.try_get("failures")?,
+            locked: row.try_get::<Option<i64>, _>("locked_at")?.is_some(),
+        }))
     }
 
     async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>> {

@@ -69,6 +69,9 @@ pub async fn run_all(s: &dyn Store) {
     failures_and_lock(s).await;
     devices_and_limit(s).await;
     account_with_devices(s).await;
+    validate_subject(s).await;
+    phantom_failures(s).await;
+    concurrent_phantom_failures(s).await;
     replay_rule(s).await;
     concurrent_accepts(s).await;
     sessions(s).await;
@@ -231,6 +234,116 @@ async fn account_with_devices(s: &dyn Store) {
         assert_eq!(devices, s.devices_for_account(&a.id).await.unwrap());
         assert_eq!(devices.len(), usize::try_from(n).unwrap());
     }
+}
+
+async fn validate_subject(s: &dyn Store) {
+    // A known name: the account and its devices, as the joined lookup gives them (the phantom
+    // row of the same name is not consulted).
+    let a = account("subject");
+    s.create_account(&a).await.unwrap();
+    s.create_device(&device(&a.id, "v1"), 8).await.unwrap();
+    s.create_device(&device(&a.id, "v2"), 8).await.unwrap();
+    let key_a = b"phantom-key-subject".to_vec();
+    s.record_phantom_failure(&key_a, 0, 5, 100).await.unwrap();
+    let (acc, devices) = s.account_with_devices("subject").await.unwrap().unwrap();
+    assert_eq!(
+        s.validate_subject("subject", &key_a).await.unwrap(),
+        ValidateSubject::Account(acc, devices.clone())
+    );
+    assert_eq!(devices.len(), 2);
+    // An account without devices.
+    let b = account("subject-bare");
+    s.create_account(&b).await.unwrap();
+    assert_eq!(
+        s.validate_subject("subject-bare", b"k").await.unwrap(),
+        ValidateSubject::Account(b, vec![])
+    );
+    // An unknown name: its phantom history, zero without a row.
+    assert_eq!(
+        s.validate_subject("nobody-here", b"no-row").await.unwrap(),
+        ValidateSubject::Unknown(PhantomRecord::default())
+    );
+    assert_eq!(
+        s.validate_subject("nobody-here", &key_a).await.unwrap(),
+        ValidateSubject::Unknown(PhantomRecord {
+            failures: 1,
+            last_failure_at: Some(5),
+            locked_at: None
+        })
+    );
+}
+
+async fn phantom_failures(s: &dyn Store) {
+    let k = b"phantom-key-count".to_vec();
+    assert_eq!(
+        s.phantom_failures(&k).await.unwrap(),
+        PhantomRecord::default()
+    );
+    // The first failure inserts, each later one needs the count the caller saw.
+    for i in 1..=2 {
+        let c = s
+            .record_phantom_failure(&k, i - 1, 10 + i, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            c,
+            Some(FailureCount {
+                failures: i,
+                locked: false
+            })
+        );
+    }
+    // A stale count (0 or 1 while 2 is stored) changes nothing.
+    assert_eq!(s.record_phantom_failure(&k, 0, 20, 3).await.unwrap(), None);
+    assert_eq!(s.record_phantom_failure(&k, 1, 20, 3).await.unwrap(), None);
+    assert_eq!(
+        s.phantom_failures(&k).await.unwrap(),
+        PhantomRecord {
+            failures: 2,
+            last_failure_at: Some(12),
+            locked_at: None
+        }
+    );
+    // The third failure locks (at lock_after = 3), and the lock time stays.
+    assert_eq!(
+        s.record_phantom_failure(&k, 2, 30, 3).await.unwrap(),
+        Some(FailureCount {
+            failures: 3,
+            locked: true
+        })
+    );
+    s.record_phantom_failure(&k, 3, 40, 3).await.unwrap();
+    assert_eq!(
+        s.phantom_failures(&k).await.unwrap(),
+        PhantomRecord {
+            failures: 4,
+            last_failure_at: Some(40),
+            locked_at: Some(30)
+        }
+    );
+    // Keys are independent; lock_after 1 locks at the first failure.
+    let other = b"phantom-key-other".to_vec();
+    assert_eq!(
+        s.record_phantom_failure(&other, 0, 50, 1).await.unwrap(),
+        Some(FailureCount {
+            failures: 1,
+            locked: true
+        })
+    );
+}
+
+async fn concurrent_phantom_failures(s: &dyn Store) {
+    // Ten requests that all saw the same count: exactly one counts.
+    let k = b"phantom-key-race".to_vec();
+    s.record_phantom_failure(&k, 0, 1, 100).await.unwrap();
+    let results = futures_join_all((0..10).map(|_| s.record_phantom_failure(&k, 1, 2, 100))).await;
+    let won = results
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(won, 1);
+    assert_eq!(s.phantom_failures(&k).await.unwrap().failures, 2);
 }
 
 async fn replay_rule(s: &dyn Store) {

@@ -1,0 +1,13 @@
+-- mamori account service, PostgreSQL schema: hardening after the outside security review (issue #14;
+-- docs/security.md "Validate API, password change, sync tokens, contact codes").
+
+-- The validate API's failure history of user names that no account has ("phantoms"), keyed by
+-- the SHA-256 of the name, so that an unknown name is throttled and locked exactly when an
+-- account with the same history would be and the answers do not tell which names exist.
+-- Counted by one conditional upsert; never holds the name itself.
+CREATE TABLE validate_phantoms (
+    name_hash BYTEA PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    last_failure_at BIGINT,
+    locked_at BIGINT
+);
