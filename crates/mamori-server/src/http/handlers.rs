@@ -15,7 +15,9 @@ use crate::domain::accounts::Alert;
 use crate::domain::appkeys::Validation;
 use crate::domain::signin::{NewSession, PasswordOutcome};
 use crate::error::Error;
-use crate::store::{AccountRecord, AuditFilter, AuditRecord, DeviceRecord, Role, SessionRecord};
+use crate::store::{
+    AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, Role, SessionRecord,
+};
 
 use super::{ApiError, ApiResult, AppState, Auth, Meta, SESSION_COOKIE};
 
@@ -604,7 +606,7 @@ pub async fn reset_mfa(
 }
 
 /// Create an application key for the validate API (shown once; administrators).
-#[utoipa::path(post, path = "/api/v1/app-keys", tag = "administration", request_body = api::CreateAppKeyRequest, responses((status = 201, body = api::CreateAppKeyResponse), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+#[utoipa::path(post, path = "/api/v1/app-keys", tag = "administration", request_body = api::CreateAppKeyRequest, responses((status = 201, body = api::CreateAppKeyResponse), (status = 403, description = "forbidden", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn create_app_key(
     State(st): State<AppState>,
     auth: Auth,
@@ -614,9 +616,10 @@ pub async fn create_app_key(
     auth.require_admin()?;
     let (record, key) = st
         .svc
-        .create_app_key(
+        .new_app_key(
             &auth.account.name,
             &req.name,
+            req.allow_root,
             st.clock.now(),
             &mut OsRng,
             &m.meta,
@@ -628,8 +631,46 @@ pub async fn create_app_key(
             id: record.id,
             name: record.name,
             key: key.to_string(),
+            allow_root: record.allow_root,
         }),
     ))
+}
+
+fn app_key_wire(k: AppKeyRecord) -> api::AppKey {
+    api::AppKey {
+        id: k.id,
+        name: k.name,
+        created_at: k.created_at,
+        created_by: k.created_by,
+        revoked_at: k.revoked_at,
+        allow_root: k.allow_root,
+    }
+}
+
+/// Application keys, revoked ones included, oldest first (administrators; no key material).
+#[utoipa::path(get, path = "/api/v1/app-keys", tag = "administration", responses((status = 200, body = Vec<api::AppKey>), (status = 403, description = "forbidden", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+pub async fn list_app_keys(
+    State(st): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<api::AppKey>>> {
+    let keys = st.svc.app_keys(&auth).await?;
+    Ok(Json(keys.into_iter().map(app_key_wire).collect()))
+}
+
+/// Revoke an application key: it answers `invalid_app_key` from then on (administrators; a
+/// second factor from the last 5 minutes if the administrator has MFA).
+#[utoipa::path(delete, path = "/api/v1/app-keys/{id}", tag = "administration", params(("id" = String, Path, description = "application key id")), responses((status = 200, body = api::AppKey), (status = 403, description = "forbidden or recent_second_factor_required", body = api::ErrorBody), (status = 404, description = "not_found (unknown or already revoked)", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+pub async fn revoke_app_key(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::AppKey>> {
+    let key = st
+        .svc
+        .admin_revoke_app_key(&auth, &id, st.clock.now(), &m.meta)
+        .await?;
+    Ok(Json(app_key_wire(key)))
 }
 
 /// Security alerts: all accounts for administrators, your own otherwise.

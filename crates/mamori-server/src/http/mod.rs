@@ -257,7 +257,14 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         )
         .route("/api/v1/users", get(h::list_users).post(h::create_user))
         .route("/api/v1/users/{name}/reset-mfa", post(h::reset_mfa))
-        .route("/api/v1/app-keys", post(h::create_app_key))
+        .route(
+            "/api/v1/app-keys",
+            get(h::list_app_keys).post(h::create_app_key),
+        )
+        .route(
+            "/api/v1/app-keys/{id}",
+            axum::routing::delete(h::revoke_app_key),
+        )
         .route("/api/v1/alerts", get(h::alerts))
         .route("/api/v1/review", get(review::review))
         .route(

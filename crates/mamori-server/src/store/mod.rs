@@ -268,6 +268,9 @@ pub struct AppKeyRecord {
     pub created_by: Option<String>,
     /// Revocation time.
     pub revoked_at: Option<UnixTime>,
+    /// Whether the key may validate codes of root (false by default: a key without it answers
+    /// for root like for an unknown user, so an application cannot lock root out).
+    pub allow_root: bool,
 }
 
 /// The failure history of a user name no account has, as the validate API sees it: counted
@@ -490,6 +493,9 @@ pub trait Store:
     async fn app_key_by_hash(&self, hash: &[u8]) -> Result<Option<AppKeyRecord>>;
     /// All application keys.
     async fn list_app_keys(&self) -> Result<Vec<AppKeyRecord>>;
+    /// Revokes an unrevoked application key (sets `revoked_at`) and forgets it in this node's
+    /// key cache; false if there is no such unrevoked key.
+    async fn revoke_app_key(&self, id: &str, now: UnixTime) -> Result<bool>;
 
     /// Appends an audit event; returns its id.
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64>;

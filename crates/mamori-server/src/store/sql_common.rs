@@ -12,7 +12,7 @@ const DEVICE_COLS: &str = "id, account_id, kind, name, serial, created_at, enabl
      last_used_at, secret_sealed, otp_type, algorithm, digits, period, drift, last_step, credential";
 const SESSION_COLS: &str = "id, token_hash, account_id, state, created_at, last_seen_at, \
      expires_at, second_factor_at, client_addr, user_agent";
-const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at";
+const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at, allow_root";
 const AUDIT_COLS: &str = "id, at, account, actor, client_addr, user_agent, kind, result, detail";
 
 fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
@@ -142,6 +142,7 @@ fn app_key_from_row(r: &DbRow) -> Result<AppKeyRecord> {
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
         revoked_at: r.try_get("revoked_at")?,
+        allow_root: r.try_get::<i64, _>("allow_root")? != 0,
     })
 }
 
@@ -185,6 +186,13 @@ impl AppKeyCache {
         map.get(hash)
             .filter(|(_, at)| at.elapsed() < APP_KEY_TTL)
             .map(|(k, _)| k.clone())
+    }
+
+    /// Forgets a key (revoked on this node).
+    pub fn remove(&self, hash: &[u8]) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(hash);
+        }
     }
 
     /// Remembers a key found in the database.
@@ -808,7 +816,7 @@ impl Store for This {
 
     async fn create_app_key(&self, k: &AppKeyRecord) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
         .bind(&k.id)
         .bind(&k.name)
@@ -816,6 +824,7 @@ impl Store for This {
         .bind(k.created_at)
         .bind(&k.created_by)
         .bind(k.revoked_at)
+        .bind(i64::from(k.allow_root))
         .execute(&self.writer)
         .await
         .map_err(|e| map_unique(e, "this application key"))?;
@@ -846,6 +855,21 @@ impl Store for This {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(app_key_from_row).collect()
+    }
+
+    async fn revoke_app_key(&self, id: &str, now: UnixTime) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE app_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+             RETURNING key_hash",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        // This node stops accepting the key at once; other nodes within APP_KEY_TTL.
+        self.app_keys.remove(&row.try_get::<Vec<u8>, _>("key_hash")?);
+        Ok(true)
     }
 
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64> {

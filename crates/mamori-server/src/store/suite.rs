@@ -524,6 +524,7 @@ async fn app_keys(s: &dyn Store) {
         created_at: 1,
         created_by: Some("root".into()),
         revoked_at: None,
+        allow_root: false,
     };
     s.create_app_key(&k).await.unwrap();
     assert_eq!(
@@ -531,7 +532,35 @@ async fn app_keys(s: &dyn Store) {
         Some(k.clone())
     );
     assert_eq!(s.app_key_by_hash(b"other").await.unwrap(), None);
-    assert_eq!(s.list_app_keys().await.unwrap(), vec![k]);
+    let rooted = AppKeyRecord {
+        id: "k2".into(),
+        name: "sso".into(),
+        key_hash: b"keyhash2".to_vec(),
+        created_at: 2,
+        created_by: None,
+        revoked_at: None,
+        allow_root: true,
+    };
+    s.create_app_key(&rooted).await.unwrap();
+    assert_eq!(
+        s.list_app_keys().await.unwrap(),
+        vec![k.clone(), rooted.clone()]
+    );
+    // Revoking: once, effective at once on this node (the lookup above cached the key), the
+    // other key untouched, the record kept with its revocation time.
+    assert!(s.revoke_app_key("k1", 50).await.unwrap());
+    assert!(!s.revoke_app_key("k1", 51).await.unwrap());
+    assert!(!s.revoke_app_key("no-such-key", 51).await.unwrap());
+    assert_eq!(s.app_key_by_hash(b"keyhash").await.unwrap(), None);
+    assert_eq!(
+        s.app_key_by_hash(b"keyhash2").await.unwrap(),
+        Some(rooted.clone())
+    );
+    let revoked = AppKeyRecord {
+        revoked_at: Some(50),
+        ..k
+    };
+    assert_eq!(s.list_app_keys().await.unwrap(), vec![revoked, rooted]);
 }
 
 async fn audit(s: &dyn Store) {
