@@ -15,3 +15,7 @@ CREATE TABLE validate_phantoms (
     last_failure_at INTEGER,
     locked_at INTEGER
 );
+
+-- Contact verification: when the attempt budget of a channel began. A new code replaces the old
+-- one but keeps its attempts while the budget's hour lasts (a resend gives no fresh guesses).
+ALTER TABLE verification_codes ADD COLUMN window_start INTEGER NOT NULL DEFAULT 0;

@@ -511,6 +511,16 @@ pub trait Store:
         result: &str,
         since: UnixTime,
     ) -> Result<(i64, Option<UnixTime>)>;
+    /// [`Store::count_audit_since`] for the events whose detail is exactly `detail` (per-channel
+    /// limits: contact codes sent per channel per hour).
+    async fn count_audit_detail_since(
+        &self,
+        account: &str,
+        kind: &str,
+        result: &str,
+        detail: &str,
+        since: UnixTime,
+    ) -> Result<(i64, Option<UnixTime>)>;
 }
 
 /// Opens the store for a database URL (`sqlite://PATH` or `postgres://...`) and runs its

@@ -902,6 +902,28 @@ impl Store for This {
         Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 
+    async fn count_audit_detail_since(
+        &self,
+        account: &str,
+        kind: &str,
+        result: &str,
+        detail: &str,
+        since: UnixTime,
+    ) -> Result<(i64, Option<UnixTime>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit \
+             WHERE account = $1 AND kind = $2 AND result = $3 AND detail = $4 AND at >= $5",
+        )
+        .bind(account)
+        .bind(kind)
+        .bind(result)
+        .bind(detail)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE id > $1");
         let mut n = 1;

@@ -78,6 +78,7 @@ pub async fn run_all(s: &dyn Store) {
     setup_tokens(s).await;
     app_keys(s).await;
     audit(s).await;
+    audit_by_detail(s).await;
 }
 
 async fn meta(s: &dyn Store) {
@@ -682,4 +683,40 @@ async fn audit(s: &dyn Store) {
         let r = stored.iter().find(|r| r.id == *id).unwrap();
         assert_eq!(&r.event, e, "id {id} holds its own event");
     }
+}
+
+async fn audit_by_detail(s: &dyn Store) {
+    // Counting by detail as well: contact codes sent per channel (detail `email` / `phone`).
+    for (at, result, detail) in [
+        (100, "success", Some("email")),
+        (101, "success", Some("phone")),
+        (102, "success", Some("email")),
+        (103, "refused_limit", Some("email")),
+        (104, "success", None),
+    ] {
+        s.insert_audit(&NewAuditEvent {
+            at,
+            account: Some("dora".into()),
+            actor: Some("dora".into()),
+            kind: "contact.verify_start".into(),
+            result: result.into(),
+            detail: detail.map(str::to_string),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let count = |detail: &'static str, since| {
+        s.count_audit_detail_since("dora", "contact.verify_start", "success", detail, since)
+    };
+    assert_eq!(count("email", 0).await.unwrap(), (2, Some(100)));
+    assert_eq!(count("email", 101).await.unwrap(), (1, Some(102)));
+    assert_eq!(count("phone", 0).await.unwrap(), (1, Some(101)));
+    assert_eq!(count("phone", 102).await.unwrap(), (0, None));
+    assert_eq!(
+        s.count_audit_detail_since("eve", "contact.verify_start", "success", "email", 0)
+            .await
+            .unwrap(),
+        (0, None)
+    );
 }
