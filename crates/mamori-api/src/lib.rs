@@ -402,6 +402,10 @@ pub struct User {
 pub struct CreateAppKeyRequest {
     /// A name for the application (e.g. `vpn`).
     pub name: String,
+    /// Whether the key may validate root's codes (default false: for root it answers as for
+    /// an unknown user, so the application cannot lock root out).
+    #[serde(default)]
+    pub allow_root: bool,
 }
 
 /// A new application key. The key is shown only here.
@@ -413,6 +417,26 @@ pub struct CreateAppKeyResponse {
     pub name: String,
     /// The key, to send as `Authorization: Bearer KEY` to `/api/v1/validate`.
     pub key: String,
+    /// Whether the key may validate root's codes.
+    pub allow_root: bool,
+}
+
+/// An application key in `GET /api/v1/app-keys` (never the key itself, which only exists
+/// hashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AppKey {
+    /// Key id (for `DELETE /api/v1/app-keys/{id}`).
+    pub id: String,
+    /// Name of the application.
+    pub name: String,
+    /// When created.
+    pub created_at: i64,
+    /// Who created it (an administrator, or `admin-cli`).
+    pub created_by: Option<String>,
+    /// When revoked; a revoked key answers `invalid_app_key`.
+    pub revoked_at: Option<i64>,
+    /// Whether the key may validate root's codes.
+    pub allow_root: bool,
 }
 
 /// `POST /api/v1/validate` (application key).

@@ -165,7 +165,10 @@ fn unused_accounts_and_keys() {
         )],
     );
     // "45 days or more" (CIS): one second short of 45 days passes, exactly 45 days does not.
-    check(|d| d.accounts[1].last_sign_in = Some(NOW - 45 * DAY + 1), &[]);
+    check(
+        |d| d.accounts[1].last_sign_in = Some(NOW - 45 * DAY + 1),
+        &[],
+    );
     check(
         |d| d.accounts[1].last_sign_in = Some(NOW - 45 * DAY),
         &[("DR-UNUSED-ACCOUNTS", &["alice (last sign-in 45 days ago)"])],

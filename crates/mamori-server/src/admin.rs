@@ -9,6 +9,7 @@ use rand::rngs::OsRng;
 use crate::cli::AdminCommand;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::appkeys::AppKeyRef;
 use crate::domain::{RequestMeta, Service};
 use crate::error::{Error, Result};
 use crate::http::audit_wire;
@@ -157,15 +158,70 @@ pub async fn run_with(
             )
             .map_err(io)?;
         }
-        AdminCommand::CreateAppKey { name } => {
+        AdminCommand::CreateAppKey { name, allow_root } => {
             let (record, key) = svc
-                .create_app_key(ACTOR, &name, clock.now(), &mut OsRng, &meta)
+                .new_app_key(ACTOR, &name, allow_root, clock.now(), &mut OsRng, &meta)
                 .await?;
             writeln!(
                 out,
-                "application key for {} (shown once; send as 'Authorization: Bearer KEY'):\n{}",
+                "application key for {}{} (id {}; shown once; send as 'Authorization: Bearer \
+                 KEY'):\n{}",
                 record.name,
+                if record.allow_root {
+                    ", allowed to validate root"
+                } else {
+                    ""
+                },
+                record.id,
                 key.as_str()
+            )
+            .map_err(io)?;
+        }
+        AdminCommand::ListAppKeys { json } => {
+            if !json {
+                writeln!(
+                    out,
+                    "{:<36} {:<24} {:<5} {:<16} {:<20} REVOKED",
+                    "ID", "NAME", "ROOT", "CREATED BY", "CREATED"
+                )
+                .map_err(io)?;
+            }
+            for k in svc.list_app_keys().await? {
+                if json {
+                    let v = serde_json::json!({
+                        "id": k.id,
+                        "name": k.name,
+                        "allow_root": k.allow_root,
+                        "created_at": k.created_at,
+                        "created_by": k.created_by,
+                        "revoked_at": k.revoked_at,
+                    });
+                    writeln!(out, "{v}").map_err(io)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<36} {:<24} {:<5} {:<16} {:<20} {}",
+                        k.id,
+                        k.name,
+                        if k.allow_root { "yes" } else { "no" },
+                        k.created_by.as_deref().unwrap_or("-"),
+                        time_text(k.created_at),
+                        k.revoked_at.map_or_else(|| "-".to_string(), time_text)
+                    )
+                    .map_err(io)?;
+                }
+            }
+        }
+        AdminCommand::RevokeAppKey { key } => {
+            let k = svc
+                .revoke_app_key(ACTOR, AppKeyRef::IdOrName(&key), clock.now(), &meta)
+                .await?;
+            writeln!(
+                out,
+                "revoked application key {} ({}); a running server refuses it within {} seconds",
+                k.name,
+                k.id,
+                crate::domain::appkeys::APP_KEY_TTL_SECS
             )
             .map_err(io)?;
         }

@@ -87,6 +87,22 @@ pub enum AdminCommand {
     CreateAppKey {
         /// Application name.
         name: String,
+        /// Let the key validate root's codes too (by default it answers for root as for an
+        /// unknown user, so the application cannot lock root out).
+        #[arg(long)]
+        allow_root: bool,
+    },
+    /// List application keys (never the keys themselves).
+    ListAppKeys {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an application key: it answers invalid_app_key from then on (on a running
+    /// server within 5 seconds).
+    RevokeAppKey {
+        /// The key's id, or its name when one unrevoked key has it.
+        key: String,
     },
     /// Run the security review of this deployment; exits 1 when a high-severity check fails.
     Review {

@@ -232,6 +232,10 @@ pub struct Limits {
     /// Argon2id computations (password and recovery-code hashing) running at once; further
     /// ones wait, within the request timeout.
     pub password_hash_concurrency: usize,
+    /// Validate API requests per client address per minute.
+    pub validate_per_minute: u32,
+    /// Burst allowance for validate API requests per client address.
+    pub validate_burst: u32,
 }
 
 /// The default number of concurrent Argon2id computations: the number of CPU cores, at
@@ -255,6 +259,8 @@ impl Default for Limits {
             idle_timeout_secs: 60,
             max_connections: 512,
             password_hash_concurrency: default_password_hash_concurrency(),
+            validate_per_minute: 600,
+            validate_burst: 100,
         }
     }
 }
@@ -466,6 +472,12 @@ impl Config {
             c.limits.password_hash_concurrency,
             "MAMORI_LIMITS_PASSWORD_HASH_CONCURRENCY"
         );
+        env_set!(
+            env,
+            c.limits.validate_per_minute,
+            "MAMORI_LIMITS_VALIDATE_PER_MINUTE"
+        );
+        env_set!(env, c.limits.validate_burst, "MAMORI_LIMITS_VALIDATE_BURST");
         env_set!(env, c.lockout.delay_after, "MAMORI_LOCKOUT_DELAY_AFTER");
         env_set!(
             env,
@@ -566,6 +578,9 @@ impl Config {
         }
         if !(1..=1024).contains(&self.limits.password_hash_concurrency) {
             return bad("limits.password_hash_concurrency must be between 1 and 1024");
+        }
+        if self.limits.validate_per_minute == 0 || self.limits.validate_burst == 0 {
+            return bad("limits.validate_per_minute and validate_burst must be at least 1");
         }
         if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
             // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.

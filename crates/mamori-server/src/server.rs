@@ -105,6 +105,7 @@ pub async fn serve(config: Config) -> Result<()> {
         metrics_recorder(),
     );
     let limiter = state.sign_in_limiter.clone();
+    let validate_limiter = state.validate_limiter.clone();
     let housekeeping = tokio::spawn({
         let svc = svc.clone();
         let clock = clock.clone();
@@ -125,6 +126,7 @@ pub async fn serve(config: Config) -> Result<()> {
                     tracing::warn!(error = %e, "sweeping pending devices failed");
                 }
                 limiter.retain_recent();
+                validate_limiter.retain_recent();
             }
         }
     });

@@ -106,8 +106,12 @@ async fn admin_commands_work_on_the_data_directory() {
         (Some("Virtual"), Some(1))
     );
 
-    // An application key made on the command line works against the running server.
-    let (ok, out, _) = admin(dir.path(), &["create-app-key", "ssh-gateway"]);
+    // An application key made on the command line works against the running server (for root
+    // only with --allow-root).
+    let (ok, out, _) = admin(
+        dir.path(),
+        &["create-app-key", "ssh-gateway", "--allow-root"],
+    );
     assert!(ok);
     let key = out.lines().last().unwrap().trim().to_string();
     assert!(key.starts_with("mamori_ak_"), "{out}");

@@ -329,10 +329,14 @@ async fn story(backend: Backend) {
         .iter()
         .all(|e| e["kind"].as_str().unwrap().starts_with("mfa.")));
 
-    // Validate API: an administrator creates a key; good key and code accept, replay and bad
-    // key do not.
+    // Validate API: an administrator creates a key (allowed to validate root, which keys are
+    // not by default); good key and code accept, replay and bad key do not.
     let (s, v) = srv
-        .post("/api/v1/app-keys", Some(&session), json!({"name": "vpn"}))
+        .post(
+            "/api/v1/app-keys",
+            Some(&session),
+            json!({"name": "vpn", "allow_root": true}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     let key = v["key"].as_str().unwrap().to_string();

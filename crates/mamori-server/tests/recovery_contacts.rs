@@ -1,7 +1,8 @@
 //! Verified contact details against the real binary: the email code arrives over a real SMTP
 //! conversation at an in-test sink, the phone code as an HMAC-signed JSON POST at an in-test
 //! webhook receiver (signature checked here with the shared secret); guessed, exhausted and
-//! reused codes are refused and audited.
+//! reused codes are refused and audited, and a new code brings no fresh attempts within the
+//! hour.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -39,6 +40,8 @@ async fn email_and_phone_are_proven_with_codes() {
         "MAMORI_PHONE_SECRET_FILE".into(),
         secret_file.display().to_string(),
     ));
+    // Wrong codes count in the account's failure counter; no waiting between them here.
+    env.push(("MAMORI_LOCKOUT_DELAY_BASE_SECS".into(), "0".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let srv = Server::start(&dir.path().join("data"), None, &env);
     let root = srv.root_session().await;
@@ -162,10 +165,29 @@ async fn email_and_phone_are_proven_with_codes() {
         )
         .await;
     assert_eq!(s, 401, "the code is used up after five attempts");
-    // A new code (it replaces the old one) proves the number.
+    // A new code would bring no fresh attempts: while the hour's budget is used up, nothing is
+    // sent.
+    let (s, v) = srv
+        .post("/api/v1/me/contacts/phone/verify", Some(&carol), json!({}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    // An hour later (moved back in the database) a new code proves the number.
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", srv.data_dir.join("mamori.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE verification_codes SET window_start = window_start - 3601")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
     srv.post("/api/v1/me/contacts/phone/verify", Some(&carol), json!({}))
         .await;
     let h = hook.wait_for(2).await;
+    assert_eq!(hook.hooks().len(), 2, "the refused request sent nothing");
     let body: Value = serde_json::from_str(&h.body).unwrap();
     let (s, v) = srv
         .post(
@@ -195,6 +217,7 @@ async fn email_and_phone_are_proven_with_codes() {
     assert!(has(&events, "contact.verify", "failure"));
     assert!(has(&events, "contact.verify", "no_code"));
     assert!(has(&events, "contact.verify", "success"));
+    assert!(has(&events, "contact.verify_start", "refused_attempts"));
     // No code in any detail.
     for e in &events {
         let d = e["detail"].as_str().unwrap_or("");

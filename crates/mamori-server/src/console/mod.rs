@@ -761,6 +761,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(a::deactivate_form).post(a::deactivate),
         )
         .route("/app-keys", get(a::app_keys).post(a::create_app_key))
+        .route(
+            "/app-keys/{id}/revoke",
+            get(a::revoke_key_form).post(a::revoke_key),
+        )
         .route("/audit", get(a::audit))
         .route("/review", get(pages_review::review))
         .route("/static/console.css", get(stylesheet))

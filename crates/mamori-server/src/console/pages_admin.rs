@@ -264,19 +264,23 @@ async fn keys_view(
     ctx: &Ctx,
     created: Option<(String, String)>,
     error: Option<String>,
+    notice: Option<String>,
 ) -> Result<AppKeysView, Fail> {
-    ctx.admin()?;
+    let auth = ctx.admin()?;
     let keys = ctx
         .st
         .svc
-        .list_app_keys()
+        .app_keys(auth)
         .await?
         .into_iter()
         .map(|k| KeyRow {
+            revoke_label: ctx.tr.tf("keys.revoke_label", &[("name", &k.name)]),
+            id: k.id,
             name: k.name,
             created: when(k.created_at),
             created_by: k.created_by.unwrap_or_default(),
             revoked: k.revoked_at.is_some(),
+            allow_root: k.allow_root,
         })
         .collect();
     let (created_name, created_key) = created.unwrap_or_default();
@@ -286,11 +290,12 @@ async fn keys_view(
         created_name,
         created_key,
         error,
+        notice,
     })
 }
 
-pub async fn app_keys(ctx: Ctx) -> PageResult {
-    let v = keys_view(&ctx, None, None).await?;
+pub async fn app_keys(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
+    let v = keys_view(&ctx, None, None, notice(&ctx, q.done.as_deref())).await?;
     Ok(render(&v, StatusCode::OK))
 }
 
@@ -298,6 +303,7 @@ pub async fn app_keys(ctx: Ctx) -> PageResult {
 #[derive(Deserialize)]
 pub struct KeyForm {
     name: String,
+    allow_root: Option<String>,
 }
 
 pub async fn create_app_key(
@@ -308,9 +314,10 @@ pub async fn create_app_key(
     let auth = ctx.admin()?;
     match st
         .svc
-        .create_app_key(
+        .new_app_key(
             &auth.account.name,
             f.name.trim(),
+            f.allow_root.is_some(),
             ctx.now,
             &mut OsRng,
             &ctx.meta.meta,
@@ -318,11 +325,101 @@ pub async fn create_app_key(
         .await
     {
         Ok((rec, key)) => {
-            let v = keys_view(&ctx, Some((rec.name, key.to_string())), None).await?;
+            let v = keys_view(&ctx, Some((rec.name, key.to_string())), None, None).await?;
             Ok(render(&v, StatusCode::CREATED))
         }
         Err(e) if is_form_error(&e) => {
-            let v = keys_view(&ctx, None, Some(error_text(&ctx.tr, &e))).await?;
+            let v = keys_view(&ctx, None, Some(error_text(&ctx.tr, &e)), None).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The confirmation page of a revocation, asking for the administrator's fresh second factor
+/// when the session's is older than 5 minutes.
+async fn revoke_key_view(ctx: &Ctx, id: &str, error: Option<String>) -> Result<ConfirmView, Fail> {
+    let auth = ctx.admin()?;
+    let key = ctx
+        .st
+        .svc
+        .app_keys(auth)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id && k.revoked_at.is_none())
+        .ok_or(Fail::NotFound)?;
+    let own = ctx.st.svc.enabled_devices(&auth.account).await?;
+    let stale = !own.is_empty() && !recent_factor(auth, ctx.now);
+    let has_otp = own.iter().any(|d| d.kind.is_otp());
+    Ok(ConfirmView {
+        p: Page::new(ctx, "keys.revoke_title", "keys"),
+        heading: ctx.tr.tf("keys.revoke_heading", &[("name", &key.name)]),
+        explanation: ctx.tr.t("keys.revoke_explanation"),
+        action: format!("/app-keys/{id}/revoke"),
+        button: ctx.tr.t("keys.revoke"),
+        back: "/app-keys".into(),
+        needs_code: stale && has_otp,
+        key_verify: stale && !has_otp,
+        devices: own
+            .iter()
+            .filter(|d| d.kind.is_otp())
+            .map(|d| DeviceChoice {
+                id: d.id.clone(),
+                name: d.name.clone(),
+            })
+            .collect(),
+        error,
+    })
+}
+
+pub async fn revoke_key_form(ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let v = revoke_key_view(&ctx, &id, None).await?;
+    Ok(render(&v, StatusCode::OK))
+}
+
+/// The Revoke button of the key list (and the confirmation page's form): revokes at once when
+/// the administrator's second factor is fresh (or the account has no MFA); otherwise the
+/// confirmation page asks for a code first.
+pub async fn revoke_key(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> PageResult {
+    let auth = ctx.admin()?;
+    let mut admin = auth.clone();
+    let mut result = Ok(());
+    if admin.enabled_devices > 0 && !recent_factor(&admin, ctx.now) {
+        let code: String = f
+            .code
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if code.is_empty() {
+            // From the list's button: ask for the code first.
+            let v = revoke_key_view(&ctx, &id, None).await?;
+            return Ok(render(&v, StatusCode::OK));
+        }
+        let device = f.device.as_deref().filter(|s| !s.is_empty());
+        result = st
+            .svc
+            .verify_in_session(&admin, &code, device, ctx.now, &ctx.meta.meta)
+            .await;
+        admin.session.second_factor_at = Some(ctx.now);
+    }
+    if result.is_ok() {
+        result = st
+            .svc
+            .admin_revoke_app_key(&admin, &id, ctx.now, &ctx.meta.meta)
+            .await
+            .map(|_| ());
+    }
+    match result {
+        Ok(()) => Ok(see_other("/app-keys?done=key_revoked")),
+        Err(e) if is_form_error(&e) => {
+            let v = revoke_key_view(&ctx, &id, Some(error_text(&ctx.tr, &e))).await?;
             Ok(render(&v, StatusCode::BAD_REQUEST))
         }
         Err(e) => Err(e.into()),

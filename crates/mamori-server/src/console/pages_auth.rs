@@ -37,6 +37,7 @@ pub(super) fn notice(ctx: &Ctx, done: Option<&str>) -> Option<String> {
         "password" => "notices.password_changed",
         "session_revoked" => "notices.session_revoked",
         "device_deactivated" => "notices.device_deactivated",
+        "key_revoked" => "notices.key_revoked",
         "enroll_first" => "notices.enroll_first",
         _ => return None,
     };

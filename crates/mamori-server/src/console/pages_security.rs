@@ -72,6 +72,9 @@ pub async fn change_password(
     let auth = ctx.full()?;
     let result = if f.new != f.confirm {
         Err(ctx.tr.t("errors.password_mismatch"))
+    } else if st.check_sign_in_rate(ctx.meta.ip).is_err() {
+        // The per-address limit of the sign-in endpoints; its window is a minute.
+        Err(error_text(&ctx.tr, &Error::RateLimited { retry_after: 60 }))
     } else {
         match st
             .svc

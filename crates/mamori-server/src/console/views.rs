@@ -426,10 +426,14 @@ pub struct UserView {
 
 /// An application key in the list.
 pub struct KeyRow {
+    pub id: String,
     pub name: String,
     pub created: String,
     pub created_by: String,
     pub revoked: bool,
+    pub allow_root: bool,
+    /// "Revoke the key of NAME" (the button's accessible name).
+    pub revoke_label: String,
 }
 
 #[derive(Template)]
@@ -440,6 +444,7 @@ pub struct AppKeysView {
     pub created_name: String,
     pub created_key: String,
     pub error: Option<String>,
+    pub notice: Option<String>,
 }
 
 /// One audit event.

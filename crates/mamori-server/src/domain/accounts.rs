@@ -174,7 +174,8 @@ impl Service {
     }
 
     /// Consumes a setup token and sets the password. The password is checked and hashed first,
-    /// so a refused password leaves the link usable. All the account's sessions end.
+    /// so a refused password leaves the link usable. All the account's sessions and sync device
+    /// tokens end.
     pub async fn complete_setup<R: RngCore + CryptoRng + Send>(
         &self,
         token: &str,
@@ -221,10 +222,24 @@ impl Service {
         self.store.delete_sessions_for_account(&account.id).await?;
         self.audit(now, meta, Event::own(kind::SETUP, "success", &account.name))
             .await?;
+        // A link for an account that had a password (`admin setup-root`) replaces it: like a
+        // password change, that ends the sync devices too.
+        self.sync_revoke_all(
+            &account,
+            &account.name,
+            "password set with a setup link",
+            now,
+            meta,
+        )
+        .await?;
         Ok(account)
     }
 
-    /// Changes the signed-in user's password (the current one is required).
+    /// Changes the signed-in user's password. The current one is required, and a wrong one is
+    /// treated like a wrong second factor: refused while the account is locked or throttled,
+    /// counted in the account's failure counter, audited. A change ends every other session of
+    /// the account and revokes every sync device token (whoever learnt the old password may
+    /// have signed in or registered a device with it); the session that made the change stays.
     pub async fn change_password<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
@@ -234,30 +249,48 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<()> {
-        let name = auth.account.name.as_str();
-        let phc = auth
-            .account
+        let account = &auth.account;
+        let name = account.name.as_str();
+        let phc = account
             .password_hash
             .clone()
             .ok_or(Error::InvalidCredentials)?;
-        if !password::verify_blocking(current, phc).await? {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::PASSWORD_CHANGE, "failure", name),
-            )
+        let attempt = self
+            .second_factor_guard(account, kind::PASSWORD_CHANGE, now, meta)
             .await?;
-            return Err(Error::InvalidCredentials);
+        if !password::verify_blocking(current, phc).await? {
+            return Err(self
+                .second_factor_failed(
+                    attempt,
+                    account,
+                    kind::PASSWORD_CHANGE,
+                    "failure",
+                    Some("wrong current password"),
+                    Error::InvalidCredentials,
+                    now,
+                    meta,
+                )
+                .await);
         }
+        // The right password is no second factor: its attempt is given back rather than
+        // clearing the count (else a session could reset it between rounds of code guesses).
+        self.second_factor_void(attempt).await?;
         password::check_policy(&self.policy.password, name, &new_password)?;
         let phc = password::hash_blocking(new_password, self.policy.password.clone(), rng).await?;
-        self.store.set_password(&auth.account.id, &phc, now).await?;
+        self.store.set_password(&account.id, &phc, now).await?;
+        let ended = self
+            .store
+            .delete_other_sessions(&account.id, &auth.session.id)
+            .await?;
+        let detail = format!("{ended} other sessions ended");
         self.audit(
             now,
             meta,
-            Event::own(kind::PASSWORD_CHANGE, "success", name),
+            Event::own(kind::PASSWORD_CHANGE, "success", name).detail(&detail),
         )
         .await?;
+        self.sync_revoke_all(account, name, "password changed", now, meta)
+            .await?;
         Ok(())
     }
 
@@ -331,8 +364,10 @@ impl Service {
             .ok_or(Error::NotFound("user"))
     }
 
-    /// Removes all of a user's MFA devices, unlocks the account and ends its sessions
-    /// (administrators; for a user who lost every device).
+    /// Removes all of a user's MFA devices, unlocks the account, ends its sessions and revokes
+    /// its sync device tokens (administrators; for a user who lost every device). Every reset
+    /// path goes through here: the API's administrator reset, `admin reset-mfa` and
+    /// `admin recover-root`.
     pub async fn reset_mfa(
         &self,
         actor: &str,
@@ -343,6 +378,8 @@ impl Service {
         let account = self.account(user).await?;
         let removed = self.store.reset_mfa(&account.id).await?;
         self.store.delete_sessions_for_account(&account.id).await?;
+        self.sync_revoke_all(&account, actor, "MFA reset", now, meta)
+            .await?;
         let detail = format!("{removed} devices removed");
         self.audit(
             now,

@@ -4,8 +4,19 @@
 //! Codes are 6 random digits, valid [`CODE_SECS`] (10 minutes), single use (spent by one
 //! conditional update), at most [`MAX_ATTEMPTS`] attempts each (counted by one conditional
 //! update, so parallel guesses cannot exceed it), and stored only as SHA-256 of the row id and
-//! the code. A new code replaces the previous one. The proof is bound to the value: changing
-//! the address or number makes it unverified again.
+//! the code. The proof is bound to the value: changing the address or number makes it
+//! unverified again.
+//!
+//! Limits (each code costs an email or an SMS, and each guess is a guess at a code):
+//!
+//! - at most [`MAX_SENDS`] codes per channel per account in [`WINDOW_SECS`] (an hour); beyond,
+//!   nothing is sent and the answer is `RateLimited` with the time until the oldest send leaves
+//!   the window (counted from the audit log, like recovery sign-in starts);
+//! - a new code replaces the previous one but keeps its attempts while the budget that began
+//!   with the first of them lasts ([`WINDOW_SECS`]): asking again gives no fresh guesses, and
+//!   once the budget is used up no code is sent until it ends;
+//! - a wrong code counts in the account's second-factor failure counter (the same delays and
+//!   lock as a wrong MFA code), and a throttled or locked account may not try at all.
 
 use rand::{CryptoRng, Rng, RngCore};
 use sha2::{Digest, Sha256};
@@ -24,12 +35,17 @@ use super::{new_id, RequestMeta, Service};
 
 /// Codes expire after 10 minutes.
 pub const CODE_SECS: i64 = 10 * 60;
-/// Attempts per code.
+/// Attempts per code, and per run of codes that replace each other within [`WINDOW_SECS`].
 pub const MAX_ATTEMPTS: i64 = 5;
+/// Codes sent per channel per account within [`WINDOW_SECS`].
+pub const MAX_SENDS: i64 = 5;
+/// The window of [`MAX_SENDS`] and of the attempt budget: one hour.
+pub const WINDOW_SECS: i64 = 60 * 60;
 
 /// Audit kinds.
 pub mod kind {
-    /// A verification code was sent.
+    /// A verification code was sent (`success`, detail the channel), or not: `refused_limit`
+    /// (too many sent this hour), `refused_attempts` (the attempt budget is used up).
     pub const VERIFY_START: &str = "contact.verify_start";
     /// A verification code was checked (`success`, `failure`, `no_code`).
     pub const VERIFY: &str = "contact.verify";
@@ -102,6 +118,11 @@ impl Contacts {
     }
 }
 
+/// Seconds from `now` until `until`, at least 1 (a `Retry-After`).
+fn wait_until(until: UnixTime, now: UnixTime) -> u64 {
+    u64::try_from(until.saturating_sub(now)).unwrap_or(1).max(1)
+}
+
 fn code_hash(id: &str, code: &str) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(id.as_bytes());
@@ -128,7 +149,9 @@ impl Service {
     }
 
     /// Sends a 6-digit code to the account's email address or phone number. Needs a full
-    /// session; the sending happens in the background (a failure is logged and audited).
+    /// session; at most [`MAX_SENDS`] per channel per hour, and none while the attempt budget is
+    /// used up (`RateLimited`, audited, nothing sent). The sending happens in the background (a
+    /// failure is logged and audited).
     pub async fn start_contact_verification<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
@@ -162,21 +185,61 @@ impl Service {
                 channel.as_str()
             )));
         }
+        let name = account.name.as_str();
+        let window_began = now.saturating_sub(WINDOW_SECS);
+        let (sent, oldest) = self
+            .store
+            .count_audit_detail_since(
+                name,
+                kind::VERIFY_START,
+                "success",
+                channel.as_str(),
+                window_began,
+            )
+            .await?;
+        if sent >= MAX_SENDS {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY_START, "refused_limit", name).detail(channel.as_str()),
+            )
+            .await?;
+            return Err(Error::RateLimited {
+                retry_after: wait_until(oldest.unwrap_or(now).saturating_add(WINDOW_SECS), now),
+            });
+        }
         let code = Zeroizing::new(format!("{:06}", rng.gen_range(0..1_000_000u32)));
         let id = new_id(rng);
-        self.store
-            .create_verification_code(&VerificationCodeRecord {
-                id: id.clone(),
-                account_id: account.id.clone(),
-                purpose: channel.purpose().into(),
-                target: to.clone(),
-                code_hash: code_hash(&id, &code),
-                created_at: now,
-                expires_at: now.saturating_add(CODE_SECS),
-                attempts: 0,
-                used_at: None,
-            })
+        let stored = self
+            .store
+            .create_verification_code(
+                &VerificationCodeRecord {
+                    id: id.clone(),
+                    account_id: account.id.clone(),
+                    purpose: channel.purpose().into(),
+                    target: to.clone(),
+                    code_hash: code_hash(&id, &code),
+                    created_at: now,
+                    expires_at: now.saturating_add(CODE_SECS),
+                    attempts: 0,
+                    used_at: None,
+                    window_start: now,
+                },
+                window_began,
+            )
             .await?;
+        if stored.attempts >= MAX_ATTEMPTS {
+            // The new row cannot be tried either, so the code is not sent.
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY_START, "refused_attempts", name).detail(channel.as_str()),
+            )
+            .await?;
+            return Err(Error::RateLimited {
+                retry_after: wait_until(stored.window_start.saturating_add(WINDOW_SECS), now),
+            });
+        }
         let service = self.policy.service_name.clone();
         let ja = self.policy.mail_language == crate::config::MailLanguage::Ja;
         let text = Zeroizing::new(if ja {
@@ -263,7 +326,9 @@ impl Service {
     }
 
     /// Checks a code sent by [`Service::start_contact_verification`]; on success the value it
-    /// was sent to is proven. Wrong, expired, spent or exhausted codes give `InvalidCode`.
+    /// was sent to is proven. Wrong, expired, spent or exhausted codes give `InvalidCode`; a
+    /// wrong code also counts in the account's failure counter, and a locked or throttled
+    /// account is refused before any code is looked at.
     pub async fn confirm_contact(
         &self,
         auth: &Authenticated,
@@ -274,12 +339,17 @@ impl Service {
     ) -> Result<()> {
         auth.require_full()?;
         let name = auth.account.name.as_str();
+        let attempt = self
+            .second_factor_guard(&auth.account, kind::VERIFY, now, meta)
+            .await?;
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         let Some(c) = self
             .store
             .verification_attempt(&auth.account.id, channel.purpose(), now, MAX_ATTEMPTS)
             .await?
         else {
+            // Nothing to check the code against: not a guess.
+            self.second_factor_void(attempt).await?;
             self.audit(
                 now,
                 meta,
@@ -297,14 +367,22 @@ impl Service {
                 channel.as_str(),
                 c.attempts
             );
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::VERIFY, "failure", name).detail(&detail),
-            )
-            .await?;
-            return Err(Error::InvalidCode);
+            return Err(self
+                .second_factor_failed(
+                    attempt,
+                    &auth.account,
+                    kind::VERIFY,
+                    "failure",
+                    Some(detail.as_str()),
+                    Error::InvalidCode,
+                    now,
+                    meta,
+                )
+                .await);
         }
+        // A right contact code proves the contact, not a second factor: the attempt is given
+        // back, the account's count of failures stays.
+        self.second_factor_void(attempt).await?;
         if !self.store.use_verification_code(&c.id, now).await? {
             self.audit(
                 now,

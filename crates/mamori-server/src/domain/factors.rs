@@ -91,6 +91,10 @@ const STALE_RESERVATION_SECS: i64 = 120;
 #[derive(Debug)]
 pub(crate) struct Attempt {
     account_id: String,
+    /// The last failure time before this reservation, and the time of the reservation: giving
+    /// the attempt back restores the former if no other attempt came since.
+    before: Option<UnixTime>,
+    at: UnixTime,
 }
 
 impl Service {
@@ -324,6 +328,8 @@ impl Service {
                 if last.is_some_and(|t| now.saturating_sub(t) >= STALE_RESERVATION_SECS) {
                     let stale = Attempt {
                         account_id: account.id.clone(),
+                        before: last,
+                        at: now,
                     };
                     return Err(self
                         .second_factor_failed(
@@ -347,6 +353,8 @@ impl Service {
             {
                 return Ok(Attempt {
                     account_id: account.id.clone(),
+                    before: last,
+                    at: now,
                 });
             }
             let fresh = self
@@ -378,7 +386,9 @@ impl Service {
     /// The reserved attempt was not evaluated (nothing live to check it against: an expired
     /// challenge, a spent ceremony, a store error): it is given back.
     pub(crate) async fn second_factor_void(&self, attempt: Attempt) -> Result<()> {
-        self.store.release_mfa_attempt(&attempt.account_id).await
+        self.store
+            .release_mfa_attempt(&attempt.account_id, attempt.at, attempt.before)
+            .await
     }
 
     /// A failed second factor of any kind. The attempt was counted when it was reserved; here

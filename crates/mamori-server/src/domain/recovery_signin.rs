@@ -427,7 +427,8 @@ impl Service {
     }
 
     /// Ends a recovery session after a new device was enabled in it: every session of the
-    /// account (this one included) is revoked, and a full session with a new token replaces it.
+    /// account (this one included) and every sync device token is revoked, and a full session
+    /// with a new token replaces it.
     pub(super) async fn complete_recovery<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
@@ -440,6 +441,16 @@ impl Service {
             .store
             .delete_sessions_for_account(&auth.account.id)
             .await?;
+        // Sync devices registered before the loss end too: whoever has the lost device (or the
+        // password) may have registered one.
+        self.sync_revoke_all(
+            &auth.account,
+            &auth.account.name,
+            "recovery session ended",
+            now,
+            meta,
+        )
+        .await?;
         let s = self
             .create_session(
                 &auth.account,

@@ -209,6 +209,36 @@ impl Service {
         Ok(SyncAuth { device, account })
     }
 
+    /// Revokes every sync device token of `account` because its trust was reset (`reason`: an
+    /// MFA reset, a password change, the end of a recovery session): a device registered by
+    /// whoever held the account before must not keep pulling and pushing. Audited as
+    /// `sync.device_revoke` when any token was live; returns how many were.
+    pub(super) async fn sync_revoke_all(
+        &self,
+        account: &AccountRecord,
+        actor: &str,
+        reason: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<u64> {
+        let n = self
+            .store()
+            .sync_revoke_all_devices(&account.id, now)
+            .await?;
+        if n > 0 {
+            let detail = format!("all {n} sync devices: {reason}");
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::DEVICE_REVOKE, "success", &account.name)
+                    .by(actor)
+                    .detail(&detail),
+            )
+            .await?;
+        }
+        Ok(n)
+    }
+
     /// The account's sync devices.
     pub async fn sync_devices(&self, auth: &SyncAuth) -> Result<Vec<SyncDeviceRecord>> {
         self.store().sync_devices(&auth.account.id).await

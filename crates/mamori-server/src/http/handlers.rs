@@ -15,7 +15,9 @@ use crate::domain::accounts::Alert;
 use crate::domain::appkeys::Validation;
 use crate::domain::signin::{NewSession, PasswordOutcome};
 use crate::error::Error;
-use crate::store::{AccountRecord, AuditFilter, AuditRecord, DeviceRecord, Role, SessionRecord};
+use crate::store::{
+    AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, Role, SessionRecord,
+};
 
 use super::{ApiError, ApiResult, AppState, Auth, Meta, SESSION_COOKIE};
 
@@ -309,7 +311,7 @@ pub async fn sign_in_mfa(
 }
 
 /// Validate a user's one-time code (application key as bearer token).
-#[utoipa::path(post, path = "/api/v1/validate", tag = "validate", request_body = api::ValidateRequest, responses((status = 200, body = api::ValidateResponse), (status = 401, description = "invalid_app_key", body = api::ErrorBody)), security(("app_key" = [])))]
+#[utoipa::path(post, path = "/api/v1/validate", tag = "validate", request_body = api::ValidateRequest, responses((status = 200, body = api::ValidateResponse), (status = 401, description = "invalid_app_key", body = api::ErrorBody), (status = 429, description = "rate_limited (per client address, limits.validate_per_minute)", body = api::ErrorBody)), security(("app_key" = [])))]
 pub async fn validate(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -317,6 +319,10 @@ pub async fn validate(
     ApiJson(req): ApiJson<api::ValidateRequest>,
 ) -> ApiResult<Json<api::ValidateResponse>> {
     let start = Instant::now();
+    if let Err(e) = st.check_validate_rate(m.ip) {
+        count("rate_limited", "mamori_validations_total");
+        return Err(e);
+    }
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -371,8 +377,8 @@ pub async fn me(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<api::M
     }))
 }
 
-/// Change the password.
-#[utoipa::path(post, path = "/api/v1/me/password", tag = "session", request_body = api::ChangePasswordRequest, responses((status = 204, description = "changed"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+/// Change the password; every other session and every sync device token of the account end.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "session", request_body = api::ChangePasswordRequest, responses((status = 204, description = "changed"), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in, or invalid_credentials (wrong current password)", body = api::ErrorBody), (status = 423, description = "account_locked", body = api::ErrorBody), (status = 429, description = "rate_limited", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn change_password(
     State(st): State<AppState>,
     auth: Auth,
@@ -380,6 +386,7 @@ pub async fn change_password(
     ApiJson(req): ApiJson<api::ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     auth.require_full()?;
+    st.check_sign_in_rate(m.ip)?;
     st.svc
         .change_password(
             &auth,
@@ -641,7 +648,7 @@ pub async fn reset_mfa(
 }
 
 /// Create an application key for the validate API (shown once; administrators).
-#[utoipa::path(post, path = "/api/v1/app-keys", tag = "administration", request_body = api::CreateAppKeyRequest, responses((status = 201, body = api::CreateAppKeyResponse), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+#[utoipa::path(post, path = "/api/v1/app-keys", tag = "administration", request_body = api::CreateAppKeyRequest, responses((status = 201, body = api::CreateAppKeyResponse), (status = 403, description = "forbidden", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn create_app_key(
     State(st): State<AppState>,
     auth: Auth,
@@ -651,9 +658,10 @@ pub async fn create_app_key(
     auth.require_admin()?;
     let (record, key) = st
         .svc
-        .create_app_key(
+        .new_app_key(
             &auth.account.name,
             &req.name,
+            req.allow_root,
             st.clock.now(),
             &mut OsRng,
             &m.meta,
@@ -665,8 +673,46 @@ pub async fn create_app_key(
             id: record.id,
             name: record.name,
             key: key.to_string(),
+            allow_root: record.allow_root,
         }),
     ))
+}
+
+fn app_key_wire(k: AppKeyRecord) -> api::AppKey {
+    api::AppKey {
+        id: k.id,
+        name: k.name,
+        created_at: k.created_at,
+        created_by: k.created_by,
+        revoked_at: k.revoked_at,
+        allow_root: k.allow_root,
+    }
+}
+
+/// Application keys, revoked ones included, oldest first (administrators; no key material).
+#[utoipa::path(get, path = "/api/v1/app-keys", tag = "administration", responses((status = 200, body = Vec<api::AppKey>), (status = 403, description = "forbidden", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+pub async fn list_app_keys(
+    State(st): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<api::AppKey>>> {
+    let keys = st.svc.app_keys(&auth).await?;
+    Ok(Json(keys.into_iter().map(app_key_wire).collect()))
+}
+
+/// Revoke an application key: it answers `invalid_app_key` from then on (administrators; a
+/// second factor from the last 5 minutes if the administrator has MFA).
+#[utoipa::path(delete, path = "/api/v1/app-keys/{id}", tag = "administration", params(("id" = String, Path, description = "application key id")), responses((status = 200, body = api::AppKey), (status = 403, description = "forbidden or recent_second_factor_required", body = api::ErrorBody), (status = 404, description = "not_found (unknown or already revoked)", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
+pub async fn revoke_app_key(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<api::AppKey>> {
+    let key = st
+        .svc
+        .admin_revoke_app_key(&auth, &id, st.clock.now(), &m.meta)
+        .await?;
+    Ok(Json(app_key_wire(key)))
 }
 
 /// Security alerts: all accounts for administrators, your own otherwise.

@@ -53,6 +53,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Per-client-address limiter of the sign-in endpoints.
     pub sign_in_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Per-client-address limiter of the validate API.
+    pub validate_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Prometheus exposition.
     pub metrics: Option<PrometheusHandle>,
     /// Add `Secure` to cookies (public URL is https).
@@ -70,12 +72,17 @@ impl AppState {
         let per_minute = NonZeroU32::new(limits.sign_in_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.sign_in_burst).unwrap_or(NonZeroU32::MIN);
         let secure_cookies = svc.policy().public_url.starts_with("https://");
+        let validate_quota = Quota::per_minute(
+            NonZeroU32::new(limits.validate_per_minute).unwrap_or(NonZeroU32::MIN),
+        )
+        .allow_burst(NonZeroU32::new(limits.validate_burst).unwrap_or(NonZeroU32::MIN));
         AppState {
             svc,
             clock,
             sign_in_limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_minute(per_minute).allow_burst(burst),
             )),
+            validate_limiter: Arc::new(RateLimiter::keyed(validate_quota)),
             metrics,
             secure_cookies,
         }
@@ -85,6 +92,15 @@ impl AppState {
     pub fn check_sign_in_rate(&self, addr: Option<IpAddr>) -> ApiResult<()> {
         let Some(ip) = addr else { return Ok(()) };
         self.sign_in_limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::rate_limited(wait.as_secs().saturating_add(1))
+        })
+    }
+
+    /// Applies the per-address limit of the validate API (`limits.validate_per_minute`).
+    pub fn check_validate_rate(&self, addr: Option<IpAddr>) -> ApiResult<()> {
+        let Some(ip) = addr else { return Ok(()) };
+        self.validate_limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::rate_limited(wait.as_secs().saturating_add(1))
         })
@@ -295,7 +311,14 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             "/api/v1/users/{name}/mfa-devices/{id}",
             axum::routing::delete(h::admin_delete_device),
         )
-        .route("/api/v1/app-keys", post(h::create_app_key))
+        .route(
+            "/api/v1/app-keys",
+            get(h::list_app_keys).post(h::create_app_key),
+        )
+        .route(
+            "/api/v1/app-keys/{id}",
+            axum::routing::delete(h::revoke_app_key),
+        )
         .route("/api/v1/alerts", get(h::alerts))
         .route("/api/v1/review", get(review::review))
         .route(

@@ -268,6 +268,31 @@ pub struct AppKeyRecord {
     pub created_by: Option<String>,
     /// Revocation time.
     pub revoked_at: Option<UnixTime>,
+    /// Whether the key may validate codes of root (false by default: a key without it answers
+    /// for root like for an unknown user, so an application cannot lock root out).
+    pub allow_root: bool,
+}
+
+/// The failure history of a user name no account has, as the validate API sees it: counted
+/// like an account's second-factor failures, so that an unknown name is throttled and locked
+/// exactly when an account with the same history would be. Keyed by the SHA-256 of the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhantomRecord {
+    /// Consecutive failed validations of this name.
+    pub failures: i64,
+    /// Time of the last of them.
+    pub last_failure_at: Option<UnixTime>,
+    /// When the count reached the lock threshold.
+    pub locked_at: Option<UnixTime>,
+}
+
+/// Who a validate request names, read in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValidateSubject {
+    /// An account with its devices (oldest first).
+    Account(AccountRecord, Vec<DeviceRecord>),
+    /// No account has the name: its phantom failure history (zero when it has none).
+    Unknown(PhantomRecord),
 }
 
 /// An audit event to record.
@@ -399,6 +424,24 @@ pub trait Store:
         &self,
         name: &str,
     ) -> Result<Option<(AccountRecord, Vec<DeviceRecord>)>>;
+    /// The validate API's one read: the account of `name` with its devices, or, when no
+    /// account has the name, the phantom failure history stored under `phantom_key` (the
+    /// SHA-256 of the name). One statement either way, so that an unknown name costs the same
+    /// round trips as a known one.
+    async fn validate_subject(&self, name: &str, phantom_key: &[u8]) -> Result<ValidateSubject>;
+    /// The phantom failure history under `key` (zero when there is none).
+    async fn phantom_failures(&self, key: &[u8]) -> Result<PhantomRecord>;
+    /// Counts one phantom failure under `key` in one conditional statement, only if the stored
+    /// count is still `seen` (the count the caller decided on): returns the new count and
+    /// whether it reached `lock_after` (which sets the lock time), or `None` when another
+    /// request changed the count first.
+    async fn record_phantom_failure(
+        &self,
+        key: &[u8],
+        seen: i64,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<Option<FailureCount>>;
     /// Looks an account up by id.
     async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>>;
     /// All accounts by name.
@@ -431,9 +474,17 @@ pub trait Store:
         now: UnixTime,
         lock_after: i64,
     ) -> Result<FailureCount>;
-    /// Gives back a reserved attempt that was not evaluated (no live challenge or ceremony to
-    /// check it against): one less failure, never below zero, never on a locked account.
-    async fn release_mfa_attempt(&self, account_id: &str) -> Result<()>;
+    /// Gives back a reserved attempt that was not a failure (nothing live to check it against,
+    /// or a right answer that is no second factor): one less failure, never below zero, never
+    /// on a locked account; the last failure time goes back to `before` when it is still the
+    /// reservation's `reserved_at` (no other attempt came since), so the attempt does not
+    /// delay the next one.
+    async fn release_mfa_attempt(
+        &self,
+        account_id: &str,
+        reserved_at: UnixTime,
+        before: Option<UnixTime>,
+    ) -> Result<()>;
     /// Resets the consecutive-failure count after a success (no write when already zero).
     async fn reset_mfa_failures(&self, account_id: &str) -> Result<()>;
     /// Removes every device, unlocks the account and resets its failures (administrator reset).
@@ -496,6 +547,9 @@ pub trait Store:
     async fn delete_session(&self, account_id: &str, id: &str) -> Result<bool>;
     /// Deletes all of the account's sessions; returns how many.
     async fn delete_sessions_for_account(&self, account_id: &str) -> Result<u64>;
+    /// Deletes the account's sessions and challenges except `keep` (a password change ends
+    /// every other session); returns how many.
+    async fn delete_other_sessions(&self, account_id: &str, keep: &str) -> Result<u64>;
     /// Deletes expired sessions and challenges.
     async fn purge_expired_sessions(&self, now: UnixTime, idle_secs: i64) -> Result<u64>;
 
@@ -517,6 +571,9 @@ pub trait Store:
     async fn app_key_by_hash(&self, hash: &[u8]) -> Result<Option<AppKeyRecord>>;
     /// All application keys.
     async fn list_app_keys(&self) -> Result<Vec<AppKeyRecord>>;
+    /// Revokes an unrevoked application key (sets `revoked_at`) and forgets it in this node's
+    /// key cache; false if there is no such unrevoked key.
+    async fn revoke_app_key(&self, id: &str, now: UnixTime) -> Result<bool>;
 
     /// Appends an audit event; returns its id.
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64>;
@@ -530,6 +587,16 @@ pub trait Store:
         account: &str,
         kind: &str,
         result: &str,
+        since: UnixTime,
+    ) -> Result<(i64, Option<UnixTime>)>;
+    /// [`Store::count_audit_since`] for the events whose detail is exactly `detail` (per-channel
+    /// limits: contact codes sent per channel per hour).
+    async fn count_audit_detail_since(
+        &self,
+        account: &str,
+        kind: &str,
+        result: &str,
+        detail: &str,
         since: UnixTime,
     ) -> Result<(i64, Option<UnixTime>)>;
 }

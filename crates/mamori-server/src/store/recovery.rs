@@ -62,10 +62,14 @@ pub struct VerificationCodeRecord {
     pub created_at: UnixTime,
     /// Expiry.
     pub expires_at: UnixTime,
-    /// Attempts so far.
+    /// Attempts so far (carried over from the code it replaced while that code's attempt budget
+    /// lasts).
     pub attempts: i64,
     /// When it was used.
     pub used_at: Option<UnixTime>,
+    /// When the attempt budget that `attempts` counts against began (the first code of a run of
+    /// replacements).
+    pub window_start: UnixTime,
 }
 
 impl std::fmt::Debug for VerificationCodeRecord {
@@ -76,6 +80,7 @@ impl std::fmt::Debug for VerificationCodeRecord {
             .field("expires_at", &self.expires_at)
             .field("attempts", &self.attempts)
             .field("used_at", &self.used_at)
+            .field("window_start", &self.window_start)
             .finish_non_exhaustive()
     }
 }
@@ -146,8 +151,16 @@ pub trait RecoveryStore: Send + Sync {
     /// Clears the mark (a device was enabled).
     async fn clear_enroll_required(&self, account_id: &str) -> Result<()>;
 
-    /// Stores a verification code, replacing the account's other codes of the same purpose.
-    async fn create_verification_code(&self, c: &VerificationCodeRecord) -> Result<()>;
+    /// Stores a verification code, replacing the account's other codes of the same purpose, in
+    /// one transaction. The new code starts with `c.attempts` and `c.window_start`, unless the
+    /// code it replaces is unused and its budget began after `carry_since`: then it keeps that
+    /// code's attempts and budget start, so asking for a new code gives no fresh guesses.
+    /// Returns the stored record.
+    async fn create_verification_code(
+        &self,
+        c: &VerificationCodeRecord,
+        carry_since: UnixTime,
+    ) -> Result<VerificationCodeRecord>;
     /// Counts one attempt against the account's live code of `purpose` (unused, unexpired,
     /// fewer than `max_attempts` attempts) in one conditional update and returns it; `None`
     /// when there is no such code.
@@ -204,8 +217,8 @@ pub trait RecoveryStore: Send + Sync {
 const RS_COLS: &str =
     "id, challenge_id, account_id, step, code_hash, created_at, expires_at, attempts, used_at";
 
-const VC_COLS: &str =
-    "id, account_id, purpose, target, code_hash, created_at, expires_at, attempts, used_at";
+const VC_COLS: &str = "id, account_id, purpose, target, code_hash, created_at, expires_at, \
+     attempts, used_at, window_start";
 
 const CODE_COLS: &str = "account_id, idx, set_id, params, salt, hash, created_at, used_at";
 
@@ -225,6 +238,7 @@ macro_rules! impl_recovery_store {
                     expires_at: r.try_get("expires_at")?,
                     attempts: r.try_get("attempts")?,
                     used_at: r.try_get("used_at")?,
+                    window_start: r.try_get("window_start")?,
                 })
             }
 
@@ -353,30 +367,50 @@ macro_rules! impl_recovery_store {
                     Ok(())
                 }
 
-                async fn create_verification_code(&self, c: &VerificationCodeRecord) -> Result<()> {
+                async fn create_verification_code(
+                    &self,
+                    c: &VerificationCodeRecord,
+                    carry_since: UnixTime,
+                ) -> Result<VerificationCodeRecord> {
                     let mut tx = self.writer().begin().await?;
-                    sqlx::query("DELETE FROM verification_codes WHERE account_id = $1 AND purpose = $2")
-                        .bind(&c.account_id)
-                        .bind(&c.purpose)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(&format!(
-                        "INSERT INTO verification_codes ({VC_COLS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    ))
-                    .bind(&c.id)
+                    // Deleting first takes the old rows' locks: an attempt counted on them
+                    // concurrently is either in the returned count or finds no code.
+                    let old = sqlx::query(
+                        "DELETE FROM verification_codes WHERE account_id = $1 AND purpose = $2 \
+                         RETURNING attempts, used_at, window_start",
+                    )
                     .bind(&c.account_id)
                     .bind(&c.purpose)
-                    .bind(&c.target)
-                    .bind(&c.code_hash)
-                    .bind(c.created_at)
-                    .bind(c.expires_at)
-                    .bind(c.attempts)
-                    .bind(c.used_at)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let mut stored = c.clone();
+                    for r in &old {
+                        let used: Option<i64> = r.try_get("used_at")?;
+                        let start: i64 = r.try_get("window_start")?;
+                        let attempts: i64 = r.try_get("attempts")?;
+                        if used.is_none() && start > carry_since {
+                            stored.attempts = stored.attempts.max(attempts);
+                            stored.window_start = start;
+                        }
+                    }
+                    sqlx::query(&format!(
+                        "INSERT INTO verification_codes ({VC_COLS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ))
+                    .bind(&stored.id)
+                    .bind(&stored.account_id)
+                    .bind(&stored.purpose)
+                    .bind(&stored.target)
+                    .bind(&stored.code_hash)
+                    .bind(stored.created_at)
+                    .bind(stored.expires_at)
+                    .bind(stored.attempts)
+                    .bind(stored.used_at)
+                    .bind(stored.window_start)
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    Ok(())
+                    Ok(stored)
                 }
 
                 async fn verification_attempt(
@@ -712,16 +746,20 @@ pub(crate) mod suite {
             expires_at,
             attempts: 0,
             used_at: None,
+            window_start: 100,
         }
     }
 
+    /// A `carry_since` after every budget start: the replaced code's attempts are not kept.
+    const NO_CARRY: i64 = 1_000_000;
+
     async fn verification_codes(s: &dyn Store) {
         let a = account(s, "vc-a").await;
-        s.create_verification_code(&vc("v1", &a, 700))
+        s.create_verification_code(&vc("v1", &a, 700), NO_CARRY)
             .await
             .unwrap();
         // A new code replaces the old one.
-        s.create_verification_code(&vc("v2", &a, 700))
+        s.create_verification_code(&vc("v2", &a, 700), NO_CARRY)
             .await
             .unwrap();
         let got = s
@@ -757,7 +795,7 @@ pub(crate) mod suite {
             .await
             .unwrap()
             .is_none());
-        s.create_verification_code(&vc("v3", &a, 700))
+        s.create_verification_code(&vc("v3", &a, 700), NO_CARRY)
             .await
             .unwrap();
         assert!(s
@@ -775,6 +813,7 @@ pub(crate) mod suite {
             .is_none());
         // Proven contacts.
         assert!(s.verified_contacts(&a).await.unwrap().is_empty());
+        verification_budget(s).await;
         s.set_verified_contact(&a, "email", "a@example.test", 5)
             .await
             .unwrap();
@@ -790,6 +829,79 @@ pub(crate) mod suite {
                 ("email".to_string(), "b@example.test".to_string()),
                 ("phone".to_string(), "+8190".to_string())
             ]
+        );
+    }
+
+    async fn verification_budget(s: &dyn Store) {
+        // A new code keeps the attempts of the unused code it replaces while that code's budget
+        // began after `carry_since`; a fresh budget after that, or after a success.
+        let a = account(s, "vc-budget").await;
+        let first = s
+            .create_verification_code(&vc("b1", &a, 700), 50)
+            .await
+            .unwrap();
+        assert_eq!((first.attempts, first.window_start), (0, 100));
+        for _ in 0..2 {
+            s.verification_attempt(&a, "contact.email", 200, 5)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let mut next = vc("b2", &a, 900);
+        next.created_at = 300;
+        next.window_start = 300;
+        let got = s.create_verification_code(&next, 50).await.unwrap();
+        assert_eq!((got.attempts, got.window_start), (2, 100));
+        // The stored row is the returned one: three more attempts use up the five.
+        for n in 3..=5 {
+            let c = s
+                .verification_attempt(&a, "contact.email", 400, 5)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((c.id.as_str(), c.attempts), ("b2", n));
+        }
+        assert!(s
+            .verification_attempt(&a, "contact.email", 400, 5)
+            .await
+            .unwrap()
+            .is_none());
+        // Still inside the budget: a third code is born used up.
+        let got = s
+            .create_verification_code(&vc("b3", &a, 900), 99)
+            .await
+            .unwrap();
+        assert_eq!((got.attempts, got.window_start), (5, 100));
+        assert!(s
+            .verification_attempt(&a, "contact.email", 400, 5)
+            .await
+            .unwrap()
+            .is_none());
+        // The budget began at 100; with carry_since 100 it is over: a fresh start.
+        let mut fresh = vc("b4", &a, 900);
+        fresh.window_start = 500;
+        let got = s.create_verification_code(&fresh, 100).await.unwrap();
+        assert_eq!((got.attempts, got.window_start), (0, 500));
+        // A used code passes nothing on.
+        s.verification_attempt(&a, "contact.email", 600, 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.use_verification_code("b4", 600).await.unwrap());
+        let got = s
+            .create_verification_code(&vc("b5", &a, 900), 0)
+            .await
+            .unwrap();
+        assert_eq!((got.attempts, got.window_start), (0, 100));
+        // Channels are separate.
+        let mut phone = vc("b6", &a, 900);
+        phone.purpose = "contact.phone".into();
+        assert_eq!(
+            s.create_verification_code(&phone, 0)
+                .await
+                .unwrap()
+                .attempts,
+            0
         );
     }
 

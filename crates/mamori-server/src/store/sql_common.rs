@@ -12,7 +12,7 @@ const DEVICE_COLS: &str = "id, account_id, kind, name, serial, created_at, enabl
      last_used_at, secret_sealed, otp_type, algorithm, digits, period, drift, last_step, credential";
 const SESSION_COLS: &str = "id, token_hash, account_id, state, created_at, last_seen_at, \
      expires_at, second_factor_at, client_addr, user_agent";
-const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at";
+const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at, allow_root";
 const AUDIT_COLS: &str = "id, at, account, actor, client_addr, user_agent, kind, result, detail";
 
 fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
@@ -63,6 +63,40 @@ static ACCOUNT_WITH_DEVICES: std::sync::LazyLock<(String, [String; 16])> =
         (sql, DEVICE_NAMES.map(|c| format!("d_{c}")))
     });
 
+/// The validate API's one read ([`Store::validate_subject`]): the account's and its devices'
+/// columns as in [`ACCOUNT_WITH_DEVICES`], and, only when no account has the name, the phantom
+/// failure history of the name (`p_…`). Starting from a one-row table makes the statement return
+/// a row even when nothing matches.
+static VALIDATE_SUBJECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let account = ACCOUNT_COLS
+        .split(',')
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let devices = DEVICE_NAMES
+        .map(|c| format!("d.{c} AS d_{c}"))
+        .join(", ");
+    format!(
+        "SELECT {account}, {devices}, p.failures AS p_failures, \
+         p.last_failure_at AS p_last_failure_at, p.locked_at AS p_locked_at \
+         FROM (SELECT 1 AS one) q \
+         LEFT JOIN accounts a ON a.name = $1 \
+         LEFT JOIN devices d ON d.account_id = a.id \
+         LEFT JOIN validate_phantoms p ON a.id IS NULL AND p.name_hash = $2 \
+         ORDER BY d.created_at, d.id"
+    )
+});
+
+fn phantom_from_columns(r: &DbRow, prefix: &str) -> Result<PhantomRecord> {
+    Ok(PhantomRecord {
+        failures: r
+            .try_get::<Option<i64>, _>(format!("{prefix}failures").as_str())?
+            .unwrap_or(0),
+        last_failure_at: r.try_get(format!("{prefix}last_failure_at").as_str())?,
+        locked_at: r.try_get(format!("{prefix}locked_at").as_str())?,
+    })
+}
+
 fn device_from_columns<S: AsRef<str>>(r: &DbRow, c: &[S; 16]) -> Result<DeviceRecord> {
     let c = c.each_ref().map(AsRef::as_ref);
     Ok(DeviceRecord {
@@ -108,6 +142,7 @@ fn app_key_from_row(r: &DbRow) -> Result<AppKeyRecord> {
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
         revoked_at: r.try_get("revoked_at")?,
+        allow_root: r.try_get::<i64, _>("allow_root")? != 0,
     })
 }
 
@@ -151,6 +186,13 @@ impl AppKeyCache {
         map.get(hash)
             .filter(|(_, at)| at.elapsed() < APP_KEY_TTL)
             .map(|(k, _)| k.clone())
+    }
+
+    /// Forgets a key (revoked on this node).
+    pub fn remove(&self, hash: &[u8]) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(hash);
+        }
     }
 
     /// Remembers a key found in the database.
@@ -341,6 +383,83 @@ impl Store for This {
         Ok(Some((account, devices)))
     }
 
+    async fn validate_subject(&self, name: &str, phantom_key: &[u8]) -> Result<ValidateSubject> {
+        let rows = sqlx::query(&VALIDATE_SUBJECT)
+            .bind(name)
+            .bind(phantom_key)
+            .fetch_all(&self.pool)
+            .await?;
+        let first = rows
+            .first()
+            .ok_or_else(|| Error::Store("the validate lookup returned no row".into()))?;
+        if first.try_get::<Option<String>, _>("id")?.is_none() {
+            return Ok(ValidateSubject::Unknown(phantom_from_columns(first, "p_")?));
+        }
+        let (_, device_names) = &*ACCOUNT_WITH_DEVICES;
+        let account = account_from_row(first)?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<Option<String>, _>(device_names[0].as_str())?.is_some() {
+                devices.push(device_from_columns(r, device_names)?);
+            }
+        }
+        Ok(ValidateSubject::Account(account, devices))
+    }
+
+    async fn phantom_failures(&self, key: &[u8]) -> Result<PhantomRecord> {
+        let row = sqlx::query(
+            "SELECT failures, last_failure_at, locked_at FROM validate_phantoms \
+             WHERE name_hash = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => phantom_from_columns(&r, ""),
+            None => Ok(PhantomRecord::default()),
+        }
+    }
+
+    async fn record_phantom_failure(
+        &self,
+        key: &[u8],
+        seen: i64,
+        now: UnixTime,
+        lock_after: i64,
+    ) -> Result<Option<FailureCount>> {
+        // One statement: the first failure inserts the row (a caller that saw no row passes
+        // `seen` 0, and a row that appeared meanwhile has a count of at least 1, so that caller
+        // loses); later ones update it only if the count is still the one the caller saw, so
+        // two concurrent requests cannot both count from the same state (the loser is told and
+        // decides again on the new state).
+        let row = sqlx::query(
+            "INSERT INTO validate_phantoms (name_hash, failures, last_failure_at, locked_at) \
+             VALUES ($1, 1, $2, CASE WHEN 1 >= $3 THEN $2 ELSE NULL END) \
+             ON CONFLICT (name_hash) DO UPDATE SET \
+             failures = validate_phantoms.failures + 1, last_failure_at = $2, \
+             locked_at = CASE WHEN validate_phantoms.locked_at IS NULL \
+             AND validate_phantoms.failures + 1 >= $3 THEN $2 \
+             ELSE validate_phantoms.locked_at END \
+             WHERE validate_phantoms.failures = $4 \
+             RETURNING failures, locked_at",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(lock_after)
+        .bind(seen)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let failures = row.try_get("failures")?;
+        let locked = row.try_get::<Option<i64>, _>("locked_at")?.is_some();
+        Ok(Some(FailureCount {
+            failures,
+            locked,
+            // The compare-and-swap lets exactly one caller move the count to the limit.
+            locked_now: locked && failures == lock_after,
+        }))
+    }
+
     async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>> {
         let row = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
@@ -438,12 +557,21 @@ impl Store for This {
         })
     }
 
-    async fn release_mfa_attempt(&self, account_id: &str) -> Result<()> {
+    async fn release_mfa_attempt(
+        &self,
+        account_id: &str,
+        reserved_at: UnixTime,
+        before: Option<UnixTime>,
+    ) -> Result<()> {
         sqlx::query(
-            "UPDATE accounts SET mfa_failures = mfa_failures - 1 \
+            "UPDATE accounts SET mfa_failures = mfa_failures - 1, \
+             mfa_last_failure_at = CASE WHEN mfa_last_failure_at = $2 THEN $3 \
+             ELSE mfa_last_failure_at END \
              WHERE id = $1 AND mfa_failures > 0 AND locked_at IS NULL",
         )
         .bind(account_id)
+        .bind(reserved_at)
+        .bind(before)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -687,6 +815,15 @@ impl Store for This {
         Ok(r.rows_affected())
     }
 
+    async fn delete_other_sessions(&self, account_id: &str, keep: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+            .bind(account_id)
+            .bind(keep)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn purge_expired_sessions(&self, now: UnixTime, idle_secs: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
@@ -745,7 +882,7 @@ impl Store for This {
 
     async fn create_app_key(&self, k: &AppKeyRecord) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
         .bind(&k.id)
         .bind(&k.name)
@@ -753,6 +890,7 @@ impl Store for This {
         .bind(k.created_at)
         .bind(&k.created_by)
         .bind(k.revoked_at)
+        .bind(i64::from(k.allow_root))
         .execute(&self.writer)
         .await
         .map_err(|e| map_unique(e, "this application key"))?;
@@ -785,6 +923,21 @@ impl Store for This {
         rows.iter().map(app_key_from_row).collect()
     }
 
+    async fn revoke_app_key(&self, id: &str, now: UnixTime) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE app_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+             RETURNING key_hash",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        // This node stops accepting the key at once; other nodes within APP_KEY_TTL.
+        self.app_keys.remove(&row.try_get::<Vec<u8>, _>("key_hash")?);
+        Ok(true)
+    }
+
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         // Bounded and without control characters, whoever wrote it: one row PostgreSQL
@@ -811,6 +964,28 @@ impl Store for This {
         .bind(account)
         .bind(kind)
         .bind(result)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
+    async fn count_audit_detail_since(
+        &self,
+        account: &str,
+        kind: &str,
+        result: &str,
+        detail: &str,
+        since: UnixTime,
+    ) -> Result<(i64, Option<UnixTime>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM audit \
+             WHERE account = $1 AND kind = $2 AND result = $3 AND detail = $4 AND at >= $5",
+        )
+        .bind(account)
+        .bind(kind)
+        .bind(result)
+        .bind(detail)
         .bind(since)
         .fetch_one(&self.pool)
         .await?;

@@ -69,6 +69,9 @@ pub async fn run_all(s: &dyn Store) {
     failures_and_lock(s).await;
     devices_and_limit(s).await;
     account_with_devices(s).await;
+    validate_subject(s).await;
+    phantom_failures(s).await;
+    concurrent_phantom_failures(s).await;
     replay_rule(s).await;
     concurrent_accepts(s).await;
     sessions(s).await;
@@ -76,6 +79,7 @@ pub async fn run_all(s: &dyn Store) {
     app_keys(s).await;
     audit(s).await;
     audit_text_from_requests(s).await;
+    audit_by_detail(s).await;
 }
 
 async fn meta(s: &dyn Store) {
@@ -151,11 +155,15 @@ async fn failures_and_lock(s: &dyn Store) {
             locked_now: false
         }
     );
-    s.release_mfa_attempt(&a.id).await.unwrap();
-    assert_eq!(get(a.id.clone()).await.0, 1);
+    s.release_mfa_attempt(&a.id, 12, Some(11)).await.unwrap();
+    assert_eq!(
+        get(a.id.clone()).await,
+        (1, Some(11), None),
+        "the former time is back"
+    );
     s.reset_mfa_failures(&a.id).await.unwrap();
     assert_eq!(get(a.id.clone()).await, (0, None, None));
-    s.release_mfa_attempt(&a.id).await.unwrap();
+    s.release_mfa_attempt(&a.id, 0, None).await.unwrap();
     assert_eq!(get(a.id.clone()).await.0, 0, "never below zero");
     // Up to the limit, and no further reservation at it.
     let mut last = None;
@@ -179,7 +187,7 @@ async fn failures_and_lock(s: &dyn Store) {
         .unwrap());
     // A success does not unlock a locked account; only the administrator reset does.
     s.reset_mfa_failures(&a.id).await.unwrap();
-    s.release_mfa_attempt(&a.id).await.unwrap();
+    s.release_mfa_attempt(&a.id, 23, Some(22)).await.unwrap();
     let got = s.account_by_id(&a.id).await.unwrap().unwrap();
     assert!(got.locked_at.is_some());
     assert_eq!(got.mfa_failures, 3);
@@ -262,6 +270,119 @@ async fn account_with_devices(s: &dyn Store) {
         assert_eq!(devices, s.devices_for_account(&a.id).await.unwrap());
         assert_eq!(devices.len(), usize::try_from(n).unwrap());
     }
+}
+
+async fn validate_subject(s: &dyn Store) {
+    // A known name: the account and its devices, as the joined lookup gives them (the phantom
+    // row of the same name is not consulted).
+    let a = account("subject");
+    s.create_account(&a).await.unwrap();
+    s.create_device(&device(&a.id, "v1"), 8).await.unwrap();
+    s.create_device(&device(&a.id, "v2"), 8).await.unwrap();
+    let key_a = b"phantom-key-subject".to_vec();
+    s.record_phantom_failure(&key_a, 0, 5, 100).await.unwrap();
+    let (acc, devices) = s.account_with_devices("subject").await.unwrap().unwrap();
+    assert_eq!(
+        s.validate_subject("subject", &key_a).await.unwrap(),
+        ValidateSubject::Account(acc, devices.clone())
+    );
+    assert_eq!(devices.len(), 2);
+    // An account without devices.
+    let b = account("subject-bare");
+    s.create_account(&b).await.unwrap();
+    assert_eq!(
+        s.validate_subject("subject-bare", b"k").await.unwrap(),
+        ValidateSubject::Account(b, vec![])
+    );
+    // An unknown name: its phantom history, zero without a row.
+    assert_eq!(
+        s.validate_subject("nobody-here", b"no-row").await.unwrap(),
+        ValidateSubject::Unknown(PhantomRecord::default())
+    );
+    assert_eq!(
+        s.validate_subject("nobody-here", &key_a).await.unwrap(),
+        ValidateSubject::Unknown(PhantomRecord {
+            failures: 1,
+            last_failure_at: Some(5),
+            locked_at: None
+        })
+    );
+}
+
+async fn phantom_failures(s: &dyn Store) {
+    let k = b"phantom-key-count".to_vec();
+    assert_eq!(
+        s.phantom_failures(&k).await.unwrap(),
+        PhantomRecord::default()
+    );
+    // The first failure inserts, each later one needs the count the caller saw.
+    for i in 1..=2 {
+        let c = s
+            .record_phantom_failure(&k, i - 1, 10 + i, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            c,
+            Some(FailureCount {
+                failures: i,
+                locked: false,
+                locked_now: false
+            })
+        );
+    }
+    // A stale count (0 or 1 while 2 is stored) changes nothing.
+    assert_eq!(s.record_phantom_failure(&k, 0, 20, 3).await.unwrap(), None);
+    assert_eq!(s.record_phantom_failure(&k, 1, 20, 3).await.unwrap(), None);
+    assert_eq!(
+        s.phantom_failures(&k).await.unwrap(),
+        PhantomRecord {
+            failures: 2,
+            last_failure_at: Some(12),
+            locked_at: None
+        }
+    );
+    // The third failure locks (at lock_after = 3), and the lock time stays.
+    assert_eq!(
+        s.record_phantom_failure(&k, 2, 30, 3).await.unwrap(),
+        Some(FailureCount {
+            failures: 3,
+            locked: true,
+            locked_now: true
+        })
+    );
+    s.record_phantom_failure(&k, 3, 40, 3).await.unwrap();
+    assert_eq!(
+        s.phantom_failures(&k).await.unwrap(),
+        PhantomRecord {
+            failures: 4,
+            last_failure_at: Some(40),
+            locked_at: Some(30)
+        }
+    );
+    // Keys are independent; lock_after 1 locks at the first failure.
+    let other = b"phantom-key-other".to_vec();
+    assert_eq!(
+        s.record_phantom_failure(&other, 0, 50, 1).await.unwrap(),
+        Some(FailureCount {
+            failures: 1,
+            locked: true,
+            locked_now: true
+        })
+    );
+}
+
+async fn concurrent_phantom_failures(s: &dyn Store) {
+    // Ten requests that all saw the same count: exactly one counts.
+    let k = b"phantom-key-race".to_vec();
+    s.record_phantom_failure(&k, 0, 1, 100).await.unwrap();
+    let results = futures_join_all((0..10).map(|_| s.record_phantom_failure(&k, 1, 2, 100))).await;
+    let won = results
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(won, 1);
+    assert_eq!(s.phantom_failures(&k).await.unwrap().failures, 2);
 }
 
 async fn replay_rule(s: &dyn Store) {
@@ -377,6 +498,38 @@ async fn sessions(s: &dyn Store) {
     // s-old: last seen 1000; s-full: last seen 1600. Idle 30 min at 2_900 removes only s-old.
     assert_eq!(s.purge_expired_sessions(2_900, 1_800).await.unwrap(), 1);
     assert_eq!(s.delete_sessions_for_account(&a.id).await.unwrap(), 1);
+
+    // A password change ends every other session and challenge of the account, and only those.
+    let b = account("sess-others");
+    s.create_account(&b).await.unwrap();
+    for (id, state) in [
+        ("o-keep", SessionState::Full),
+        ("o-full", SessionState::Full),
+        ("o-pending", SessionState::MfaPending),
+        ("o-recovery", SessionState::Recovery),
+    ] {
+        s.create_session(&session(&b.id, id, state)).await.unwrap();
+    }
+    let c = account("sess-others-c");
+    s.create_account(&c).await.unwrap();
+    s.create_session(&session(&c.id, "o-other-account", SessionState::Full))
+        .await
+        .unwrap();
+    assert_eq!(s.delete_other_sessions(&b.id, "o-keep").await.unwrap(), 3);
+    assert_eq!(s.delete_other_sessions(&b.id, "o-keep").await.unwrap(), 0);
+    let left: Vec<String> = s
+        .sessions_for_account(&b.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(left, vec!["o-keep".to_string()]);
+    assert!(s
+        .session_by_token_hash(b"hash-o-other-account")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn setup_tokens(s: &dyn Store) {
@@ -410,6 +563,7 @@ async fn app_keys(s: &dyn Store) {
         created_at: 1,
         created_by: Some("root".into()),
         revoked_at: None,
+        allow_root: false,
     };
     s.create_app_key(&k).await.unwrap();
     assert_eq!(
@@ -417,7 +571,35 @@ async fn app_keys(s: &dyn Store) {
         Some(k.clone())
     );
     assert_eq!(s.app_key_by_hash(b"other").await.unwrap(), None);
-    assert_eq!(s.list_app_keys().await.unwrap(), vec![k]);
+    let rooted = AppKeyRecord {
+        id: "k2".into(),
+        name: "sso".into(),
+        key_hash: b"keyhash2".to_vec(),
+        created_at: 2,
+        created_by: None,
+        revoked_at: None,
+        allow_root: true,
+    };
+    s.create_app_key(&rooted).await.unwrap();
+    assert_eq!(
+        s.list_app_keys().await.unwrap(),
+        vec![k.clone(), rooted.clone()]
+    );
+    // Revoking: once, effective at once on this node (the lookup above cached the key), the
+    // other key untouched, the record kept with its revocation time.
+    assert!(s.revoke_app_key("k1", 50).await.unwrap());
+    assert!(!s.revoke_app_key("k1", 51).await.unwrap());
+    assert!(!s.revoke_app_key("no-such-key", 51).await.unwrap());
+    assert_eq!(s.app_key_by_hash(b"keyhash").await.unwrap(), None);
+    assert_eq!(
+        s.app_key_by_hash(b"keyhash2").await.unwrap(),
+        Some(rooted.clone())
+    );
+    let revoked = AppKeyRecord {
+        revoked_at: Some(50),
+        ..k
+    };
+    assert_eq!(s.list_app_keys().await.unwrap(), vec![revoked, rooted]);
 }
 
 async fn audit(s: &dyn Store) {
@@ -595,4 +777,40 @@ async fn audit_text_from_requests(s: &dyn Store) {
     let kana = super::audit_text(&"あ".repeat(600), super::AUDIT_DETAIL_MAX);
     assert_eq!(kana.chars().count(), super::AUDIT_DETAIL_MAX);
     assert_eq!(super::audit_text("alice", super::AUDIT_NAME_MAX), "alice");
+}
+
+async fn audit_by_detail(s: &dyn Store) {
+    // Counting by detail as well: contact codes sent per channel (detail `email` / `phone`).
+    for (at, result, detail) in [
+        (100, "success", Some("email")),
+        (101, "success", Some("phone")),
+        (102, "success", Some("email")),
+        (103, "refused_limit", Some("email")),
+        (104, "success", None),
+    ] {
+        s.insert_audit(&NewAuditEvent {
+            at,
+            account: Some("dora".into()),
+            actor: Some("dora".into()),
+            kind: "contact.verify_start".into(),
+            result: result.into(),
+            detail: detail.map(str::to_string),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let count = |detail: &'static str, since| {
+        s.count_audit_detail_since("dora", "contact.verify_start", "success", detail, since)
+    };
+    assert_eq!(count("email", 0).await.unwrap(), (2, Some(100)));
+    assert_eq!(count("email", 101).await.unwrap(), (1, Some(102)));
+    assert_eq!(count("phone", 0).await.unwrap(), (1, Some(101)));
+    assert_eq!(count("phone", 102).await.unwrap(), (0, None));
+    assert_eq!(
+        s.count_audit_detail_since("eve", "contact.verify_start", "success", "email", 0)
+            .await
+            .unwrap(),
+        (0, None)
+    );
 }

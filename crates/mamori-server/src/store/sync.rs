@@ -102,6 +102,9 @@ pub trait SyncStore: Send + Sync {
     async fn sync_devices(&self, account_id: &str) -> Result<Vec<SyncDeviceRecord>>;
     /// Revokes one of the account's devices; false if none or already revoked.
     async fn sync_revoke_device(&self, account_id: &str, id: &str, now: UnixTime) -> Result<bool>;
+    /// Revokes every unrevoked device of the account in one statement (the account's trust was
+    /// reset: MFA reset, password change, end of a recovery session); returns how many.
+    async fn sync_revoke_all_devices(&self, account_id: &str, now: UnixTime) -> Result<u64>;
     /// The account's wrapped keys.
     async fn sync_keys(&self, account_id: &str) -> Result<Option<SyncKeysRecord>>;
     /// Stores the wraps if the stored version is `expected_version` (0: none yet); a `None`
@@ -247,6 +250,22 @@ macro_rules! impl_sync_store {
                     .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
+                }
+
+                async fn sync_revoke_all_devices(
+                    &self,
+                    account_id: &str,
+                    now: UnixTime,
+                ) -> Result<u64> {
+                    let r = sqlx::query(
+                        "UPDATE sync_devices SET revoked_at = $2 \
+                         WHERE account_id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(account_id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(r.rows_affected())
                 }
 
                 async fn sync_keys(&self, account_id: &str) -> Result<Option<SyncKeysRecord>> {
@@ -510,6 +529,7 @@ pub(crate) mod suite {
 
     pub async fn run_all(s: &dyn Store) {
         devices(s).await;
+        revoke_all(s).await;
         keys(s).await;
         items(s).await;
         item_limit(s).await;
@@ -545,6 +565,52 @@ pub(crate) mod suite {
         assert_eq!(list[0].revoked_at, Some(60));
         // A revoked device frees its place.
         s.sync_create_device(&device("d3", &a, 3), 2).await.unwrap();
+    }
+
+    async fn revoke_all(s: &dyn Store) {
+        // Every unrevoked device of the account, and only of that account, in one statement;
+        // an already revoked device keeps its revocation time.
+        let a = account(s, "sync-all").await;
+        let b = account(s, "sync-all-other").await;
+        s.sync_create_device(&device("ra1", &a, 41), 8)
+            .await
+            .unwrap();
+        s.sync_create_device(&device("ra2", &a, 42), 8)
+            .await
+            .unwrap();
+        s.sync_create_device(&device("ra3", &a, 43), 8)
+            .await
+            .unwrap();
+        s.sync_create_device(&device("rb1", &b, 44), 8)
+            .await
+            .unwrap();
+        assert!(s.sync_revoke_device(&a, "ra3", 70).await.unwrap());
+        assert_eq!(s.sync_revoke_all_devices(&a, 80).await.unwrap(), 2);
+        assert_eq!(s.sync_revoke_all_devices(&a, 81).await.unwrap(), 0);
+        for hash in [41, 42, 43] {
+            assert!(s
+                .sync_device_by_token_hash(&[hash; 32])
+                .await
+                .unwrap()
+                .is_none());
+        }
+        let revoked: Vec<Option<i64>> = s
+            .sync_devices(&a)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.revoked_at)
+            .collect();
+        assert_eq!(revoked, vec![Some(80), Some(80), Some(70)]);
+        assert!(s
+            .sync_device_by_token_hash(&[44; 32])
+            .await
+            .unwrap()
+            .is_some());
+        // The limit counts only unrevoked devices, so the account can register again.
+        s.sync_create_device(&device("ra4", &a, 45), 1)
+            .await
+            .unwrap();
     }
 
     async fn keys(s: &dyn Store) {
