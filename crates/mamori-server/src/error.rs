@@ -18,6 +18,9 @@ pub enum Error {
     /// The session may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// An administrator may not make this change to another account's factors.
+    #[error("{}", .0.message())]
+    FactorChangeRefused(FactorRefusal),
     /// MFA enrollment is required before anything else.
     #[error("this account must enable an MFA device before doing anything else")]
     MfaEnrollmentRequired,
@@ -106,3 +109,33 @@ impl From<sqlx::migrate::MigrateError> for Error {
 
 /// Shorthand.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an administrator may not change another account's factors
+/// ([`crate::domain::factor_changes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FactorRefusal {
+    /// Root's factors are root's alone.
+    Root,
+    /// The administrator has no MFA device of their own.
+    AdminWithoutMfa,
+    /// Only the account itself may make this change.
+    OwnAccountOnly,
+}
+
+impl FactorRefusal {
+    /// The English explanation (the API's message; the console has its own catalogs).
+    pub fn message(self) -> &'static str {
+        match self {
+            FactorRefusal::Root => {
+                "root's factors are root's alone: an administrator cannot change them (on the \
+                 server host, `mamori-server admin recover-root` is the last resort)"
+            }
+            FactorRefusal::AdminWithoutMfa => {
+                "an administrator needs an MFA device of their own to change another account's \
+                 factors: enroll one first"
+            }
+            FactorRefusal::OwnAccountOnly => "only the account itself may make this change",
+        }
+    }
+}

@@ -371,6 +371,103 @@ async fn administrator_deactivates_a_lost_device_and_the_user_enrolls_again() {
     .await;
 }
 
+/// The console applies the domain's rule for other people's factors (issue #14 item 5): an
+/// administrator without MFA of their own (allowed to sign in by `require_mfa = "root"`)
+/// cannot deactivate anyone's device, and no administrator can deactivate root's; each page
+/// says why, and the devices stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_cannot_deactivate_root_devices_or_act_without_mfa() {
+    let srv = Server::start(&[]);
+    let link = srv.setup_link();
+    with_browser(
+        "admin-rules",
+        &srv,
+        Options::default(),
+        move |b| async move {
+            let (root_secret, mut root_last) = root_with_device(&b, &link).await;
+            // Root makes two administrators, ada and adam, and a user, bea.
+            let mut links = Vec::new();
+            for (name, admin) in [("ada", true), ("adam", true), ("bea", false)] {
+                b.goto("/users").await;
+                b.fill("name", name).await;
+                if admin {
+                    // A checkbox: no page load.
+                    b.el("admin").await.click().await.unwrap();
+                }
+                b.click("create-user").await;
+                links.push(b.text("setup-link").await);
+            }
+            b.sign_out().await;
+            // bea enrolls a device; ada too; adam does not (the policy lets him sign in without).
+            let mut secrets = Vec::new();
+            for (name, l) in [("bea", &links[2]), ("ada", &links[0])] {
+                b.set_password_from_link(l).await;
+                b.sign_in_password(name).await;
+                let secret = b.start_enrollment(&format!("{name}-phone")).await;
+                b.enter_two_codes_behind(&secret).await;
+                assert_eq!(b.path().await, "/security?done=mfa_assigned");
+                secrets.push(secret);
+                b.sign_out().await;
+            }
+            b.set_password_from_link(&links[1]).await;
+            b.sign_in_password("adam").await;
+            assert_eq!(b.path().await, "/");
+
+            // adam, without MFA, tries to deactivate bea's device: refused, with the way out.
+            b.goto("/users/bea").await;
+            b.click_css("#devices a.danger-link").await;
+            assert!(b.path().await.ends_with("/deactivate"));
+            b.click("confirm").await;
+            let page = b.text("error").await;
+            assert!(
+                page.contains("You need an MFA device of your own"),
+                "{page}"
+            );
+            b.shots("deactivate-without-mfa").await;
+            b.goto("/users/bea").await;
+            assert!(b.text("devices").await.contains("bea-phone"));
+            // And root's device.
+            b.goto("/users/root").await;
+            b.click_css("#devices a.danger-link").await;
+            b.click("confirm").await;
+            assert!(b.text("error").await.contains("root's alone"));
+            b.sign_out().await;
+
+            // ada has MFA and a fresh code: bea's device may go, root's may not.
+            b.sign_in_password("ada").await;
+            let ada = &secrets[1];
+            let mut ada_last = 0;
+            b.fill("code", &next_code(ada, &mut ada_last).await).await;
+            b.click("verify").await;
+            assert_eq!(b.path().await, "/");
+            b.goto("/users/root").await;
+            b.click_css("#devices a.danger-link").await;
+            b.click("confirm").await;
+            let page = b.text("error").await;
+            assert!(page.contains("root's alone"), "{page}");
+            b.shots("deactivate-root").await;
+            b.goto("/users/root").await;
+            assert!(b.text("devices").await.contains("phone"));
+            b.goto("/users/bea").await;
+            b.click_css("#devices a.danger-link").await;
+            b.click("confirm").await;
+            assert_eq!(b.path().await, "/users/bea?done=device_deactivated");
+            b.sign_out().await;
+
+            // Root's audit shows both refusals of root's device, by the administrators.
+            b.sign_in_password("root").await;
+            b.fill("code", &next_code(&root_secret, &mut root_last).await)
+                .await;
+            b.click("verify").await;
+            b.goto("/audit?account=root&kind=mfa.delete").await;
+            let audit = b.text("audit").await;
+            assert!(audit.contains("refused_root"), "{audit}");
+            assert!(audit.contains("ada") && audit.contains("adam"), "{audit}");
+        },
+    )
+    .await;
+}
+
 /// Sets root up and enrolls a device over the JSON API; returns the secret, the last used
 /// time step and the API session's token (a second session of root).
 async fn root_via_api(srv: &Server) -> (Secret, u64, String) {

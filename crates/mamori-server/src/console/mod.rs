@@ -28,7 +28,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::UnixTime;
 use crate::domain::signin::Authenticated;
-use crate::error::Error;
+use crate::error::{Error, FactorRefusal};
 use crate::http::{AppState, Meta, SESSION_COOKIE};
 use crate::store::{Role, SessionState};
 
@@ -164,6 +164,20 @@ fn error_page(e: &Error) -> ErrorPage {
             Key("errors.forbidden_todo"),
             None,
         ),
+        Error::FactorChangeRefused(why) => (
+            StatusCode::FORBIDDEN,
+            Key(match why {
+                FactorRefusal::Root => "errors.root_factors",
+                FactorRefusal::AdminWithoutMfa => "errors.admin_needs_mfa",
+                _ => "errors.own_account_only",
+            }),
+            Key(match why {
+                FactorRefusal::Root => "errors.root_factors_todo",
+                FactorRefusal::AdminWithoutMfa => "errors.admin_needs_mfa_todo",
+                _ => "errors.own_account_only_todo",
+            }),
+            None,
+        ),
         Error::NotFound(_) => (
             StatusCode::NOT_FOUND,
             Key("errors.not_found"),
@@ -294,6 +308,11 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::InvalidSetupToken => tr.t("errors.setup_link"),
         Error::NotFound(_) => tr.t("errors.not_found"),
         Error::Forbidden(_) => tr.t("errors.forbidden"),
+        Error::FactorChangeRefused(FactorRefusal::Root) => tr.t("errors.root_factors"),
+        Error::FactorChangeRefused(FactorRefusal::AdminWithoutMfa) => {
+            tr.t("errors.admin_needs_mfa")
+        }
+        Error::FactorChangeRefused(_) => tr.t("errors.own_account_only"),
         Error::InvalidInput(m) if m.contains("code") => tr.t("errors.code_format"),
         Error::InvalidInput(m) if m.contains("email") => tr.t("errors.email"),
         Error::InvalidInput(m) if m.contains("phone") => tr.t("errors.phone"),

@@ -334,7 +334,7 @@ impl Service {
     /// under the one rule for factor changes ([`Service::authorize_factor_change`]): the
     /// account itself with a recent second factor, or an administrator with a recent second
     /// factor of their own for anyone but root. When an administrator removes it, the user's
-    /// sessions end, so the next sign-in asks again (and, with no device left where the policy
+    /// sessions and sync device tokens end, so the next sign-in asks again (and, with no device left where the policy
     /// requires MFA, asks to enroll). Audited and notified either way.
     pub async fn delete_device(
         &self,
@@ -344,10 +344,7 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<DeviceRecord> {
-        let target = match user {
-            Some(name) if name != auth.account.name => self.account(name).await?,
-            _ => auth.account.clone(),
-        };
+        let target = self.factor_target(auth, user).await?;
         let d = self.owned_device(&target, device_id).await?;
         let allowed = self
             .authorize_factor_change(
@@ -362,8 +359,19 @@ impl Service {
         if !self.store.delete_device(&target.id, device_id).await? {
             return Err(Error::NotFound("device"));
         }
-        if allowed.admin().is_some() {
+        if let Some(admin) = allowed.admin() {
+            // The device is gone because the user lost it or lost trust in it: whatever was
+            // signed in or syncing with the account's old trust ends too (the lost phone may
+            // hold a sync token).
             self.store.delete_sessions_for_account(&target.id).await?;
+            self.sync_revoke_all(
+                &target,
+                admin,
+                "device deactivated by an administrator",
+                now,
+                meta,
+            )
+            .await?;
         }
         let mut event = Event::own(kind::MFA_DELETE, "success", &target.name).detail(&d.name);
         if let Some(admin) = allowed.admin() {

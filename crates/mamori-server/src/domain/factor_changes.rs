@@ -16,7 +16,7 @@
 //! functions require, so a change cannot skip the rule.
 
 use crate::clock::UnixTime;
-use crate::error::{Error, Result};
+use crate::error::{Error, FactorRefusal, Result};
 use crate::store::{AccountRecord, Role, SessionRecord, SessionState};
 
 use super::audit::{kind, Event};
@@ -155,6 +155,27 @@ pub(super) fn recent_factor(session: &SessionRecord, now: UnixTime) -> bool {
 }
 
 impl Service {
+    /// The account an operation acts on: the session's own when `user` is `None`; else the
+    /// named account, which only an administrator may name (the administrators' endpoints and
+    /// pages), even when it is their own.
+    pub(super) async fn factor_target(
+        &self,
+        auth: &super::signin::Authenticated,
+        user: Option<&str>,
+    ) -> Result<AccountRecord> {
+        let Some(name) = user else {
+            return Ok(auth.account.clone());
+        };
+        auth.require_admin()?;
+        if name == auth.account.name {
+            return Ok(auth.account.clone());
+        }
+        self.store
+            .account_by_name(name)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
     /// The one rule for changing factors (see the module documentation): `actor`, signed in
     /// with `session`, wants to make `change` to `target`'s factors. Refusals are audited.
     pub async fn authorize_factor_change(
@@ -209,18 +230,13 @@ impl Service {
             if !change.administrable() {
                 return Ok(Err((
                     "forbidden",
-                    Error::Forbidden("only the account itself may make this change".into()),
+                    Error::FactorChangeRefused(FactorRefusal::OwnAccountOnly),
                 )));
             }
             if target.name == ROOT {
                 return Ok(Err((
                     "refused_root",
-                    Error::Forbidden(
-                        "root's factors are root's alone: an administrator cannot change them \
-                         (on the server host, `mamori-server admin recover-root` is the last \
-                         resort)"
-                            .into(),
-                    ),
+                    Error::FactorChangeRefused(FactorRefusal::Root),
                 )));
             }
             // Not "recent if the administrator has MFA": an administrator without a second
@@ -238,11 +254,7 @@ impl Service {
                 if !admin_has_mfa {
                     return Ok(Err((
                         "admin_without_mfa",
-                        Error::Forbidden(
-                            "an administrator needs an MFA device of their own to change \
-                             another account's factors: enroll one first"
-                                .into(),
-                        ),
+                        Error::FactorChangeRefused(FactorRefusal::AdminWithoutMfa),
                     )));
                 }
                 return Ok(Err((
@@ -262,6 +274,12 @@ impl Service {
             SessionState::EnrollmentRequired | SessionState::MfaPending => {
                 return Ok(Err(("enrollment_required", Error::MfaEnrollmentRequired)))
             }
+        }
+        if change == FactorChange::ResetMfa && target.name == ROOT {
+            return Ok(Err((
+                "refused_root",
+                Error::FactorChangeRefused(FactorRefusal::Root),
+            )));
         }
         if change == FactorChange::ResetMfa {
             return Ok(Err((

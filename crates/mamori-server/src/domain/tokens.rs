@@ -377,14 +377,7 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<(DeviceRecord, Option<SecondFactorVerified>)> {
-        let target = match user {
-            Some(u) if u != auth.account.name => self
-                .store
-                .account_by_name(u)
-                .await?
-                .ok_or(Error::NotFound("user"))?,
-            _ => auth.account.clone(),
-        };
+        let target = self.factor_target(auth, user).await?;
         let allowed = self
             .authorize_factor_change(
                 &auth.account,

@@ -54,7 +54,7 @@ impl From<Error> for ApiError {
             Error::InvalidInput(_) => (S::BAD_REQUEST, C::InvalidInput),
             Error::InvalidCredentials => (S::UNAUTHORIZED, C::InvalidCredentials),
             Error::Unauthenticated => (S::UNAUTHORIZED, C::Unauthenticated),
-            Error::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
+            Error::Forbidden(_) | Error::FactorChangeRefused(_) => (S::FORBIDDEN, C::Forbidden),
             Error::MfaEnrollmentRequired => (S::FORBIDDEN, C::MfaEnrollmentRequired),
             Error::InvalidChallenge => (S::UNAUTHORIZED, C::InvalidChallenge),
             Error::RecoverySessionRestricted => (S::FORBIDDEN, C::RecoverySessionRestricted),
