@@ -96,34 +96,29 @@ impl Db {
         let sql = "INSERT INTO sessions (id, token_hash, account_id, state, created_at, \
                    last_seen_at, expires_at, second_factor_at, client_addr, user_agent) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 'matrix')";
+        // The same statement and values on either backend's pool.
+        macro_rules! insert {
+            ($pool:expr) => {
+                sqlx::query(sql)
+                    .bind(&id)
+                    .bind(&hash)
+                    .bind(account_id)
+                    .bind(state)
+                    .bind(t - 120)
+                    .bind(t)
+                    .bind(expires)
+                    .bind(factor)
+                    .execute($pool)
+                    .await
+                    .unwrap()
+            };
+        }
         match self {
             Db::Sqlite(p) => {
-                sqlx::query(sql)
-                    .bind(&id)
-                    .bind(&hash)
-                    .bind(account_id)
-                    .bind(state)
-                    .bind(t - 120)
-                    .bind(t)
-                    .bind(expires)
-                    .bind(factor)
-                    .execute(p)
-                    .await
-                    .unwrap();
+                insert!(p);
             }
             Db::Pg(p) => {
-                sqlx::query(sql)
-                    .bind(&id)
-                    .bind(&hash)
-                    .bind(account_id)
-                    .bind(state)
-                    .bind(t - 120)
-                    .bind(t)
-                    .bind(expires)
-                    .bind(factor)
-                    .execute(p)
-                    .await
-                    .unwrap();
+                insert!(p);
             }
         }
         token
