@@ -95,6 +95,17 @@ pub(crate) struct Attempt {
     /// the attempt back restores the former if no other attempt came since.
     before: Option<UnixTime>,
     at: UnixTime,
+    /// The account's failure count with this attempt in it.
+    count: i64,
+}
+
+/// What a claimed place in the order of attempts does to the account's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// Count the attempt as a failure until it is settled ([`Service::second_factor_guard`]).
+    Reserve,
+    /// The answer is right: clear the count ([`Service::second_factor_claim_success`]).
+    Success,
 }
 
 impl Service {
@@ -197,44 +208,44 @@ impl Service {
         audit_kind: &str,
     ) -> Result<SecondFactorVerified> {
         let name = account.name.as_str();
-        let attempt = self
-            .second_factor_guard(account, audit_kind, now, meta)
+        // Refuse a locked or throttled account before looking at the code.
+        self.second_factor_check(account, audit_kind, now, meta)
             .await?;
         // Compare the code with every enabled OTP device, without stopping at a match or at a
-        // device whose format it does not fit; then accept the first match.
+        // device whose format it does not fit (pure computation: nothing is decided yet).
         let mut checks = Vec::new();
         for d in devices.iter().filter(|d| {
             d.kind.is_otp() && d.enabled_at.is_some() && device_id.is_none_or(|want| want == d.id)
         }) {
-            match self.check_code(d, code, now) {
-                Ok(c) => checks.push((d, c)),
-                Err(e) => {
-                    self.second_factor_void(attempt).await?;
-                    return Err(e);
-                }
-            }
+            checks.push((d, self.check_code(d, code, now)?));
         }
-        let mut replayed = false;
-        for (d, check) in checks {
-            match check {
-                Check::Accepted { step, drift } => {
-                    if self.store.accept_step(&d.id, step, drift, now).await? {
-                        self.second_factor_succeeded(attempt).await?;
-                        self.audit(
-                            now,
-                            meta,
-                            Event::own(audit_kind, "success", name).detail(&d.name),
-                        )
-                        .await?;
-                        return Ok(SecondFactorVerified::new(&account.id));
-                    }
-                    // Another request (on this node or another) accepted this step first.
-                    replayed = true;
-                }
-                Check::Replayed => replayed = true,
-                Check::NoMatch => {}
+        let accepted = checks.iter().find_map(|(d, c)| match c {
+            Check::Accepted { step, drift } => Some((*d, *step, *drift)),
+            _ => None,
+        });
+        let mut replayed = checks.iter().any(|(_, c)| matches!(c, Check::Replayed));
+        // The verdict counts only through a place claimed in the one order of attempts (a
+        // compare-and-swap on the state a throttle decision was made on): a right code clears
+        // the count, a wrong one is reserved as a failure. A code computed right while the
+        // account went over its limit is refused like a wrong one (the answer is the limit's).
+        if let Some((d, step, drift)) = accepted {
+            self.second_factor_claim_success(account, audit_kind, now, meta)
+                .await?;
+            if self.store.accept_step(&d.id, step, drift, now).await? {
+                self.audit(
+                    now,
+                    meta,
+                    Event::own(audit_kind, "success", name).detail(&d.name),
+                )
+                .await?;
+                return Ok(SecondFactorVerified::new(&account.id));
             }
+            // Another request (on this node or another) accepted this step first.
+            replayed = true;
         }
+        let attempt = self
+            .second_factor_guard(account, audit_kind, now, meta)
+            .await?;
         let result = if replayed { "replay" } else { "failure" };
         Err(self
             .second_factor_failed(
@@ -313,6 +324,38 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<Attempt> {
+        self.claim(account, Claim::Reserve, audit_kind, now, meta)
+            .await
+    }
+
+    /// For a factor checked before its place is claimed (an OTP code, pure computation): a
+    /// right answer takes its place in the same order as reservations and clears the count in
+    /// one conditional update, refused (and audited) like any attempt when the account is
+    /// locked or throttled by then.
+    pub(crate) async fn second_factor_claim_success(
+        &self,
+        account: &AccountRecord,
+        audit_kind: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.claim(account, Claim::Success, audit_kind, now, meta)
+            .await
+            .map(|_| ())
+    }
+
+    /// Claims a place in the account's one order of attempts: refuses a locked or throttled
+    /// account (audited as `audit_kind`), then makes `claim`'s change with one
+    /// compare-and-swap on the state that decision was made on, reading the account again
+    /// when another attempt changed it first.
+    async fn claim(
+        &self,
+        account: &AccountRecord,
+        claim: Claim,
+        audit_kind: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<Attempt> {
         let lock_after = i64::from(self.policy.lockout.lock_after);
         let (mut failures, mut last, mut locked) = (
             account.mfa_failures,
@@ -330,6 +373,7 @@ impl Service {
                         account_id: account.id.clone(),
                         before: last,
                         at: now,
+                        count: failures,
                     };
                     return Err(self
                         .second_factor_failed(
@@ -346,15 +390,24 @@ impl Service {
                 }
                 break;
             }
-            if self
-                .store
-                .reserve_mfa_attempt(&account.id, failures, last, now, lock_after)
-                .await?
-            {
+            let claimed = match claim {
+                Claim::Reserve => {
+                    self.store
+                        .reserve_mfa_attempt(&account.id, failures, last, now, lock_after)
+                        .await?
+                }
+                Claim::Success => {
+                    self.store
+                        .claim_mfa_success(&account.id, failures, last, lock_after)
+                        .await?
+                }
+            };
+            if claimed {
                 return Ok(Attempt {
                     account_id: account.id.clone(),
                     before: last,
                     at: now,
+                    count: failures.saturating_add(1),
                 });
             }
             let fresh = self
@@ -410,10 +463,19 @@ impl Service {
     ) -> Error {
         let run = async {
             let lock_after = i64::from(self.policy.lockout.lock_after);
-            let count = self
-                .store
-                .settle_mfa_failure(&attempt.account_id, now, lock_after)
-                .await?;
+            // Only the attempt that brought the count to the limit can lock (each reservation
+            // is one distinct increment); the others need no further statement.
+            let count = if attempt.count >= lock_after {
+                self.store
+                    .settle_mfa_failure(&attempt.account_id, now, lock_after)
+                    .await?
+            } else {
+                crate::store::FailureCount {
+                    failures: attempt.count,
+                    locked: false,
+                    locked_now: false,
+                }
+            };
             let mut event = Event::own(audit_kind, result, &account.name);
             if let Some(d) = detail {
                 event = event.detail(d);

@@ -465,6 +465,18 @@ pub trait Store:
         now: UnixTime,
         lock_after: i64,
     ) -> Result<bool>;
+    /// A right answer claims its place in the same order as reservations: one conditional
+    /// update that clears the count (and last failure time) only if the account is unlocked
+    /// and its count is still `seen_failures` with last failure `seen_last`, below
+    /// `lock_after`. `false` when another attempt changed the row first: re-read and decide
+    /// again. (Reserving and then clearing would do the same in two statements.)
+    async fn claim_mfa_success(
+        &self,
+        account_id: &str,
+        seen_failures: i64,
+        seen_last: Option<UnixTime>,
+        lock_after: i64,
+    ) -> Result<bool>;
     /// A reserved attempt failed: locks the account when the count has reached `lock_after`.
     /// [`FailureCount::locked_now`] is true for exactly one caller, the one whose statement set
     /// the lock.

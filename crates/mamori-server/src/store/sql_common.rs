@@ -526,6 +526,27 @@ impl Store for This {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn claim_mfa_success(
+        &self,
+        account_id: &str,
+        seen_failures: i64,
+        seen_last: Option<UnixTime>,
+        lock_after: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE accounts SET mfa_failures = 0, mfa_last_failure_at = NULL \
+             WHERE id = $1 AND locked_at IS NULL AND mfa_failures = $2 AND mfa_failures < $3 \
+             AND mfa_last_failure_at IS NOT DISTINCT FROM $4",
+        )
+        .bind(account_id)
+        .bind(seen_failures)
+        .bind(lock_after)
+        .bind(seen_last)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn settle_mfa_failure(
         &self,
         account_id: &str,

@@ -161,6 +161,11 @@ async fn failures_and_lock(s: &dyn Store) {
         (1, Some(11), None),
         "the former time is back"
     );
+    // A right answer claims its place on the state it saw and clears the count.
+    assert!(!s.claim_mfa_success(&a.id, 2, Some(11), 3).await.unwrap());
+    assert!(s.claim_mfa_success(&a.id, 1, Some(11), 3).await.unwrap());
+    assert_eq!(get(a.id.clone()).await, (0, None, None));
+    assert!(s.claim_mfa_success(&a.id, 0, None, 3).await.unwrap());
     s.reset_mfa_failures(&a.id).await.unwrap();
     assert_eq!(get(a.id.clone()).await, (0, None, None));
     s.release_mfa_attempt(&a.id, 0, None).await.unwrap();
@@ -185,6 +190,10 @@ async fn failures_and_lock(s: &dyn Store) {
         .reserve_mfa_attempt(&a.id, 3, last, 40, 100)
         .await
         .unwrap());
+    assert!(
+        !s.claim_mfa_success(&a.id, 3, last, 100).await.unwrap(),
+        "a locked account takes no right answer"
+    );
     // A success does not unlock a locked account; only the administrator reset does.
     s.reset_mfa_failures(&a.id).await.unwrap();
     s.release_mfa_attempt(&a.id, 23, Some(22)).await.unwrap();
