@@ -84,6 +84,10 @@ pub enum ErrorCode {
     CrossSiteRequest,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
+    // #15 defaults
+    /// 403: an administrator without an enabled MFA device of their own may not use
+    /// administrative functions (whatever `require_mfa` says): enroll a device first.
+    AdminWithoutMfa,
 }
 
 impl ErrorCode {
@@ -116,6 +120,8 @@ impl ErrorCode {
             ErrorCode::SecurityKeyRejected => "security_key_rejected",
             ErrorCode::CrossSiteRequest => "cross_site_request",
             ErrorCode::Internal => "internal",
+            // #15 defaults
+            ErrorCode::AdminWithoutMfa => "admin_without_mfa",
         }
     }
 }

@@ -9,8 +9,12 @@ use crate::{Finding, Outcome, Review, Severity};
 pub const UNUSED_DAYS: i64 = 45;
 /// Application keys should be rotated within this many days (CIS: 90 days for access keys).
 pub const KEY_ROTATION_DAYS: i64 = 90;
-/// The minimum password length the review expects (CIS Foundations: 14).
-pub const MIN_PASSWORD_LENGTH: u32 = 14;
+/// The minimum password length: the server's default `password.min_length` and what this
+/// review expects, one number for both. NIST SP 800-63B-4 section 3.1.1.2 asks for at least
+/// 15 characters when the password is the only authentication factor and 8 when it is used
+/// with a second factor; every account starts password-only (its setup link sets the
+/// password before any MFA device exists, and `require_mfa` may leave it so), so 15.
+pub const MIN_PASSWORD_LENGTH: u32 = 15;
 /// Recovery codes at or below this count raise the same alert as the console's.
 pub const FEW_RECOVERY_CODES: u32 = 2;
 
@@ -293,14 +297,14 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
     ));
     f.push(check(
         "DR-PASSWORD-LENGTH",
-        "The password policy requires 14 or more characters",
+        "The password policy requires 15 or more characters (NIST SP 800-63B-4)",
         Severity::Medium,
         if s.password_min_length < MIN_PASSWORD_LENGTH {
             vec![format!("password.min_length = {}", s.password_min_length)]
         } else {
             vec![]
         },
-        "set password.min_length = 14 (or more) in the configuration and restart",
+        "set password.min_length = 15 (or more) in the configuration and restart",
         "/docs/server.md#configuration",
     ));
     f.push(check(

@@ -3,7 +3,7 @@
 
 use mamori_review::deployment::{
     review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, RequireMfa,
-    SettingsFacts,
+    SettingsFacts, MIN_PASSWORD_LENGTH,
 };
 use mamori_review::{Outcome, Review};
 
@@ -39,7 +39,7 @@ fn good() -> DeploymentFacts {
             revoked: false,
         }],
         settings: SettingsFacts {
-            password_min_length: 14,
+            password_min_length: MIN_PASSWORD_LENGTH,
             require_mfa: RequireMfa::All,
             public_url: "https://mfa.example.com".into(),
             secure_cookies: true,
@@ -210,6 +210,12 @@ fn settings() {
     check(
         |d| d.settings.password_min_length = 12,
         &[("DR-PASSWORD-LENGTH", &["password.min_length = 12"])],
+    );
+    // NIST SP 800-63B-4's single-factor minimum: 14 is one short, 15 passes (the base).
+    assert_eq!(MIN_PASSWORD_LENGTH, 15);
+    check(
+        |d| d.settings.password_min_length = 14,
+        &[("DR-PASSWORD-LENGTH", &["password.min_length = 14"])],
     );
     check(
         |d| d.settings.require_mfa = RequireMfa::Root,

@@ -57,9 +57,42 @@ fn time_text(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// Writes a table: every column but the last padded to its widest cell (in characters), one
+/// space between columns, no trailing spaces.
+pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let last = cells.len().saturating_sub(1);
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(cell);
+            if i < last {
+                s.extend(std::iter::repeat_n(
+                    ' ',
+                    w.saturating_sub(cell.chars().count()),
+                ));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(headers.to_vec())).map_err(io)?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect())).map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Runs one admin command.
 pub async fn run(config: &Config, cmd: AdminCommand, out: &mut dyn Write) -> Result<()> {
-    let public_url = config.public_url_for(config.listen);
+    let public_url = config.admin_public_url();
     let svc = crate::server::open_service(config, public_url).await?;
     run_with(&svc, &SystemClock, cmd, out).await
 }
@@ -103,14 +136,9 @@ pub async fn run_with(
         }
         AdminCommand::ListUsers { json } => {
             let users = svc.list_users().await?;
-            if !json {
-                writeln!(
-                    out,
-                    "{:<24} {:<6} {:<20} {:<8} {:<7} CREATED",
-                    "USER", "ROLE", "MFA", "PASSWORD", "LOCKED"
-                )
-                .map_err(io)?;
-            }
+            // The table is printed once every row is known: its columns are as wide as their
+            // widest value ("Virtual x2, Security key, Hardware" included).
+            let mut rows: Vec<Vec<String>> = Vec::new();
             for u in users {
                 let kinds: Vec<DeviceKind> = svc
                     .enabled_devices(&u.account)
@@ -132,22 +160,27 @@ pub async fn run_with(
                     });
                     writeln!(out, "{v}").map_err(io)?;
                 } else {
-                    writeln!(
-                        out,
-                        "{:<24} {:<6} {:<20} {:<8} {:<7} {}",
-                        a.name,
-                        a.role.as_str(),
+                    rows.push(vec![
+                        a.name.clone(),
+                        a.role.as_str().to_string(),
                         mfa,
                         if a.password_hash.is_some() {
                             "yes"
                         } else {
                             "no"
-                        },
-                        if a.locked_at.is_some() { "yes" } else { "no" },
-                        time_text(a.created_at)
-                    )
-                    .map_err(io)?;
+                        }
+                        .to_string(),
+                        if a.locked_at.is_some() { "yes" } else { "no" }.to_string(),
+                        time_text(a.created_at),
+                    ]);
                 }
+            }
+            if !json {
+                write_table(
+                    out,
+                    &["USER", "ROLE", "MFA", "PASSWORD", "LOCKED", "CREATED"],
+                    &rows,
+                )?;
             }
         }
         AdminCommand::ResetMfa { user } => {
@@ -389,6 +422,38 @@ pub async fn run_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_columns_stay_aligned_with_long_cells() {
+        let rows = vec![
+            vec![
+                "root".into(),
+                "admin".into(),
+                "Virtual x2, Security key, Hardware".into(),
+                "yes".into(),
+            ],
+            vec![
+                "a-very-long-user-name-of-forty-characters".into(),
+                "user".into(),
+                "Not enabled".into(),
+                "no".into(),
+            ],
+        ];
+        let mut out = Vec::new();
+        write_table(&mut out, &["USER", "ROLE", "MFA", "PASSWORD"], &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        // Every column starts at the same offset on every line.
+        for (k, col) in ["ROLE", "MFA", "PASSWORD"].iter().enumerate() {
+            let at = lines[0].find(col).unwrap();
+            for (line, row) in lines[1..].iter().zip(&rows) {
+                assert!(line[at..].starts_with(row[k + 1].as_str()), "{text}");
+                assert_eq!(&line[at - 1..at], " ", "{text}");
+            }
+        }
+        assert!(text.lines().all(|l| !l.ends_with(' ')), "{text}");
+    }
 
     #[test]
     fn mfa_column_reads_like_the_providers_user_list() {

@@ -13,9 +13,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RequireMfa {
-    /// Only the root account (the default, as the cloud provider recommends).
+    /// Only the root account.
     Root,
-    /// Every account.
+    /// Every account (the default, which the security review expects).
     All,
     /// No account (accounts without MFA still get the security alert).
     None,
@@ -308,7 +308,9 @@ impl Default for PasswordConfig {
     fn default() -> Self {
         // OWASP Password Storage Cheat Sheet's Argon2id baseline: m=19 MiB, t=2, p=1.
         PasswordConfig {
-            min_length: 12,
+            // One number with the security review's expectation (NIST SP 800-63B-4: 15 for
+            // a password that is the only factor, which every account's is at first).
+            min_length: mamori_review::deployment::MIN_PASSWORD_LENGTH as usize,
             argon2_m_kib: 19 * 1024,
             argon2_t: 2,
             argon2_p: 1,
@@ -322,7 +324,8 @@ impl Default for PasswordConfig {
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the chosen address is printed).
     pub listen: SocketAddr,
-    /// The URL people reach the server at (setup links); defaults to `http://LISTEN`.
+    /// The URL people reach the server at (setup links, the security keys' relying party);
+    /// defaults to `http://localhost:PORT` on a loopback address, else `http://LISTEN`.
     pub public_url: Option<String>,
     /// Issuer shown in authenticator apps.
     pub service_name: String,
@@ -358,7 +361,7 @@ impl Default for Config {
             service_name: "mamori".into(),
             data_dir: None,
             database: None,
-            require_mfa: RequireMfa::Root,
+            require_mfa: RequireMfa::All,
             log_format: LogFormat::Text,
             limits: Limits::default(),
             lockout: Lockout::default(),
@@ -587,7 +590,8 @@ impl Config {
             return bad("lockout.lock_after must be between 1 and 100");
         }
         if self.password.min_length < 8 {
-            // NIST SP 800-63B section 5.1.1.2: at least 8 characters.
+            // NIST SP 800-63B-4 section 3.1.1.2: at least 8 characters even with a second
+            // factor (15 when the password is the only one: the default).
             return bad("password.min_length must be at least 8");
         }
         if self.password.argon2_t == 0 || self.password.argon2_p == 0 {
@@ -617,13 +621,63 @@ impl Config {
         }
     }
 
-    /// The public URL with no trailing slash, given the address actually bound.
+    /// Where a running server records its public URL in the data directory
+    /// ([`SERVER_URL_FILE`]).
+    pub fn server_url_file(&self) -> PathBuf {
+        self.data_dir().join(SERVER_URL_FILE)
+    }
+
+    /// The public URL of links the admin command line prints: the configured one; else the
+    /// one the server last started on this data directory recorded (it knows the port it
+    /// really listens on, `--listen 127.0.0.1:0` included); else derived from `listen`.
+    pub fn admin_public_url(&self) -> String {
+        if self.public_url.is_some() {
+            return self.public_url_for(self.listen);
+        }
+        read_server_url(&self.server_url_file()).unwrap_or_else(|| self.public_url_for(self.listen))
+    }
+
+    /// The public URL with no trailing slash, given the address actually bound. Unset, it is
+    /// `http://localhost:PORT` on a loopback address — a browser treats `localhost` as a
+    /// secure context and accepts it as a WebAuthn relying-party id, which an IP address can
+    /// never be, so security keys work with the README's command — and `http://ADDR:PORT`
+    /// otherwise (docs/server.md).
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
+            None if bound.ip().is_loopback() => format!("http://localhost:{}", bound.port()),
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// The file name, in the data directory, of the running server's public URL.
+pub const SERVER_URL_FILE: &str = "server-url";
+
+/// A URL recorded in [`SERVER_URL_FILE`], if the file holds one: a short `http(s)://` line
+/// without control characters (anything else is ignored, as if the file were missing).
+pub fn read_server_url(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(2048)
+        .read_to_string(&mut text)
+        .ok()?;
+    let url = text.trim();
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() < 2048
+        && !url.contains(char::is_control)
+        && !url.contains(char::is_whitespace);
+    ok.then(|| url.trim_end_matches('/').to_string())
+}
+
+/// Records the server's public URL in [`SERVER_URL_FILE`] (written to a temporary file and
+/// renamed, so a reader never sees half of it).
+pub fn write_server_url(path: &Path, url: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{url}\n"))?;
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -641,13 +695,67 @@ mod tests {
     }
 
     #[test]
-    fn defaults_listen_on_localhost_8080_and_require_mfa_for_root() {
+    fn defaults_listen_on_localhost_8080_and_pass_the_review() {
         let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.require_mfa, RequireMfa::Root);
+        // What the security review expects (DR-REQUIRE-MFA-ALL, DR-PASSWORD-LENGTH).
+        assert_eq!(c.require_mfa, RequireMfa::All);
+        assert_eq!(c.password.min_length, 15);
+        assert_eq!(
+            c.password.min_length,
+            mamori_review::deployment::MIN_PASSWORD_LENGTH as usize
+        );
         assert_eq!(c.limits.max_devices, 8);
         assert_eq!(c.lockout.lock_after, 100);
         assert_eq!(c.password.argon2_m_kib, 19456);
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_localhost_on_loopback() {
+        let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        let at = |a: &str| c.public_url_for(a.parse().unwrap());
+        assert_eq!(at("127.0.0.1:43210"), "http://localhost:43210");
+        assert_eq!(at("[::1]:8080"), "http://localhost:8080");
+        // Not loopback: as before, the address itself.
+        assert_eq!(at("0.0.0.0:8080"), "http://0.0.0.0:8080");
+        assert_eq!(at("192.0.2.7:8080"), "http://192.0.2.7:8080");
+        let c = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_PUBLIC_URL", "https://mfa.example.com/")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.public_url_for("127.0.0.1:1".parse().unwrap()),
+            "https://mfa.example.com"
+        );
+    }
+
+    #[test]
+    fn admin_links_use_the_url_the_server_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let c =
+            Config::load_with(&Overrides::default(), &env_of(&[("MAMORI_DATA_DIR", d)])).unwrap();
+        // No server started yet: the configured listen address.
+        assert_eq!(c.admin_public_url(), "http://localhost:8080");
+        write_server_url(&c.server_url_file(), "http://localhost:40123").unwrap();
+        assert_eq!(c.admin_public_url(), "http://localhost:40123");
+        // A damaged file is ignored.
+        std::fs::write(c.server_url_file(), "javascript:alert(1)").unwrap();
+        assert_eq!(c.admin_public_url(), "http://localhost:8080");
+        std::fs::write(c.server_url_file(), "http://a\u{7}b").unwrap();
+        assert_eq!(c.admin_public_url(), "http://localhost:8080");
+        // A configured public URL wins.
+        write_server_url(&c.server_url_file(), "http://localhost:40123").unwrap();
+        let c = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[
+                ("MAMORI_DATA_DIR", d),
+                ("MAMORI_PUBLIC_URL", "https://mfa.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.admin_public_url(), "https://mfa.example.com");
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub enum Error {
     InvalidDeviceState(String),
     /// The password does not meet the policy.
     #[error("{0}")]
-    WeakPassword(String),
+    WeakPassword(crate::domain::password::PasswordProblem),
     /// Unknown, used or expired setup token.
     #[error("the setup link is unknown, used or expired: ask an administrator for a new one")]
     InvalidSetupToken,
@@ -93,6 +93,11 @@ pub enum Error {
     /// Any other internal failure (crypto, I/O).
     #[error("internal error: {0}")]
     Internal(String),
+    // #15 defaults
+    /// An administrator without an enabled MFA device of their own asked for an
+    /// administrative function (refused whatever `require_mfa` says).
+    #[error("administrators must enable an MFA device of their own before using administrative functions: assign one first (POST /api/v1/mfa-devices/virtual)")]
+    AdminWithoutMfa,
 }
 
 impl From<sqlx::Error> for Error {

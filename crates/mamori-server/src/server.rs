@@ -70,8 +70,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Runs the server until SIGTERM/Ctrl-C. Prints `listening on http://ADDR` (and, on first
-/// start, the root setup link) on standard output.
+/// Runs the server until SIGTERM/Ctrl-C. Prints on standard output (on first start) the root
+/// setup link, then the public URL, the origin security keys are bound to (with a warning when
+/// browsers cannot register keys there) and `listening on http://ADDR`; records the public URL
+/// in the data directory for the admin command line.
 pub async fn serve(config: Config) -> Result<()> {
     // Before the first hash (the service's dummy hash is made while opening it).
     if !crate::domain::password::set_concurrency(config.limits.password_hash_concurrency) {
@@ -84,7 +86,13 @@ pub async fn serve(config: Config) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let public_url = config.public_url_for(bound);
-    let svc = Arc::new(open_service(&config, public_url).await?);
+    let svc = Arc::new(open_service(&config, public_url.clone()).await?);
+    // The admin command line makes its links from this file, so they name the port this
+    // server really listens on (`--listen 127.0.0.1:0` included), not the configured one.
+    let url_file = config.server_url_file();
+    if let Err(e) = crate::config::write_server_url(&url_file, &public_url) {
+        tracing::warn!(path = %url_file.display(), error = %e, "cannot record the public URL: admin links use the configured address");
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut out = std::io::stdout();
     if let Some(link) = svc.ensure_root(clock.now(), &mut OsRng).await? {
@@ -93,6 +101,14 @@ pub async fn serve(config: Config) -> Result<()> {
             "root account created; choose its password at this one-time link (valid 1 hour):\nsetup link: {}",
             link.as_str()
         );
+    }
+    let (keys, warning) =
+        crate::domain::webauthn::key_origin_notice(&public_url, &config.service_name);
+    let _ = writeln!(out, "public URL: {public_url}");
+    let _ = writeln!(out, "{keys}");
+    if let Some(w) = warning {
+        let _ = writeln!(out, "WARNING: {w}");
+        tracing::warn!("{w}");
     }
     let _ = writeln!(out, "listening on http://{bound}");
     let _ = out.flush();

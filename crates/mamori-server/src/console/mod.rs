@@ -30,7 +30,7 @@ use crate::clock::UnixTime;
 use crate::domain::signin::Authenticated;
 use crate::error::{Error, FactorRefusal};
 use crate::http::{AppState, Meta, SESSION_COOKIE};
-use crate::store::{Role, SessionState};
+use crate::store::SessionState;
 
 pub mod i18n;
 mod pages_admin;
@@ -184,6 +184,12 @@ fn error_page(e: &Error) -> ErrorPage {
             Key("errors.not_found_todo"),
             None,
         ),
+        Error::AdminWithoutMfa => (
+            StatusCode::FORBIDDEN,
+            Key("account_policy.admin_without_mfa"),
+            Key("account_policy.admin_without_mfa_todo"),
+            None,
+        ),
         Error::InvalidSetupToken => (
             StatusCode::BAD_REQUEST,
             Key("errors.setup_link"),
@@ -291,7 +297,7 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::InvalidCredentials => tr.t("errors.invalid_credentials"),
         Error::InvalidCode => tr.t("errors.invalid_code"),
         Error::CodesNotConsecutive => tr.t("errors.not_consecutive"),
-        Error::WeakPassword(_) => tr.t("errors.weak_password"),
+        Error::WeakPassword(p) => password_problem_text(tr, *p),
         Error::Conflict(_) => tr.t("errors.conflict"),
         Error::DeviceLimitReached(n) => tr.tf("errors.device_limit", &[("max", &n.to_string())]),
         Error::InvalidDeviceState(_) => tr.t("errors.device_state"),
@@ -308,6 +314,7 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::InvalidSetupToken => tr.t("errors.setup_link"),
         Error::NotFound(_) => tr.t("errors.not_found"),
         Error::Forbidden(_) => tr.t("errors.forbidden"),
+        Error::AdminWithoutMfa => tr.t("account_policy.admin_without_mfa"),
         Error::FactorChangeRefused(FactorRefusal::Root) => tr.t("errors.root_factors"),
         Error::FactorChangeRefused(FactorRefusal::AdminWithoutMfa) => {
             tr.t("errors.admin_needs_mfa")
@@ -322,6 +329,23 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
             tracing::error!(error = %other, "console: internal error");
             tr.t("errors.internal")
         }
+    }
+}
+
+/// A refused password's own explanation, in the page's language.
+fn password_problem_text(tr: &Tr, p: crate::domain::password::PasswordProblem) -> String {
+    use crate::domain::password::PasswordProblem as P;
+    match p {
+        P::TooShort { min } => tr.tf(
+            "account_policy.password_too_short",
+            &[("min", &min.to_string())],
+        ),
+        P::TooLong { max } => tr.tf(
+            "account_policy.password_too_long",
+            &[("max", &max.to_string())],
+        ),
+        P::Common => tr.t("account_policy.password_common"),
+        P::ContainsUserName => tr.t("account_policy.password_contains_user"),
     }
 }
 
@@ -405,6 +429,12 @@ fn origin_ok(headers: &HeaderMap, public_url: &str) -> bool {
         return true;
     };
     if origin.trim_end_matches('/') == public_url.trim_end_matches('/') {
+        return true;
+    }
+    // The loopback name the browser used for a loopback public URL (`edge::same_origin`).
+    if crate::http::edge::public_origin(public_url)
+        .is_some_and(|ours| crate::http::edge::same_origin(origin, &ours))
+    {
         return true;
     }
     // Also accept the Host the browser used (a reverse proxy may not match the public URL).
@@ -632,14 +662,17 @@ impl Ctx {
         }
     }
 
-    /// A full session of an administrator.
-    pub fn admin(&self) -> Result<&Authenticated, Fail> {
+    /// A full session of an administrator with MFA: the domain's one rule
+    /// ([`crate::domain::Service::require_admin`], which audits a refused administrator
+    /// without MFA).
+    pub async fn admin(&self) -> Result<&Authenticated, Fail> {
         let a = self.full()?;
-        if a.account.role == Role::Admin {
-            Ok(a)
-        } else {
-            Err(Fail::Domain(Error::Forbidden("administrators only".into())))
-        }
+        let page = self.path.split('?').next().unwrap_or("/");
+        self.st
+            .svc
+            .require_admin(a, &format!("console {page}"), self.now, &self.meta.meta)
+            .await?;
+        Ok(a)
     }
 
     /// Sets the session cookie on a response.

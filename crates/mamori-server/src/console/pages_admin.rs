@@ -37,7 +37,7 @@ async fn users_view(
     error: Option<String>,
     form: Option<&CreateUserForm>,
 ) -> Result<UsersView, Fail> {
-    ctx.admin()?;
+    ctx.admin().await?;
     let tr = ctx.tr;
     let users = ctx
         .st
@@ -97,7 +97,7 @@ pub async fn create_user(
     State(st): State<AppState>,
     Form(f): Form<CreateUserForm>,
 ) -> PageResult {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     let role = if f.admin.is_some() {
         Role::Admin
     } else {
@@ -134,7 +134,7 @@ pub async fn create_user(
 }
 
 pub async fn user(ctx: Ctx, Path(name): Path<String>, Query(q): Query<Done>) -> PageResult {
-    ctx.admin()?;
+    ctx.admin().await?;
     let tr = ctx.tr;
     let account = ctx.st.svc.account(&name).await?;
     let devices = ctx.st.svc.list_devices(&account).await?;
@@ -167,7 +167,7 @@ async fn deactivate_view(
     id: &str,
     error: Option<String>,
 ) -> Result<ConfirmView, Fail> {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     let account = ctx.st.svc.account(user).await?;
     let d = ctx
         .st
@@ -223,7 +223,7 @@ pub async fn deactivate(
     Path((user, id)): Path<(String, String)>,
     Form(f): Form<CodeForm>,
 ) -> PageResult {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     let mut admin = auth.clone();
     let mut result = Ok(());
     // A second factor from the last 5 minutes (the domain's rule) is enough; otherwise the
@@ -266,11 +266,11 @@ async fn keys_view(
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<AppKeysView, Fail> {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     let keys = ctx
         .st
         .svc
-        .app_keys(auth)
+        .app_keys(auth, ctx.now, &ctx.meta.meta)
         .await?
         .into_iter()
         .map(|k| KeyRow {
@@ -311,7 +311,7 @@ pub async fn create_app_key(
     State(st): State<AppState>,
     Form(f): Form<KeyForm>,
 ) -> PageResult {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     match st
         .svc
         .new_app_key(
@@ -339,11 +339,11 @@ pub async fn create_app_key(
 /// The confirmation page of a revocation, asking for the administrator's fresh second factor
 /// when the session's is older than 5 minutes.
 async fn revoke_key_view(ctx: &Ctx, id: &str, error: Option<String>) -> Result<ConfirmView, Fail> {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     let key = ctx
         .st
         .svc
-        .app_keys(auth)
+        .app_keys(auth, ctx.now, &ctx.meta.meta)
         .await?
         .into_iter()
         .find(|k| k.id == id && k.revoked_at.is_none())
@@ -386,7 +386,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     Form(f): Form<CodeForm>,
 ) -> PageResult {
-    let auth = ctx.admin()?;
+    let auth = ctx.admin().await?;
     let mut admin = auth.clone();
     let mut result = Ok(());
     if admin.enabled_devices > 0 && !recent_factor(&admin, ctx.now) {
@@ -456,8 +456,8 @@ fn parse_time(s: &str) -> Option<i64> {
 pub async fn audit(ctx: Ctx, Query(q): Query<AuditFilters>) -> PageResult {
     let auth = ctx.full()?;
     let tr = ctx.tr;
-    let admin = auth.account.role == Role::Admin;
-    // Users see their own account's events only, as in the API.
+    let admin = auth.is_admin();
+    // Users (and administrators without MFA) see their own account's events only, as in the API.
     let account = if admin {
         non_empty(&q.account).map(str::to_string)
     } else {

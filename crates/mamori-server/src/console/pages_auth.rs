@@ -31,6 +31,7 @@ pub(super) fn notice(ctx: &Ctx, done: Option<&str>) -> Option<String> {
     let key = match done? {
         "signed_out" => "notices.signed_out",
         "setup" => "notices.setup_done",
+        "setup_signed_in" => "account_policy.setup_signed_in",
         "mfa_assigned" => "notices.mfa_assigned",
         "mfa_removed" => "notices.mfa_removed",
         "mfa_resynced" => "notices.mfa_resynced",
@@ -72,7 +73,20 @@ pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
             },
         })
         .collect();
-    if !enrollment_required && auth.account.role == Role::Admin {
+    // An administrator without MFA may sign in (require_mfa permitting) but not administer:
+    // lead them to enrollment first.
+    if auth.account.role == Role::Admin && auth.enabled_devices == 0 {
+        alerts.insert(
+            0,
+            AlertView {
+                text: tr.t("account_policy.admin_enroll_alert"),
+                action: tr.t("alerts.assign_action"),
+                href: "/security/mfa/new".into(),
+                level: "danger",
+            },
+        );
+    }
+    if !enrollment_required && auth.is_admin() {
         for a in ctx.st.svc.all_alerts().await? {
             if a.user == auth.account.name {
                 continue;
@@ -341,11 +355,29 @@ pub async fn setup(ctx: Ctx, State(st): State<AppState>, Form(f): Form<SetupForm
         )
         .await
     {
-        Ok(_) => {
-            // Choosing a password ends every session of the account, this browser's too.
-            let mut r = see_other("/sign-in?done=setup");
-            ctx.set_cookie(&mut r, crate::http::SESSION_COOKIE, None, 0);
-            Ok(r)
+        Ok(account) => {
+            // The person who just chose the password is signed in with it (the same rule as
+            // the password step: a second factor if the account has devices, else an
+            // enrollment-only or password-only session per require_mfa). Choosing a password
+            // ended every other session of the account.
+            match st
+                .svc
+                .sign_in_after_setup(account, ctx.now, &mut OsRng, &ctx.meta.meta)
+                .await?
+            {
+                PasswordOutcome::MfaRequired { challenge, .. } => {
+                    let mut r = see_other("/sign-in/mfa");
+                    ctx.set_cookie(&mut r, crate::http::SESSION_COOKIE, None, 0);
+                    ctx.set_cookie(&mut r, CHALLENGE_COOKIE, Some(&challenge), CHALLENGE_SECS);
+                    Ok(r)
+                }
+                PasswordOutcome::Session(b) => {
+                    let (s, _) = *b;
+                    let mut r = see_other("/?done=setup_signed_in");
+                    ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
+                    Ok(r)
+                }
+            }
         }
         Err(e) if is_form_error(&e) => {
             let v = setup_view(&ctx, f.token, account.name, Some(error_text(&ctx.tr, &e)));

@@ -10,7 +10,7 @@ use super::views::{render, Page, ReviewRow, ReviewView};
 use super::{Ctx, PageResult};
 
 pub async fn review(ctx: Ctx) -> PageResult {
-    ctx.admin()?;
+    ctx.admin().await?;
     let review = ctx.st.svc.security_review(ctx.now).await?;
     let p = Page::new(&ctx, "review.title", "review");
     let rows = review

@@ -74,7 +74,8 @@ impl Page {
         if let Some(a) = &ctx.auth {
             p.user = Some(a.account.name.clone());
             p.full = a.session.state == crate::store::SessionState::Full;
-            p.admin = p.full && a.account.role == crate::store::Role::Admin;
+            // Administrative pages only for an administrator with MFA (`require_admin`).
+            p.admin = p.full && a.is_admin();
         }
         p.nav = nav;
         p
@@ -252,7 +253,7 @@ pub(super) fn render_error(
     if let Some(a) = auth {
         p.user = Some(a.account.name.clone());
         p.full = a.session.state == crate::store::SessionState::Full;
-        p.admin = p.full && a.account.role == crate::store::Role::Admin;
+        p.admin = p.full && a.is_admin();
     }
     p.title = format!("{} {}", e.status.as_u16(), tr.t("errors.title"));
     let v = ErrorView {

@@ -139,13 +139,19 @@ impl Service {
 
     /// Every application key, revoked ones included, oldest first (administrators). Only ids,
     /// names and times: the keys themselves exist only as hashes.
-    pub async fn app_keys(&self, admin: &Authenticated) -> Result<Vec<AppKeyRecord>> {
-        admin.require_admin()?;
+    pub async fn app_keys(
+        &self,
+        admin: &Authenticated,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<Vec<AppKeyRecord>> {
+        self.require_admin(admin, "list application keys", now, meta)
+            .await?;
         self.store.list_app_keys().await
     }
 
     /// An administrator revokes an application key (API and console): needs a full
-    /// administrator session and, when the administrator's account has MFA, a second factor
+    /// administrator session (with MFA, [`Authenticated::require_admin`]) and a second factor
     /// from the last 5 minutes (otherwise refused and audited as `recent_factor_required`).
     pub async fn admin_revoke_app_key(
         &self,
@@ -154,13 +160,14 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<AppKeyRecord> {
-        admin.require_admin()?;
+        self.require_admin(admin, "revoke an application key", now, meta)
+            .await?;
         let actor = admin.account.name.as_str();
         let recent = admin
             .session
             .second_factor_at
             .is_some_and(|t| now.saturating_sub(t) <= RECENT_FACTOR_SECS);
-        if admin.enabled_devices > 0 && !recent {
+        if !recent {
             self.audit(
                 now,
                 meta,

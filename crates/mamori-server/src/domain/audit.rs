@@ -52,6 +52,9 @@ pub mod kind {
     pub const APP_KEY_CREATE: &str = "app_key.create";
     /// A validate API call.
     pub const VALIDATE: &str = "validate";
+    // #15 defaults
+    /// An administrator without MFA was refused an administrative function.
+    pub const ADMIN_WITHOUT_MFA: &str = "admin.without_mfa";
 }
 
 /// One event being recorded.

@@ -344,7 +344,7 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<DeviceRecord> {
-        let target = self.factor_target(auth, user).await?;
+        let target = self.factor_target(auth, user, now, meta).await?;
         let d = self.owned_device(&target, device_id).await?;
         let allowed = self
             .authorize_factor_change(

@@ -162,11 +162,14 @@ impl Service {
         &self,
         auth: &super::signin::Authenticated,
         user: Option<&str>,
+        now: UnixTime,
+        meta: &RequestMeta,
     ) -> Result<AccountRecord> {
         let Some(name) = user else {
             return Ok(auth.account.clone());
         };
-        auth.require_admin()?;
+        self.require_admin(auth, "change another account's factors", now, meta)
+            .await?;
         if name == auth.account.name {
             return Ok(auth.account.clone());
         }

@@ -1,4 +1,6 @@
-//! Password policy (NIST SP 800-63B section 5.1.1.2) and Argon2id hashing as PHC strings.
+//! Password policy (NIST SP 800-63B-4 section 3.1.1.2: a minimum length, a blocklist of common
+//! breached passwords, no context-specific words such as the user name) and Argon2id hashing
+//! as PHC strings.
 //!
 //! Hashing is deliberately slow (~50 ms and 19 MiB at the defaults), so it runs on tokio's
 //! blocking pool, never on the threads that serve requests, and at most
@@ -31,31 +33,82 @@ fn is_common(password: &str) -> bool {
         .any(|l| l == lower)
 }
 
+/// The user name must be at least this long for "contains the user name" to refuse a
+/// password: a one- or two-letter name occurs by chance in most good passphrases.
+const MIN_NAME_IN_PASSWORD: usize = 3;
+
+/// Why a new password is refused; each has its own message in the API and the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordProblem {
+    /// Fewer characters than `password.min_length`.
+    TooShort {
+        /// The minimum.
+        min: usize,
+    },
+    /// More than [`MAX_LEN`] characters.
+    TooLong {
+        /// The maximum.
+        max: usize,
+    },
+    /// On the list of the most common breached passwords (NIST SP 800-63B-4 section
+    /// 3.1.1.2: compare against a blocklist).
+    Common,
+    /// Contains the account's user name (a context-specific word, same section).
+    ContainsUserName,
+}
+
+impl PasswordProblem {
+    /// The English explanation (the API's message; the console has its own catalogs).
+    pub fn message(self) -> String {
+        match self {
+            PasswordProblem::TooShort { min } => {
+                format!("the password must have at least {min} characters")
+            }
+            PasswordProblem::TooLong { max } => {
+                format!("the password must have at most {max} characters")
+            }
+            PasswordProblem::Common => {
+                "this password is among the most common breached passwords: choose another".into()
+            }
+            PasswordProblem::ContainsUserName => {
+                "the password must not contain the user name: choose one without it".into()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PasswordProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
 /// Checks a new password against the policy; the error says what to change.
 pub fn check_policy(cfg: &PasswordConfig, user: &str, password: &str) -> Result<()> {
+    problem(cfg, user, password).map_or(Ok(()), |p| Err(Error::WeakPassword(p)))
+}
+
+/// The first problem of a new password, if any.
+pub fn problem(cfg: &PasswordConfig, user: &str, password: &str) -> Option<PasswordProblem> {
     let len = password.chars().count();
     if len < cfg.min_length {
-        return Err(Error::WeakPassword(format!(
-            "the password must have at least {} characters",
-            cfg.min_length
-        )));
+        return Some(PasswordProblem::TooShort {
+            min: cfg.min_length,
+        });
     }
     if len > MAX_LEN {
-        return Err(Error::WeakPassword(format!(
-            "the password must have at most {MAX_LEN} characters"
-        )));
+        return Some(PasswordProblem::TooLong { max: MAX_LEN });
     }
     if is_common(password) {
-        return Err(Error::WeakPassword(
-            "this password is among the most common breached passwords: choose another".into(),
-        ));
+        return Some(PasswordProblem::Common);
     }
-    if password.to_lowercase().contains(&user.to_lowercase()) && !user.is_empty() {
-        return Err(Error::WeakPassword(
-            "the password must not contain the user name".into(),
-        ));
+    if user.chars().count() >= MIN_NAME_IN_PASSWORD
+        && password.to_lowercase().contains(&user.to_lowercase())
+    {
+        return Some(PasswordProblem::ContainsUserName);
     }
-    Ok(())
+    None
 }
 
 fn argon2(cfg: &PasswordConfig) -> Result<Argon2<'static>> {
@@ -179,10 +232,33 @@ mod tests {
     #[test]
     fn policy_refuses_short_common_and_name_containing_passwords() {
         let cfg = PasswordConfig::default();
-        assert!(check_policy(&cfg, "alice", "short").is_err());
+        assert_eq!(
+            problem(&cfg, "alice", "short"),
+            Some(PasswordProblem::TooShort { min: 15 })
+        );
+        assert_eq!(
+            problem(&cfg, "alice", "fourteen-chars"),
+            Some(PasswordProblem::TooShort { min: 15 })
+        );
+        assert_eq!(problem(&cfg, "alice", "fifteen-chars-x"), None);
         let e = check_policy(&cfg, "alice", "Password1234").unwrap_err();
+        assert!(e.to_string().contains("at least 15"), "{e}");
+        let long_common = PasswordConfig {
+            min_length: 8,
+            ..PasswordConfig::default()
+        };
+        let e = check_policy(&long_common, "alice", "Password1234").unwrap_err();
         assert!(e.to_string().contains("common"), "{e}");
-        assert!(check_policy(&cfg, "alice", "alice-is-my-name").is_err());
+        assert!(matches!(
+            check_policy(&cfg, "alice", "my-name-is-ALICE-really").unwrap_err(),
+            Error::WeakPassword(PasswordProblem::ContainsUserName)
+        ));
+        assert!(check_policy(&cfg, "alice", "alice-is-my-name")
+            .unwrap_err()
+            .to_string()
+            .contains("user name"));
+        // A name of one or two letters is no reason to refuse a passphrase.
+        assert_eq!(problem(&cfg, "al", "correct horse staple"), None);
         assert!(check_policy(&cfg, "alice", &"x".repeat(MAX_LEN + 1)).is_err());
         assert!(check_policy(&cfg, "alice", "correct horse staple").is_ok());
         // Length counts characters, not bytes.

@@ -195,6 +195,7 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<u64> {
+        self.require_admin(admin, "reset MFA", now, meta).await?;
         let account = self.account(user).await?;
         let allowed = self
             .authorize_factor_change(

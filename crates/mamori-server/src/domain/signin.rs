@@ -102,14 +102,49 @@ impl Authenticated {
         }
     }
 
-    /// Refuses non-administrators (and restricted sessions).
+    /// The one rule for administrative functions: a full session of an administrator who has
+    /// an enabled MFA device of their own, whatever `require_mfa` says (an administrator's
+    /// password alone must not hold the power over every account). Refuses restricted
+    /// sessions, non-administrators (`Forbidden`) and administrators without MFA
+    /// (`AdminWithoutMfa`). Edges call [`Service::require_admin`], which audits the last.
     pub fn require_admin(&self) -> Result<()> {
         self.require_full()?;
-        if self.account.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("only administrators may do this".into()))
+        if self.account.role != Role::Admin {
+            return Err(Error::Forbidden("only administrators may do this".into()));
         }
+        if self.enabled_devices == 0 {
+            return Err(Error::AdminWithoutMfa);
+        }
+        Ok(())
+    }
+
+    /// Whether this session may see what administrators see (lists scoped to all accounts),
+    /// by the same rule as [`Authenticated::require_admin`].
+    pub fn is_admin(&self) -> bool {
+        self.require_admin().is_ok()
+    }
+}
+
+impl Service {
+    /// [`Authenticated::require_admin`] at an edge: an administrator refused for want of MFA
+    /// is audited (`admin.without_mfa`, with the function asked for as detail).
+    pub async fn require_admin(
+        &self,
+        auth: &Authenticated,
+        function: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let r = auth.require_admin();
+        if matches!(r, Err(Error::AdminWithoutMfa)) {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::ADMIN_WITHOUT_MFA, "refused", &auth.account.name).detail(function),
+            )
+            .await?;
+        }
+        r
     }
 }
 
@@ -219,6 +254,41 @@ impl Service {
                 return Err(Error::InvalidCredentials);
             }
         };
+        self.password_accepted(account, None, now, rng, meta).await
+    }
+
+    /// Signs in the person who has just chosen the account's password with a setup link
+    /// ([`Service::complete_setup`]): the link proved the account is theirs and the password
+    /// is the one they typed, so what follows is the password step's own outcome (a second
+    /// factor if the account has devices; else an enrollment-only or password-only session
+    /// per `require_mfa`), audited as a successful password step after setup.
+    pub async fn sign_in_after_setup<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: AccountRecord,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<PasswordOutcome> {
+        self.password_accepted(
+            account,
+            Some("password set with a setup link"),
+            now,
+            rng,
+            meta,
+        )
+        .await
+    }
+
+    /// What follows a right password: a challenge for the second factor, or a session of the
+    /// kind the policy allows.
+    async fn password_accepted<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: AccountRecord,
+        detail: Option<&str>,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<PasswordOutcome> {
         let devices: Vec<DeviceRecord> = self
             .store
             .devices_for_account(&account.id)
@@ -226,12 +296,11 @@ impl Service {
             .into_iter()
             .filter(|d| d.enabled_at.is_some())
             .collect();
-        self.audit(
-            now,
-            meta,
-            Event::own(kind::SIGN_IN_PASSWORD, "success", &account.name),
-        )
-        .await?;
+        let mut event = Event::own(kind::SIGN_IN_PASSWORD, "success", &account.name);
+        if let Some(d) = detail {
+            event = event.detail(d);
+        }
+        self.audit(now, meta, event).await?;
         if !devices.is_empty() {
             let (challenge, hash) = new_token(rng);
             let record = SessionRecord {

@@ -377,7 +377,7 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<(DeviceRecord, Option<SecondFactorVerified>)> {
-        let target = self.factor_target(auth, user).await?;
+        let target = self.factor_target(auth, user, now, meta).await?;
         let allowed = self
             .authorize_factor_change(
                 &auth.account,

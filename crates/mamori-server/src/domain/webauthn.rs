@@ -98,6 +98,47 @@ pub fn relying_party(public_url: &str, service_name: &str) -> Result<Webauthn> {
         })
 }
 
+/// What the server says at start about security keys for a public URL: the line naming the
+/// origin and relying-party id keys are bound to, and a warning when browsers will refuse to
+/// register keys there (an IP address is never a relying-party id, and outside `localhost`
+/// browsers offer WebAuthn only to `https://` pages).
+pub fn key_origin_notice(public_url: &str, service_name: &str) -> (String, Option<String>) {
+    let fix = "set --public-url (public_url) to the https:// address people use, or to \
+               http://localhost:PORT when the browser runs on this host";
+    let origin = Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| public_url.to_string());
+    let host = Url::parse(public_url)
+        .ok()
+        .and_then(|u| u.domain().map(str::to_ascii_lowercase));
+    match (relying_party(public_url, service_name), host) {
+        (Ok(_), Some(host)) => {
+            let line = format!("security keys are bound to {origin} (relying party id {host})");
+            let secure_context = origin.starts_with("https://")
+                || host == "localhost"
+                || host.ends_with(".localhost");
+            let warning = (!secure_context).then(|| {
+                format!(
+                    "browsers offer security keys only to https:// pages and to \
+                     http://localhost, so none can be registered at {origin}: {fix}"
+                )
+            });
+            (line, warning)
+        }
+        (rp, _) => {
+            let why = rp
+                .err()
+                .map_or_else(|| "no domain name".to_string(), |e| e.to_string());
+            (
+                format!("security keys cannot be bound to {origin}"),
+                Some(format!(
+                    "security keys cannot be registered at {origin} ({why}): {fix}"
+                )),
+            )
+        }
+    }
+}
+
 /// The WebAuthn user handle of an account: its UUID (or one derived from its id).
 fn user_handle(account: &AccountRecord) -> Uuid {
     Uuid::parse_str(&account.id).unwrap_or_else(|_| {

@@ -105,7 +105,7 @@ pub fn cross_site(
             .to_str()
             .ok()
             .zip(origin)
-            .is_some_and(|(s, o)| s.eq_ignore_ascii_case(o));
+            .is_some_and(|(s, o)| same_origin(s, o));
         if !same {
             return Some("the request comes from another site's page (Origin): refused");
         }
@@ -142,6 +142,41 @@ pub fn public_origin(url: &str) -> Option<String> {
     }
     let host = host.strip_suffix(default_port).unwrap_or(host);
     Some(format!("{scheme}://{host}"))
+}
+
+/// The loopback names a browser on the server's own host may use for it.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Whether the `Origin` a browser sent is this server's origin `ours` (as made by
+/// [`public_origin`]). On loopback, `localhost`, `127.0.0.1` and `[::1]` with the same scheme
+/// and port are one server: the default public URL says `localhost` (security keys need a
+/// domain name) while a browser may have been pointed at `127.0.0.1`, and no other site can
+/// serve pages from this host and port.
+pub fn same_origin(sent: &str, ours: &str) -> bool {
+    let sent = sent.trim_end_matches('/');
+    if sent.eq_ignore_ascii_case(ours) {
+        return true;
+    }
+    let Some(sent) = public_origin(sent) else {
+        return false;
+    };
+    let split = |o: &str| -> Option<(String, String, String)> {
+        let (scheme, authority) = o.split_once("://")?;
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h.to_string(), p.to_string()),
+            _ => (authority.to_string(), String::new()),
+        };
+        Some((scheme.to_string(), host, port))
+    };
+    match (split(&sent), split(ours)) {
+        (Some((s1, h1, p1)), Some((s2, h2, p2))) => {
+            s1 == s2
+                && p1 == p2
+                && LOOPBACK_HOSTS.contains(&h1.as_str())
+                && LOOPBACK_HOSTS.contains(&h2.as_str())
+        }
+        _ => false,
+    }
 }
 
 /// Whether a character may not appear in names, ids, filters and other text the API accepts:
@@ -252,6 +287,31 @@ mod tests {
         // Reading is never refused.
         assert_eq!(cross_site(&Method::GET, &foreign, ME), None);
         assert_eq!(cross_site(&Method::GET, &HeaderMap::new(), ME), None);
+    }
+
+    #[test]
+    fn loopback_names_of_one_port_are_one_origin() {
+        let ours = "http://localhost:8080";
+        assert!(same_origin("http://localhost:8080", ours));
+        assert!(same_origin("http://127.0.0.1:8080", ours));
+        assert!(same_origin("http://[::1]:8080", ours));
+        assert!(same_origin("http://LOCALHOST:8080/", ours));
+        assert!(same_origin(
+            "http://localhost:8080",
+            "http://127.0.0.1:8080"
+        ));
+        // Another port or scheme is another server or another site.
+        assert!(!same_origin("http://127.0.0.1:8081", ours));
+        assert!(!same_origin("https://127.0.0.1:8080", ours));
+        assert!(!same_origin("http://127.0.0.1", ours));
+        assert!(!same_origin("http://localhost.evil.example:8080", ours));
+        assert!(!same_origin("http://127.0.0.2:8080", ours));
+        assert!(!same_origin("null", ours));
+        // Outside loopback, only the exact origin.
+        let public = "https://mfa.example.com";
+        assert!(same_origin("https://mfa.example.com", public));
+        assert!(!same_origin("https://localhost", public));
+        assert!(!same_origin("https://127.0.0.1", public));
     }
 
     #[test]

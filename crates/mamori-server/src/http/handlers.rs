@@ -589,8 +589,14 @@ pub async fn admin_delete_device(
 
 /// All users with MFA status (administrators).
 #[utoipa::path(get, path = "/api/v1/users", tag = "administration", responses((status = 200, body = Vec<api::User>), (status = 403, description = "forbidden", body = api::ErrorBody), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "not signed in", body = api::ErrorBody)), security(("session" = [])))]
-pub async fn list_users(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<api::User>>> {
-    auth.require_admin()?;
+pub async fn list_users(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+) -> ApiResult<Json<Vec<api::User>>> {
+    st.svc
+        .require_admin(&auth, "list users", st.clock.now(), &m.meta)
+        .await?;
     let users = st.svc.list_users().await?;
     Ok(Json(
         users
@@ -608,7 +614,9 @@ pub async fn create_user(
     m: Meta,
     ApiJson(req): ApiJson<api::CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<api::CreateUserResponse>)> {
-    auth.require_admin()?;
+    st.svc
+        .require_admin(&auth, "create a user", st.clock.now(), &m.meta)
+        .await?;
     let role = Role::parse(req.role.as_deref().unwrap_or("user"))?;
     let (account, link) = st
         .svc
@@ -640,7 +648,6 @@ pub async fn reset_mfa(
     m: Meta,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    auth.require_admin()?;
     st.svc
         .admin_reset_mfa(&auth, &name, st.clock.now(), &m.meta)
         .await?;
@@ -655,7 +662,9 @@ pub async fn create_app_key(
     m: Meta,
     ApiJson(req): ApiJson<api::CreateAppKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<api::CreateAppKeyResponse>)> {
-    auth.require_admin()?;
+    st.svc
+        .require_admin(&auth, "create an application key", st.clock.now(), &m.meta)
+        .await?;
     let (record, key) = st
         .svc
         .new_app_key(
@@ -694,8 +703,9 @@ fn app_key_wire(k: AppKeyRecord) -> api::AppKey {
 pub async fn list_app_keys(
     State(st): State<AppState>,
     auth: Auth,
+    m: Meta,
 ) -> ApiResult<Json<Vec<api::AppKey>>> {
-    let keys = st.svc.app_keys(&auth).await?;
+    let keys = st.svc.app_keys(&auth, st.clock.now(), &m.meta).await?;
     Ok(Json(keys.into_iter().map(app_key_wire).collect()))
 }
 
@@ -721,7 +731,7 @@ pub async fn alerts(
     State(st): State<AppState>,
     auth: Auth,
 ) -> ApiResult<Json<api::AlertsResponse>> {
-    let alerts = if auth.require_admin().is_ok() {
+    let alerts = if auth.is_admin() {
         st.svc.all_alerts().await?
     } else {
         st.svc.account_alerts(&auth)
@@ -753,7 +763,7 @@ pub async fn audit(
 ) -> ApiResult<Json<api::AuditPage>> {
     auth.require_full()?;
     // Administrators see everything; users see their own account's events.
-    let user = if auth.require_admin().is_ok() {
+    let user = if auth.is_admin() {
         q.user
     } else {
         Some(auth.account.name.clone())

@@ -202,7 +202,12 @@ impl FromRequestParts<AppState> for AdminSession {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let Session(auth) = Session::from_request_parts(parts, st).await?;
-        auth.require_admin()?;
+        let Meta { meta, .. } = Meta::from_request_parts(parts, st)
+            .await
+            .map_err(|e: std::convert::Infallible| -> ApiError { match e {} })?;
+        st.svc
+            .require_admin(&auth, "administrative request", st.clock.now(), &meta)
+            .await?;
         Ok(AdminSession(auth))
     }
 }

@@ -199,11 +199,14 @@ pub async fn import(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "hardware-tokens", params(ListQuery), responses((status = 200, body = [TokenWire]), (status = 403, description = "administrators only", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn list(
     State(st): State<AppState>,
+    m: Meta,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<TokenWire>>> {
     let auth = authenticated(&st, &headers).await?;
-    auth.require_admin()?;
+    st.svc
+        .require_admin(&auth, "list hardware tokens", st.clock.now(), &m.meta)
+        .await?;
     let page = st
         .svc
         .list_tokens(q.after.as_deref(), q.limit.unwrap_or(100))
