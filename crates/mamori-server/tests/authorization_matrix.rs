@@ -156,6 +156,8 @@ impl Matrix {
                 // A relying party security keys can be registered for (an IP address cannot
                 // be one); the console's origin check then expects this origin too.
                 ("MAMORI_PUBLIC_URL", ORIGIN),
+                // Password-only sessions of accounts without MFA exist (`password` rows).
+                ("MAMORI_REQUIRE_MFA", "root"),
                 ("MAMORI_LIMITS_MAX_DEVICES", "64"),
                 ("MAMORI_LIMITS_SIGN_IN_PER_MINUTE", "100000"),
                 ("MAMORI_LIMITS_SIGN_IN_BURST", "100000"),

@@ -111,15 +111,23 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut setup = None;
+            let mut public = None;
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(l) = line.strip_prefix("setup link: ") {
                     setup = Some(l.to_string());
                 }
+                // On loopback the server names itself http://localhost:PORT (its default
+                // public URL, which setup links use): the browser stays on that one host, so
+                // its cookies follow it from the setup link to every other page.
+                if let Some(u) = line.strip_prefix("public URL: ") {
+                    public = Some(u.to_string()).filter(|u| u.starts_with("http://localhost:"));
+                }
                 if let Some(u) = line.strip_prefix("listening on ") {
                     if !sent {
-                        let _ = tx.send((u.to_string(), setup.clone()));
+                        let url = public.clone().unwrap_or_else(|| u.to_string());
+                        let _ = tx.send((url, setup.clone()));
                         sent = true;
                     }
                 }
@@ -561,9 +569,11 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(dir.path());
+        // No public URL configured: on loopback the default is http://localhost:PORT, what
+        // a security key needs (issue #15: keys work with the README's command).
         cmd.env_remove("MAMORI_CONFIG")
             .env_remove("MAMORI_DATABASE")
-            .env("MAMORI_PUBLIC_URL", &public);
+            .env_remove("MAMORI_PUBLIC_URL");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -574,25 +584,30 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut setup = None;
+            let mut public_line = None;
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(l) = line.strip_prefix("setup link: ") {
                     setup = Some(l.to_string());
                 }
+                if let Some(u) = line.strip_prefix("public URL: ") {
+                    public_line = Some(u.to_string());
+                }
                 if line.starts_with("listening on ") && !sent {
-                    let _ = tx.send(setup.clone());
+                    let _ = tx.send((setup.clone(), public_line.clone()));
                     sent = true;
                 }
             }
         });
-        let setup_link = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let log =
-                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-                panic!("server did not start; log:\n{log}")
-            });
+        let (setup_link, public_line) =
+            rx.recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| {
+                    let log =
+                        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                    panic!("server did not start; log:\n{log}")
+                });
+        assert_eq!(public_line.as_deref(), Some(public.as_str()));
         Server {
             child,
             url: public,
