@@ -68,6 +68,8 @@ async fn world(backend: Backend, env: &[(&str, &str)]) -> World {
         ),
         ("MAMORI_LIMITS_SIGN_IN_PER_MINUTE", "10000"),
         ("MAMORI_LIMITS_SIGN_IN_BURST", "10000"),
+        // These stories sign users in on their password alone (#15 made "all" the default).
+        ("MAMORI_REQUIRE_MFA", "root"),
     ] {
         all.push((k.into(), v.into()));
     }
@@ -572,6 +574,8 @@ async fn per_address_limits(backend: Backend) {
     let srv = Server::start(&dir.path().join("data"), backend.url(), &env);
     // Sign-in limiter: setup (1), sign-in (2).
     let root = srv.root_session().await;
+    // Application keys are an administrator's with MFA (#15); enrolling is no sign-in request.
+    let (_, _, root) = srv.enroll(&root, "phone").await;
     let (s, v) = srv
         .post("/api/v1/app-keys", Some(&root), json!({"name": "vpn"}))
         .await;

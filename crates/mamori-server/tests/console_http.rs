@@ -82,7 +82,7 @@ async fn post_form(
 
 #[tokio::test]
 async fn every_console_response_has_the_security_headers_and_safe_cookies() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let c = client();
     for path in [
         "/sign-in",
@@ -193,7 +193,7 @@ async fn cookies_are_secure_when_the_public_url_is_not_loopback_http() {
 
 #[tokio::test]
 async fn form_posts_without_the_right_csrf_token_or_from_another_origin_are_refused() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let c = client();
     let t = csrf(&srv, &c).await;
     let ck = format!("mamori_csrf={t}");
@@ -278,7 +278,7 @@ async fn form_posts_without_the_right_csrf_token_or_from_another_origin_are_refu
 
 #[tokio::test]
 async fn error_pages_say_what_happened_and_what_to_do_in_the_visitors_language() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let c = client();
     let r = c
         .get(format!("{}/setup?token=bogus", srv.url))
@@ -367,9 +367,12 @@ async fn the_audit_viewer_filters_by_account_kind_and_time() {
     )
     .await;
     assert_eq!(s, 303);
+    // The audit viewer's filters over every account are for an administrator with MFA
+    // (#15): root enrolls a device through the API with this session first.
+    let password_only = cookie_value(&h, "mamori_session").unwrap();
     let session = format!(
         "mamori_session={}",
-        cookie_value(&h, "mamori_session").unwrap()
+        enroll_over_api(&srv, &password_only).await
     );
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let today = time::OffsetDateTime::now_utc().date();
@@ -378,7 +381,7 @@ async fn the_audit_viewer_filters_by_account_kind_and_time() {
         day(today.previous_day().unwrap()),
         day(today.next_day().unwrap()),
     );
-    // account.create, setup_link, setup, sign_in.password so far.
+    // account.create, setup_link, setup, sign_in.password, mfa.create, mfa.enable so far.
     let all = audit_rows(&srv, &c, &session, "").await;
     assert!(all >= 4, "{all}");
     assert_eq!(audit_rows(&srv, &c, &session, "kind=sign_in.").await, 1);
@@ -412,7 +415,7 @@ async fn audit_rows(srv: &Server, c: &reqwest::Client, session: &str, q: &str) -
 
 #[tokio::test]
 async fn resync_and_password_change_forms() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let c = client();
     // Root enrolls over the API; its full session token is also the console's cookie value.
     let api = |path: &str| format!("{}{path}", srv.url);
@@ -522,7 +525,19 @@ async fn resync_and_password_change_forms() {
             PASSWORD,
             "password1234",
             "password1234",
-            "too short or too common",
+            "too short. Use at least 15 characters",
+        ),
+        (
+            PASSWORD,
+            "thisismypassword",
+            "thisismypassword",
+            "among the most common breached passwords",
+        ),
+        (
+            PASSWORD,
+            "i-am-root-and-proud-of-it",
+            "i-am-root-and-proud-of-it",
+            "must not contain your user name",
         ),
     ] {
         let (s, _, html) = post_form(
@@ -565,4 +580,39 @@ async fn resync_and_password_change_forms() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the new password works");
+}
+
+/// Enrolls a virtual device for the session `token` over the API; returns the new session token.
+async fn enroll_over_api(srv: &Server, token: &str) -> String {
+    let c = client();
+    let v: serde_json::Value = c
+        .post(format!("{}/api/v1/mfa-devices/virtual", srv.url))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "phone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = mamori_otp::Secret::from_base32(v["secret_base32"].as_str().unwrap()).unwrap();
+    let t = console_common::now();
+    let v: serde_json::Value = c
+        .post(format!(
+            "{}/api/v1/mfa-devices/{}/enable",
+            srv.url,
+            v["id"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "code1": console_common::code(&secret, t - 30),
+            "code2": console_common::code(&secret, t),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap_or(token).to_string()
 }

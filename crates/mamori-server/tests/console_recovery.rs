@@ -27,6 +27,8 @@ async fn lost_phone_recovery_code_new_device_old_one_removed() {
     let sink = SmtpSink::start().await;
     let mut env = sink.env();
     env.push(("MAMORI_LIMITS_SIGN_IN_BURST".into(), "100".into()));
+    // Password-only accounts sign in fully here (#15 made require_mfa = "all" the default).
+    env.push(("MAMORI_REQUIRE_MFA".into(), "root".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let srv = Server::start(&env);
     let link = srv.setup_link();

@@ -58,6 +58,8 @@ async fn lost_phone_alternative_factors_new_device_old_one_removed() {
         "MAMORI_PHONE_SECRET_FILE".into(),
         secret_file.display().to_string(),
     ));
+    // Password-only accounts sign in fully here (#15 made require_mfa = "all" the default).
+    env.push(("MAMORI_REQUIRE_MFA".into(), "root".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let srv = Server::start(&env);
     let link = srv.setup_link();

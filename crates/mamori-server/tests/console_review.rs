@@ -25,7 +25,7 @@ async fn outcome(b: &Browser, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_page_shows_findings_and_their_fixes() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let link = srv.setup_link();
     with_browser("review", &srv, Options::default(), move |b| async move {
         b.set_password_from_link(&link).await;

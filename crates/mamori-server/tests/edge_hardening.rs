@@ -135,7 +135,7 @@ fn open_files(pid: u32) -> usize {
 #[tokio::test]
 async fn cookie_requests_must_be_same_origin_json() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path(), None, &[]);
+    let srv = Server::start(dir.path(), None, &[("MAMORI_REQUIRE_MFA", "root")]);
     let root = root_full(&srv).await;
     new_user(&srv, &root, "bob").await;
     let cookie = format!("mamori_session={root}");
@@ -438,6 +438,8 @@ async fn large_bodies_are_refused_before_they_are_read() {
         &[
             ("MAMORI_LIMITS_REQUEST_TIMEOUT_SECS", "300"),
             ("MAMORI_LIMITS_IDLE_TIMEOUT_SECS", "600"),
+            // bob signs in fully on his password alone (#15 made "all" the default).
+            ("MAMORI_REQUIRE_MFA", "root"),
         ],
     );
     let root = root_full(&srv).await;
@@ -551,7 +553,7 @@ async fn parallel_sign_ins_on_postgres() {
 /// `invalid_input` on both backends, never a 500, and the audit log still answers.
 async fn control_characters(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path(), backend.url(), &[]);
+    let srv = Server::start(dir.path(), backend.url(), &[("MAMORI_REQUIRE_MFA", "root")]);
     let root = root_full(&srv).await;
     let bob = new_user(&srv, &root, "bob").await;
     let (s, v) = srv

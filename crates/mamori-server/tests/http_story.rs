@@ -31,7 +31,7 @@ fn has(events: &[Value], kind: &str, result: &str) -> bool {
 
 async fn story(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path(), backend.url(), &[]);
+    let srv = Server::start(dir.path(), backend.url(), &[("MAMORI_REQUIRE_MFA", "root")]);
 
     // Setup link: a weak password is refused and leaves the link usable.
     let token = srv.setup_token();
@@ -457,6 +457,8 @@ async fn rules(backend: Backend) {
         backend.url(),
         &[
             ("MAMORI_LIMITS_MAX_DEVICES", "3"),
+            // bob signs in on his password alone (#15 made "all" the default).
+            ("MAMORI_REQUIRE_MFA", "root"),
             ("MAMORI_LOCKOUT_LOCK_AFTER", "4"),
             ("MAMORI_LOCKOUT_DELAY_AFTER", "10"),
             ("MAMORI_LIMITS_SIGN_IN_BURST", "100"),

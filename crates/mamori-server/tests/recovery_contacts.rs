@@ -42,6 +42,8 @@ async fn email_and_phone_are_proven_with_codes() {
     ));
     // Wrong codes count in the account's failure counter; no waiting between them here.
     env.push(("MAMORI_LOCKOUT_DELAY_BASE_SECS".into(), "0".into()));
+    // Password-only accounts sign in fully here (#15 made require_mfa = "all" the default).
+    env.push(("MAMORI_REQUIRE_MFA".into(), "root".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let srv = Server::start(&dir.path().join("data"), None, &env);
     let root = srv.root_session().await;

@@ -37,7 +37,15 @@ fn finding<'a>(review: &'a Value, id: &str) -> &'a Value {
 #[tokio::test]
 async fn review_follows_the_deployment() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path(), None, &[("MAMORI_PASSWORD_MIN_LENGTH", "12")]);
+    // Settings the review must flag (the defaults pass since #15).
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[
+            ("MAMORI_PASSWORD_MIN_LENGTH", "12"),
+            ("MAMORI_REQUIRE_MFA", "root"),
+        ],
+    );
     let token = server.root_session().await;
 
     // A fresh install: root has no MFA (high), the transport is plain HTTP (high).

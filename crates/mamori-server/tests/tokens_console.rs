@@ -35,7 +35,7 @@ fn press(secret: &[u8], counter: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_assigns_a_hardware_token_in_the_wizard_and_signs_in_with_it() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let mut secret = [0u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
