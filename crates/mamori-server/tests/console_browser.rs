@@ -31,7 +31,7 @@ async fn root_with_device(b: &Browser, link: &str) -> (Secret, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn story_setup_alert_assign_mfa_sign_out_sign_in_with_code() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let link = srv.setup_link();
     with_browser("story", &srv, Options::default(), move |b| async move {
         // The one-time setup link from the server's output.
@@ -42,12 +42,23 @@ async fn story_setup_alert_assign_mfa_sign_out_sign_in_with_code() {
         b.fill("password", "password1234").await;
         b.fill("confirm", "password1234").await;
         b.click("set-password").await;
-        assert!(b.text("error").await.contains("too short or too common"));
+        assert!(b
+            .text("error")
+            .await
+            .contains("too short. Use at least 15 characters"));
+        // The user name is a labelled, read-only field that shows (#15).
+        assert!(b.el("username").await.is_displayed().await.unwrap());
+        assert_eq!(b.value("username").await, "root");
         b.fill("password", PASSWORD).await;
         b.fill("confirm", PASSWORD).await;
         b.click("set-password").await;
-        assert_eq!(b.path().await, "/sign-in?done=setup");
-        assert!(b.text("notice").await.contains("Your password is set"));
+        // Choosing the password signs root in.
+        assert_eq!(b.path().await, "/?done=setup_signed_in");
+        assert!(b
+            .text("notice")
+            .await
+            .contains("Your password is set and you are signed in."));
+        b.sign_out().await;
         b.shots("sign-in").await;
 
         // Password only: root has no MFA, so the dashboard shows the alert with its fix.
@@ -233,7 +244,7 @@ async fn story_setup_alert_assign_mfa_sign_out_sign_in_with_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_codes_keep_the_form_and_a_replayed_code_is_refused() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let link = srv.setup_link();
     with_browser("codes", &srv, Options::default(), move |b| async move {
         b.set_password_from_link(&link).await;
@@ -377,7 +388,7 @@ async fn administrator_deactivates_a_lost_device_and_the_user_enrolls_again() {
 /// says why, and the devices stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_cannot_deactivate_root_devices_or_act_without_mfa() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let link = srv.setup_link();
     with_browser(
         "admin-rules",
@@ -522,7 +533,7 @@ async fn root_via_api(srv: &Server) -> (Secret, u64, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_sign_in_in_japanese() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&[("MAMORI_REQUIRE_MFA", "root")]);
     let (secret, mut last, api_token) = root_via_api(&srv).await;
     let url = srv.url.clone();
     let opts = Options {

@@ -19,7 +19,7 @@ use console_common::*;
 /// `stale`: before removing, the session's second factor is made 10 minutes old (in the
 /// database), so the removal page asks to confirm with the key first.
 async fn register_sign_in_remove(protocol: &'static str, shot: &'static str, stale: bool) {
-    let srv = Server::start_on_localhost(&[]);
+    let srv = Server::start_on_localhost(&[("MAMORI_REQUIRE_MFA", "root")]);
     let link = srv.setup_link();
     let db = format!("sqlite://{}", srv.dir.path().join("mamori.db").display());
     with_browser(shot, &srv, Options::default(), move |b| async move {
@@ -109,7 +109,7 @@ async fn u2f_key_registers_signs_in_and_is_removed() {
 /// a stale second factor the confirmation page offers the key instead of a code field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_only_administrator_confirms_with_the_key_to_deactivate_a_device() {
-    let srv = Server::start_on_localhost(&[]);
+    let srv = Server::start_on_localhost(&[("MAMORI_REQUIRE_MFA", "root")]);
     let link = srv.setup_link();
     let db = format!("sqlite://{}", srv.dir.path().join("mamori.db").display());
     let base = srv.url.clone();
