@@ -74,8 +74,11 @@ pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
         })
         .collect();
     // An administrator without MFA may sign in (require_mfa permitting) but not administer:
-    // lead them to enrollment first.
-    if auth.account.role == Role::Admin && auth.enabled_devices == 0 {
+    // lead them to enrollment first (root's own alert already says so).
+    if auth.account.role == Role::Admin
+        && auth.enabled_devices == 0
+        && auth.account.name != crate::domain::ROOT
+    {
         alerts.insert(
             0,
             AlertView {
