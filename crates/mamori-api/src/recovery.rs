@@ -102,3 +102,15 @@ pub struct ConfirmRequest {
     /// The 6-digit code that was sent.
     pub code: String,
 }
+
+// #15 recovery
+/// `202` answer of the phone step when the waiting period applies (docs/recovery.md): no
+/// session yet. `status` is `pending` when this proof started the waiting period, `not_ready`
+/// when it was already running; prove email and phone again after `ready_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryPendingResponse {
+    /// `pending` or `not_ready`.
+    pub status: String,
+    /// From when the recovery can be completed, Unix seconds.
+    pub ready_at: i64,
+}

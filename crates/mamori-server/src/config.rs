@@ -91,6 +91,12 @@ pub struct RecoveryConfig {
     pub alternative_factors: AlternativeFactors,
     /// Language of notification and code emails.
     pub default_language: MailLanguage,
+    // #15 recovery
+    /// Hours an alternative-factor recovery waits before it may complete, when the account still
+    /// has other working factors (docs/recovery.md, "Waiting period"); 0 = at once.
+    pub waiting_period_hours: u32,
+    /// For tests only: the waiting period in seconds, overriding `waiting_period_hours`.
+    pub waiting_period_secs: Option<u32>,
 }
 
 impl Default for RecoveryConfig {
@@ -98,6 +104,18 @@ impl Default for RecoveryConfig {
         RecoveryConfig {
             alternative_factors: AlternativeFactors::VerifiedContacts,
             default_language: MailLanguage::En,
+            waiting_period_hours: 24,
+            waiting_period_secs: None,
+        }
+    }
+}
+
+impl RecoveryConfig {
+    /// The waiting period in seconds.
+    pub fn waiting_period(&self) -> i64 {
+        match self.waiting_period_secs {
+            Some(s) => i64::from(s),
+            None => i64::from(self.waiting_period_hours).saturating_mul(3600),
         }
     }
 }
@@ -527,6 +545,15 @@ impl Config {
             c.recovery.default_language,
             "MAMORI_RECOVERY_DEFAULT_LANGUAGE"
         );
+        // #15 recovery
+        env_set!(
+            env,
+            c.recovery.waiting_period_hours,
+            "MAMORI_RECOVERY_WAITING_PERIOD_HOURS"
+        );
+        if let Some(v) = parse_env(env, "MAMORI_RECOVERY_WAITING_PERIOD_SECS")? {
+            c.recovery.waiting_period_secs = Some(v);
+        }
         if let Some(v) = overrides.listen {
             c.listen = v;
         }

@@ -61,6 +61,8 @@ async fn world(backend: Backend, env: &[(&str, &str)]) -> World {
     let mut all = sink.env();
     for (k, v) in [
         ("MAMORI_PHONE_PROVIDER", "webhook"),
+        // Walks recovery straight through (the waiting period is tested in recovery_wait.rs).
+        ("MAMORI_RECOVERY_WAITING_PERIOD_HOURS", "0"),
         ("MAMORI_PHONE_URL", hook.url.as_str()),
         (
             "MAMORI_PHONE_SECRET_FILE",

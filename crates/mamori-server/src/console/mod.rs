@@ -37,6 +37,8 @@ mod pages_admin;
 mod pages_auth;
 mod pages_recovery;
 mod pages_recovery_signin;
+// #15 recovery
+mod pages_recovery_wait;
 mod pages_review;
 mod pages_security;
 mod pages_tokens;
@@ -812,6 +814,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/security/verify/security-key/finish",
             post(pages_webauthn::verify_finish),
+        )
+        // #15 recovery
+        .route(
+            "/recovery/cancel",
+            get(pages_recovery_wait::cancel_form).post(pages_recovery_wait::cancel),
         )
         .layer(middleware::from_fn_with_state(state, console_layer))
 }

@@ -13,6 +13,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::contacts::Channel;
+use crate::domain::recovery_signin::RecoveryOutcome;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::store::SessionState;
@@ -209,7 +210,13 @@ pub async fn phone(
         }
     };
     match result {
-        Ok((s, _)) => {
+        // #15 recovery: the waiting period applies; the challenge is spent.
+        Ok(RecoveryOutcome::Pending { ready_at, started }) => {
+            let mut r = super::pages_recovery_wait::pending_page(&ctx, ready_at, started)?;
+            ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
+            Ok(r)
+        }
+        Ok(RecoveryOutcome::Session(s, _)) => {
             let mut r = see_other(RECOVERY_HOME);
             ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
             ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);

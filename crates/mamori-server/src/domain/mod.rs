@@ -49,6 +49,8 @@ pub mod notify;
 pub mod password;
 pub mod recovery;
 pub mod recovery_signin;
+// #15 recovery
+pub mod recovery_wait;
 pub mod review;
 pub mod signin;
 pub mod sync;
@@ -100,6 +102,9 @@ pub struct Policy {
     pub alternative_factors: AlternativeFactors,
     /// Language of emails.
     pub mail_language: MailLanguage,
+    // #15 recovery
+    /// Seconds an alternative-factor recovery waits when the account has other factors.
+    pub recovery_wait_secs: i64,
 }
 
 impl Policy {
@@ -119,6 +124,7 @@ impl Policy {
             audit_retention_days: c.audit_retention_days,
             alternative_factors: c.recovery.alternative_factors,
             mail_language: c.recovery.default_language,
+            recovery_wait_secs: c.recovery.waiting_period(),
         }
     }
 }

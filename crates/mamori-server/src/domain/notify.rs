@@ -458,9 +458,9 @@ impl Service {
                 by: e.actor.unwrap_or("administrator").to_string(),
             },
             super::recovery_signin::kind::START => NoticeKind::RecoverySignInStarted,
-            super::recovery_signin::kind::COMPLETE => {
-                NoticeKind::RecoverySignInCompleted { device: detail }
-            }
+            // #15 recovery: the completion notice goes to every channel from
+            // `recovery_completed_notice`, with the devices removed in the recovery session.
+            super::recovery_signin::kind::COMPLETE => return,
             _ => return,
         };
         let Some(name) = e.account else { return };

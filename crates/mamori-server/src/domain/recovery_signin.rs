@@ -39,6 +39,7 @@ use crate::store::{AccountRecord, NewAuditEvent, SessionRecord};
 use super::audit::Event;
 use super::factors::Attempt;
 use super::notify::{Email, PhoneMessage};
+use super::recovery_wait::Gate;
 use super::signin::{Authenticated, NewSession, SessionGrant};
 use super::{new_id, RequestMeta, SecondFactorVerified, Service};
 
@@ -80,6 +81,20 @@ impl AlternativeFactorsVerified {
     pub fn account_id(&self) -> &str {
         &self.account_id
     }
+}
+
+/// What a right phone code leads to (#15 recovery: the waiting period).
+#[derive(Debug)]
+pub enum RecoveryOutcome {
+    /// The recovery session (MFA devices only).
+    Session(NewSession, Box<AccountRecord>),
+    /// The account still has other working factors: the recovery waits until `ready_at`.
+    Pending {
+        /// From when proving email and phone again completes it.
+        ready_at: UnixTime,
+        /// Whether this proof started it (false: it was pending already, not ready yet).
+        started: bool,
+    },
 }
 
 /// What the client does next.
@@ -397,7 +412,7 @@ impl Service {
         now: UnixTime,
         rng: &mut R,
         meta: &RequestMeta,
-    ) -> Result<(NewSession, AccountRecord)> {
+    ) -> Result<RecoveryOutcome> {
         let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
         let (row, attempt) = self
@@ -415,6 +430,27 @@ impl Service {
             return Err(Error::InvalidChallenge);
         }
         self.second_factor_succeeded(attempt).await?;
+        // #15 recovery: the waiting period, when the account still has other working factors.
+        match self.recovery_gate(&account, now, rng, meta).await? {
+            Gate::Grant => {}
+            Gate::Started { ready_at } => {
+                self.audit(now, meta, Event::own(kind::PHONE, "pending", name))
+                    .await?;
+                return Ok(RecoveryOutcome::Pending {
+                    ready_at,
+                    started: true,
+                });
+            }
+            Gate::NotReady { ready_at } => {
+                self.audit(now, meta, Event::own(kind::PHONE, "pending", name))
+                    .await?;
+                return Ok(RecoveryOutcome::Pending {
+                    ready_at,
+                    started: false,
+                });
+            }
+        }
+        self.recovery_granted(&account, now, rng, meta).await?;
         let proof = AlternativeFactorsVerified {
             account_id: account.id.clone(),
         };
@@ -423,7 +459,7 @@ impl Service {
             .await?;
         self.audit(now, meta, Event::own(kind::PHONE, "success", name))
             .await?;
-        Ok((s, account))
+        Ok(RecoveryOutcome::Session(s, Box::new(account)))
     }
 
     /// Ends a recovery session after a new device was enabled in it: every session of the
@@ -476,6 +512,16 @@ impl Service {
             Event::own(kind::COMPLETE, "success", &auth.account.name).detail(&device),
         )
         .await?;
+        // #15 recovery: every channel hears of it, with the devices removed in the session.
+        self.recovery_completed_notice(
+            &auth.account,
+            &device,
+            auth.session.created_at,
+            now,
+            rng,
+            meta,
+        )
+        .await?;
         // `revoked` counts this recovery session too.
         tracing::info!(
             account = %auth.account.name,
@@ -486,7 +532,7 @@ impl Service {
     }
 
     /// Sends a phone message in the background; a failure is logged and audited, never the code.
-    fn send_phone_in_background(
+    pub(super) fn send_phone_in_background(
         &self,
         account: &str,
         msg: PhoneMessage,

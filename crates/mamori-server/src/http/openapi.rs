@@ -59,6 +59,8 @@ use utoipa::OpenApi;
         super::webauthn::sign_in_finish,
         super::webauthn::verify_begin,
         super::webauthn::verify_finish,
+        // #15 recovery
+        super::sync::cancel_recovery,
     ),
     modifiers(&Security),
     components(schemas(
@@ -116,6 +118,8 @@ use utoipa::OpenApi;
         api::webauthn::SignInBeginRequest,
         api::webauthn::SignInFinishRequest,
         api::webauthn::VerifyFinishRequest,
+        // #15 recovery
+        api::recovery::RecoveryPendingResponse,
     ))
 )]
 pub struct ApiDoc;

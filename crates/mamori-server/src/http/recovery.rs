@@ -122,7 +122,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use mamori_api::recovery as wire;
 
-use crate::domain::recovery_signin::StepStarted;
+use crate::domain::recovery_signin::{RecoveryOutcome, StepStarted};
 
 fn step_wire(s: StepStarted) -> (StatusCode, Json<wire::RecoveryStepResponse>) {
     (
@@ -171,14 +171,14 @@ pub async fn recovery_email(
 }
 
 /// The phone code: when right, a recovery session begins (MFA device management only).
-#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 200, body = wire::RecoverySessionResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 200, body = wire::RecoverySessionResponse), (status = 202, description = "the waiting period applies: no session yet (status pending or not_ready)", body = wire::RecoveryPendingResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
 pub async fn recovery_phone(
     State(st): State<AppState>,
     m: Meta,
     ApiJson(req): ApiJson<wire::RecoveryCodeRequest>,
 ) -> ApiResult<Response> {
     st.check_sign_in_rate(m.ip)?;
-    let (s, _) = st
+    let outcome = st
         .svc
         .recovery_phone_code(
             &req.challenge,
@@ -188,6 +188,17 @@ pub async fn recovery_phone(
             &m.meta,
         )
         .await?;
+    // #15 recovery: the waiting period answers 202 without a session.
+    let s = match outcome {
+        RecoveryOutcome::Session(s, _) => s,
+        RecoveryOutcome::Pending { ready_at, started } => {
+            let body = wire::RecoveryPendingResponse {
+                status: if started { "pending" } else { "not_ready" }.into(),
+                ready_at,
+            };
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+    };
     let body = Json(wire::RecoverySessionResponse {
         status: "recovery".into(),
         token: s.token.to_string(),
@@ -220,3 +231,4 @@ pub fn recovery_session_allows(method: &Method, path: &str) -> bool {
 pub fn restricted() -> Response {
     super::ApiError::from(crate::Error::RecoverySessionRestricted).into_response()
 }
+
