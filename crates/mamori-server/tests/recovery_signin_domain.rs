@@ -18,9 +18,7 @@ use std::sync::Arc;
 use domain_common::{code, policy, token_of, PW, T0};
 use mamori_server::config::{PhoneConfig, RequireMfa, SmtpConfig, SmtpSecurity};
 use mamori_server::domain::notify;
-use mamori_server::domain::recovery_signin::{
-    RecoveryOutcome, CODE_SECS, RECOVERY_SESSION_SECS,
-};
+use mamori_server::domain::recovery_signin::{RecoveryOutcome, CODE_SECS, RECOVERY_SESSION_SECS};
 use mamori_server::domain::signin::PasswordOutcome;
 use mamori_server::domain::{Policy, RequestMeta, Service};
 use mamori_server::keys::ServerKey;

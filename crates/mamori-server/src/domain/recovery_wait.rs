@@ -100,9 +100,15 @@ pub enum CancelView {
 
 /// The notices of this module, to email and phone.
 enum Notice<'a> {
-    Started { ready_at: UnixTime, cancel_url: &'a str },
+    Started {
+        ready_at: UnixTime,
+        cancel_url: &'a str,
+    },
     Granted,
-    Completed { added: &'a str, removed: &'a [String] },
+    Completed {
+        added: &'a str,
+        removed: &'a [String],
+    },
 }
 
 impl Notice<'_> {
@@ -125,7 +131,9 @@ impl Notice<'_> {
                 "[{service}] Security notice: a sign-in with alternative factors was completed"
             ),
             (Notice::Completed { .. }, MailLanguage::Ja) => {
-                format!("[{service}] セキュリティのお知らせ: 代替要素によるサインインが完了しました")
+                format!(
+                    "[{service}] セキュリティのお知らせ: 代替要素によるサインインが完了しました"
+                )
             }
         }
     }
@@ -335,7 +343,13 @@ impl Service {
     ) -> Result<()> {
         let sessions = self.store.delete_sessions_for_account(&account.id).await?;
         let syncs = self
-            .sync_revoke_all(account, &account.name, "recovery session granted", now, meta)
+            .sync_revoke_all(
+                account,
+                &account.name,
+                "recovery session granted",
+                now,
+                meta,
+            )
             .await?;
         let detail = format!("sessions revoked: {sessions}, sync devices revoked: {syncs}");
         self.audit(
@@ -539,7 +553,10 @@ mod tests {
             enabled_devices: 1,
             ..none
         };
-        assert!(!one_device.any(), "the single lost device is not another factor");
+        assert!(
+            !one_device.any(),
+            "the single lost device is not another factor"
+        );
         assert!(OtherFactors {
             enabled_devices: 2,
             ..none

@@ -231,4 +231,3 @@ pub fn recovery_session_allows(method: &Method, path: &str) -> bool {
 pub fn restricted() -> Response {
     super::ApiError::from(crate::Error::RecoverySessionRestricted).into_response()
 }
-
