@@ -1109,10 +1109,11 @@ async fn sync_tokens_end_with_the_accounts_trust(backend: Backend) {
         .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("recovery")), "{v}");
     let recovery = v["token"].as_str().unwrap().to_string();
+    // #15 recovery: granting the recovery session already revokes every sync token.
     assert_eq!(
         w.pull(&fay_device).await,
-        200,
-        "the recovery session itself ends nothing yet"
+        401,
+        "the grant of the recovery session revoked the sync token"
     );
     let (_, _, full) = w.srv.enroll(&recovery, "new-phone").await;
     assert_ne!(
@@ -1172,7 +1173,7 @@ async fn sync_tokens_end_with_the_accounts_trust(backend: Backend) {
         vec![
             ("dan", "all 1 sync devices: MFA reset"),
             ("erin", "all 1 sync devices: MFA reset"),
-            ("fay", "all 1 sync devices: recovery session ended"),
+            ("fay", "all 1 sync devices: recovery session granted"),
             ("root", "all 1 sync devices: password set with a setup link"),
             ("root", "all 1 sync devices: MFA reset"),
         ]
