@@ -82,6 +82,11 @@ pub enum ErrorCode {
     /// JSON request (`Content-Type: application/json`, or `X-Requested-With` without a body, and
     /// no foreign `Origin`): it may have been forged by another site.
     CrossSiteRequest,
+    // #15 delivery
+    /// 503: a code could not be sent (the mail server or phone gateway failed or did not
+    /// answer in time); nothing was sent and no usable code was left behind: try again later or
+    /// use another way.
+    DeliveryFailed,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
 }
@@ -115,6 +120,8 @@ impl ErrorCode {
             ErrorCode::InvalidCeremony => "invalid_ceremony",
             ErrorCode::SecurityKeyRejected => "security_key_rejected",
             ErrorCode::CrossSiteRequest => "cross_site_request",
+            // #15 delivery
+            ErrorCode::DeliveryFailed => "delivery_failed",
             ErrorCode::Internal => "internal",
         }
     }

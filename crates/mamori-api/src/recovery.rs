@@ -32,6 +32,26 @@ pub struct RecoveryStepResponse {
     pub next: String,
     /// When that code expires, Unix seconds.
     pub expires_at: i64,
+    // #15 delivery
+    /// Where the code went, masked (`t•••@example.com`, `+81 ••• •••• 5678`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_to: Option<String>,
+    /// How the code went: `email`, `sms` or `voice` (a phone call that reads it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+// #15 delivery
+/// `POST /api/v1/sign-in/recovery/phone/resend`: send the phone code again, as a text message
+/// or as a call ("call me instead").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryResendRequest {
+    /// The challenge from `POST /api/v1/sign-in`.
+    pub challenge: String,
+    /// `sms` (default) or `voice`.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// `200` answer of the phone step: the recovery session (also set as the session cookie).

@@ -93,6 +93,12 @@ pub enum Error {
     /// Any other internal failure (crypto, I/O).
     #[error("internal error: {0}")]
     Internal(String),
+    // #15 delivery
+    /// A code could not be sent on this channel (`email`, `sms`, `voice`): the mail server or
+    /// phone gateway failed or did not answer in time. The reason class is in the audit log and
+    /// the metrics, never in this message.
+    #[error("we could not send the code by {0}: try again later or use another way")]
+    DeliveryFailed(&'static str),
 }
 
 impl From<sqlx::Error> for Error {

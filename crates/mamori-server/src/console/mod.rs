@@ -313,6 +313,8 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
             tr.t("errors.admin_needs_mfa")
         }
         Error::FactorChangeRefused(_) => tr.t("errors.own_account_only"),
+        // #15 delivery
+        Error::DeliveryFailed(_) => tr.t("delivery.failed"),
         Error::InvalidInput(m) if m.contains("code") => tr.t("errors.code_format"),
         Error::InvalidInput(m) if m.contains("email") => tr.t("errors.email"),
         Error::InvalidInput(m) if m.contains("phone") => tr.t("errors.phone"),
@@ -719,6 +721,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/sign-in/alternative/phone",
             get(pages_recovery_signin::phone_form).post(pages_recovery_signin::phone),
+        )
+        // #15 delivery
+        .route(
+            "/sign-in/alternative/phone/resend",
+            post(pages_recovery_signin::phone_resend),
         )
         .route(
             pages_recovery_signin::RECOVERY_HOME,

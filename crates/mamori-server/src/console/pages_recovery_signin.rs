@@ -66,6 +66,11 @@ struct AltView {
     /// `start`, `email` or `phone`.
     step: &'static str,
     error: Option<String>,
+    // #15 delivery
+    /// "Sent to t•••@example.com." for the current step.
+    sent_to: Option<String>,
+    /// A call is on its way.
+    notice: Option<String>,
 }
 
 fn challenge_of(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -82,6 +87,36 @@ fn alt_page(
         p: Page::new(ctx, "alternative.title", ""),
         step,
         error,
+        sent_to: None,
+        notice: None,
+    };
+    Ok(render(&v, status))
+}
+
+// #15 delivery
+/// A code step's page with the masked address or number the code went to.
+async fn alt_step_page(
+    ctx: &Ctx,
+    challenge: &str,
+    step: &'static str,
+    error: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let targets = ctx
+        .st
+        .svc
+        .recovery_sign_in_targets(challenge, ctx.now)
+        .await
+        .ok();
+    let to = targets.and_then(|(e, p)| if step == "email" { e } else { p });
+    let notice = notice.map(|n| ctx.tr.tf(&n, &[("to", to.as_deref().unwrap_or(""))]));
+    let v = AltView {
+        p: Page::new(ctx, "alternative.title", ""),
+        step,
+        error,
+        sent_to: to.map(|t| ctx.tr.tf("delivery.sent_to", &[("to", &t)])),
+        notice,
     };
     Ok(render(&v, status))
 }
@@ -90,6 +125,14 @@ fn alt_page(
 /// cookie goes when the challenge is spent or expired).
 fn alt_error(ctx: &Ctx, step: &'static str, e: Error) -> PageResult {
     match e {
+        // #15 delivery: nothing was sent. At the email step's answer the email code was
+        // accepted and only the phone message failed: the user is at the phone step.
+        Error::DeliveryFailed(channel) => alt_page(
+            ctx,
+            if channel == "email" { step } else { "phone" },
+            Some(error_text(&ctx.tr, &e)),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
         Error::InvalidCode | Error::InvalidInput(_) | Error::RateLimited { .. } => alt_page(
             ctx,
             step,
@@ -152,10 +195,10 @@ pub struct CodeForm {
 
 /// `GET /sign-in/alternative/email`.
 pub async fn email_form(ctx: Ctx, headers: axum::http::HeaderMap) -> PageResult {
-    if challenge_of(&headers).is_none() {
+    let Some(challenge) = challenge_of(&headers) else {
         return Ok(see_other("/sign-in"));
-    }
-    alt_page(&ctx, "email", None, StatusCode::OK)
+    };
+    alt_step_page(&ctx, &challenge, "email", None, None, StatusCode::OK).await
 }
 
 /// `POST /sign-in/alternative/email`: the email code; the phone code is then sent.
@@ -183,11 +226,65 @@ pub async fn email(
 }
 
 /// `GET /sign-in/alternative/phone`.
-pub async fn phone_form(ctx: Ctx, headers: axum::http::HeaderMap) -> PageResult {
-    if challenge_of(&headers).is_none() {
+pub async fn phone_form(
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<PhoneQuery>,
+) -> PageResult {
+    let Some(challenge) = challenge_of(&headers) else {
         return Ok(see_other("/sign-in"));
+    };
+    let notice = (q.sent.as_deref() == Some("voice")).then(|| "delivery.voice_sent".to_string());
+    alt_step_page(&ctx, &challenge, "phone", None, notice, StatusCode::OK).await
+}
+
+// #15 delivery
+/// Query of the phone step's page.
+#[derive(Deserialize, Default)]
+pub struct PhoneQuery {
+    sent: Option<String>,
+}
+
+/// The form of "send again" / "call me instead".
+#[derive(Deserialize)]
+pub struct ResendForm {
+    channel: String,
+}
+
+/// `POST /sign-in/alternative/phone/resend`: a new phone code by text or by a call.
+pub async fn phone_resend(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<ResendForm>,
+) -> PageResult {
+    let Some(challenge) = challenge_of(&headers) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let result = match st.check_sign_in_rate(ctx.meta.ip) {
+        Err(_) => Err(Error::RateLimited { retry_after: 60 }),
+        Ok(()) => match crate::domain::delivery::PhoneChannel::parse(Some(&f.channel)) {
+            Ok(channel) => {
+                st.svc
+                    .resend_recovery_phone_code(
+                        &challenge,
+                        channel,
+                        ctx.now,
+                        &mut OsRng,
+                        &ctx.meta.meta,
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(s) => Ok(see_other(&format!(
+            "/sign-in/alternative/phone?sent={}",
+            s.channel
+        ))),
+        Err(e) => alt_error(&ctx, "phone", e),
     }
-    alt_page(&ctx, "phone", None, StatusCode::OK)
 }
 
 /// `POST /sign-in/alternative/phone`: the phone code; a recovery session begins.

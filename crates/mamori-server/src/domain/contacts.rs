@@ -150,8 +150,8 @@ impl Service {
 
     /// Sends a 6-digit code to the account's email address or phone number. Needs a full
     /// session; at most [`MAX_SENDS`] per channel per hour, and none while the attempt budget is
-    /// used up (`RateLimited`, audited, nothing sent). The sending happens in the background (a
-    /// failure is logged and audited).
+    /// used up (`RateLimited`, audited, nothing sent). The code is sent before this returns;
+    /// `DeliveryFailed` when it could not be (the code is then spent and the send not counted).
     pub async fn start_contact_verification<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
@@ -255,7 +255,7 @@ impl Service {
                 code.as_str()
             )
         });
-        match channel {
+        let delivered = match channel {
             Channel::Email => {
                 let email = if ja {
                     Email {
@@ -281,7 +281,7 @@ impl Service {
                         )),
                     }
                 };
-                self.send_in_background(&account.name, email, now, meta);
+                self.deliver_email(&account.name, &email, now, meta).await
             }
             Channel::Phone => {
                 let msg = PhoneMessage {
@@ -292,29 +292,23 @@ impl Service {
                     text,
                     service,
                     timestamp: now,
+                    channel: super::delivery::PhoneChannel::Sms,
                 };
-                let phone = self.phone.clone();
-                let store = self.store.clone();
-                let name = account.name.clone();
-                let meta = meta.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = phone.send(&msg).await {
-                        tracing::warn!(account = %name, error = %e, "sending a phone code failed");
-                        let _ = store
-                            .insert_audit(&crate::store::NewAuditEvent {
-                                at: now,
-                                account: Some(name.clone()),
-                                actor: Some("system".into()),
-                                client_addr: meta.client_addr.clone(),
-                                user_agent: meta.user_agent.clone(),
-                                kind: "notify.phone".into(),
-                                result: "failure".into(),
-                                detail: Some(e.to_string().chars().take(200).collect()),
-                            })
-                            .await;
-                    }
-                });
+                self.deliver_phone(&account.name, &msg, now, meta).await
             }
+        };
+        // #15 delivery: a code that was not delivered is spent at once (nobody can use it) and
+        // the send is not counted as one of the account's sends.
+        if let Err(e) = delivered {
+            self.store.use_verification_code(&id, now).await?;
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY_START, "delivery_failed", &account.name)
+                    .detail(channel.as_str()),
+            )
+            .await?;
+            return Err(e);
         }
         self.audit(
             now,

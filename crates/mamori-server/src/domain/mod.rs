@@ -42,6 +42,7 @@ pub mod appkeys;
 pub mod audit;
 pub mod console_support;
 pub mod contacts;
+pub mod delivery;
 pub mod devices;
 pub mod factor_changes;
 pub mod factors;
@@ -154,6 +155,9 @@ pub struct Service {
     notifier: Arc<dyn notify::Notifier>,
     /// Sends codes to phones ([`notify::NoPhoneGateway`] until set).
     phone: Arc<dyn notify::PhoneGateway>,
+    // #15 delivery
+    /// Bound of one synchronous send of a code ([`delivery`]).
+    delivery_bound: std::time::Duration,
 }
 
 impl std::fmt::Debug for Service {
@@ -198,6 +202,7 @@ impl Service {
             dummy_hash,
             notifier: Arc::new(notify::NotConfigured),
             phone: Arc::new(notify::NoPhoneGateway),
+            delivery_bound: delivery::DEFAULT_BOUND,
         })
     }
 

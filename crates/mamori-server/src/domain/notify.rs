@@ -385,7 +385,14 @@ impl Service {
         let account = account.to_string();
         let meta = meta.clone();
         tokio::spawn(async move {
-            if let Err(e) = notifier.send(&email).await {
+            let result = notifier.send(&email).await;
+            // #15 delivery: notices stay in the background but are counted like codes.
+            super::delivery::count(
+                "email",
+                super::delivery::MessageKind::Notice,
+                result.is_ok(),
+            );
+            if let Err(e) = result {
                 tracing::warn!(account = %account, error = %e, "sending an email failed");
                 let _ = store
                     .insert_audit(&NewAuditEvent {
@@ -564,6 +571,9 @@ pub struct PhoneMessage {
     pub service: String,
     /// Unix time of sending.
     pub timestamp: UnixTime,
+    // #15 delivery
+    /// Text message or call (`text` is then the sentence to speak, digits spaced).
+    pub channel: super::delivery::PhoneChannel,
 }
 
 impl std::fmt::Debug for PhoneMessage {
@@ -572,6 +582,7 @@ impl std::fmt::Debug for PhoneMessage {
             .field("id", &self.id)
             .field("to", &self.to)
             .field("purpose", &self.purpose)
+            .field("channel", &self.channel)
             .field("code", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -590,6 +601,9 @@ impl PhoneMessage {
                 "message": self.text.as_str(),
                 "service": self.service,
                 "timestamp": self.timestamp,
+                // #15 delivery: added in place (version stays 1; receivers ignore unknown
+                // fields, and an absent field meant "sms").
+                "channel": self.channel.as_str(),
             })
             .to_string(),
         )

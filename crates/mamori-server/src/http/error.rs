@@ -72,6 +72,8 @@ impl From<Error> for ApiError {
             Error::InvalidAppKey => (S::UNAUTHORIZED, C::InvalidAppKey),
             Error::InvalidCeremony => (S::BAD_REQUEST, C::InvalidCeremony),
             Error::SecurityKeyRejected => (S::UNAUTHORIZED, C::SecurityKeyRejected),
+            // #15 delivery
+            Error::DeliveryFailed(_) => (S::SERVICE_UNAVAILABLE, C::DeliveryFailed),
             _ => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(

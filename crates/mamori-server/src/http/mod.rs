@@ -355,6 +355,11 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             "/api/v1/sign-in/recovery/phone",
             post(recovery::recovery_phone),
         )
+        // #15 delivery
+        .route(
+            "/api/v1/sign-in/recovery/phone/resend",
+            post(recovery::recovery_phone_resend),
+        )
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
         .merge(sync::router(&state))

@@ -59,6 +59,8 @@ use utoipa::OpenApi;
         super::webauthn::sign_in_finish,
         super::webauthn::verify_begin,
         super::webauthn::verify_finish,
+        // #15 delivery
+        super::recovery::recovery_phone_resend,
     ),
     modifiers(&Security),
     components(schemas(
@@ -116,6 +118,8 @@ use utoipa::OpenApi;
         api::webauthn::SignInBeginRequest,
         api::webauthn::SignInFinishRequest,
         api::webauthn::VerifyFinishRequest,
+        // #15 delivery
+        api::recovery::RecoveryResendRequest,
     ))
 )]
 pub struct ApiDoc;

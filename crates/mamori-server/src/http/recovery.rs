@@ -130,12 +130,14 @@ fn step_wire(s: StepStarted) -> (StatusCode, Json<wire::RecoveryStepResponse>) {
         Json(wire::RecoveryStepResponse {
             next: s.next.as_str().into(),
             expires_at: s.expires_at,
+            sent_to: Some(s.sent_to),
+            channel: Some(s.channel.into()),
         }),
     )
 }
 
 /// Start signing in with alternative factors: a code goes to the verified email address.
-#[utoipa::path(post, path = "/api/v1/sign-in/recovery", tag = "sign-in", request_body = wire::RecoveryStartRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: the policy is off, the contacts are not both verified, or email/phone are not configured", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery", tag = "sign-in", request_body = wire::RecoveryStartRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: the policy is off, the contacts are not both verified, or email/phone are not configured", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody), (status = 503, description = "delivery_failed: the email could not be sent; no usable code was left", body = mamori_api::ErrorBody)))]
 pub async fn recovery_start(
     State(st): State<AppState>,
     m: Meta,
@@ -150,7 +152,7 @@ pub async fn recovery_start(
 }
 
 /// The email code: when right, a code goes to the verified phone number.
-#[utoipa::path(post, path = "/api/v1/sign-in/recovery/email", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/email", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody), (status = 503, description = "delivery_failed: the email code was accepted but the phone code could not be sent; use /phone/resend", body = mamori_api::ErrorBody)))]
 pub async fn recovery_email(
     State(st): State<AppState>,
     m: Meta,
@@ -194,6 +196,24 @@ pub async fn recovery_phone(
         expires_at: s.record.expires_at,
     });
     Ok(super::handlers::with_cookie(&st, &s, body))
+}
+
+// #15 delivery
+/// "Send again" / "call me instead" on the phone step: a new phone code by text message
+/// (`sms`) or by a call that reads it out (`voice`); the previous phone code stops working.
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone/resend", tag = "sign-in", request_body = wire::RecoveryResendRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 400, description = "invalid_input: unknown channel, or no phone step to send again", body = mamori_api::ErrorBody), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: no verified phone number any more", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited: at most 3 per hour", body = mamori_api::ErrorBody), (status = 503, description = "delivery_failed: the gateway failed; no usable code was left", body = mamori_api::ErrorBody)))]
+pub async fn recovery_phone_resend(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryResendRequest>,
+) -> ApiResult<(StatusCode, Json<wire::RecoveryStepResponse>)> {
+    st.check_sign_in_rate(m.ip)?;
+    let channel = crate::domain::delivery::PhoneChannel::parse(req.channel.as_deref())?;
+    let s = st
+        .svc
+        .resend_recovery_phone_code(&req.challenge, channel, st.clock.now(), &mut OsRng, &m.meta)
+        .await?;
+    Ok(step_wire(s))
 }
 
 /// The API a recovery session may use: MFA device management, who am I, and sign-out

@@ -212,6 +212,23 @@ pub trait RecoveryStore: Send + Sync {
     /// Sets the expiry of a pending sign-in challenge (a recovery sign-in needs longer than the
     /// 5 minutes of a code step); false if it is not a pending challenge.
     async fn extend_challenge(&self, challenge_id: &str, expires_at: UnixTime) -> Result<bool>;
+    // #15 delivery
+    /// The recovery sign-in row of a challenge, whatever its step.
+    async fn recovery_signin_for_challenge(
+        &self,
+        challenge_id: &str,
+    ) -> Result<Option<RecoverySigninRecord>>;
+    /// Replaces the unused code of `step` (a new code sent again, or an unguessable hash when
+    /// sending failed) with a new expiry. The attempts are kept, so sending again never buys
+    /// more guesses. True only if the row was at `step` and unused.
+    async fn replace_recovery_signin_code(
+        &self,
+        id: &str,
+        step: &str,
+        code_hash: &[u8],
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool>;
 }
 
 const RS_COLS: &str =
@@ -561,6 +578,42 @@ macro_rules! impl_recovery_store {
                          WHERE id = $1 AND state = 'mfa_pending'",
                     )
                     .bind(challenge_id)
+                    .bind(expires_at)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                // #15 delivery
+                async fn recovery_signin_for_challenge(
+                    &self,
+                    challenge_id: &str,
+                ) -> Result<Option<RecoverySigninRecord>> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {RS_COLS} FROM recovery_signins WHERE challenge_id = $1"
+                    ))
+                    .bind(challenge_id)
+                    .fetch_optional(self.writer())
+                    .await?;
+                    row.as_ref().map(rs_from_row).transpose()
+                }
+
+                async fn replace_recovery_signin_code(
+                    &self,
+                    id: &str,
+                    step: &str,
+                    code_hash: &[u8],
+                    now: UnixTime,
+                    expires_at: UnixTime,
+                ) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE recovery_signins SET code_hash = $3, created_at = $4, \
+                         expires_at = $5 WHERE id = $1 AND step = $2 AND used_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(step)
+                    .bind(code_hash)
+                    .bind(now)
                     .bind(expires_at)
                     .execute(self.writer())
                     .await?;
