@@ -33,7 +33,11 @@ pub async fn open_service(config: &Config, public_url: String) -> Result<Service
     .and_then(|s| {
         Ok(
             s.with_notifier(crate::domain::notify::from_config(&config.smtp)?)
-                .with_phone_gateway(crate::domain::notify::phone_from_config(&config.phone)?),
+                .with_phone_gateway(crate::domain::notify::phone_from_config(&config.phone)?)
+                // #15 delivery: a send gives up before the request times out.
+                .with_delivery_bound(Duration::from_secs(
+                    config.limits.request_timeout_secs.saturating_sub(2).max(1),
+                )),
         )
     })
 }
@@ -95,6 +99,10 @@ pub async fn serve(config: Config) -> Result<()> {
         );
     }
     let _ = writeln!(out, "listening on http://{bound}");
+    // #15 delivery
+    for line in crate::domain::delivery::startup_lines(&config) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = out.flush();
     tracing::info!(%bound, backend = svc.store().backend(), "listening");
 

@@ -139,7 +139,7 @@ fn last_code_mail(sink: &SmtpSink) -> recovery_common::Mail {
     sink.mails()
         .into_iter()
         .filter(|m| m.header("Subject").is_some_and(|s| s.contains("code")))
-        .last()
+        .next_back()
         .unwrap()
 }
 
@@ -176,11 +176,19 @@ async fn a_plain_relay_with_default_starttls_is_reported_not_sent() {
     let detail = failed[0]["detail"].as_str().unwrap();
     assert!(detail.starts_with("email: "), "{detail}");
     assert!(!detail.contains("127.0.0.1"), "{detail}");
-    assert!(events
-        .iter()
-        .any(|e| e["kind"] == "contact.verify_start" && e["result"] == "delivery_failed")
-        || events.iter().any(|e| e["result"] == "delivery_failed"));
-    assert!(metric(&metrics(&w).await, "mamori_delivery_failures_total", "email") >= 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "contact.verify_start" && e["result"] == "delivery_failed")
+            || events.iter().any(|e| e["result"] == "delivery_failed")
+    );
+    assert!(
+        metric(
+            &metrics(&w).await,
+            "mamori_delivery_failures_total",
+            "email"
+        ) >= 1
+    );
     // Nothing reached the sink.
     assert!(w.sink.mails().is_empty(), "{:?}", w.sink.mails().len());
 }
@@ -195,7 +203,11 @@ async fn a_failing_phone_gateway_is_reported_and_counted() {
         .srv
         .post("/api/v1/me/contacts/phone/verify", Some(&full), json!({}))
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (503, Some("delivery_failed")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("delivery_failed")),
+        "{v}"
+    );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     let events = w.srv.audit(&w.root, "user=jiro&limit=1000").await;
     assert!(events
@@ -204,7 +216,11 @@ async fn a_failing_phone_gateway_is_reported_and_counted() {
     let after = metric(&metrics(&w).await, "mamori_delivery_failures_total", "sms");
     assert_eq!(after, before + 1);
     // Email still works and is counted as a success.
-    let ok_before = metric(&metrics(&w).await, "mamori_delivery_successes_total", "email");
+    let ok_before = metric(
+        &metrics(&w).await,
+        "mamori_delivery_successes_total",
+        "email",
+    );
     let (s, v) = w
         .srv
         .post("/api/v1/me/contacts/email/verify", Some(&full), json!({}))
@@ -215,10 +231,17 @@ async fn a_failing_phone_gateway_is_reported_and_counted() {
         .sink
         .mails()
         .iter()
-        .filter(|m| m.header("Subject").is_some_and(|s| s.contains("verification code")))
+        .filter(|m| {
+            m.header("Subject")
+                .is_some_and(|s| s.contains("verification code"))
+        })
         .count();
     assert_eq!(codes, 1);
-    let ok_after = metric(&metrics(&w).await, "mamori_delivery_successes_total", "email");
+    let ok_after = metric(
+        &metrics(&w).await,
+        "mamori_delivery_successes_total",
+        "email",
+    );
     assert_eq!(ok_after, ok_before + 1);
 }
 
@@ -232,7 +255,11 @@ async fn the_phone_step_can_call_and_send_again_within_the_limit() {
     for channel in ["email", "phone"] {
         let (s, v) = w
             .srv
-            .post(&format!("/api/v1/me/contacts/{channel}/verify"), Some(&full), json!({}))
+            .post(
+                &format!("/api/v1/me/contacts/{channel}/verify"),
+                Some(&full),
+                json!({}),
+            )
             .await;
         assert_eq!(s, 202, "{v}");
         let code = if channel == "email" {
@@ -306,7 +333,10 @@ async fn the_phone_step_can_call_and_send_again_within_the_limit() {
     let voice_code = call["code"].as_str().unwrap().to_string();
     let spaced: Vec<String> = voice_code.chars().map(String::from).collect();
     assert!(
-        call["message"].as_str().unwrap().contains(&spaced.join(" ")),
+        call["message"]
+            .as_str()
+            .unwrap()
+            .contains(&spaced.join(" ")),
         "{call}"
     );
     // An unknown channel is refused and sends nothing.
@@ -319,7 +349,10 @@ async fn the_phone_step_can_call_and_send_again_within_the_limit() {
             json!({"challenge": ch, "channel": "fax"}),
         )
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_input")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_input"))
+    );
     assert_eq!(hook.hooks().len(), n);
     // Send again twice more (3 in all), then the limit.
     for _ in 0..2 {
@@ -341,7 +374,11 @@ async fn the_phone_step_can_call_and_send_again_within_the_limit() {
             json!({"challenge": ch}),
         )
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("rate_limited")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{v}"
+    );
     assert_eq!(hook.hooks().len(), n + 2);
     let last: Value = serde_json::from_str(&hook.hooks().last().unwrap().body).unwrap();
     let last_code = last["code"].as_str().unwrap().to_string();
@@ -374,5 +411,11 @@ async fn the_phone_step_can_call_and_send_again_within_the_limit() {
     assert!(events
         .iter()
         .any(|e| e["kind"] == "recovery.resend" && e["result"] == "refused_limit"));
-    assert!(metric(&metrics(&w).await, "mamori_delivery_successes_total", "voice") >= 1);
+    assert!(
+        metric(
+            &metrics(&w).await,
+            "mamori_delivery_successes_total",
+            "voice"
+        ) >= 1
+    );
 }

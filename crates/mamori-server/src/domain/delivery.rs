@@ -265,6 +265,56 @@ fn country_code_len(digits: &str) -> usize {
     }
 }
 
+/// The start-up lines saying what email and phone delivery are configured, or what their
+/// absence disables (#15: a deployment must not find out from a user that codes go nowhere).
+pub fn startup_lines(c: &crate::config::Config) -> Vec<String> {
+    use crate::config::{AlternativeFactors, SmtpSecurity};
+    let mut out = Vec::new();
+    match &c.smtp.host {
+        Some(host) => {
+            let security = match c.smtp.security {
+                SmtpSecurity::None => "none (plain)",
+                SmtpSecurity::Starttls => "starttls",
+                SmtpSecurity::Tls => "tls",
+            };
+            out.push(format!(
+                "email delivery: smtp {host}:{} security {security}, from {}",
+                c.smtp.port, c.smtp.from
+            ));
+        }
+        None => out.push(
+            "email delivery: not configured (smtp.host): no security notices, no email codes"
+                .into(),
+        ),
+    }
+    match c.phone.provider.trim() {
+        "webhook" => {
+            let host = c
+                .phone
+                .url
+                .as_deref()
+                .and_then(|u| reqwest::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            out.push(format!("phone delivery: webhook to {host} (sms and voice)"));
+        }
+        "log" => out.push(
+            "phone delivery: log (development only: phone codes are written to the server log)"
+                .into(),
+        ),
+        _ => out.push("phone delivery: not configured (phone.provider): no phone codes".into()),
+    }
+    let both = c.smtp.host.is_some() && c.phone.provider.trim() != "none";
+    if c.recovery.alternative_factors != AlternativeFactors::Off && !both {
+        out.push(
+            "warning: recovery by alternative factors is enabled but email and phone delivery \
+             are not both configured: nobody can use it"
+                .into(),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,8 +37,8 @@ use crate::store::recovery::RecoverySigninRecord;
 use crate::store::{AccountRecord, SessionRecord};
 
 use super::audit::Event;
-use super::factors::Attempt;
 use super::delivery::{mask_contact, spoken_digits, PhoneChannel};
+use super::factors::Attempt;
 use super::notify::{Email, PhoneMessage};
 use super::signin::{Authenticated, NewSession, SessionGrant};
 use super::{new_id, RequestMeta, SecondFactorVerified, Service};
@@ -653,8 +653,12 @@ impl Service {
         let to = match (contacts.phone.verified, contacts.phone.value) {
             (true, Some(v)) if self.phone.enabled() => v,
             _ => {
-                self.audit(now, meta, Event::own(kind::RESEND, "refused_contacts", name))
-                    .await?;
+                self.audit(
+                    now,
+                    meta,
+                    Event::own(kind::RESEND, "refused_contacts", name),
+                )
+                .await?;
                 return Err(Error::Forbidden(
                     "the account has no verified phone number any more".into(),
                 ));
