@@ -138,8 +138,7 @@ async fn metrics(w: &World) -> String {
 fn last_code_mail(sink: &SmtpSink) -> recovery_common::Mail {
     sink.mails()
         .into_iter()
-        .filter(|m| m.header("Subject").is_some_and(|s| s.contains("code")))
-        .next_back()
+        .rfind(|m| m.header("Subject").is_some_and(|s| s.contains("code")))
         .unwrap()
 }
 
