@@ -84,6 +84,10 @@ pub enum ErrorCode {
     CrossSiteRequest,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
+    // #15 contacts
+    /// 400: the phone number is not a valid number (for the server's default region when it
+    /// has no `+` country code); it is stored and sent in E.164 form (`+819012345678`).
+    InvalidPhoneNumber,
 }
 
 impl ErrorCode {
@@ -116,6 +120,8 @@ impl ErrorCode {
             ErrorCode::SecurityKeyRejected => "security_key_rejected",
             ErrorCode::CrossSiteRequest => "cross_site_request",
             ErrorCode::Internal => "internal",
+            // #15 contacts
+            ErrorCode::InvalidPhoneNumber => "invalid_phone_number",
         }
     }
 }

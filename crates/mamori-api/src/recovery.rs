@@ -84,6 +84,10 @@ pub struct ContactWire {
     pub value: Option<String>,
     /// Whether exactly this value was proven with a code.
     pub verified: bool,
+    /// A new value waiting for the code sent to it (`PUT /api/v1/me/contacts/{channel}`);
+    /// it replaces `value` once confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// `GET /api/v1/me/contacts`.
@@ -101,4 +105,25 @@ pub struct ContactsResponse {
 pub struct ConfirmRequest {
     /// The 6-digit code that was sent.
     pub code: String,
+}
+
+// #15 contacts
+
+/// `PUT /api/v1/me/contacts/{channel}` and `PUT /api/v1/users/{name}/contacts/{channel}` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetContactRequest {
+    /// The new email address, or phone number (with `+` and country code, or as dialled in the
+    /// server's `phone.default_region`; stored in E.164).
+    pub value: String,
+}
+
+/// The answer to a contact change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SetContactResponse {
+    /// `code_sent` (your own change: confirm with the code sent to the new value) or
+    /// `set_unverified` (an administrator's change: the user proves the value later).
+    pub status: String,
+    /// The value in stored form (a phone number in E.164).
+    pub value: String,
 }

@@ -195,6 +195,10 @@ pub struct PhoneConfig {
     pub url: Option<String>,
     /// File holding the webhook's HMAC secret (at least 16 bytes).
     pub secret_file: Option<PathBuf>,
+    // #15 contacts
+    /// Region (ISO 3166-1 alpha-2) in which a phone number entered without `+` country code is
+    /// read; numbers are stored and sent in E.164.
+    pub default_region: String,
 }
 
 impl Default for PhoneConfig {
@@ -203,6 +207,7 @@ impl Default for PhoneConfig {
             provider: "none".into(),
             url: None,
             secret_file: None,
+            default_region: crate::domain::phone::DEFAULT_REGION.into(),
         }
     }
 }
@@ -517,6 +522,10 @@ impl Config {
         if let Some(v) = env("MAMORI_PHONE_SECRET_FILE") {
             c.phone.secret_file = Some(PathBuf::from(v));
         }
+        // #15 contacts
+        if let Some(v) = env("MAMORI_PHONE_DEFAULT_REGION") {
+            c.phone.default_region = v;
+        }
         env_set!(
             env,
             c.recovery.alternative_factors,
@@ -556,6 +565,8 @@ impl Config {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_string()));
+        // #15 contacts
+        crate::domain::phone::parse_region(&self.phone.default_region)?;
         if self.limits.max_devices == 0 || self.limits.max_devices > 64 {
             return bad("limits.max_devices must be between 1 and 64");
         }

@@ -93,6 +93,11 @@ pub enum Error {
     /// Any other internal failure (crypto, I/O).
     #[error("internal error: {0}")]
     Internal(String),
+    // #15 contacts
+    /// A phone number that is not valid (the message says what was entered and the form
+    /// expected).
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
 }
 
 impl From<sqlx::Error> for Error {

@@ -227,6 +227,7 @@ fn error_page(e: &Error) -> ErrorPage {
             Some(*retry_after),
         ),
         Error::InvalidInput(_)
+        | Error::InvalidPhoneNumber(_)
         | Error::InvalidCode
         | Error::CodesNotConsecutive
         | Error::WeakPassword(_)
@@ -318,6 +319,8 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::InvalidInput(m) if m.contains("phone") => tr.t("errors.phone"),
         Error::InvalidInput(m) if m.contains("role") => tr.t("errors.role"),
         Error::InvalidInput(_) => tr.t("errors.name"),
+        // #15 contacts
+        Error::InvalidPhoneNumber(_) => tr.t("contacts.invalid_phone"),
         other => {
             tracing::error!(error = %other, "console: internal error");
             tr.t("errors.internal")
@@ -340,6 +343,7 @@ pub fn is_form_error(e: &Error) -> bool {
             | Error::RecentSecondFactorRequired
             | Error::InvalidInput(_)
             | Error::RateLimited { .. }
+            | Error::InvalidPhoneNumber(_)
     )
 }
 

@@ -47,6 +47,8 @@ pub mod factor_changes;
 pub mod factors;
 pub mod notify;
 pub mod password;
+// #15 contacts
+pub mod phone;
 pub mod recovery;
 pub mod recovery_signin;
 pub mod review;
@@ -100,6 +102,9 @@ pub struct Policy {
     pub alternative_factors: AlternativeFactors,
     /// Language of emails.
     pub mail_language: MailLanguage,
+    // #15 contacts
+    /// Region in which phone numbers without `+` country code are read.
+    pub phone_region: phonenumber::country::Id,
 }
 
 impl Policy {
@@ -119,6 +124,10 @@ impl Policy {
             audit_retention_days: c.audit_retention_days,
             alternative_factors: c.recovery.alternative_factors,
             mail_language: c.recovery.default_language,
+            // Config::validate refuses an unknown region; the fallback only serves
+            // configurations built in code without validation.
+            phone_region: phone::parse_region(&c.phone.default_region)
+                .unwrap_or(phonenumber::country::Id::JP),
         }
     }
 }

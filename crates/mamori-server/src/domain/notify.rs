@@ -206,6 +206,15 @@ pub enum NoticeKind {
         /// The new device.
         device: String,
     },
+    // #15 contacts
+    /// The account's email address or phone number was replaced or removed (sent to the old
+    /// one).
+    ContactChanged {
+        /// `email` or `phone`.
+        channel: String,
+        /// Removed rather than replaced.
+        removed: bool,
+    },
 }
 
 impl NoticeKind {
@@ -222,6 +231,14 @@ impl NoticeKind {
             NoticeKind::RecoverySignInStarted => "a sign-in with alternative factors was started",
             NoticeKind::RecoverySignInCompleted { .. } => {
                 "a sign-in with alternative factors was completed"
+            }
+            NoticeKind::ContactChanged { channel, removed } => {
+                match (channel.as_str(), removed) {
+                    ("email", false) => "your email address was changed",
+                    ("email", true) => "your email address was removed",
+                    (_, false) => "your phone number was changed",
+                    (_, true) => "your phone number was removed",
+                }
             }
         };
         format!("[{service}] Security notice: {what}")
@@ -263,6 +280,13 @@ impl NoticeKind {
                 "A sign-in with alternative factors was completed: the MFA device \"{device}\" \
                  was added, and every other session of your account was signed out."
             ),
+            NoticeKind::ContactChanged { channel, removed } => format!(
+                "The {} of your account was {}. It is used to recover the account when an MFA \
+                 device is lost, so whoever controls the new one could try to take the account \
+                 over.",
+                if channel == "email" { "email address" } else { "phone number" },
+                if *removed { "removed" } else { "replaced by a new one" }
+            ),
         }
     }
 
@@ -281,6 +305,14 @@ impl NoticeKind {
             NoticeKind::RootRecovery => "root の回復リンクが発行されました",
             NoticeKind::RecoverySignInStarted => "代替要素によるサインインが開始されました",
             NoticeKind::RecoverySignInCompleted { .. } => "代替要素によるサインインが完了しました",
+            NoticeKind::ContactChanged { channel, removed } => {
+                match (channel.as_str(), removed) {
+                    ("email", false) => "メールアドレスが変更されました",
+                    ("email", true) => "メールアドレスが削除されました",
+                    (_, false) => "電話番号が変更されました",
+                    (_, true) => "電話番号が削除されました",
+                }
+            }
         };
         format!("[{service}] セキュリティのお知らせ: {what}")
     }
@@ -305,6 +337,11 @@ impl NoticeKind {
             NoticeKind::RecoverySignInStarted => "パスワードを知っている誰かが、MFA デバイスの代わりに代替要素 (メールのコード、次に電話のコード) でサインインを始めました。".into(),
             NoticeKind::RecoverySignInCompleted { device } => format!(
                 "代替要素によるサインインが完了しました。MFA デバイス「{device}」が追加され、アカウントの他のセッションはすべてサインアウトされました。"
+            ),
+            NoticeKind::ContactChanged { channel, removed } => format!(
+                "アカウントの{}が{}。MFA デバイスを紛失したときのアカウント回復に使われるため、新しい連絡先を持つ人がアカウントの乗っ取りを試みる可能性があります。",
+                if channel == "email" { "メールアドレス" } else { "電話番号" },
+                if *removed { "削除されました" } else { "新しいものに変更されました" }
             ),
         }
     }

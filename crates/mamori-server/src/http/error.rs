@@ -72,6 +72,8 @@ impl From<Error> for ApiError {
             Error::InvalidAppKey => (S::UNAUTHORIZED, C::InvalidAppKey),
             Error::InvalidCeremony => (S::BAD_REQUEST, C::InvalidCeremony),
             Error::SecurityKeyRejected => (S::UNAUTHORIZED, C::SecurityKeyRejected),
+            // #15 contacts
+            Error::InvalidPhoneNumber(_) => (S::BAD_REQUEST, C::InvalidPhoneNumber),
             _ => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(

@@ -335,6 +335,15 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             post(recovery::confirm_contact),
         )
         .route("/api/v1/audit", get(h::audit))
+        // #15 contacts
+        .route(
+            "/api/v1/me/contacts/{channel}",
+            axum::routing::put(recovery::set_my_contact).delete(recovery::remove_my_contact),
+        )
+        .route(
+            "/api/v1/users/{name}/contacts/{channel}",
+            axum::routing::put(recovery::set_user_contact).delete(recovery::remove_user_contact),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,

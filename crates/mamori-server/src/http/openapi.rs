@@ -59,6 +59,11 @@ use utoipa::OpenApi;
         super::webauthn::sign_in_finish,
         super::webauthn::verify_begin,
         super::webauthn::verify_finish,
+        // #15 contacts
+        super::recovery::set_my_contact,
+        super::recovery::remove_my_contact,
+        super::recovery::set_user_contact,
+        super::recovery::remove_user_contact,
     ),
     modifiers(&Security),
     components(schemas(
@@ -116,6 +121,9 @@ use utoipa::OpenApi;
         api::webauthn::SignInBeginRequest,
         api::webauthn::SignInFinishRequest,
         api::webauthn::VerifyFinishRequest,
+        // #15 contacts
+        api::recovery::SetContactRequest,
+        api::recovery::SetContactResponse,
     ))
 )]
 pub struct ApiDoc;

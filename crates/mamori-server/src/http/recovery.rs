@@ -74,10 +74,11 @@ pub async fn generate(
 #[utoipa::path(get, path = "/api/v1/me/contacts", tag = "recovery", responses((status = 200, body = ContactsResponse), (status = 401, description = "not signed in", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<ContactsResponse>> {
     auth.require_full()?;
-    let c = st.svc.contacts(&auth.account).await?;
+    let c = st.svc.contacts_at(&auth.account, st.clock.now()).await?;
     let w = |c: crate::domain::contacts::Contact| ContactWire {
         value: c.value,
         verified: c.verified,
+        pending: c.pending,
     };
     Ok(Json(ContactsResponse {
         email: w(c.email),
@@ -100,8 +101,10 @@ pub async fn verify_contact(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Prove the contact detail with the code that was sent.
-#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/confirm", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = ConfirmRequest, responses((status = 204, description = "proven"), (status = 401, description = "invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
+/// Prove the contact detail with the code that was sent; when a change is pending (`PUT
+/// /api/v1/me/contacts/{channel}`), the code confirms the change: the new value replaces the
+/// old one, proven, and the old address is told.
+#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/confirm", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = ConfirmRequest, responses((status = 204, description = "proven (or the pending change made)"), (status = 401, description = "invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn confirm_contact(
     State(st): State<AppState>,
     auth: Auth,
@@ -112,6 +115,99 @@ pub async fn confirm_contact(
     let channel = Channel::parse(&channel)?;
     st.svc
         .confirm_contact(&auth, channel, &req.code, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- #15 contacts: changing and removing contact details -----------------------------------
+
+use crate::domain::contacts::ContactChangeOutcome;
+pub use mamori_api::recovery::{SetContactRequest, SetContactResponse};
+
+async fn set_contact_for(
+    st: &AppState,
+    auth: &Auth,
+    m: &Meta,
+    user: Option<&str>,
+    channel: &str,
+    req: &SetContactRequest,
+) -> ApiResult<(StatusCode, Json<SetContactResponse>)> {
+    let channel = Channel::parse(channel)?;
+    let now = st.clock.now();
+    let value = st.svc.normalize_contact(channel, &req.value)?;
+    let outcome = st
+        .svc
+        .start_contact_change(auth, user, channel, &req.value, now, &mut OsRng, &m.meta)
+        .await?;
+    let (status, text) = match outcome {
+        ContactChangeOutcome::CodeSent => (StatusCode::ACCEPTED, "code_sent"),
+        ContactChangeOutcome::SetUnverified => (StatusCode::OK, "set_unverified"),
+    };
+    Ok((
+        status,
+        Json(SetContactResponse {
+            status: text.into(),
+            value,
+        }),
+    ))
+}
+
+/// Set (add or replace) your email address or phone number: needs a second factor from the
+/// last 5 minutes when the account has MFA; refused in recovery and enrollment-only sessions.
+/// The new value is pending until confirmed with the code sent to it (`POST
+/// /api/v1/me/contacts/{channel}/confirm`).
+#[utoipa::path(put, path = "/api/v1/me/contacts/{channel}", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = SetContactRequest, responses((status = 202, description = "a code was sent to the new value", body = SetContactResponse), (status = 400, description = "invalid_input (email) or invalid_phone_number", body = mamori_api::ErrorBody), (status = 403, description = "recent_second_factor_required, recovery_session_restricted, mfa_enrollment_required, or forbidden (the channel is not configured)", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn set_my_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(channel): Path<String>,
+    ApiJson(req): ApiJson<SetContactRequest>,
+) -> ApiResult<(StatusCode, Json<SetContactResponse>)> {
+    set_contact_for(&st, &auth, &m, None, &channel, &req).await
+}
+
+/// Remove your email address or phone number (same rule as setting one); the removed address
+/// is told.
+#[utoipa::path(delete, path = "/api/v1/me/contacts/{channel}", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), responses((status = 204, description = "removed"), (status = 404, description = "no such contact", body = mamori_api::ErrorBody), (status = 403, description = "recent_second_factor_required, recovery_session_restricted or mfa_enrollment_required", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn remove_my_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(channel): Path<String>,
+) -> ApiResult<StatusCode> {
+    let channel = Channel::parse(&channel)?;
+    st.svc
+        .remove_contact(&auth, None, channel, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Administrators: set another account's email address or phone number. Needs the
+/// administrator's second factor from the last 5 minutes; never root's. The value is stored
+/// unverified: it counts for recovery only once the user proves it.
+#[utoipa::path(put, path = "/api/v1/users/{name}/contacts/{channel}", tag = "users", params(("name" = String, Path, description = "user name"), ("channel" = String, Path, description = "email or phone")), request_body = SetContactRequest, responses((status = 200, description = "set, unverified", body = SetContactResponse), (status = 400, description = "invalid_input (email) or invalid_phone_number", body = mamori_api::ErrorBody), (status = 403, description = "forbidden or recent_second_factor_required", body = mamori_api::ErrorBody), (status = 404, description = "no such user", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn set_user_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path((name, channel)): Path<(String, String)>,
+    ApiJson(req): ApiJson<SetContactRequest>,
+) -> ApiResult<(StatusCode, Json<SetContactResponse>)> {
+    set_contact_for(&st, &auth, &m, Some(&name), &channel, &req).await
+}
+
+/// Administrators: remove another account's email address or phone number (same rule).
+#[utoipa::path(delete, path = "/api/v1/users/{name}/contacts/{channel}", tag = "users", params(("name" = String, Path, description = "user name"), ("channel" = String, Path, description = "email or phone")), responses((status = 204, description = "removed"), (status = 403, description = "forbidden or recent_second_factor_required", body = mamori_api::ErrorBody), (status = 404, description = "no such user or contact", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn remove_user_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path((name, channel)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let channel = Channel::parse(&channel)?;
+    st.svc
+        .remove_contact(&auth, Some(&name), channel, st.clock.now(), &m.meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One stored recovery code: its salted Argon2id hash, never the code.
 #[derive(Clone, PartialEq, Eq)]
@@ -183,6 +183,26 @@ pub trait RecoveryStore: Send + Sync {
     ) -> Result<()>;
     /// The proven contact values: (channel, value).
     async fn verified_contacts(&self, account_id: &str) -> Result<Vec<(String, String)>>;
+    // #15 contacts
+    /// The account's live code of `purpose` (unused, unexpired), without counting an attempt:
+    /// to show a pending contact change and to route a confirmation.
+    async fn live_verification_code(
+        &self,
+        account_id: &str,
+        purpose: &str,
+        now: UnixTime,
+    ) -> Result<Option<VerificationCodeRecord>>;
+    /// Sets (`Some`) or clears (`None`) the account's `channel` (`email` or `phone`) in one
+    /// transaction: the value on the account, its proof (kept only with `verified_at`, for the
+    /// new value), and every outstanding code of the channel (`contact.CHANNEL` and
+    /// `contact.CHANNEL.change`), so no code sent earlier can act on the new state.
+    async fn replace_contact(
+        &self,
+        account_id: &str,
+        channel: &str,
+        value: Option<&str>,
+        verified_at: Option<UnixTime>,
+    ) -> Result<()>;
 
     /// Starts (or restarts) the recovery sign-in of a challenge at step `email` with a new
     /// code, replacing whatever step the challenge's earlier attempt had reached.
@@ -463,6 +483,73 @@ macro_rules! impl_recovery_store {
                     .bind(now)
                     .execute(self.writer())
                     .await?;
+                    Ok(())
+                }
+
+                async fn live_verification_code(
+                    &self,
+                    account_id: &str,
+                    purpose: &str,
+                    now: UnixTime,
+                ) -> Result<Option<VerificationCodeRecord>> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {VC_COLS} FROM verification_codes WHERE account_id = $1 \
+                         AND purpose = $2 AND used_at IS NULL AND expires_at > $3"
+                    ))
+                    .bind(account_id)
+                    .bind(purpose)
+                    .bind(now)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    row.as_ref().map(vc_from_row).transpose()
+                }
+
+                async fn replace_contact(
+                    &self,
+                    account_id: &str,
+                    channel: &str,
+                    value: Option<&str>,
+                    verified_at: Option<UnixTime>,
+                ) -> Result<()> {
+                    // The column name is chosen here, never taken from input.
+                    let update = match channel {
+                        "email" => "UPDATE accounts SET email = $1 WHERE id = $2",
+                        "phone" => "UPDATE accounts SET phone = $1 WHERE id = $2",
+                        _ => return Err(Error::Internal("unknown contact channel".into())),
+                    };
+                    let mut tx = self.writer().begin().await?;
+                    sqlx::query(update)
+                        .bind(value)
+                        .bind(account_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM verified_contacts WHERE account_id = $1 AND channel = $2")
+                        .bind(account_id)
+                        .bind(channel)
+                        .execute(&mut *tx)
+                        .await?;
+                    if let (Some(v), Some(at)) = (value, verified_at) {
+                        sqlx::query(
+                            "INSERT INTO verified_contacts (account_id, channel, value, verified_at) \
+                             VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(account_id)
+                        .bind(channel)
+                        .bind(v)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(
+                        "DELETE FROM verification_codes WHERE account_id = $1 \
+                         AND (purpose = $2 OR purpose = $3)",
+                    )
+                    .bind(account_id)
+                    .bind(format!("contact.{channel}"))
+                    .bind(format!("contact.{channel}.change"))
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 
