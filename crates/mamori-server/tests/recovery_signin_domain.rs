@@ -50,6 +50,7 @@ async fn codes_and_the_recovery_session_expire() {
         provider: "webhook".into(),
         url: Some(hook.url.clone()),
         secret_file: Some(secret_file),
+        ..PhoneConfig::default()
     };
     let svc = Service::new(
         store.clone(),
