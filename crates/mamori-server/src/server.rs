@@ -93,6 +93,9 @@ pub async fn serve(config: Config) -> Result<()> {
             "root account created; choose its password at this one-time link (valid 1 hour):\nsetup link: {}",
             link.as_str()
         );
+        // #15 contacts: root is created without contacts, and without them it cannot recover
+        // with alternative factors when its MFA device is lost.
+        let _ = writeln!(out, "{}", set_contacts_hint(&config));
     }
     let _ = writeln!(out, "listening on http://{bound}");
     let _ = out.flush();
@@ -136,4 +139,18 @@ pub async fn serve(config: Config) -> Result<()> {
     svc.store().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// #15 contacts: the first-start line naming the optional step for root's contacts, with the
+/// data directory this server was started with, so the command works as printed.
+pub fn set_contacts_hint(config: &Config) -> String {
+    let mut cmd = String::from("mamori-server");
+    if let Some(dir) = &config.data_dir {
+        cmd.push_str(&format!(" --data-dir {}", dir.display()));
+    }
+    format!(
+        "optional: give root an email address and phone number to recover with if its MFA \
+         device is lost: {cmd} admin set-contacts root --email ADDRESS --phone NUMBER \
+         (or, once signed in, in the console under My security credentials)"
+    )
 }
