@@ -197,8 +197,12 @@ impl Service {
                 pending,
             });
         }
-        let phone = out.pop().ok_or_else(|| Error::Internal("contacts".into()))?;
-        let email = out.pop().ok_or_else(|| Error::Internal("contacts".into()))?;
+        let phone = out
+            .pop()
+            .ok_or_else(|| Error::Internal("contacts".into()))?;
+        let email = out
+            .pop()
+            .ok_or_else(|| Error::Internal("contacts".into()))?;
         Ok(Contacts { email, phone })
     }
 
@@ -726,7 +730,12 @@ impl Service {
         if change {
             let old = channel.value(&auth.account).map(str::to_string);
             self.store
-                .replace_contact(&auth.account.id, channel.as_str(), Some(&c.target), Some(now))
+                .replace_contact(
+                    &auth.account.id,
+                    channel.as_str(),
+                    Some(&c.target),
+                    Some(now),
+                )
                 .await?;
             self.audit(
                 now,

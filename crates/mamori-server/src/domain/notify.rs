@@ -232,14 +232,12 @@ impl NoticeKind {
             NoticeKind::RecoverySignInCompleted { .. } => {
                 "a sign-in with alternative factors was completed"
             }
-            NoticeKind::ContactChanged { channel, removed } => {
-                match (channel.as_str(), removed) {
-                    ("email", false) => "your email address was changed",
-                    ("email", true) => "your email address was removed",
-                    (_, false) => "your phone number was changed",
-                    (_, true) => "your phone number was removed",
-                }
-            }
+            NoticeKind::ContactChanged { channel, removed } => match (channel.as_str(), removed) {
+                ("email", false) => "your email address was changed",
+                ("email", true) => "your email address was removed",
+                (_, false) => "your phone number was changed",
+                (_, true) => "your phone number was removed",
+            },
         };
         format!("[{service}] Security notice: {what}")
     }
@@ -284,8 +282,16 @@ impl NoticeKind {
                 "The {} of your account was {}. It is used to recover the account when an MFA \
                  device is lost, so whoever controls the new one could try to take the account \
                  over.",
-                if channel == "email" { "email address" } else { "phone number" },
-                if *removed { "removed" } else { "replaced by a new one" }
+                if channel == "email" {
+                    "email address"
+                } else {
+                    "phone number"
+                },
+                if *removed {
+                    "removed"
+                } else {
+                    "replaced by a new one"
+                }
             ),
         }
     }
@@ -305,14 +311,12 @@ impl NoticeKind {
             NoticeKind::RootRecovery => "root の回復リンクが発行されました",
             NoticeKind::RecoverySignInStarted => "代替要素によるサインインが開始されました",
             NoticeKind::RecoverySignInCompleted { .. } => "代替要素によるサインインが完了しました",
-            NoticeKind::ContactChanged { channel, removed } => {
-                match (channel.as_str(), removed) {
-                    ("email", false) => "メールアドレスが変更されました",
-                    ("email", true) => "メールアドレスが削除されました",
-                    (_, false) => "電話番号が変更されました",
-                    (_, true) => "電話番号が削除されました",
-                }
-            }
+            NoticeKind::ContactChanged { channel, removed } => match (channel.as_str(), removed) {
+                ("email", false) => "メールアドレスが変更されました",
+                ("email", true) => "メールアドレスが削除されました",
+                (_, false) => "電話番号が変更されました",
+                (_, true) => "電話番号が削除されました",
+            },
         };
         format!("[{service}] セキュリティのお知らせ: {what}")
     }
