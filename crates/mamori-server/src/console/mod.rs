@@ -320,7 +320,7 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::InvalidInput(m) if m.contains("role") => tr.t("errors.role"),
         Error::InvalidInput(_) => tr.t("errors.name"),
         // #15 contacts
-        Error::InvalidPhoneNumber(_) => tr.t("contacts.invalid_phone"),
+        Error::InvalidPhoneNumber(_) => tr.t("contact_change.invalid_phone"),
         other => {
             tracing::error!(error = %other, "console: internal error");
             tr.t("errors.internal")
@@ -740,6 +740,15 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/security/contacts/{channel}/confirm",
             get(pages_recovery_signin::contact_confirm_form)
                 .post(pages_recovery_signin::contact_confirm),
+        )
+        // #15 contacts
+        .route(
+            "/security/contacts/{channel}/change",
+            post(pages_recovery_signin::contact_change),
+        )
+        .route(
+            "/security/contacts/{channel}/remove",
+            post(pages_recovery_signin::contact_remove),
         )
         .route(
             "/sign-in/recovery-code",

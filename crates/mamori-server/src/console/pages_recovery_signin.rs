@@ -272,6 +272,8 @@ struct ContactRow {
     value: String,
     has_value: bool,
     verified: bool,
+    /// #15 contacts: a new value waiting for its code.
+    pending: Option<String>,
 }
 
 #[derive(Template)]
@@ -304,7 +306,7 @@ async fn contacts_view(
     error: Option<String>,
 ) -> Result<ContactsView, Fail> {
     let auth = ctx.full()?;
-    let c = ctx.st.svc.contacts(&auth.account).await?;
+    let c = ctx.st.svc.contacts_at(&auth.account, ctx.now).await?;
     let row =
         |channel: &'static str, label: &str, c: crate::domain::contacts::Contact| ContactRow {
             channel,
@@ -312,6 +314,7 @@ async fn contacts_view(
             has_value: c.value.is_some(),
             value: c.value.unwrap_or_else(|| ctx.tr.t("contacts.none")),
             verified: c.verified,
+            pending: c.pending,
         };
     Ok(ContactsView {
         p: Page::new(ctx, "contacts.title", "security"),
@@ -331,6 +334,7 @@ pub async fn contacts_page(
 ) -> PageResult {
     let notice = match q.done.as_deref() {
         Some("verified") => Some(ctx.tr.t("contacts.verified_notice")),
+        Some("removed") => Some(ctx.tr.t("contact_change.removed_notice")),
         _ => None,
     };
     let v = contacts_view(&ctx, notice, None).await?;
@@ -401,6 +405,119 @@ pub async fn contact_confirm(
         Err(e @ (Error::InvalidCode | Error::InvalidInput(_))) => {
             let v = confirm_view(&ctx, channel, Some(error_text(&ctx.tr, &e)));
             Ok(render(&v, StatusCode::UNAUTHORIZED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---- #15 contacts: changing and removing contact details ----------------------------------
+
+/// The change form: the new value, and an MFA code when the session's second factor is older
+/// than 5 minutes (the same fresh-factor step as other factor changes).
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    value: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// The remove form: an MFA code when needed.
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// Verifies the optional MFA code in the form, making the session's factor fresh for this
+/// request.
+async fn fresh_with_code(
+    ctx: &Ctx,
+    code: Option<&str>,
+) -> Result<crate::domain::signin::Authenticated, Error> {
+    let mut auth = ctx.full().map_err(|_| Error::Unauthenticated)?.clone();
+    let code: String = code
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if !code.is_empty() {
+        ctx.st
+            .svc
+            .verify_in_session(&auth, &code, None, ctx.now, &ctx.meta.meta)
+            .await?;
+        auth.session.second_factor_at = Some(ctx.now);
+    }
+    Ok(auth)
+}
+
+/// `POST /security/contacts/{channel}/change`: holds the new value pending and sends a code to
+/// it; the code is entered on the confirm page.
+pub async fn contact_change(
+    ctx: Ctx,
+    Path(channel): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> PageResult {
+    ctx.full()?;
+    let channel = Channel::parse(&channel)?;
+    let result = async {
+        let auth = fresh_with_code(&ctx, f.code.as_deref()).await?;
+        ctx.st
+            .svc
+            .start_contact_change(
+                &auth,
+                None,
+                channel,
+                &f.value,
+                ctx.now,
+                &mut OsRng,
+                &ctx.meta.meta,
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!(
+            "/security/contacts/{}/confirm",
+            channel.as_str()
+        ))),
+        Err(e) if crate::console::is_form_error(&e) || matches!(e, Error::Forbidden(_)) => {
+            let msg = match &e {
+                Error::Forbidden(_) => ctx.tr.t("contacts.not_configured"),
+                Error::RecentSecondFactorRequired => ctx.tr.t("contact_change.need_code"),
+                other => error_text(&ctx.tr, other),
+            };
+            let v = contacts_view(&ctx, None, Some(msg)).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /security/contacts/{channel}/remove`.
+pub async fn contact_remove(
+    ctx: Ctx,
+    Path(channel): Path<String>,
+    Form(f): Form<RemoveForm>,
+) -> PageResult {
+    ctx.full()?;
+    let channel = Channel::parse(&channel)?;
+    let result = async {
+        let auth = fresh_with_code(&ctx, f.code.as_deref()).await?;
+        ctx.st
+            .svc
+            .remove_contact(&auth, None, channel, ctx.now, &ctx.meta.meta)
+            .await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(see_other("/security/contacts?done=removed")),
+        Err(e) if crate::console::is_form_error(&e) => {
+            let msg = match &e {
+                Error::RecentSecondFactorRequired => ctx.tr.t("contact_change.need_code"),
+                other => error_text(&ctx.tr, other),
+            };
+            let v = contacts_view(&ctx, None, Some(msg)).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
         }
         Err(e) => Err(e.into()),
     }

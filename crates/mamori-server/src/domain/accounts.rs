@@ -394,7 +394,30 @@ impl Service {
         for s in self.list_users().await? {
             out.extend(alerts_for(&s.account, s.enabled_devices as usize));
         }
+        // #15 contacts
+        out.extend(self.root_contacts_alert().await?);
         Ok(out)
+    }
+
+    /// #15 contacts: `root_without_verified_contacts` while root lacks a verified email
+    /// address or phone number (alternative-factor recovery needs both), as AWS's console
+    /// asks root for contact details.
+    pub async fn root_contacts_alert(&self) -> Result<Option<Alert>> {
+        let Some(root) = self.store.account_by_name(ROOT).await? else {
+            return Ok(None);
+        };
+        if self.contacts(&root).await?.both_verified() {
+            return Ok(None);
+        }
+        Ok(Some(Alert {
+            kind: "root_without_verified_contacts",
+            user: root.name,
+            message: "the root user has no verified email address and phone number, so it cannot \
+                      recover with alternative factors if its MFA device is lost: add them in the \
+                      console (My security credentials, contact details) or with \
+                      `mamori-server admin set-contacts root --email ADDRESS --phone NUMBER`"
+                .into(),
+        }))
     }
 
     /// The alerts of one account.
