@@ -73,15 +73,16 @@ pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
         })
         .collect();
     // #15 contacts: root is asked for its contact details on its own dashboard.
-    if !enrollment_required && auth.account.name == crate::domain::ROOT {
-        if ctx.st.svc.root_contacts_alert().await?.is_some() {
-            alerts.push(AlertView {
-                text: tr.t("contact_change.root_contacts"),
-                action: tr.t("contact_change.root_contacts_action"),
-                href: "/security/contacts".into(),
-                level: "warning",
-            });
-        }
+    if !enrollment_required
+        && auth.account.name == crate::domain::ROOT
+        && ctx.st.svc.root_contacts_alert().await?.is_some()
+    {
+        alerts.push(AlertView {
+            text: tr.t("contact_change.root_contacts"),
+            action: tr.t("contact_change.root_contacts_action"),
+            href: "/security/contacts".into(),
+            level: "warning",
+        });
     }
     if !enrollment_required && auth.account.role == Role::Admin {
         for a in ctx.st.svc.all_alerts().await? {
