@@ -301,7 +301,7 @@ impl World {
             .hooks()
             .into_iter()
             .map(|h| serde_json::from_str::<Value>(&h.body).unwrap())
-            .filter(|v| v["to"] == to && v["purpose"] == purpose)
+            .filter(|v| v["to"] == to.replace(' ', "") && v["purpose"] == purpose)
             .collect()
     }
 

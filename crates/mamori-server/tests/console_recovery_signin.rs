@@ -33,7 +33,7 @@ async fn phone_code(hook: &WebhookReceiver, purpose: &str, n: usize) -> String {
             .hooks()
             .iter()
             .map(|h| serde_json::from_str::<Value>(&h.body).unwrap())
-            .filter(|v| v["purpose"] == purpose && v["to"] == PHONE)
+            .filter(|v| v["purpose"] == purpose && v["to"] == PHONE.replace(' ', ""))
             .collect();
         if let Some(v) = found.get(n - 1) {
             return v["code"].as_str().unwrap().to_string();

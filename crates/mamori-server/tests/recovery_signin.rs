@@ -98,7 +98,7 @@ async fn nth_phone_message(hook: &WebhookReceiver, to: &str, purpose: &str, n: u
                 let v: Value = serde_json::from_str(&h.body).unwrap();
                 (h, v)
             })
-            .filter(|(_, v)| v["to"] == to && v["purpose"] == purpose)
+            .filter(|(_, v)| v["to"] == to.replace(' ', "") && v["purpose"] == purpose)
             .collect();
         if let Some((h, v)) = found.get(n - 1) {
             let ts = h.timestamp.clone().unwrap();

@@ -96,6 +96,15 @@ fn alt_error(ctx: &Ctx, step: &'static str, e: Error) -> PageResult {
             Some(error_text(&ctx.tr, &e)),
             StatusCode::UNAUTHORIZED,
         ),
+        // #15 contacts
+        Error::Forbidden(m) if m == crate::domain::recovery_signin::ROOT_WITHOUT_CONTACTS => {
+            alt_page(
+                ctx,
+                "start",
+                Some(ctx.tr.t("contact_change.root_not_available")),
+                StatusCode::FORBIDDEN,
+            )
+        }
         Error::Forbidden(_) => alt_page(
             ctx,
             "start",

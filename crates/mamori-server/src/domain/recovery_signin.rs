@@ -134,6 +134,12 @@ fn masked_email(addr: &str) -> String {
     }
 }
 
+/// #15 contacts: why root cannot sign in with alternative factors, and what to do.
+pub const ROOT_WITHOUT_CONTACTS: &str = "root has no verified email address and phone number, so \
+     it cannot sign in with alternative factors: use a recovery code, or on the server host run \
+     `mamori-server admin set-contacts root --email ADDRESS --phone NUMBER --verified` (or, as a \
+     last resort, `mamori-server admin recover-root`)";
+
 impl Service {
     /// Whether this account may sign in with alternative factors now: the policy, both contacts
     /// verified, email and the phone gateway configured. The refusal reason is audited.
@@ -173,6 +179,10 @@ impl Service {
         if let Some(reason) = self.alternative_factors_refusal(&account).await? {
             self.audit(now, meta, Event::own(kind::START, reason, name))
                 .await?;
+            // #15 contacts: nobody administers root, so root is told the command instead.
+            if name == super::ROOT && reason == "refused_contacts" {
+                return Err(Error::Forbidden(ROOT_WITHOUT_CONTACTS.into()));
+            }
             return Err(Error::Forbidden(
                 "signing in with alternative factors is not available for this account: it \
                  needs a verified email address and phone number, and the server's policy must \
