@@ -82,12 +82,22 @@ pub enum ErrorCode {
     /// JSON request (`Content-Type: application/json`, or `X-Requested-With` without a body, and
     /// no foreign `Origin`): it may have been forged by another site.
     CrossSiteRequest,
+    // #15 delivery
+    /// 503: a code could not be sent (the mail server or phone gateway failed or did not
+    /// answer in time); nothing was sent and no usable code was left behind: try again later or
+    /// use another way.
+    DeliveryFailed,
     /// 500: an internal error; details are in the server log, never in the response.
     Internal,
     // #15 defaults
     /// 403: an administrator without an enabled MFA device of their own may not use
     /// administrative functions (whatever `require_mfa` says): enroll a device first.
     AdminWithoutMfa,
+
+    // #15 contacts
+    /// 400: the phone number is not a valid number (for the server's default region when it
+    /// has no `+` country code); it is stored and sent in E.164 form (`+819012345678`).
+    InvalidPhoneNumber,
 }
 
 impl ErrorCode {
@@ -119,9 +129,14 @@ impl ErrorCode {
             ErrorCode::InvalidCeremony => "invalid_ceremony",
             ErrorCode::SecurityKeyRejected => "security_key_rejected",
             ErrorCode::CrossSiteRequest => "cross_site_request",
+            // #15 delivery
+            ErrorCode::DeliveryFailed => "delivery_failed",
             ErrorCode::Internal => "internal",
             // #15 defaults
             ErrorCode::AdminWithoutMfa => "admin_without_mfa",
+
+            // #15 contacts
+            ErrorCode::InvalidPhoneNumber => "invalid_phone_number",
         }
     }
 }

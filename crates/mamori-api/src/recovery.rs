@@ -32,6 +32,26 @@ pub struct RecoveryStepResponse {
     pub next: String,
     /// When that code expires, Unix seconds.
     pub expires_at: i64,
+    // #15 delivery
+    /// Where the code went, masked (`t•••@example.com`, `+81 ••• •••• 5678`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_to: Option<String>,
+    /// How the code went: `email`, `sms` or `voice` (a phone call that reads it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+// #15 delivery
+/// `POST /api/v1/sign-in/recovery/phone/resend`: send the phone code again, as a text message
+/// or as a call ("call me instead").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryResendRequest {
+    /// The challenge from `POST /api/v1/sign-in`.
+    pub challenge: String,
+    /// `sms` (default) or `voice`.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// `200` answer of the phone step: the recovery session (also set as the session cookie).
@@ -84,6 +104,10 @@ pub struct ContactWire {
     pub value: Option<String>,
     /// Whether exactly this value was proven with a code.
     pub verified: bool,
+    /// A new value waiting for the code sent to it (`PUT /api/v1/me/contacts/{channel}`);
+    /// it replaces `value` once confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// `GET /api/v1/me/contacts`.
@@ -101,4 +125,37 @@ pub struct ContactsResponse {
 pub struct ConfirmRequest {
     /// The 6-digit code that was sent.
     pub code: String,
+}
+
+// #15 recovery
+/// `202` answer of the phone step when the waiting period applies (docs/recovery.md): no
+/// session yet. `status` is `pending` when this proof started the waiting period, `not_ready`
+/// when it was already running; prove email and phone again after `ready_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryPendingResponse {
+    /// `pending` or `not_ready`.
+    pub status: String,
+    /// From when the recovery can be completed, Unix seconds.
+    pub ready_at: i64,
+}
+
+// #15 contacts
+
+/// `PUT /api/v1/me/contacts/{channel}` and `PUT /api/v1/users/{name}/contacts/{channel}` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetContactRequest {
+    /// The new email address, or phone number (with `+` and country code, or as dialled in the
+    /// server's `phone.default_region`; stored in E.164).
+    pub value: String,
+}
+
+/// The answer to a contact change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SetContactResponse {
+    /// `code_sent` (your own change: confirm with the code sent to the new value) or
+    /// `set_unverified` (an administrator's change: the user proves the value later).
+    pub status: String,
+    /// The value in stored form (a phone number in E.164).
+    pub value: String,
 }

@@ -103,6 +103,11 @@ pub struct PullResponse {
     pub more: bool,
     /// Server time.
     pub server_time: i64,
+    // #15 recovery
+    /// While an alternative-factor recovery of the account is pending: when it becomes ready
+    /// (Unix seconds). `mamori sync` warns, and `mamori sync cancel-recovery` cancels it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_pending_until: Option<i64>,
 }
 
 /// One item to push.

@@ -490,6 +490,10 @@ pub enum SyncCommand {
     Passphrase(SyncPassphraseArgs),
     /// Turn syncing after every change on or off.
     Auto(SyncAutoArgs),
+    // #15 recovery
+    /// Cancel a pending recovery of your account by email and phone codes (someone proved your
+    /// email address and phone number; `mamori sync` warns while one is pending).
+    CancelRecovery,
 }
 
 #[derive(Debug, Args)]

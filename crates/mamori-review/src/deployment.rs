@@ -185,6 +185,21 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         "register a security key (or assign a hardware OTP token) for root, and keep it somewhere safe",
         "/security",
     ));
+    // #15 contacts: without verified contacts root cannot recover with alternative factors
+    // (AWS's console asks root for them for this reason).
+    f.push(check(
+        "DR-ROOT-CONTACTS",
+        "The root account has a verified email address and phone number",
+        Severity::Medium,
+        root.iter()
+            .filter(|a| a.email != Contact::Verified || a.phone != Contact::Verified)
+            .map(|a| a.name.clone())
+            .collect(),
+        "add root's email address and phone number in the console (My security credentials, \
+         Contact details: each is proven with a code) or on the server host with \
+         `mamori-server admin set-contacts root --email ADDRESS --phone NUMBER --verified`",
+        "/security/contacts",
+    ));
     let users = || facts.accounts.iter();
     f.push(check(
         "DR-USER-MFA",

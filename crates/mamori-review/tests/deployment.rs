@@ -275,3 +275,19 @@ fn audit_retention() {
         &[],
     );
 }
+
+// #15 contacts
+#[test]
+fn root_without_verified_contacts() {
+    check(
+        |d| d.accounts[0].phone = Contact::Missing,
+        &[("DR-ROOT-CONTACTS", &["root"])],
+    );
+    check(
+        |d| d.accounts[0].email = Contact::Unverified,
+        &[
+            ("DR-ROOT-CONTACTS", &["root"]),
+            ("DR-CONTACTS-UNVERIFIED", &["root (email unverified)"]),
+        ],
+    );
+}

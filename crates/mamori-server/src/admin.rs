@@ -328,6 +328,39 @@ pub async fn run_with(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+        // #15 contacts
+        AdminCommand::SetContacts {
+            user,
+            email,
+            phone,
+            verified,
+        } => {
+            let account = svc
+                .admin_set_contacts(
+                    ACTOR,
+                    &user,
+                    email.as_deref(),
+                    phone.as_deref(),
+                    verified,
+                    clock.now(),
+                    &meta,
+                )
+                .await?;
+            let state = if verified {
+                "verified"
+            } else {
+                "unverified: the user proves them with a code in the console (My security \
+                 credentials)"
+            };
+            writeln!(
+                out,
+                "contacts of {}: email {}, phone {} ({state})",
+                account.name,
+                account.email.as_deref().unwrap_or("-"),
+                account.phone.as_deref().unwrap_or("-"),
+            )
+            .map_err(io)?;
+        }
         AdminCommand::SetupRoot => {
             let link = svc.root_setup_link(clock.now(), &mut OsRng).await?;
             writeln!(out, "root setup link (valid 1 hour): {}", link.as_str()).map_err(io)?;

@@ -153,6 +153,24 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    // #15 contacts
+    /// Set a user's contact details (root included: usually before anyone else exists), used
+    /// to recover the account with alternative factors when its MFA device is lost. Without
+    /// --verified the user proves them with a code in the console.
+    SetContacts {
+        /// User name.
+        user: String,
+        /// Email address.
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// Phone number: +81 90 1234 5678, or as dialled in phone.default_region
+        /// (090-1234-5678); stored in E.164.
+        #[arg(long, value_name = "NUMBER")]
+        phone: Option<String>,
+        /// Mark the values as proven (the operator on the server host vouches for them).
+        #[arg(long)]
+        verified: bool,
+    },
 }
 
 impl Cli {

@@ -91,6 +91,12 @@ pub struct RecoveryConfig {
     pub alternative_factors: AlternativeFactors,
     /// Language of notification and code emails.
     pub default_language: MailLanguage,
+    // #15 recovery
+    /// Hours an alternative-factor recovery waits before it may complete, when the account still
+    /// has other working factors (docs/recovery.md, "Waiting period"); 0 = at once.
+    pub waiting_period_hours: u32,
+    /// For tests only: the waiting period in seconds, overriding `waiting_period_hours`.
+    pub waiting_period_secs: Option<u32>,
 }
 
 impl Default for RecoveryConfig {
@@ -98,6 +104,18 @@ impl Default for RecoveryConfig {
         RecoveryConfig {
             alternative_factors: AlternativeFactors::VerifiedContacts,
             default_language: MailLanguage::En,
+            waiting_period_hours: 24,
+            waiting_period_secs: None,
+        }
+    }
+}
+
+impl RecoveryConfig {
+    /// The waiting period in seconds.
+    pub fn waiting_period(&self) -> i64 {
+        match self.waiting_period_secs {
+            Some(s) => i64::from(s),
+            None => i64::from(self.waiting_period_hours).saturating_mul(3600),
         }
     }
 }
@@ -195,6 +213,10 @@ pub struct PhoneConfig {
     pub url: Option<String>,
     /// File holding the webhook's HMAC secret (at least 16 bytes).
     pub secret_file: Option<PathBuf>,
+    // #15 contacts
+    /// Region (ISO 3166-1 alpha-2) in which a phone number entered without `+` country code is
+    /// read; numbers are stored and sent in E.164.
+    pub default_region: String,
 }
 
 impl Default for PhoneConfig {
@@ -203,6 +225,7 @@ impl Default for PhoneConfig {
             provider: "none".into(),
             url: None,
             secret_file: None,
+            default_region: crate::domain::phone::DEFAULT_REGION.into(),
         }
     }
 }
@@ -520,6 +543,10 @@ impl Config {
         if let Some(v) = env("MAMORI_PHONE_SECRET_FILE") {
             c.phone.secret_file = Some(PathBuf::from(v));
         }
+        // #15 contacts
+        if let Some(v) = env("MAMORI_PHONE_DEFAULT_REGION") {
+            c.phone.default_region = v;
+        }
         env_set!(
             env,
             c.recovery.alternative_factors,
@@ -530,6 +557,15 @@ impl Config {
             c.recovery.default_language,
             "MAMORI_RECOVERY_DEFAULT_LANGUAGE"
         );
+        // #15 recovery
+        env_set!(
+            env,
+            c.recovery.waiting_period_hours,
+            "MAMORI_RECOVERY_WAITING_PERIOD_HOURS"
+        );
+        if let Some(v) = parse_env(env, "MAMORI_RECOVERY_WAITING_PERIOD_SECS")? {
+            c.recovery.waiting_period_secs = Some(v);
+        }
         if let Some(v) = overrides.listen {
             c.listen = v;
         }
@@ -559,6 +595,8 @@ impl Config {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_string()));
+        // #15 contacts
+        crate::domain::phone::parse_region(&self.phone.default_region)?;
         if self.limits.max_devices == 0 || self.limits.max_devices > 64 {
             return bad("limits.max_devices must be between 1 and 64");
         }

@@ -98,6 +98,19 @@ pub enum Error {
     /// administrative function (refused whatever `require_mfa` says).
     #[error("administrators must enable an MFA device of their own before using administrative functions: assign one first (POST /api/v1/mfa-devices/virtual)")]
     AdminWithoutMfa,
+
+    // #15 delivery
+    /// A code could not be sent on this channel (`email`, `sms`, `voice`): the mail server or
+    /// phone gateway failed or did not answer in time. The reason class is in the audit log and
+    /// the metrics, never in this message.
+    #[error("we could not send the code by {0}: try again later or use another way")]
+    DeliveryFailed(&'static str),
+
+    // #15 contacts
+    /// A phone number that is not valid (the message says what was entered and the form
+    /// expected).
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
 }
 
 impl From<sqlx::Error> for Error {

@@ -33,7 +33,11 @@ pub async fn open_service(config: &Config, public_url: String) -> Result<Service
     .and_then(|s| {
         Ok(
             s.with_notifier(crate::domain::notify::from_config(&config.smtp)?)
-                .with_phone_gateway(crate::domain::notify::phone_from_config(&config.phone)?),
+                .with_phone_gateway(crate::domain::notify::phone_from_config(&config.phone)?)
+                // #15 delivery: a send gives up before the request times out.
+                .with_delivery_bound(Duration::from_secs(
+                    config.limits.request_timeout_secs.saturating_sub(2).max(1),
+                )),
         )
     })
 }
@@ -101,6 +105,9 @@ pub async fn serve(config: Config) -> Result<()> {
             "root account created; choose its password at this one-time link (valid 1 hour):\nsetup link: {}",
             link.as_str()
         );
+        // #15 contacts: root is created without contacts, and without them it cannot recover
+        // with alternative factors when its MFA device is lost.
+        let _ = writeln!(out, "{}", set_contacts_hint(&config));
     }
     let (keys, warning) =
         crate::domain::webauthn::key_origin_notice(&public_url, &config.service_name);
@@ -111,6 +118,10 @@ pub async fn serve(config: Config) -> Result<()> {
         tracing::warn!("{w}");
     }
     let _ = writeln!(out, "listening on http://{bound}");
+    // #15 delivery
+    for line in crate::domain::delivery::startup_lines(&config) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = out.flush();
     tracing::info!(%bound, backend = svc.store().backend(), "listening");
 
@@ -152,4 +163,18 @@ pub async fn serve(config: Config) -> Result<()> {
     svc.store().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// #15 contacts: the first-start line naming the optional step for root's contacts, with the
+/// data directory this server was started with, so the command works as printed.
+pub fn set_contacts_hint(config: &Config) -> String {
+    let mut cmd = String::from("mamori-server");
+    if let Some(dir) = &config.data_dir {
+        cmd.push_str(&format!(" --data-dir {}", dir.display()));
+    }
+    format!(
+        "optional: give root an email address and phone number to recover with if its MFA \
+         device is lost: {cmd} admin set-contacts root --email ADDRESS --phone NUMBER \
+         (or, once signed in, in the console under My security credentials)"
+    )
 }

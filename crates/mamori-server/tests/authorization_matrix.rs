@@ -159,6 +159,8 @@ impl Matrix {
                 // Password-only sessions of accounts without MFA exist (`password` rows).
                 ("MAMORI_REQUIRE_MFA", "root"),
                 ("MAMORI_LIMITS_MAX_DEVICES", "64"),
+                // #15 contacts: codes for contact changes go to the log gateway.
+                ("MAMORI_PHONE_PROVIDER", "log"),
                 ("MAMORI_LIMITS_SIGN_IN_PER_MINUTE", "100000"),
                 ("MAMORI_LIMITS_SIGN_IN_BURST", "100000"),
             ],
@@ -233,7 +235,7 @@ impl Matrix {
             .post(
                 "/api/v1/users",
                 Some(&root),
-                json!({"user": name, "role": role}),
+                json!({"user": name, "role": role, "phone": "+81 90 1234 5678"}),
             )
             .await;
         assert_eq!(s, 201, "{v}");
@@ -560,6 +562,39 @@ impl Matrix {
                 let (s, _) = console(&self.srv, &session, &path, Some(&[("code", "")])).await;
                 (s, None)
             }
+            // #15 contacts
+            ("api", "set_contact") => {
+                let (s, _, v) = self
+                    .srv
+                    .call(
+                        "PUT",
+                        "/api/v1/me/contacts/phone",
+                        t,
+                        Some(json!({"value": "090-1234-5678"})),
+                    )
+                    .await;
+                api((s, v))
+            }
+            ("api", "set_contact_for") => {
+                let path = format!("/api/v1/users/{}/contacts/phone", target.name);
+                let (s, _, v) = self
+                    .srv
+                    .call("PUT", &path, t, Some(json!({"value": "090-1234-5678"})))
+                    .await;
+                api((s, v))
+            }
+            ("api", "remove_contact") => {
+                let (s, _, v) = self
+                    .srv
+                    .call("DELETE", "/api/v1/me/contacts/phone", t, None)
+                    .await;
+                api((s, v))
+            }
+            ("api", "remove_contact_for") => {
+                let path = format!("/api/v1/users/{}/contacts/phone", target.name);
+                let (s, _, v) = self.srv.call("DELETE", &path, t, None).await;
+                api((s, v))
+            }
             (edge, op) => panic!("line {}: no operation {edge} {op}", row.line),
         }
     }
@@ -666,6 +701,9 @@ fn the_table_names_every_change_the_domain_knows() {
             FactorChange::RegisterSecurityKey => "security_key_begin",
             FactorChange::RegenerateRecoveryCodes => "regenerate_codes",
             FactorChange::ResetMfa => "reset_mfa",
+            // #15 contacts
+            FactorChange::SetContact => "set_contact_for",
+            FactorChange::RemoveContact => "remove_contact_for",
             _ => panic!("{change:?} has no row in the authorization matrix"),
         };
         assert!(ops.iter().any(|o| o == op), "{change:?}: no row {op}");

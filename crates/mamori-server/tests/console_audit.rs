@@ -39,6 +39,9 @@ async fn service(dir: &std::path::Path) -> Service {
         audit_retention_days: 365,
         alternative_factors: mamori_server::config::AlternativeFactors::VerifiedContacts,
         mail_language: mamori_server::config::MailLanguage::En,
+        recovery_wait_secs: 0,
+
+        phone_region: mamori_server::domain::phone::parse_region("JP").unwrap(),
     };
     Service::new(store, ServerKey::generate(&mut OsRng), policy, &mut OsRng)
         .await

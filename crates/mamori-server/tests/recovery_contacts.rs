@@ -129,7 +129,8 @@ async fn email_and_phone_are_proven_with_codes() {
     let h = hook.wait_for(1).await;
     let body: Value = serde_json::from_str(&h.body).unwrap();
     assert_eq!(body["version"], 1);
-    assert_eq!(body["to"], "+81 90 1234 5678");
+    // #15 contacts: stored and sent in E.164.
+    assert_eq!(body["to"], "+819012345678");
     assert_eq!(body["purpose"], "contact_verification");
     let ts = h.timestamp.clone().unwrap();
     assert_eq!(ts, body["timestamp"].to_string());

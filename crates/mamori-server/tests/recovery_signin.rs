@@ -50,6 +50,8 @@ async fn world(database: Option<&str>, extra: &[(&str, &str)]) -> World {
         ("MAMORI_LIMITS_SIGN_IN_BURST", "10000"),
         // No waiting between failures: the tests count failures, not delays.
         ("MAMORI_LOCKOUT_DELAY_BASE_SECS", "0"),
+        // These tests walk recovery straight through (the waiting period: recovery_wait.rs).
+        ("MAMORI_RECOVERY_WAITING_PERIOD_HOURS", "0"),
     ] {
         env.push((k.into(), v.into()));
     }
@@ -98,7 +100,7 @@ async fn nth_phone_message(hook: &WebhookReceiver, to: &str, purpose: &str, n: u
                 let v: Value = serde_json::from_str(&h.body).unwrap();
                 (h, v)
             })
-            .filter(|(_, v)| v["to"] == to && v["purpose"] == purpose)
+            .filter(|(_, v)| v["to"] == to.replace(' ', "") && v["purpose"] == purpose)
             .collect();
         if let Some((h, v)) = found.get(n - 1) {
             let ts = h.timestamp.clone().unwrap();
@@ -458,9 +460,9 @@ async fn lost_phone_story(database: Option<&str>) {
             "{path}"
         );
     }
-    // The other sessions live until the recovery ends.
+    // #15 recovery: granting the recovery session signed every other session out.
     let (s, _) = w.srv.get("/api/v1/me", Some(&old_session)).await;
-    assert_eq!(s, 200);
+    assert_eq!(s, 401);
 
     // Remove the lost device without a code from it, then enroll a new one.
     let (s, _, v) = w
@@ -1133,4 +1135,258 @@ async fn a_hardware_token_assigned_in_a_recovery_session_ends_it() {
     // The token answers the next sign-in.
     let (s, v) = w.srv.sign_in_with_code("gen", &hotp(8)).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("signed_in")), "{v}");
+}
+
+// ---- #15 recovery: the waiting period, notices with cancel, revocation at the grant --------
+
+/// Proves email and phone for `name` (the `n`-th codes) and returns the phone step's answer.
+async fn prove(w: &World, name: &str, phone: &str, n: usize) -> (u16, Value) {
+    let email = format!("{name}@example.test");
+    let ch = challenge(w, name).await;
+    let (s, v) = w
+        .srv
+        .post("/api/v1/sign-in/recovery", None, json!({"challenge": ch}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let code = six_digits(
+        &nth_mail(&w.sink, &email, "Your sign-in code", n)
+            .await
+            .body(),
+    );
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/sign-in/recovery/email",
+            None,
+            json!({"challenge": ch, "code": code}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let msg = nth_phone_message(&w.hook, phone, "recovery_sign_in", n).await;
+    w.srv
+        .post(
+            "/api/v1/sign-in/recovery/phone",
+            None,
+            json!({"challenge": ch, "code": msg["code"]}),
+        )
+        .await
+}
+
+/// The cancel token of the `n`-th "recovery started" notice mailed to `name`, checked against
+/// the phone notice too.
+async fn cancel_token(w: &World, name: &str, phone: &str, n: usize) -> String {
+    let body = nth_mail(
+        &w.sink,
+        &format!("{name}@example.test"),
+        "recovery started",
+        n,
+    )
+    .await
+    .body();
+    let token = body
+        .split("/recovery/cancel?token=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect::<String>();
+    assert_eq!(token.len(), 43, "{body}");
+    let text = nth_phone_message(&w.hook, phone, "recovery_notice", n).await;
+    assert!(text["message"].as_str().unwrap().contains(&token), "{text}");
+    token
+}
+
+/// Opens the cancel link (GET: nothing changes) and presses the button (POST).
+async fn cancel_by_link(w: &World, token: &str) -> (u16, u16) {
+    let r = w
+        .srv
+        .client
+        .get(format!("{}/recovery/cancel?token={token}", w.srv.url))
+        .send()
+        .await
+        .unwrap();
+    let get = r.status().as_u16();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .find(|c| c.starts_with("mamori_csrf="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap();
+    let csrf = cookie.trim_start_matches("mamori_csrf=").to_string();
+    let post = w
+        .srv
+        .client
+        .post(format!("{}/recovery/cancel", w.srv.url))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (get, post)
+}
+
+async fn register_sync(w: &World, session: &str, name: &str) -> String {
+    let (s, v) = w
+        .srv
+        .post("/api/v1/sync/devices", Some(session), json!({"name": name}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+async fn waiting_period_story(database: Option<&str>) {
+    let w = world(database, &[("MAMORI_RECOVERY_WAITING_PERIOD_SECS", "4")]).await;
+    let phone = "+81 90 5555 0101";
+    let (_, secret, keep) = user(&w, "wanda", phone, &["email", "phone"]).await;
+    let sync = register_sync(&w, &keep, "wanda-laptop").await;
+
+    // Other factors (a sync device): proving email and phone only starts the waiting period.
+    let (s, v) = prove(&w, "wanda", phone, 1).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    assert!(v.get("token").is_none(), "{v}");
+    let token = cancel_token(&w, "wanda", phone, 1).await;
+    // The sync device is told, and nothing was revoked yet.
+    let (s, v) = w.srv.get("/api/v1/sync/items?since=0", Some(&sync)).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["recovery_pending_until"].as_i64().is_some(), "{v}");
+    let (s, _) = w.srv.get("/api/v1/me", Some(&keep)).await;
+    assert_eq!(s, 200);
+
+    // A second proof before ready_at: not ready yet.
+    let (s, v) = prove(&w, "wanda", phone, 2).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("not_ready")), "{v}");
+
+    // A wrong token is refused; the right one cancels once (GET alone changes nothing).
+    assert_eq!(
+        cancel_by_link(&w, "A".repeat(43).as_str()).await,
+        (404, 404)
+    );
+    let r = w
+        .srv
+        .client
+        .get(format!("{}/recovery/cancel?token={token}", w.srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("cancel-recovery"));
+    let (s, _) = w.srv.get("/api/v1/sync/items?since=0", Some(&sync)).await;
+    assert_eq!(s, 200);
+    assert_eq!(cancel_by_link(&w, &token).await, (200, 200));
+    assert_eq!(cancel_by_link(&w, &token).await, (404, 404), "single use");
+    let (_, v) = w.srv.get("/api/v1/sync/items?since=0", Some(&sync)).await;
+    assert!(v.get("recovery_pending_until").is_none(), "{v}");
+
+    // Started again; a sign-in with the existing device cancels it.
+    let (s, v) = prove(&w, "wanda", phone, 3).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    let ch = challenge(&w, "wanda").await;
+    let (s, v) = w
+        .srv
+        .post(
+            "/api/v1/sign-in/mfa",
+            None,
+            json!({"challenge": ch, "code": code(&secret, now() + 30)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let events = w.srv.audit(&w.root, "account=wanda&limit=1000").await;
+    let cancels: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "recovery.cancel" && e["result"] == "success")
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert!(cancels.contains(&"cancel link"), "{cancels:?}");
+    assert!(
+        cancels.contains(&"sign-in with an existing factor"),
+        "{cancels:?}"
+    );
+
+    // Started again, then completed after ready_at: the session is granted, and every other
+    // session and sync token is revoked.
+    let (s, v) = prove(&w, "wanda", phone, 4).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    let ready_at = v["ready_at"].as_u64().unwrap();
+    // The waiting period is the condition itself: wait for the clock to pass it.
+    while now() <= ready_at {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, v) = prove(&w, "wanda", phone, 5).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("recovery")), "{v}");
+    let (s, _) = w.srv.get("/api/v1/me", Some(&keep)).await;
+    assert_eq!(s, 401, "the other session is revoked at the grant");
+    let (s, _) = w.srv.get("/api/v1/sync/items?since=0", Some(&sync)).await;
+    assert_eq!(s, 401, "the sync token is revoked at the grant");
+    let granted = nth_mail(
+        &w.sink,
+        "wanda@example.test",
+        "a recovery session was granted",
+        1,
+    )
+    .await
+    .body();
+    assert!(granted.contains("Review your remaining"), "{granted}");
+    let events = w.srv.audit(&w.root, "account=wanda&limit=1000").await;
+    for (kind, result) in [
+        ("recovery.pending", "success"),
+        ("recovery.pending", "not_ready"),
+        ("recovery.granted", "success"),
+        ("sync.device_revoke", "success"),
+    ] {
+        assert!(has(&events, kind, result), "{kind}/{result} missing");
+    }
+}
+
+#[tokio::test]
+async fn waiting_period_story_on_sqlite() {
+    waiting_period_story(None).await;
+}
+
+#[tokio::test]
+async fn waiting_period_story_on_postgres() {
+    let db = Backend::postgres().await;
+    waiting_period_story(db.url()).await;
+}
+
+/// The definition: a single device and nothing else recovers at once; a sync device makes the
+/// recovery wait, and the sync device's token cancels it (once).
+#[tokio::test]
+async fn the_waiting_period_applies_only_with_other_factors() {
+    let w = world(None, &[("MAMORI_RECOVERY_WAITING_PERIOD_SECS", "3600")]).await;
+    let (nphone, sphone) = ("+81 90 5555 0202", "+81 90 5555 0303");
+    user(&w, "nora", nphone, &["email", "phone"]).await;
+    let (s, v) = prove(&w, "nora", nphone, 1).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("recovery")), "{v}");
+
+    let (_, _, keep) = user(&w, "sam", sphone, &["email", "phone"]).await;
+    let sync = register_sync(&w, &keep, "sam-laptop").await;
+    let (s, v) = prove(&w, "sam", sphone, 1).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("pending")), "{v}");
+    let (s, _, v) = w
+        .srv
+        .call("POST", "/api/v1/sync/recovery/cancel", Some(&sync), None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let (s, _, v) = w
+        .srv
+        .call("POST", "/api/v1/sync/recovery/cancel", Some(&sync), None)
+        .await;
+    assert_eq!((s, error_code(&v)), (404, Some("not_found")), "{v}");
+    let (s, _, _) = w
+        .srv
+        .call(
+            "POST",
+            "/api/v1/sync/recovery/cancel",
+            Some("made-up"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 401);
+    let events = w.srv.audit(&w.root, "account=sam&limit=1000").await;
+    assert!(events.iter().any(|e| e["kind"] == "recovery.cancel"
+        && e["detail"].as_str() == Some("sync device sam-laptop")));
 }

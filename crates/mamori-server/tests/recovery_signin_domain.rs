@@ -18,9 +18,9 @@ use std::sync::Arc;
 use domain_common::{code, policy, token_of, PW, T0};
 use mamori_server::config::{PhoneConfig, RequireMfa, SmtpConfig, SmtpSecurity};
 use mamori_server::domain::notify;
-use mamori_server::domain::recovery_signin::{CODE_SECS, RECOVERY_SESSION_SECS};
+use mamori_server::domain::recovery_signin::{RecoveryOutcome, CODE_SECS, RECOVERY_SESSION_SECS};
 use mamori_server::domain::signin::PasswordOutcome;
-use mamori_server::domain::{RequestMeta, Service};
+use mamori_server::domain::{Policy, RequestMeta, Service};
 use mamori_server::keys::ServerKey;
 use mamori_server::store::sqlite::SqliteStore;
 use mamori_server::store::{Role, SessionState, Store};
@@ -50,11 +50,16 @@ async fn codes_and_the_recovery_session_expire() {
         provider: "webhook".into(),
         url: Some(hook.url.clone()),
         secret_file: Some(secret_file),
+        ..PhoneConfig::default()
     };
     let svc = Service::new(
         store.clone(),
         ServerKey::generate(&mut OsRng),
-        policy(RequireMfa::Root, "ACME", "https://mfa.example"),
+        Policy {
+            // Walks recovery straight through (the waiting period: recovery_wait.rs).
+            recovery_wait_secs: 0,
+            ..policy(RequireMfa::Root, "ACME", "https://mfa.example")
+        },
         &mut OsRng,
     )
     .await
@@ -162,10 +167,13 @@ async fn codes_and_the_recovery_session_expire() {
         Err(Error::InvalidChallenge | Error::InvalidCode)
     ));
     let t2 = t1 + CODE_SECS - 1;
-    let (rec, _) = svc
+    let RecoveryOutcome::Session(rec, _) = svc
         .recovery_phone_code(&challenge, &phone_code, t2, &mut OsRng, &meta)
         .await
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("no waiting period configured, yet the recovery waits");
+    };
     assert_eq!(rec.record.state, SessionState::Recovery);
     assert_eq!(rec.record.expires_at, t2 + RECOVERY_SESSION_SECS);
 

@@ -226,6 +226,19 @@ impl Client {
         Ok(r.devices)
     }
 
+    // #15 recovery
+    /// `POST /api/v1/sync/recovery/cancel`: cancels the account's pending recovery by email and
+    /// phone. A `not_found` server error means none is pending.
+    pub fn cancel_recovery(&self, token: &str) -> Result<(), SyncError> {
+        let _: Value = self.call::<(), _>(
+            reqwest::Method::POST,
+            "/api/v1/sync/recovery/cancel",
+            Some(token),
+            None,
+        )?;
+        Ok(())
+    }
+
     /// `DELETE /api/v1/sync/devices/{id}`.
     pub fn revoke(&self, token: &str, device_id: &str) -> Result<(), SyncError> {
         let _: Value = self.call::<(), _>(

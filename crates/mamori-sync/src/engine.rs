@@ -44,6 +44,10 @@ pub struct Report {
     pub applied: usize,
     /// Edits made on two devices while offline: the kept one and the discarded one.
     pub conflicts: Vec<String>,
+    // #15 recovery
+    /// A recovery of the account by email and phone is pending and becomes ready at this time
+    /// (Unix seconds): the user is warned, and `mamori sync cancel-recovery` cancels it.
+    pub recovery_pending_until: Option<i64>,
 }
 
 /// How a new device proves it may hold the sync key.
@@ -453,6 +457,7 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
     let mut cursor = st.cursor;
     loop {
         let page = client.pull(&st.token, cursor, PULL_PAGE)?;
+        report.recovery_pending_until = page.recovery_pending_until;
         for item in &page.items {
             if let Some((id, r)) = verify_item(st, &key, &remote, item)? {
                 remote.insert(id, r);

@@ -118,6 +118,14 @@ fn print_report(r: &Report) {
     for c in &r.conflicts {
         eprintln!("mamori: sync: {c}");
     }
+    // #15 recovery
+    if let Some(ready) = r.recovery_pending_until {
+        eprintln!(
+            "mamori: WARNING: a recovery of your account by email and phone codes is pending \
+             (ready at {}). If you did not start it, run `mamori sync cancel-recovery` now.",
+            local_time(ready)
+        );
+    }
     println!(
         "Synced: {} received, {} sent, {} changed locally",
         r.pulled, r.pushed, r.applied
@@ -176,6 +184,19 @@ pub fn run(g: &GlobalArgs, args: SyncArgs) -> anyhow::Result<()> {
             engine::change_passphrase(&vf, &key, &pass, sync_kdf()?, &mut rng())
                 .map_err(explain)?;
             println!("Changed the sync passphrase (the sync key was rewrapped; the recovery key still works)");
+        }
+        // #15 recovery
+        Some(SyncCommand::CancelRecovery) => {
+            let (vf, key) = unlocked(g)?;
+            let st = engine::load_state(&vf, &key).map_err(explain)?;
+            let client = mamori_sync::client::Client::new(&st.server).map_err(explain)?;
+            match client.cancel_recovery(&st.token) {
+                Ok(()) => println!("Cancelled the pending recovery of your account"),
+                Err(mamori_sync::SyncError::Server { code, .. }) if code == "not_found" => {
+                    println!("No recovery of your account is pending")
+                }
+                Err(e) => return Err(explain(e)),
+            }
         }
         Some(SyncCommand::Auto(a)) => {
             let (vf, key) = unlocked(g)?;
@@ -312,4 +333,19 @@ pub fn after_change(vf: &VaultFile, opened: &Opened) {
             format!("{:#}", explain(e)).replace('\n', " ")
         ),
     }
+}
+
+// #15 recovery
+/// A Unix time as `YYYY-MM-DD HH:MM UTC` (the local-time display of `sync status` may replace
+/// this).
+fn local_time(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| at.to_string())
 }

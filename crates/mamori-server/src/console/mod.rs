@@ -37,6 +37,8 @@ mod pages_admin;
 mod pages_auth;
 mod pages_recovery;
 mod pages_recovery_signin;
+// #15 recovery
+mod pages_recovery_wait;
 mod pages_review;
 mod pages_security;
 mod pages_tokens;
@@ -233,6 +235,7 @@ fn error_page(e: &Error) -> ErrorPage {
             Some(*retry_after),
         ),
         Error::InvalidInput(_)
+        | Error::InvalidPhoneNumber(_)
         | Error::InvalidCode
         | Error::CodesNotConsecutive
         | Error::WeakPassword(_)
@@ -320,11 +323,15 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
             tr.t("errors.admin_needs_mfa")
         }
         Error::FactorChangeRefused(_) => tr.t("errors.own_account_only"),
+        // #15 delivery
+        Error::DeliveryFailed(_) => tr.t("delivery.failed"),
         Error::InvalidInput(m) if m.contains("code") => tr.t("errors.code_format"),
         Error::InvalidInput(m) if m.contains("email") => tr.t("errors.email"),
         Error::InvalidInput(m) if m.contains("phone") => tr.t("errors.phone"),
         Error::InvalidInput(m) if m.contains("role") => tr.t("errors.role"),
         Error::InvalidInput(_) => tr.t("errors.name"),
+        // #15 contacts
+        Error::InvalidPhoneNumber(_) => tr.t("contact_change.invalid_phone"),
         other => {
             tracing::error!(error = %other, "console: internal error");
             tr.t("errors.internal")
@@ -364,6 +371,7 @@ pub fn is_form_error(e: &Error) -> bool {
             | Error::RecentSecondFactorRequired
             | Error::InvalidInput(_)
             | Error::RateLimited { .. }
+            | Error::InvalidPhoneNumber(_)
     )
 }
 
@@ -753,6 +761,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/sign-in/alternative/phone",
             get(pages_recovery_signin::phone_form).post(pages_recovery_signin::phone),
         )
+        // #15 delivery
+        .route(
+            "/sign-in/alternative/phone/resend",
+            post(pages_recovery_signin::phone_resend),
+        )
         .route(
             pages_recovery_signin::RECOVERY_HOME,
             get(pages_recovery_signin::session_page),
@@ -769,6 +782,15 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/security/contacts/{channel}/confirm",
             get(pages_recovery_signin::contact_confirm_form)
                 .post(pages_recovery_signin::contact_confirm),
+        )
+        // #15 contacts
+        .route(
+            "/security/contacts/{channel}/change",
+            post(pages_recovery_signin::contact_change),
+        )
+        .route(
+            "/security/contacts/{channel}/remove",
+            post(pages_recovery_signin::contact_remove),
         )
         .route(
             "/sign-in/recovery-code",
@@ -845,6 +867,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/security/verify/security-key/finish",
             post(pages_webauthn::verify_finish),
+        )
+        // #15 recovery
+        .route(
+            "/recovery/cancel",
+            get(pages_recovery_wait::cancel_form).post(pages_recovery_wait::cancel),
         )
         .layer(middleware::from_fn_with_state(state, console_layer))
 }

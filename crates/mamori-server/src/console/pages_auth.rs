@@ -89,12 +89,28 @@ pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
             },
         );
     }
+    // #15 contacts: root is asked for its contact details on its own dashboard.
+    if !enrollment_required
+        && auth.account.name == crate::domain::ROOT
+        && ctx.st.svc.root_contacts_alert().await?.is_some()
+    {
+        alerts.push(AlertView {
+            text: tr.t("contact_change.root_contacts"),
+            action: tr.t("contact_change.root_contacts_action"),
+            href: "/security/contacts".into(),
+            level: "warning",
+        });
+    }
     if !enrollment_required && auth.is_admin() {
         for a in ctx.st.svc.all_alerts().await? {
             if a.user == auth.account.name {
                 continue;
             }
             let (key, level) = match a.kind {
+                // #15 contacts
+                "root_without_verified_contacts" => {
+                    ("contact_change.root_contacts_other", "warning")
+                }
                 "single_mfa_device" => ("alerts.user_single_device", "warning"),
                 _ => ("alerts.user_without_mfa", "danger"),
             };

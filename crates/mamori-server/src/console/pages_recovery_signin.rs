@@ -13,6 +13,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::contacts::Channel;
+use crate::domain::recovery_signin::RecoveryOutcome;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::store::SessionState;
@@ -66,6 +67,11 @@ struct AltView {
     /// `start`, `email` or `phone`.
     step: &'static str,
     error: Option<String>,
+    // #15 delivery
+    /// "Sent to t•••@example.com." for the current step.
+    sent_to: Option<String>,
+    /// A call is on its way.
+    notice: Option<String>,
 }
 
 fn challenge_of(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -82,6 +88,36 @@ fn alt_page(
         p: Page::new(ctx, "alternative.title", ""),
         step,
         error,
+        sent_to: None,
+        notice: None,
+    };
+    Ok(render(&v, status))
+}
+
+// #15 delivery
+/// A code step's page with the masked address or number the code went to.
+async fn alt_step_page(
+    ctx: &Ctx,
+    challenge: &str,
+    step: &'static str,
+    error: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> PageResult {
+    let targets = ctx
+        .st
+        .svc
+        .recovery_sign_in_targets(challenge, ctx.now)
+        .await
+        .ok();
+    let to = targets.and_then(|(e, p)| if step == "email" { e } else { p });
+    let notice = notice.map(|n| ctx.tr.tf(&n, &[("to", to.as_deref().unwrap_or(""))]));
+    let v = AltView {
+        p: Page::new(ctx, "alternative.title", ""),
+        step,
+        error,
+        sent_to: to.map(|t| ctx.tr.tf("delivery.sent_to", &[("to", &t)])),
+        notice,
     };
     Ok(render(&v, status))
 }
@@ -90,12 +126,29 @@ fn alt_page(
 /// cookie goes when the challenge is spent or expired).
 fn alt_error(ctx: &Ctx, step: &'static str, e: Error) -> PageResult {
     match e {
+        // #15 delivery: nothing was sent. At the email step's answer the email code was
+        // accepted and only the phone message failed: the user is at the phone step.
+        Error::DeliveryFailed(channel) => alt_page(
+            ctx,
+            if channel == "email" { step } else { "phone" },
+            Some(error_text(&ctx.tr, &e)),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
         Error::InvalidCode | Error::InvalidInput(_) | Error::RateLimited { .. } => alt_page(
             ctx,
             step,
             Some(error_text(&ctx.tr, &e)),
             StatusCode::UNAUTHORIZED,
         ),
+        // #15 contacts
+        Error::Forbidden(m) if m == crate::domain::recovery_signin::ROOT_WITHOUT_CONTACTS => {
+            alt_page(
+                ctx,
+                "start",
+                Some(ctx.tr.t("contact_change.root_not_available")),
+                StatusCode::FORBIDDEN,
+            )
+        }
         Error::Forbidden(_) => alt_page(
             ctx,
             "start",
@@ -152,10 +205,10 @@ pub struct CodeForm {
 
 /// `GET /sign-in/alternative/email`.
 pub async fn email_form(ctx: Ctx, headers: axum::http::HeaderMap) -> PageResult {
-    if challenge_of(&headers).is_none() {
+    let Some(challenge) = challenge_of(&headers) else {
         return Ok(see_other("/sign-in"));
-    }
-    alt_page(&ctx, "email", None, StatusCode::OK)
+    };
+    alt_step_page(&ctx, &challenge, "email", None, None, StatusCode::OK).await
 }
 
 /// `POST /sign-in/alternative/email`: the email code; the phone code is then sent.
@@ -183,11 +236,65 @@ pub async fn email(
 }
 
 /// `GET /sign-in/alternative/phone`.
-pub async fn phone_form(ctx: Ctx, headers: axum::http::HeaderMap) -> PageResult {
-    if challenge_of(&headers).is_none() {
+pub async fn phone_form(
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<PhoneQuery>,
+) -> PageResult {
+    let Some(challenge) = challenge_of(&headers) else {
         return Ok(see_other("/sign-in"));
+    };
+    let notice = (q.sent.as_deref() == Some("voice")).then(|| "delivery.voice_sent".to_string());
+    alt_step_page(&ctx, &challenge, "phone", None, notice, StatusCode::OK).await
+}
+
+// #15 delivery
+/// Query of the phone step's page.
+#[derive(Deserialize, Default)]
+pub struct PhoneQuery {
+    sent: Option<String>,
+}
+
+/// The form of "send again" / "call me instead".
+#[derive(Deserialize)]
+pub struct ResendForm {
+    channel: String,
+}
+
+/// `POST /sign-in/alternative/phone/resend`: a new phone code by text or by a call.
+pub async fn phone_resend(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<ResendForm>,
+) -> PageResult {
+    let Some(challenge) = challenge_of(&headers) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let result = match st.check_sign_in_rate(ctx.meta.ip) {
+        Err(_) => Err(Error::RateLimited { retry_after: 60 }),
+        Ok(()) => match crate::domain::delivery::PhoneChannel::parse(Some(&f.channel)) {
+            Ok(channel) => {
+                st.svc
+                    .resend_recovery_phone_code(
+                        &challenge,
+                        channel,
+                        ctx.now,
+                        &mut OsRng,
+                        &ctx.meta.meta,
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(s) => Ok(see_other(&format!(
+            "/sign-in/alternative/phone?sent={}",
+            s.channel
+        ))),
+        Err(e) => alt_error(&ctx, "phone", e),
     }
-    alt_page(&ctx, "phone", None, StatusCode::OK)
 }
 
 /// `POST /sign-in/alternative/phone`: the phone code; a recovery session begins.
@@ -209,7 +316,13 @@ pub async fn phone(
         }
     };
     match result {
-        Ok((s, _)) => {
+        // #15 recovery: the waiting period applies; the challenge is spent.
+        Ok(RecoveryOutcome::Pending { ready_at, started }) => {
+            let mut r = super::pages_recovery_wait::pending_page(&ctx, ready_at, started)?;
+            ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
+            Ok(r)
+        }
+        Ok(RecoveryOutcome::Session(s, _)) => {
             let mut r = see_other(RECOVERY_HOME);
             ctx.set_cookie(&mut r, CHALLENGE_COOKIE, None, 0);
             ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
@@ -272,6 +385,8 @@ struct ContactRow {
     value: String,
     has_value: bool,
     verified: bool,
+    /// #15 contacts: a new value waiting for its code.
+    pending: Option<String>,
 }
 
 #[derive(Template)]
@@ -304,7 +419,7 @@ async fn contacts_view(
     error: Option<String>,
 ) -> Result<ContactsView, Fail> {
     let auth = ctx.full()?;
-    let c = ctx.st.svc.contacts(&auth.account).await?;
+    let c = ctx.st.svc.contacts_at(&auth.account, ctx.now).await?;
     let row =
         |channel: &'static str, label: &str, c: crate::domain::contacts::Contact| ContactRow {
             channel,
@@ -312,6 +427,7 @@ async fn contacts_view(
             has_value: c.value.is_some(),
             value: c.value.unwrap_or_else(|| ctx.tr.t("contacts.none")),
             verified: c.verified,
+            pending: c.pending,
         };
     Ok(ContactsView {
         p: Page::new(ctx, "contacts.title", "security"),
@@ -331,6 +447,7 @@ pub async fn contacts_page(
 ) -> PageResult {
     let notice = match q.done.as_deref() {
         Some("verified") => Some(ctx.tr.t("contacts.verified_notice")),
+        Some("removed") => Some(ctx.tr.t("contact_change.removed_notice")),
         _ => None,
     };
     let v = contacts_view(&ctx, notice, None).await?;
@@ -401,6 +518,119 @@ pub async fn contact_confirm(
         Err(e @ (Error::InvalidCode | Error::InvalidInput(_))) => {
             let v = confirm_view(&ctx, channel, Some(error_text(&ctx.tr, &e)));
             Ok(render(&v, StatusCode::UNAUTHORIZED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---- #15 contacts: changing and removing contact details ----------------------------------
+
+/// The change form: the new value, and an MFA code when the session's second factor is older
+/// than 5 minutes (the same fresh-factor step as other factor changes).
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    value: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// The remove form: an MFA code when needed.
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// Verifies the optional MFA code in the form, making the session's factor fresh for this
+/// request.
+async fn fresh_with_code(
+    ctx: &Ctx,
+    code: Option<&str>,
+) -> Result<crate::domain::signin::Authenticated, Error> {
+    let mut auth = ctx.full().map_err(|_| Error::Unauthenticated)?.clone();
+    let code: String = code
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if !code.is_empty() {
+        ctx.st
+            .svc
+            .verify_in_session(&auth, &code, None, ctx.now, &ctx.meta.meta)
+            .await?;
+        auth.session.second_factor_at = Some(ctx.now);
+    }
+    Ok(auth)
+}
+
+/// `POST /security/contacts/{channel}/change`: holds the new value pending and sends a code to
+/// it; the code is entered on the confirm page.
+pub async fn contact_change(
+    ctx: Ctx,
+    Path(channel): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> PageResult {
+    ctx.full()?;
+    let channel = Channel::parse(&channel)?;
+    let result = async {
+        let auth = fresh_with_code(&ctx, f.code.as_deref()).await?;
+        ctx.st
+            .svc
+            .start_contact_change(
+                &auth,
+                None,
+                channel,
+                &f.value,
+                ctx.now,
+                &mut OsRng,
+                &ctx.meta.meta,
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!(
+            "/security/contacts/{}/confirm",
+            channel.as_str()
+        ))),
+        Err(e) if crate::console::is_form_error(&e) || matches!(e, Error::Forbidden(_)) => {
+            let msg = match &e {
+                Error::Forbidden(_) => ctx.tr.t("contacts.not_configured"),
+                Error::RecentSecondFactorRequired => ctx.tr.t("contact_change.need_code"),
+                other => error_text(&ctx.tr, other),
+            };
+            let v = contacts_view(&ctx, None, Some(msg)).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /security/contacts/{channel}/remove`.
+pub async fn contact_remove(
+    ctx: Ctx,
+    Path(channel): Path<String>,
+    Form(f): Form<RemoveForm>,
+) -> PageResult {
+    ctx.full()?;
+    let channel = Channel::parse(&channel)?;
+    let result = async {
+        let auth = fresh_with_code(&ctx, f.code.as_deref()).await?;
+        ctx.st
+            .svc
+            .remove_contact(&auth, None, channel, ctx.now, &ctx.meta.meta)
+            .await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(see_other("/security/contacts?done=removed")),
+        Err(e) if crate::console::is_form_error(&e) => {
+            let msg = match &e {
+                Error::RecentSecondFactorRequired => ctx.tr.t("contact_change.need_code"),
+                other => error_text(&ctx.tr, other),
+            };
+            let v = contacts_view(&ctx, None, Some(msg)).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
         }
         Err(e) => Err(e.into()),
     }

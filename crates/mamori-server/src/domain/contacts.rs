@@ -29,7 +29,8 @@ use crate::store::recovery::VerificationCodeRecord;
 use crate::store::AccountRecord;
 
 use super::audit::Event;
-use super::notify::{Email, PhoneMessage};
+use super::factor_changes::FactorChange;
+use super::notify::{Email, NoticeKind, PhoneMessage};
 use super::signin::Authenticated;
 use super::{new_id, RequestMeta, Service};
 
@@ -49,6 +50,15 @@ pub mod kind {
     pub const VERIFY_START: &str = "contact.verify_start";
     /// A verification code was checked (`success`, `failure`, `no_code`).
     pub const VERIFY: &str = "contact.verify";
+    // #15 contacts
+    /// A contact was set or replaced: `code_sent` (a change was started: the new value is
+    /// pending, a code went to it), `success` (the value replaced the old one: proven by the
+    /// code, or set unverified by an administrator, or set by the admin command line), or a
+    /// refusal of the factor-change rule. Detail: the channel, never the code.
+    pub const CHANGE: &str = "contact.change";
+    /// A contact was removed (`success`, or a refusal of the factor-change rule). Detail: the
+    /// channel.
+    pub const REMOVE: &str = "contact.remove";
 }
 
 /// A contact channel.
@@ -85,6 +95,14 @@ impl Channel {
         }
     }
 
+    /// #15 contacts: the purpose of a code sent to a pending new value.
+    fn change_purpose(self) -> &'static str {
+        match self {
+            Channel::Email => "contact.email.change",
+            Channel::Phone => "contact.phone.change",
+        }
+    }
+
     fn value(self, a: &AccountRecord) -> Option<&str> {
         match self {
             Channel::Email => a.email.as_deref(),
@@ -100,6 +118,8 @@ pub struct Contact {
     pub value: Option<String>,
     /// Whether exactly this value was proven.
     pub verified: bool,
+    /// #15 contacts: a new value waiting for its code (replaces `value` once confirmed).
+    pub pending: Option<String>,
 }
 
 /// The account's contact details.
@@ -118,6 +138,15 @@ impl Contacts {
     }
 }
 
+/// #15 contacts: what [`Service::start_contact_change`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactChangeOutcome {
+    /// The account's own change: a code was sent to the new value, which is pending.
+    CodeSent,
+    /// An administrator's change: the new value is on the account, unverified.
+    SetUnverified,
+}
+
 /// Seconds from `now` until `until`, at least 1 (a `Retry-After`).
 fn wait_until(until: UnixTime, now: UnixTime) -> u64 {
     u64::try_from(until.saturating_sub(now)).unwrap_or(1).max(1)
@@ -134,24 +163,292 @@ fn code_hash(id: &str, code: &str) -> Vec<u8> {
 impl Service {
     /// The account's contact details and which are proven.
     pub async fn contacts(&self, account: &AccountRecord) -> Result<Contacts> {
+        self.contacts_with_pending(account, None).await
+    }
+
+    /// #15 contacts: the account's contact details with the changes pending at `now`.
+    pub async fn contacts_at(&self, account: &AccountRecord, now: UnixTime) -> Result<Contacts> {
+        self.contacts_with_pending(account, Some(now)).await
+    }
+
+    async fn contacts_with_pending(
+        &self,
+        account: &AccountRecord,
+        now: Option<UnixTime>,
+    ) -> Result<Contacts> {
         let proven = self.store.verified_contacts(&account.id).await?;
-        let contact = |c: Channel| {
+        let mut out = Vec::new();
+        for c in [Channel::Email, Channel::Phone] {
             let value = c.value(account).map(str::to_string);
             let verified = value
                 .as_deref()
                 .is_some_and(|v| proven.iter().any(|(ch, pv)| ch == c.as_str() && pv == v));
-            Contact { value, verified }
+            let pending = match now {
+                Some(now) => self
+                    .store
+                    .live_verification_code(&account.id, c.change_purpose(), now)
+                    .await?
+                    .map(|r| r.target),
+                None => None,
+            };
+            out.push(Contact {
+                value,
+                verified,
+                pending,
+            });
+        }
+        let phone = out
+            .pop()
+            .ok_or_else(|| Error::Internal("contacts".into()))?;
+        let email = out
+            .pop()
+            .ok_or_else(|| Error::Internal("contacts".into()))?;
+        Ok(Contacts { email, phone })
+    }
+
+    /// #15 contacts: `input` checked and in stored form for `channel` (an email address as
+    /// typed, a phone number in E.164), or one clear error.
+    pub fn normalize_contact(&self, channel: Channel, input: &str) -> Result<String> {
+        let input = input.trim();
+        match channel {
+            Channel::Email => {
+                super::accounts::check_contact(Some(input))?;
+                Ok(input.to_string())
+            }
+            Channel::Phone => super::phone::normalize(input, self.policy.phone_region),
+        }
+    }
+
+    /// #15 contacts: sets `channel` of the session's own account (`user` `None`) or, for an
+    /// administrator, of the named account, through the factor-change rule
+    /// ([`FactorChange::SetContact`]).
+    ///
+    /// For the account itself the new value is held pending and a code is sent to it (the
+    /// limits of [`Service::start_contact_verification`]); [`Service::confirm_contact`] with
+    /// the right code replaces the old value. An administrator's value replaces the old one at
+    /// once but unverified: only the user's proof makes it count for recovery. Either way the
+    /// old address is told once the value changed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_contact_change<R: RngCore + CryptoRng + Send>(
+        &self,
+        auth: &Authenticated,
+        user: Option<&str>,
+        channel: Channel,
+        input: &str,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<ContactChangeOutcome> {
+        let target = self.factor_target(auth, user, now, meta).await?;
+        let value = self.normalize_contact(channel, input)?;
+        let allowed = self
+            .authorize_factor_change(
+                &auth.account,
+                &auth.session,
+                &target,
+                FactorChange::SetContact,
+                now,
+                meta,
+            )
+            .await?;
+        if let Some(admin) = allowed.admin() {
+            let old = channel.value(&target).map(str::to_string);
+            self.store
+                .replace_contact(&target.id, channel.as_str(), Some(&value), None)
+                .await?;
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::CHANGE, "success", &target.name)
+                    .by(admin)
+                    .detail(channel.as_str()),
+            )
+            .await?;
+            self.notify_contact_changed(&target, channel, old, false, now, meta)
+                .await;
+            return Ok(ContactChangeOutcome::SetUnverified);
+        }
+        self.send_contact_code(
+            &target,
+            channel,
+            channel.change_purpose(),
+            value,
+            now,
+            rng,
+            meta,
+        )
+        .await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::CHANGE, "code_sent", &target.name).detail(channel.as_str()),
+        )
+        .await?;
+        Ok(ContactChangeOutcome::CodeSent)
+    }
+
+    /// #15 contacts: removes `channel` from the session's own account or (administrators) the
+    /// named one, through the factor-change rule ([`FactorChange::RemoveContact`]); audited,
+    /// and the removed address is told.
+    pub async fn remove_contact(
+        &self,
+        auth: &Authenticated,
+        user: Option<&str>,
+        channel: Channel,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let target = self.factor_target(auth, user, now, meta).await?;
+        let allowed = self
+            .authorize_factor_change(
+                &auth.account,
+                &auth.session,
+                &target,
+                FactorChange::RemoveContact,
+                now,
+                meta,
+            )
+            .await?;
+        let Some(old) = channel.value(&target).map(str::to_string) else {
+            return Err(Error::NotFound(match channel {
+                Channel::Email => "email address",
+                Channel::Phone => "phone number",
+            }));
         };
-        Ok(Contacts {
-            email: contact(Channel::Email),
-            phone: contact(Channel::Phone),
-        })
+        self.store
+            .replace_contact(&target.id, channel.as_str(), None, None)
+            .await?;
+        let mut event = Event::own(kind::REMOVE, "success", &target.name).detail(channel.as_str());
+        if let Some(admin) = allowed.admin() {
+            event = event.by(admin);
+        }
+        self.audit(now, meta, event).await?;
+        self.notify_contact_changed(&target, channel, Some(old), true, now, meta)
+            .await;
+        Ok(())
+    }
+
+    /// #15 contacts: the admin command line (trusted: it runs on the server host with the
+    /// database and key file) sets contacts of any account, root included, without the
+    /// factor-change rule; `verified` marks them proven. Audited with `admin-cli` as actor.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn admin_set_contacts(
+        &self,
+        actor: &str,
+        name: &str,
+        email: Option<&str>,
+        phone: Option<&str>,
+        verified: bool,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<AccountRecord> {
+        let account = self
+            .store
+            .account_by_name(name)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        if email.is_none() && phone.is_none() {
+            return Err(Error::InvalidInput(
+                "give --email ADDRESS and/or --phone NUMBER".into(),
+            ));
+        }
+        // Both are checked before either is stored: a bad value changes nothing.
+        let email = email
+            .map(|e| self.normalize_contact(Channel::Email, e))
+            .transpose()?;
+        let phone = phone
+            .map(|p| self.normalize_contact(Channel::Phone, p))
+            .transpose()?;
+        for (channel, value) in [(Channel::Email, email), (Channel::Phone, phone)] {
+            let Some(value) = value else { continue };
+            let old = channel.value(&account).map(str::to_string);
+            self.store
+                .replace_contact(
+                    &account.id,
+                    channel.as_str(),
+                    Some(&value),
+                    verified.then_some(now),
+                )
+                .await?;
+            let detail = format!(
+                "{}{}",
+                channel.as_str(),
+                if verified { " (verified)" } else { "" }
+            );
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::CHANGE, "success", &account.name)
+                    .by(actor)
+                    .detail(&detail),
+            )
+            .await?;
+            if old.as_deref() != Some(value.as_str()) {
+                self.notify_contact_changed(&account, channel, old, false, now, meta)
+                    .await;
+            }
+        }
+        self.store
+            .account_by_name(name)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
+    /// Tells the *old* address (email) or number (SMS) that `channel` changed or was removed:
+    /// the one who controls it is the one who can react if it was not them. Never fails.
+    async fn notify_contact_changed(
+        &self,
+        account: &AccountRecord,
+        channel: Channel,
+        old: Option<String>,
+        removed: bool,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) {
+        let Some(old) = old else { return };
+        let notice = NoticeKind::ContactChanged {
+            channel: channel.as_str().to_string(),
+            removed,
+        };
+        match channel {
+            Channel::Email => {
+                let mut to_old = account.clone();
+                to_old.email = Some(old);
+                self.notify_event(&to_old, notice, now, meta).await;
+                return;
+            }
+            Channel::Phone => {
+                // The email (if any) hears of it too, below the SMS.
+                self.notify_event(account, notice.clone(), now, meta).await;
+            }
+        }
+        if !self.phone.enabled() {
+            return;
+        }
+        let lang = self.policy.mail_language;
+        let service = self.policy.service_name.clone();
+        let text = Zeroizing::new(format!(
+            "{}: {}",
+            service,
+            notice.subject_in(lang, &service)
+        ));
+        let msg = PhoneMessage {
+            id: new_id(&mut rand::rngs::OsRng),
+            to: old,
+            purpose: "contact_changed",
+            code: Zeroizing::new(String::new()),
+            text,
+            service,
+            timestamp: now,
+            channel: super::delivery::PhoneChannel::Sms,
+        };
+        self.send_phone_notice_in_background(&account.name, msg, now, meta);
     }
 
     /// Sends a 6-digit code to the account's email address or phone number. Needs a full
     /// session; at most [`MAX_SENDS`] per channel per hour, and none while the attempt budget is
-    /// used up (`RateLimited`, audited, nothing sent). The sending happens in the background (a
-    /// failure is logged and audited).
+    /// used up (`RateLimited`, audited, nothing sent). The code is sent before this returns;
+    /// `DeliveryFailed` when it could not be (the code is then spent and the send not counted).
     pub async fn start_contact_verification<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
@@ -175,6 +472,23 @@ impl Service {
                 ))
             })?
             .to_string();
+        self.send_contact_code(account, channel, channel.purpose(), to, now, rng, meta)
+            .await
+    }
+
+    /// Sends a code for `purpose` to `to` under the channel's limits (shared by proving the
+    /// current value and by a change to a new one, so asking in turns gives no extra sends).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_contact_code<R: RngCore + CryptoRng + Send>(
+        &self,
+        account: &AccountRecord,
+        channel: Channel,
+        purpose: &str,
+        to: String,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<()> {
         let enabled = match channel {
             Channel::Email => self.notifier.enabled(),
             Channel::Phone => self.phone.enabled(),
@@ -216,7 +530,7 @@ impl Service {
                 &VerificationCodeRecord {
                     id: id.clone(),
                     account_id: account.id.clone(),
-                    purpose: channel.purpose().into(),
+                    purpose: purpose.into(),
                     target: to.clone(),
                     code_hash: code_hash(&id, &code),
                     created_at: now,
@@ -255,7 +569,7 @@ impl Service {
                 code.as_str()
             )
         });
-        match channel {
+        let delivered = match channel {
             Channel::Email => {
                 let email = if ja {
                     Email {
@@ -281,7 +595,7 @@ impl Service {
                         )),
                     }
                 };
-                self.send_in_background(&account.name, email, now, meta);
+                self.deliver_email(&account.name, &email, now, meta).await
             }
             Channel::Phone => {
                 let msg = PhoneMessage {
@@ -292,29 +606,23 @@ impl Service {
                     text,
                     service,
                     timestamp: now,
+                    channel: super::delivery::PhoneChannel::Sms,
                 };
-                let phone = self.phone.clone();
-                let store = self.store.clone();
-                let name = account.name.clone();
-                let meta = meta.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = phone.send(&msg).await {
-                        tracing::warn!(account = %name, error = %e, "sending a phone code failed");
-                        let _ = store
-                            .insert_audit(&crate::store::NewAuditEvent {
-                                at: now,
-                                account: Some(name.clone()),
-                                actor: Some("system".into()),
-                                client_addr: meta.client_addr.clone(),
-                                user_agent: meta.user_agent.clone(),
-                                kind: "notify.phone".into(),
-                                result: "failure".into(),
-                                detail: Some(e.to_string().chars().take(200).collect()),
-                            })
-                            .await;
-                    }
-                });
+                self.deliver_phone(&account.name, &msg, now, meta).await
             }
+        };
+        // #15 delivery: a code that was not delivered is spent at once (nobody can use it) and
+        // the send is not counted as one of the account's sends.
+        if let Err(e) = delivered {
+            self.store.use_verification_code(&id, now).await?;
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::VERIFY_START, "delivery_failed", &account.name)
+                    .detail(channel.as_str()),
+            )
+            .await?;
+            return Err(e);
         }
         self.audit(
             now,
@@ -329,6 +637,11 @@ impl Service {
     /// was sent to is proven. Wrong, expired, spent or exhausted codes give `InvalidCode`; a
     /// wrong code also counts in the account's failure counter, and a locked or throttled
     /// account is refused before any code is looked at.
+    ///
+    /// #15 contacts: when a change is pending ([`Service::start_contact_change`]), the code is
+    /// checked against the change instead, and a right one replaces the old value with the new
+    /// (proven), notifies the old address and is audited as [`kind::CHANGE`]. One endpoint
+    /// confirms both, so a client needs to know only "a code was sent to this channel".
     pub async fn confirm_contact(
         &self,
         auth: &Authenticated,
@@ -343,9 +656,19 @@ impl Service {
             .second_factor_guard(&auth.account, kind::VERIFY, now, meta)
             .await?;
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        let change = self
+            .store
+            .live_verification_code(&auth.account.id, channel.change_purpose(), now)
+            .await?
+            .is_some();
+        let purpose = if change {
+            channel.change_purpose()
+        } else {
+            channel.purpose()
+        };
         let Some(c) = self
             .store
-            .verification_attempt(&auth.account.id, channel.purpose(), now, MAX_ATTEMPTS)
+            .verification_attempt(&auth.account.id, purpose, now, MAX_ATTEMPTS)
             .await?
         else {
             // Nothing to check the code against: not a guess.
@@ -359,8 +682,9 @@ impl Service {
             return Err(Error::InvalidCode);
         };
         let matches = bool::from(code_hash(&c.id, &code).ct_eq(&c.code_hash));
-        // The value must still be the one the code was sent to.
-        let same_target = channel.value(&auth.account) == Some(c.target.as_str());
+        // The value must still be the one the code was sent to (a change's code was sent to
+        // the pending value, which is in the row).
+        let same_target = change || channel.value(&auth.account) == Some(c.target.as_str());
         if !matches || !same_target {
             let detail = format!(
                 "{}: attempt {} of {MAX_ATTEMPTS}",
@@ -391,6 +715,26 @@ impl Service {
             )
             .await?;
             return Err(Error::InvalidCode);
+        }
+        if change {
+            let old = channel.value(&auth.account).map(str::to_string);
+            self.store
+                .replace_contact(
+                    &auth.account.id,
+                    channel.as_str(),
+                    Some(&c.target),
+                    Some(now),
+                )
+                .await?;
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::CHANGE, "success", name).detail(channel.as_str()),
+            )
+            .await?;
+            self.notify_contact_changed(&auth.account, channel, old, false, now, meta)
+                .await;
+            return Ok(());
         }
         self.store
             .set_verified_contact(&auth.account.id, channel.as_str(), &c.target, now)

@@ -9,7 +9,16 @@
 //! | the account itself | full | every [`FactorChange`] but [`FactorChange::ResetMfa`] | a second factor from the last 5 minutes when the account has an enabled device (not for resync and rename, which prove or change nothing) |
 //! | the account itself | enrollment-only | create, enable, assign a token, register a key | (it has no enabled device) |
 //! | the account itself | recovery | create, enable, resync, delete devices, assign a token, register a key | the recovery's email and phone codes are the fresh factor |
-//! | an administrator, for another account | full | delete a device, assign a token, reset MFA | a second factor of the *administrator's* from the last 5 minutes (so an administrator without MFA cannot), never on root |
+//! | an administrator, for another account | full | delete a device, assign a token, reset MFA, set or remove a contact | a second factor of the *administrator's* from the last 5 minutes (so an administrator without MFA cannot), never on root |
+//!
+//! Contact details (#15: [`FactorChange::SetContact`], [`FactorChange::RemoveContact`]) are
+//! recovery factors, so they follow the same rule: the account's own full session with a fresh
+//! second factor (when it has an enabled device). An enrollment-only session may not change
+//! them (its first step is a device; a password alone must not be able to plant a recovery
+//! route), and neither may a recovery session (it proved the *old* contacts: a SIM-swapper who
+//! got that far must not replace them). A value an administrator sets is stored unverified
+//! until the user proves it; the admin command line on the server host is trusted and may
+//! mark values proven (`--verified`).
 //!
 //! Every refusal is audited under the change's own audit kind, with the administrator as
 //! actor when one acted. The answer is a [`FactorChangeAllowed`], which the changing
@@ -44,11 +53,16 @@ pub enum FactorChange {
     RegenerateRecoveryCodes,
     /// Remove every device and recovery code (an administrator's reset).
     ResetMfa,
+    // #15 contacts
+    /// Set (add or replace) an email address or phone number.
+    SetContact,
+    /// Remove an email address or phone number.
+    RemoveContact,
 }
 
 impl FactorChange {
     /// Every change, for tests and the authorization matrix.
-    pub const ALL: [FactorChange; 9] = [
+    pub const ALL: [FactorChange; 11] = [
         FactorChange::CreateDevice,
         FactorChange::EnableDevice,
         FactorChange::ResyncDevice,
@@ -58,6 +72,9 @@ impl FactorChange {
         FactorChange::RegisterSecurityKey,
         FactorChange::RegenerateRecoveryCodes,
         FactorChange::ResetMfa,
+        // #15 contacts
+        FactorChange::SetContact,
+        FactorChange::RemoveContact,
     ];
 
     /// The audit kind a refusal is recorded under.
@@ -72,6 +89,9 @@ impl FactorChange {
             FactorChange::RegisterSecurityKey => super::webauthn::kind::REGISTER_BEGIN,
             FactorChange::RegenerateRecoveryCodes => super::recovery::kind::CODES_GENERATE,
             FactorChange::ResetMfa => super::recovery::kind::ADMIN_RESET,
+            // #15 contacts
+            FactorChange::SetContact => super::contacts::kind::CHANGE,
+            FactorChange::RemoveContact => super::contacts::kind::REMOVE,
         }
     }
 
@@ -104,6 +124,8 @@ impl FactorChange {
             FactorChange::RenameDevice
                 | FactorChange::RegenerateRecoveryCodes
                 | FactorChange::ResetMfa
+                | FactorChange::SetContact
+                | FactorChange::RemoveContact
         )
     }
 
@@ -113,7 +135,11 @@ impl FactorChange {
     fn administrable(self) -> bool {
         matches!(
             self,
-            FactorChange::DeleteDevice | FactorChange::AssignToken | FactorChange::ResetMfa
+            FactorChange::DeleteDevice
+                | FactorChange::AssignToken
+                | FactorChange::ResetMfa
+                | FactorChange::SetContact
+                | FactorChange::RemoveContact
         )
     }
 }

@@ -42,13 +42,18 @@ pub mod appkeys;
 pub mod audit;
 pub mod console_support;
 pub mod contacts;
+pub mod delivery;
 pub mod devices;
 pub mod factor_changes;
 pub mod factors;
 pub mod notify;
 pub mod password;
+// #15 contacts
+pub mod phone;
 pub mod recovery;
 pub mod recovery_signin;
+// #15 recovery
+pub mod recovery_wait;
 pub mod review;
 pub mod signin;
 pub mod sync;
@@ -100,6 +105,13 @@ pub struct Policy {
     pub alternative_factors: AlternativeFactors,
     /// Language of emails.
     pub mail_language: MailLanguage,
+    // #15 recovery
+    /// Seconds an alternative-factor recovery waits when the account has other factors.
+    pub recovery_wait_secs: i64,
+
+    // #15 contacts
+    /// Region in which phone numbers without `+` country code are read.
+    pub phone_region: phonenumber::country::Id,
 }
 
 impl Policy {
@@ -119,6 +131,12 @@ impl Policy {
             audit_retention_days: c.audit_retention_days,
             alternative_factors: c.recovery.alternative_factors,
             mail_language: c.recovery.default_language,
+            recovery_wait_secs: c.recovery.waiting_period(),
+
+            // Config::validate refuses an unknown region; the fallback only serves
+            // configurations built in code without validation.
+            phone_region: phone::parse_region(&c.phone.default_region)
+                .unwrap_or(phonenumber::country::Id::JP),
         }
     }
 }
@@ -154,6 +172,9 @@ pub struct Service {
     notifier: Arc<dyn notify::Notifier>,
     /// Sends codes to phones ([`notify::NoPhoneGateway`] until set).
     phone: Arc<dyn notify::PhoneGateway>,
+    // #15 delivery
+    /// Bound of one synchronous send of a code ([`delivery`]).
+    delivery_bound: std::time::Duration,
 }
 
 impl std::fmt::Debug for Service {
@@ -198,6 +219,7 @@ impl Service {
             dummy_hash,
             notifier: Arc::new(notify::NotConfigured),
             phone: Arc::new(notify::NoPhoneGateway),
+            delivery_bound: delivery::DEFAULT_BOUND,
         })
     }
 

@@ -206,6 +206,15 @@ pub enum NoticeKind {
         /// The new device.
         device: String,
     },
+    // #15 contacts
+    /// The account's email address or phone number was replaced or removed (sent to the old
+    /// one).
+    ContactChanged {
+        /// `email` or `phone`.
+        channel: String,
+        /// Removed rather than replaced.
+        removed: bool,
+    },
 }
 
 impl NoticeKind {
@@ -223,6 +232,12 @@ impl NoticeKind {
             NoticeKind::RecoverySignInCompleted { .. } => {
                 "a sign-in with alternative factors was completed"
             }
+            NoticeKind::ContactChanged { channel, removed } => match (channel.as_str(), removed) {
+                ("email", false) => "your email address was changed",
+                ("email", true) => "your email address was removed",
+                (_, false) => "your phone number was changed",
+                (_, true) => "your phone number was removed",
+            },
         };
         format!("[{service}] Security notice: {what}")
     }
@@ -263,6 +278,21 @@ impl NoticeKind {
                 "A sign-in with alternative factors was completed: the MFA device \"{device}\" \
                  was added, and every other session of your account was signed out."
             ),
+            NoticeKind::ContactChanged { channel, removed } => format!(
+                "The {} of your account was {}. It is used to recover the account when an MFA \
+                 device is lost, so whoever controls the new one could try to take the account \
+                 over.",
+                if channel == "email" {
+                    "email address"
+                } else {
+                    "phone number"
+                },
+                if *removed {
+                    "removed"
+                } else {
+                    "replaced by a new one"
+                }
+            ),
         }
     }
 
@@ -281,6 +311,12 @@ impl NoticeKind {
             NoticeKind::RootRecovery => "root の回復リンクが発行されました",
             NoticeKind::RecoverySignInStarted => "代替要素によるサインインが開始されました",
             NoticeKind::RecoverySignInCompleted { .. } => "代替要素によるサインインが完了しました",
+            NoticeKind::ContactChanged { channel, removed } => match (channel.as_str(), removed) {
+                ("email", false) => "メールアドレスが変更されました",
+                ("email", true) => "メールアドレスが削除されました",
+                (_, false) => "電話番号が変更されました",
+                (_, true) => "電話番号が削除されました",
+            },
         };
         format!("[{service}] セキュリティのお知らせ: {what}")
     }
@@ -305,6 +341,11 @@ impl NoticeKind {
             NoticeKind::RecoverySignInStarted => "パスワードを知っている誰かが、MFA デバイスの代わりに代替要素 (メールのコード、次に電話のコード) でサインインを始めました。".into(),
             NoticeKind::RecoverySignInCompleted { device } => format!(
                 "代替要素によるサインインが完了しました。MFA デバイス「{device}」が追加され、アカウントの他のセッションはすべてサインアウトされました。"
+            ),
+            NoticeKind::ContactChanged { channel, removed } => format!(
+                "アカウントの{}が{}。MFA デバイスを紛失したときのアカウント回復に使われるため、新しい連絡先を持つ人がアカウントの乗っ取りを試みる可能性があります。",
+                if channel == "email" { "メールアドレス" } else { "電話番号" },
+                if *removed { "削除されました" } else { "新しいものに変更されました" }
             ),
         }
     }
@@ -385,7 +426,14 @@ impl Service {
         let account = account.to_string();
         let meta = meta.clone();
         tokio::spawn(async move {
-            if let Err(e) = notifier.send(&email).await {
+            let result = notifier.send(&email).await;
+            // #15 delivery: notices stay in the background but are counted like codes.
+            super::delivery::count(
+                "email",
+                super::delivery::MessageKind::Notice,
+                result.is_ok(),
+            );
+            if let Err(e) = result {
                 tracing::warn!(account = %account, error = %e, "sending an email failed");
                 let _ = store
                     .insert_audit(&NewAuditEvent {
@@ -397,6 +445,47 @@ impl Service {
                         kind: AUDIT_NOTIFY.into(),
                         result: "failure".into(),
                         detail: Some(truncate(&e.to_string(), 200)),
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Sends a phone notice (no code the user waits for) in the background, counted as a
+    /// `notice` in the delivery metrics; a failure is logged and audited (`notify.phone`, the
+    /// reason class only), never returned.
+    pub fn send_phone_notice_in_background(
+        &self,
+        account: &str,
+        msg: PhoneMessage,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) {
+        let phone = self.phone.clone();
+        let store = self.store.clone();
+        let account = account.to_string();
+        let meta = meta.clone();
+        tokio::spawn(async move {
+            let result = phone.send(&msg).await;
+            let channel = msg.channel.as_str();
+            super::delivery::count(
+                channel,
+                super::delivery::MessageKind::Notice,
+                result.is_ok(),
+            );
+            if let Err(e) = result {
+                let reason = super::delivery::reason_class(&e);
+                tracing::warn!(account = %account, channel, reason, "sending a phone notice failed");
+                let _ = store
+                    .insert_audit(&NewAuditEvent {
+                        at: now,
+                        account: Some(account.clone()),
+                        actor: Some("system".into()),
+                        client_addr: meta.client_addr.clone(),
+                        user_agent: meta.user_agent.clone(),
+                        kind: "notify.phone".into(),
+                        result: "failure".into(),
+                        detail: Some(format!("{channel}: {reason}")),
                     })
                     .await;
             }
@@ -458,9 +547,9 @@ impl Service {
                 by: e.actor.unwrap_or("administrator").to_string(),
             },
             super::recovery_signin::kind::START => NoticeKind::RecoverySignInStarted,
-            super::recovery_signin::kind::COMPLETE => {
-                NoticeKind::RecoverySignInCompleted { device: detail }
-            }
+            // #15 recovery: the completion notice goes to every channel from
+            // `recovery_completed_notice`, with the devices removed in the recovery session.
+            super::recovery_signin::kind::COMPLETE => return,
             _ => return,
         };
         let Some(name) = e.account else { return };
@@ -564,6 +653,9 @@ pub struct PhoneMessage {
     pub service: String,
     /// Unix time of sending.
     pub timestamp: UnixTime,
+    // #15 delivery
+    /// Text message or call (`text` is then the sentence to speak, digits spaced).
+    pub channel: super::delivery::PhoneChannel,
 }
 
 impl std::fmt::Debug for PhoneMessage {
@@ -572,6 +664,7 @@ impl std::fmt::Debug for PhoneMessage {
             .field("id", &self.id)
             .field("to", &self.to)
             .field("purpose", &self.purpose)
+            .field("channel", &self.channel)
             .field("code", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -590,6 +683,9 @@ impl PhoneMessage {
                 "message": self.text.as_str(),
                 "service": self.service,
                 "timestamp": self.timestamp,
+                // #15 delivery: added in place (version stays 1; receivers ignore unknown
+                // fields, and an absent field meant "sms").
+                "channel": self.channel.as_str(),
             })
             .to_string(),
         )

@@ -34,11 +34,13 @@ use crate::clock::UnixTime;
 use crate::config::{AlternativeFactors, MailLanguage};
 use crate::error::{Error, Result};
 use crate::store::recovery::RecoverySigninRecord;
-use crate::store::{AccountRecord, NewAuditEvent, SessionRecord};
+use crate::store::{AccountRecord, SessionRecord};
 
 use super::audit::Event;
+use super::delivery::{mask_contact, spoken_digits, PhoneChannel};
 use super::factors::Attempt;
 use super::notify::{Email, PhoneMessage};
+use super::recovery_wait::Gate;
 use super::signin::{Authenticated, NewSession, SessionGrant};
 use super::{new_id, RequestMeta, SecondFactorVerified, Service};
 
@@ -66,7 +68,16 @@ pub mod kind {
     pub const PHONE: &str = "recovery.phone";
     /// A new device was enabled in a recovery session: full session, others revoked.
     pub const COMPLETE: &str = "recovery.complete";
+    // #15 delivery
+    /// The phone code was sent again (detail: `sms` or `voice`); refusals `refused_limit`,
+    /// `no_code`, `refused_contacts`, and `delivery_failed`.
+    pub const RESEND: &str = "recovery.resend";
 }
+
+// #15 delivery
+/// At most this many "send again" / "call me instead" per account in [`START_WINDOW_SECS`]
+/// (successful sends; a failed send is not counted as one).
+pub const MAX_RESENDS: i64 = 3;
 
 /// Proof that the email and phone codes of a recovery sign-in were just given for an account.
 /// Only this module makes it; a recovery session needs one.
@@ -80,6 +91,20 @@ impl AlternativeFactorsVerified {
     pub fn account_id(&self) -> &str {
         &self.account_id
     }
+}
+
+/// What a right phone code leads to (#15 recovery: the waiting period).
+#[derive(Debug)]
+pub enum RecoveryOutcome {
+    /// The recovery session (MFA devices only).
+    Session(NewSession, Box<AccountRecord>),
+    /// The account still has other working factors: the recovery waits until `ready_at`.
+    Pending {
+        /// From when proving email and phone again completes it.
+        ready_at: UnixTime,
+        /// Whether this proof started it (false: it was pending already, not ready yet).
+        started: bool,
+    },
 }
 
 /// What the client does next.
@@ -102,12 +127,17 @@ impl NextStep {
 }
 
 /// A step passed: what comes next and until when its code is valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepStarted {
     /// The next step.
     pub next: NextStep,
     /// When its code expires.
     pub expires_at: UnixTime,
+    // #15 delivery
+    /// Where the code went, masked ([`super::delivery::mask_contact`]).
+    pub sent_to: String,
+    /// How it went: `email`, `sms` or `voice`.
+    pub channel: &'static str,
 }
 
 fn code_hash(id: &str, step: &str, code: &str) -> Vec<u8> {
@@ -133,6 +163,50 @@ fn masked_email(addr: &str) -> String {
         None => "***".into(),
     }
 }
+
+// #15 delivery
+/// A hash no code can match: installed when a code could not be delivered, so a code nobody
+/// received is never usable (the row keeps its step, so the user can ask to send again).
+fn unusable_hash<R: RngCore + CryptoRng>(rng: &mut R) -> Vec<u8> {
+    let mut h = vec![0u8; 32];
+    rng.fill_bytes(&mut h);
+    h
+}
+
+/// The phone text of a recovery sign-in code; for a call the digits are spaced (read one by
+/// one) and said twice.
+fn phone_text(lang: MailLanguage, service: &str, code: &str, channel: PhoneChannel) -> String {
+    match (lang, channel) {
+        (MailLanguage::En, PhoneChannel::Sms) => format!(
+            "{service}: your sign-in code is {code} (valid 10 minutes). Nobody from {service} \
+             will ask you for it."
+        ),
+        (MailLanguage::Ja, PhoneChannel::Sms) => format!(
+            "{service}: サインイン用コードは {code} です (10 分間有効)。{service} の担当者が\
+             このコードを尋ねることはありません。"
+        ),
+        (MailLanguage::En, PhoneChannel::Voice) => {
+            let d = spoken_digits(code);
+            format!(
+                "This is {service}. Your sign-in code is: {d}. Again: {d}. Nobody from \
+                 {service} will ask you for it."
+            )
+        }
+        (MailLanguage::Ja, PhoneChannel::Voice) => {
+            let d = spoken_digits(code);
+            format!(
+                "{service} です。サインイン用コードは、{d}、です。もう一度言います。{d}。\
+                 {service} の担当者がこのコードを尋ねることはありません。"
+            )
+        }
+    }
+}
+
+/// #15 contacts: why root cannot sign in with alternative factors, and what to do.
+pub const ROOT_WITHOUT_CONTACTS: &str = "root has no verified email address and phone number, so \
+     it cannot sign in with alternative factors: use a recovery code, or on the server host run \
+     `mamori-server admin set-contacts root --email ADDRESS --phone NUMBER --verified` (or, as a \
+     last resort, `mamori-server admin recover-root`)";
 
 impl Service {
     /// Whether this account may sign in with alternative factors now: the policy, both contacts
@@ -173,6 +247,10 @@ impl Service {
         if let Some(reason) = self.alternative_factors_refusal(&account).await? {
             self.audit(now, meta, Event::own(kind::START, reason, name))
                 .await?;
+            // #15 contacts: nobody administers root, so root is told the command instead.
+            if name == super::ROOT && reason == "refused_contacts" {
+                return Err(Error::Forbidden(ROOT_WITHOUT_CONTACTS.into()));
+            }
             return Err(Error::Forbidden(
                 "signing in with alternative factors is not available for this account: it \
                  needs a verified email address and phone number, and the server's policy must \
@@ -247,7 +325,20 @@ impl Service {
                 )),
             },
         };
-        self.send_in_background(name, email, now, meta);
+        // #15 delivery: sent before answering; a failure leaves no usable code and is not
+        // counted as a start (the start budget counts successes).
+        if let Err(e) = self.deliver_email(name, &email, now, meta).await {
+            self.store
+                .replace_recovery_signin_code(&id, "email", &unusable_hash(rng), now, expires_at)
+                .await?;
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::START, "delivery_failed", name).detail("email"),
+            )
+            .await?;
+            return Err(e);
+        }
         self.audit(
             now,
             meta,
@@ -257,6 +348,8 @@ impl Service {
         Ok(StepStarted {
             next: NextStep::EmailCode,
             expires_at,
+            sent_to: mask_contact(&to),
+            channel: "email",
         })
     }
 
@@ -357,34 +450,27 @@ impl Service {
             return Err(Error::InvalidCode);
         }
         self.store.extend_challenge(&pending.id, expires_at).await?;
-        let service = self.policy.service_name.clone();
-        let text = Zeroizing::new(match self.policy.mail_language {
-            MailLanguage::En => format!(
-                "{service}: your sign-in code is {} (valid 10 minutes). Nobody from {service} \
-                 will ask you for it.",
-                phone_code.as_str()
-            ),
-            MailLanguage::Ja => format!(
-                "{service}: サインイン用コードは {} です (10 分間有効)。{service} の担当者が\
-                 このコードを尋ねることはありません。",
-                phone_code.as_str()
-            ),
-        });
-        let msg = PhoneMessage {
-            id: new_id(rng),
-            to,
-            purpose: "recovery_sign_in",
-            code: phone_code,
-            text,
-            service,
-            timestamp: now,
-        };
-        self.send_phone_in_background(name, msg, now, meta);
+        // The email step is passed whatever happens to the phone message: on a failed send
+        // the user stays at the phone step and may send again or ask for a call.
         self.audit(now, meta, Event::own(kind::EMAIL, "success", name))
             .await?;
+        self.send_recovery_phone_code(
+            &row.id,
+            name,
+            &to,
+            phone_code,
+            PhoneChannel::Sms,
+            now,
+            expires_at,
+            rng,
+            meta,
+        )
+        .await?;
         Ok(StepStarted {
             next: NextStep::PhoneCode,
             expires_at,
+            sent_to: mask_contact(&to),
+            channel: PhoneChannel::Sms.as_str(),
         })
     }
 
@@ -397,7 +483,7 @@ impl Service {
         now: UnixTime,
         rng: &mut R,
         meta: &RequestMeta,
-    ) -> Result<(NewSession, AccountRecord)> {
+    ) -> Result<RecoveryOutcome> {
         let (pending, account) = self.pending_challenge(challenge, now).await?;
         let name = account.name.as_str();
         let (row, attempt) = self
@@ -415,6 +501,27 @@ impl Service {
             return Err(Error::InvalidChallenge);
         }
         self.second_factor_succeeded(attempt).await?;
+        // #15 recovery: the waiting period, when the account still has other working factors.
+        match self.recovery_gate(&account, now, rng, meta).await? {
+            Gate::Grant => {}
+            Gate::Started { ready_at } => {
+                self.audit(now, meta, Event::own(kind::PHONE, "pending", name))
+                    .await?;
+                return Ok(RecoveryOutcome::Pending {
+                    ready_at,
+                    started: true,
+                });
+            }
+            Gate::NotReady { ready_at } => {
+                self.audit(now, meta, Event::own(kind::PHONE, "pending", name))
+                    .await?;
+                return Ok(RecoveryOutcome::Pending {
+                    ready_at,
+                    started: false,
+                });
+            }
+        }
+        self.recovery_granted(&account, now, rng, meta).await?;
         let proof = AlternativeFactorsVerified {
             account_id: account.id.clone(),
         };
@@ -423,7 +530,7 @@ impl Service {
             .await?;
         self.audit(now, meta, Event::own(kind::PHONE, "success", name))
             .await?;
-        Ok((s, account))
+        Ok(RecoveryOutcome::Session(s, Box::new(account)))
     }
 
     /// Ends a recovery session after a new device was enabled in it: every session of the
@@ -476,6 +583,16 @@ impl Service {
             Event::own(kind::COMPLETE, "success", &auth.account.name).detail(&device),
         )
         .await?;
+        // #15 recovery: every channel hears of it, with the devices removed in the session.
+        self.recovery_completed_notice(
+            &auth.account,
+            &device,
+            auth.session.created_at,
+            now,
+            rng,
+            meta,
+        )
+        .await?;
         // `revoked` counts this recovery session too.
         tracing::info!(
             account = %auth.account.name,
@@ -485,35 +602,168 @@ impl Service {
         Ok(s)
     }
 
-    /// Sends a phone message in the background; a failure is logged and audited, never the code.
-    fn send_phone_in_background(
+    // #15 delivery
+    /// Sends the phone code of row `row_id` and waits for the outcome; on failure the code is
+    /// replaced by an unusable one and `DeliveryFailed` is returned.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_recovery_phone_code<R: RngCore + CryptoRng + Send>(
         &self,
-        account: &str,
-        msg: PhoneMessage,
+        row_id: &str,
+        name: &str,
+        to: &str,
+        code: Zeroizing<String>,
+        channel: PhoneChannel,
         now: UnixTime,
+        expires_at: UnixTime,
+        rng: &mut R,
         meta: &RequestMeta,
-    ) {
-        let phone = self.phone.clone();
-        let store = self.store.clone();
-        let name = account.to_string();
-        let meta = meta.clone();
-        tokio::spawn(async move {
-            if let Err(e) = phone.send(&msg).await {
-                tracing::warn!(account = %name, error = %e, "sending a phone code failed");
-                let _ = store
-                    .insert_audit(&NewAuditEvent {
-                        at: now,
-                        account: Some(name.clone()),
-                        actor: Some("system".into()),
-                        client_addr: meta.client_addr.clone(),
-                        user_agent: meta.user_agent.clone(),
-                        kind: "notify.phone".into(),
-                        result: "failure".into(),
-                        detail: Some(e.to_string().chars().take(200).collect()),
-                    })
-                    .await;
+    ) -> Result<()> {
+        let service = self.policy.service_name.clone();
+        let text = Zeroizing::new(phone_text(
+            self.policy.mail_language,
+            &service,
+            &code,
+            channel,
+        ));
+        let msg = PhoneMessage {
+            id: new_id(rng),
+            to: to.to_string(),
+            purpose: "recovery_sign_in",
+            code,
+            text,
+            service,
+            timestamp: now,
+            channel,
+        };
+        if let Err(e) = self.deliver_phone(name, &msg, now, meta).await {
+            self.store
+                .replace_recovery_signin_code(row_id, "phone", &unusable_hash(rng), now, expires_at)
+                .await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The masked email address and phone number of the challenge's account, for the recovery
+    /// steps' pages (whoever holds the challenge already knows the password).
+    pub async fn recovery_sign_in_targets(
+        &self,
+        challenge: &str,
+        now: UnixTime,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let (_, account) = self.pending_challenge(challenge, now).await?;
+        let c = self.contacts(&account).await?;
+        Ok((
+            c.email.value.as_deref().map(mask_contact),
+            c.phone.value.as_deref().map(mask_contact),
+        ))
+    }
+
+    /// "Send again" and "call me instead" on the phone step: a new phone code (the old one
+    /// stops working) by `channel`. At most [`MAX_RESENDS`] successful sends per account per
+    /// hour; attempts at the code are not reset.
+    pub async fn resend_recovery_phone_code<R: RngCore + CryptoRng + Send>(
+        &self,
+        challenge: &str,
+        channel: PhoneChannel,
+        now: UnixTime,
+        rng: &mut R,
+        meta: &RequestMeta,
+    ) -> Result<StepStarted> {
+        let (pending, account) = self.pending_challenge(challenge, now).await?;
+        let name = account.name.as_str();
+        self.second_factor_check(&account, kind::RESEND, now, meta)
+            .await?;
+        let row = match self
+            .store
+            .recovery_signin_for_challenge(&pending.id)
+            .await?
+        {
+            Some(r) if r.step == "phone" && r.used_at.is_none() => r,
+            _ => {
+                self.audit(now, meta, Event::own(kind::RESEND, "no_code", name))
+                    .await?;
+                return Err(Error::InvalidInput(
+                    "there is no phone code to send again: enter the email code first".into(),
+                ));
             }
-        });
+        };
+        let (sent, oldest) = self
+            .store
+            .count_audit_since(
+                name,
+                kind::RESEND,
+                "success",
+                now.saturating_sub(START_WINDOW_SECS),
+            )
+            .await?;
+        if sent >= MAX_RESENDS {
+            self.audit(now, meta, Event::own(kind::RESEND, "refused_limit", name))
+                .await?;
+            let until = oldest.unwrap_or(now).saturating_add(START_WINDOW_SECS);
+            return Err(Error::RateLimited {
+                retry_after: u64::try_from(until.saturating_sub(now)).unwrap_or(1).max(1),
+            });
+        }
+        let contacts = self.contacts(&account).await?;
+        let to = match (contacts.phone.verified, contacts.phone.value) {
+            (true, Some(v)) if self.phone.enabled() => v,
+            _ => {
+                self.audit(
+                    now,
+                    meta,
+                    Event::own(kind::RESEND, "refused_contacts", name),
+                )
+                .await?;
+                return Err(Error::Forbidden(
+                    "the account has no verified phone number any more".into(),
+                ));
+            }
+        };
+        let code = new_code(rng);
+        let expires_at = now.saturating_add(CODE_SECS);
+        if !self
+            .store
+            .replace_recovery_signin_code(
+                &row.id,
+                "phone",
+                &code_hash(&row.id, "phone", &code),
+                now,
+                expires_at,
+            )
+            .await?
+        {
+            self.audit(now, meta, Event::own(kind::RESEND, "no_code", name))
+                .await?;
+            return Err(Error::InvalidCode);
+        }
+        self.store.extend_challenge(&pending.id, expires_at).await?;
+        if let Err(e) = self
+            .send_recovery_phone_code(
+                &row.id, name, &to, code, channel, now, expires_at, rng, meta,
+            )
+            .await
+        {
+            self.audit(
+                now,
+                meta,
+                Event::own(kind::RESEND, "delivery_failed", name).detail(channel.as_str()),
+            )
+            .await?;
+            return Err(e);
+        }
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::RESEND, "success", name).detail(channel.as_str()),
+        )
+        .await?;
+        Ok(StepStarted {
+            next: NextStep::PhoneCode,
+            expires_at,
+            sent_to: mask_contact(&to),
+            channel: channel.as_str(),
+        })
     }
 }
 

@@ -172,6 +172,10 @@ impl Service {
                 if proof.account_id() != account.id {
                     return Err(Error::Internal("proof for another account".into()));
                 }
+                // #15 recovery: a sign-in with an existing factor (device code, security key,
+                // recovery code) shows the owner still has one: a pending recovery ends.
+                self.cancel_pending_recovery(account, "sign-in with an existing factor", now, meta)
+                    .await?;
                 (SessionState::Full, Some(now))
             }
             SessionGrant::PasswordOnly(_) => (SessionState::Full, None),

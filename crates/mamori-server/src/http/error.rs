@@ -74,6 +74,12 @@ impl From<Error> for ApiError {
             Error::SecurityKeyRejected => (S::UNAUTHORIZED, C::SecurityKeyRejected),
             // #15 defaults
             Error::AdminWithoutMfa => (S::FORBIDDEN, C::AdminWithoutMfa),
+
+            // #15 delivery
+            Error::DeliveryFailed(_) => (S::SERVICE_UNAVAILABLE, C::DeliveryFailed),
+
+            // #15 contacts
+            Error::InvalidPhoneNumber(_) => (S::BAD_REQUEST, C::InvalidPhoneNumber),
             _ => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(

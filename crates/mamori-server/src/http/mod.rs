@@ -340,6 +340,15 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
             post(recovery::confirm_contact),
         )
         .route("/api/v1/audit", get(h::audit))
+        // #15 contacts
+        .route(
+            "/api/v1/me/contacts/{channel}",
+            axum::routing::put(recovery::set_my_contact).delete(recovery::remove_my_contact),
+        )
+        .route(
+            "/api/v1/users/{name}/contacts/{channel}",
+            axum::routing::put(recovery::set_user_contact).delete(recovery::remove_user_contact),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,
@@ -359,6 +368,11 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route(
             "/api/v1/sign-in/recovery/phone",
             post(recovery::recovery_phone),
+        )
+        // #15 delivery
+        .route(
+            "/api/v1/sign-in/recovery/phone/resend",
+            post(recovery::recovery_phone_resend),
         )
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)

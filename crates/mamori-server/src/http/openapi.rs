@@ -59,6 +59,17 @@ use utoipa::OpenApi;
         super::webauthn::sign_in_finish,
         super::webauthn::verify_begin,
         super::webauthn::verify_finish,
+        // #15 recovery
+        super::sync::cancel_recovery,
+
+        // #15 delivery
+        super::recovery::recovery_phone_resend,
+
+        // #15 contacts
+        super::recovery::set_my_contact,
+        super::recovery::remove_my_contact,
+        super::recovery::set_user_contact,
+        super::recovery::remove_user_contact,
     ),
     modifiers(&Security),
     components(schemas(
@@ -116,6 +127,15 @@ use utoipa::OpenApi;
         api::webauthn::SignInBeginRequest,
         api::webauthn::SignInFinishRequest,
         api::webauthn::VerifyFinishRequest,
+        // #15 recovery
+        api::recovery::RecoveryPendingResponse,
+
+        // #15 delivery
+        api::recovery::RecoveryResendRequest,
+
+        // #15 contacts
+        api::recovery::SetContactRequest,
+        api::recovery::SetContactResponse,
     ))
 )]
 pub struct ApiDoc;

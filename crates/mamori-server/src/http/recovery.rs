@@ -74,10 +74,11 @@ pub async fn generate(
 #[utoipa::path(get, path = "/api/v1/me/contacts", tag = "recovery", responses((status = 200, body = ContactsResponse), (status = 401, description = "not signed in", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn contacts(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<ContactsResponse>> {
     auth.require_full()?;
-    let c = st.svc.contacts(&auth.account).await?;
+    let c = st.svc.contacts_at(&auth.account, st.clock.now()).await?;
     let w = |c: crate::domain::contacts::Contact| ContactWire {
         value: c.value,
         verified: c.verified,
+        pending: c.pending,
     };
     Ok(Json(ContactsResponse {
         email: w(c.email),
@@ -100,8 +101,10 @@ pub async fn verify_contact(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Prove the contact detail with the code that was sent.
-#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/confirm", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = ConfirmRequest, responses((status = 204, description = "proven"), (status = 401, description = "invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
+/// Prove the contact detail with the code that was sent; when a change is pending (`PUT
+/// /api/v1/me/contacts/{channel}`), the code confirms the change: the new value replaces the
+/// old one, proven, and the old address is told.
+#[utoipa::path(post, path = "/api/v1/me/contacts/{channel}/confirm", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = ConfirmRequest, responses((status = 204, description = "proven (or the pending change made)"), (status = 401, description = "invalid_code", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn confirm_contact(
     State(st): State<AppState>,
     auth: Auth,
@@ -116,13 +119,106 @@ pub async fn confirm_contact(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---- #15 contacts: changing and removing contact details -----------------------------------
+
+use crate::domain::contacts::ContactChangeOutcome;
+pub use mamori_api::recovery::{SetContactRequest, SetContactResponse};
+
+async fn set_contact_for(
+    st: &AppState,
+    auth: &Auth,
+    m: &Meta,
+    user: Option<&str>,
+    channel: &str,
+    req: &SetContactRequest,
+) -> ApiResult<(StatusCode, Json<SetContactResponse>)> {
+    let channel = Channel::parse(channel)?;
+    let now = st.clock.now();
+    let value = st.svc.normalize_contact(channel, &req.value)?;
+    let outcome = st
+        .svc
+        .start_contact_change(auth, user, channel, &req.value, now, &mut OsRng, &m.meta)
+        .await?;
+    let (status, text) = match outcome {
+        ContactChangeOutcome::CodeSent => (StatusCode::ACCEPTED, "code_sent"),
+        ContactChangeOutcome::SetUnverified => (StatusCode::OK, "set_unverified"),
+    };
+    Ok((
+        status,
+        Json(SetContactResponse {
+            status: text.into(),
+            value,
+        }),
+    ))
+}
+
+/// Set (add or replace) your email address or phone number: needs a second factor from the
+/// last 5 minutes when the account has MFA; refused in recovery and enrollment-only sessions.
+/// The new value is pending until confirmed with the code sent to it (`POST
+/// /api/v1/me/contacts/{channel}/confirm`).
+#[utoipa::path(put, path = "/api/v1/me/contacts/{channel}", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), request_body = SetContactRequest, responses((status = 202, description = "a code was sent to the new value", body = SetContactResponse), (status = 400, description = "invalid_input (email) or invalid_phone_number", body = mamori_api::ErrorBody), (status = 403, description = "recent_second_factor_required, recovery_session_restricted, mfa_enrollment_required, or forbidden (the channel is not configured)", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn set_my_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(channel): Path<String>,
+    ApiJson(req): ApiJson<SetContactRequest>,
+) -> ApiResult<(StatusCode, Json<SetContactResponse>)> {
+    set_contact_for(&st, &auth, &m, None, &channel, &req).await
+}
+
+/// Remove your email address or phone number (same rule as setting one); the removed address
+/// is told.
+#[utoipa::path(delete, path = "/api/v1/me/contacts/{channel}", tag = "recovery", params(("channel" = String, Path, description = "email or phone")), responses((status = 204, description = "removed"), (status = 404, description = "no such contact", body = mamori_api::ErrorBody), (status = 403, description = "recent_second_factor_required, recovery_session_restricted or mfa_enrollment_required", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn remove_my_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path(channel): Path<String>,
+) -> ApiResult<StatusCode> {
+    let channel = Channel::parse(&channel)?;
+    st.svc
+        .remove_contact(&auth, None, channel, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Administrators: set another account's email address or phone number. Needs the
+/// administrator's second factor from the last 5 minutes; never root's. The value is stored
+/// unverified: it counts for recovery only once the user proves it.
+#[utoipa::path(put, path = "/api/v1/users/{name}/contacts/{channel}", tag = "users", params(("name" = String, Path, description = "user name"), ("channel" = String, Path, description = "email or phone")), request_body = SetContactRequest, responses((status = 200, description = "set, unverified", body = SetContactResponse), (status = 400, description = "invalid_input (email) or invalid_phone_number", body = mamori_api::ErrorBody), (status = 403, description = "forbidden or recent_second_factor_required", body = mamori_api::ErrorBody), (status = 404, description = "no such user", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn set_user_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path((name, channel)): Path<(String, String)>,
+    ApiJson(req): ApiJson<SetContactRequest>,
+) -> ApiResult<(StatusCode, Json<SetContactResponse>)> {
+    set_contact_for(&st, &auth, &m, Some(&name), &channel, &req).await
+}
+
+/// Administrators: remove another account's email address or phone number (same rule).
+#[utoipa::path(delete, path = "/api/v1/users/{name}/contacts/{channel}", tag = "users", params(("name" = String, Path, description = "user name"), ("channel" = String, Path, description = "email or phone")), responses((status = 204, description = "removed"), (status = 403, description = "forbidden or recent_second_factor_required", body = mamori_api::ErrorBody), (status = 404, description = "no such user or contact", body = mamori_api::ErrorBody)), security(("session" = [])))]
+pub async fn remove_user_contact(
+    State(st): State<AppState>,
+    auth: Auth,
+    m: Meta,
+    Path((name, channel)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let channel = Channel::parse(&channel)?;
+    st.svc
+        .remove_contact(&auth, Some(&name), channel, st.clock.now(), &m.meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---- Signing in with alternative factors (docs/recovery.md) --------------------------------
 
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use mamori_api::recovery as wire;
 
-use crate::domain::recovery_signin::StepStarted;
+use crate::domain::recovery_signin::{RecoveryOutcome, StepStarted};
 
 fn step_wire(s: StepStarted) -> (StatusCode, Json<wire::RecoveryStepResponse>) {
     (
@@ -130,12 +226,14 @@ fn step_wire(s: StepStarted) -> (StatusCode, Json<wire::RecoveryStepResponse>) {
         Json(wire::RecoveryStepResponse {
             next: s.next.as_str().into(),
             expires_at: s.expires_at,
+            sent_to: Some(s.sent_to),
+            channel: Some(s.channel.into()),
         }),
     )
 }
 
 /// Start signing in with alternative factors: a code goes to the verified email address.
-#[utoipa::path(post, path = "/api/v1/sign-in/recovery", tag = "sign-in", request_body = wire::RecoveryStartRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: the policy is off, the contacts are not both verified, or email/phone are not configured", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery", tag = "sign-in", request_body = wire::RecoveryStartRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: the policy is off, the contacts are not both verified, or email/phone are not configured", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody), (status = 503, description = "delivery_failed: the email could not be sent; no usable code was left", body = mamori_api::ErrorBody)))]
 pub async fn recovery_start(
     State(st): State<AppState>,
     m: Meta,
@@ -150,7 +248,7 @@ pub async fn recovery_start(
 }
 
 /// The email code: when right, a code goes to the verified phone number.
-#[utoipa::path(post, path = "/api/v1/sign-in/recovery/email", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/email", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody), (status = 503, description = "delivery_failed: the email code was accepted but the phone code could not be sent; use /phone/resend", body = mamori_api::ErrorBody)))]
 pub async fn recovery_email(
     State(st): State<AppState>,
     m: Meta,
@@ -171,14 +269,14 @@ pub async fn recovery_email(
 }
 
 /// The phone code: when right, a recovery session begins (MFA device management only).
-#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 200, body = wire::RecoverySessionResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone", tag = "sign-in", request_body = wire::RecoveryCodeRequest, responses((status = 200, body = wire::RecoverySessionResponse), (status = 202, description = "the waiting period applies: no session yet (status pending or not_ready)", body = wire::RecoveryPendingResponse), (status = 401, description = "invalid_code or invalid_challenge", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited", body = mamori_api::ErrorBody)))]
 pub async fn recovery_phone(
     State(st): State<AppState>,
     m: Meta,
     ApiJson(req): ApiJson<wire::RecoveryCodeRequest>,
 ) -> ApiResult<Response> {
     st.check_sign_in_rate(m.ip)?;
-    let (s, _) = st
+    let outcome = st
         .svc
         .recovery_phone_code(
             &req.challenge,
@@ -188,12 +286,41 @@ pub async fn recovery_phone(
             &m.meta,
         )
         .await?;
+    // #15 recovery: the waiting period answers 202 without a session.
+    let s = match outcome {
+        RecoveryOutcome::Session(s, _) => s,
+        RecoveryOutcome::Pending { ready_at, started } => {
+            let body = wire::RecoveryPendingResponse {
+                status: if started { "pending" } else { "not_ready" }.into(),
+                ready_at,
+            };
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+    };
     let body = Json(wire::RecoverySessionResponse {
         status: "recovery".into(),
         token: s.token.to_string(),
         expires_at: s.record.expires_at,
     });
     Ok(super::handlers::with_cookie(&st, &s, body))
+}
+
+// #15 delivery
+/// "Send again" / "call me instead" on the phone step: a new phone code by text message
+/// (`sms`) or by a call that reads it out (`voice`); the previous phone code stops working.
+#[utoipa::path(post, path = "/api/v1/sign-in/recovery/phone/resend", tag = "sign-in", request_body = wire::RecoveryResendRequest, responses((status = 202, body = wire::RecoveryStepResponse), (status = 400, description = "invalid_input: unknown channel, or no phone step to send again", body = mamori_api::ErrorBody), (status = 401, description = "invalid_challenge", body = mamori_api::ErrorBody), (status = 403, description = "forbidden: no verified phone number any more", body = mamori_api::ErrorBody), (status = 423, description = "account_locked", body = mamori_api::ErrorBody), (status = 429, description = "rate_limited: at most 3 per hour", body = mamori_api::ErrorBody), (status = 503, description = "delivery_failed: the gateway failed; no usable code was left", body = mamori_api::ErrorBody)))]
+pub async fn recovery_phone_resend(
+    State(st): State<AppState>,
+    m: Meta,
+    ApiJson(req): ApiJson<wire::RecoveryResendRequest>,
+) -> ApiResult<(StatusCode, Json<wire::RecoveryStepResponse>)> {
+    st.check_sign_in_rate(m.ip)?;
+    let channel = crate::domain::delivery::PhoneChannel::parse(req.channel.as_deref())?;
+    let s = st
+        .svc
+        .resend_recovery_phone_code(&req.challenge, channel, st.clock.now(), &mut OsRng, &m.meta)
+        .await?;
+    Ok(step_wire(s))
 }
 
 /// The API a recovery session may use: MFA device management, who am I, and sign-out

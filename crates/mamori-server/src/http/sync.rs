@@ -58,6 +58,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/sync/devices/{id}", delete(revoke))
         .route("/api/v1/sync/keys", get(get_keys).put(put_keys))
         .route("/api/v1/sync/items", get(pull).post(push))
+        // #15 recovery
+        .route("/api/v1/sync/recovery/cancel", post(cancel_recovery))
         .layer(Extension(Arc::new(SyncHttp::new(limits))))
         // Pushes carry many items: a larger body limit than the rest of the API.
         .layer(DefaultBodyLimit::max(body))
@@ -226,6 +228,8 @@ pub async fn pull(
         cursor: page.cursor,
         more: page.more,
         server_time: st.clock.now(),
+        // #15 recovery: every sync warns while a recovery of the account is pending.
+        recovery_pending_until: st.svc.pending_recovery_ready_at(&auth.account.id).await?,
     }))
 }
 
@@ -272,4 +276,27 @@ pub async fn push(
         results,
         server_time: now,
     }))
+}
+
+// #15 recovery
+/// Cancel the account's pending alternative-factor recovery, authenticated by a sync device's
+/// token (`mamori sync cancel-recovery`; docs/recovery.md). `404 not_found` when none is
+/// pending, so the command can say so.
+#[utoipa::path(post, path = "/api/v1/sync/recovery/cancel", tag = "sync", responses((status = 204, description = "cancelled"), (status = 404, description = "no recovery is pending", body = mamori_api::ErrorBody), (status = 401, description = "unknown or revoked device token", body = mamori_api::ErrorBody)))]
+pub async fn cancel_recovery(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    Device(auth): Device,
+    meta: Meta,
+) -> ApiResult<StatusCode> {
+    let now = st.clock.now();
+    let why = format!("sync device {}", auth.device.name);
+    if st
+        .svc
+        .cancel_pending_recovery(&auth.account, &why, now, &meta.meta)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound("no recovery is pending").into())
+    }
 }

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 
 pub mod postgres;
 pub mod recovery;
+// #15 recovery
+pub mod recovery_pending;
 pub mod review;
 pub mod sqlite;
 pub mod sync;
@@ -400,7 +402,15 @@ pub struct FailureCount {
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store:
-    SyncStore + RecoveryStore + TokenStore + ReviewStore + WebauthnStore + Send + Sync + 'static
+    SyncStore
+    + RecoveryStore
+    + TokenStore
+    + ReviewStore
+    + WebauthnStore
+    + recovery_pending::PendingRecoveryStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;

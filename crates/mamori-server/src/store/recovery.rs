@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One stored recovery code: its salted Argon2id hash, never the code.
 #[derive(Clone, PartialEq, Eq)]
@@ -183,6 +183,26 @@ pub trait RecoveryStore: Send + Sync {
     ) -> Result<()>;
     /// The proven contact values: (channel, value).
     async fn verified_contacts(&self, account_id: &str) -> Result<Vec<(String, String)>>;
+    // #15 contacts
+    /// The account's live code of `purpose` (unused, unexpired), without counting an attempt:
+    /// to show a pending contact change and to route a confirmation.
+    async fn live_verification_code(
+        &self,
+        account_id: &str,
+        purpose: &str,
+        now: UnixTime,
+    ) -> Result<Option<VerificationCodeRecord>>;
+    /// Sets (`Some`) or clears (`None`) the account's `channel` (`email` or `phone`) in one
+    /// transaction: the value on the account, its proof (kept only with `verified_at`, for the
+    /// new value), and every outstanding code of the channel (`contact.CHANNEL` and
+    /// `contact.CHANNEL.change`), so no code sent earlier can act on the new state.
+    async fn replace_contact(
+        &self,
+        account_id: &str,
+        channel: &str,
+        value: Option<&str>,
+        verified_at: Option<UnixTime>,
+    ) -> Result<()>;
 
     /// Starts (or restarts) the recovery sign-in of a challenge at step `email` with a new
     /// code, replacing whatever step the challenge's earlier attempt had reached.
@@ -212,6 +232,23 @@ pub trait RecoveryStore: Send + Sync {
     /// Sets the expiry of a pending sign-in challenge (a recovery sign-in needs longer than the
     /// 5 minutes of a code step); false if it is not a pending challenge.
     async fn extend_challenge(&self, challenge_id: &str, expires_at: UnixTime) -> Result<bool>;
+    // #15 delivery
+    /// The recovery sign-in row of a challenge, whatever its step.
+    async fn recovery_signin_for_challenge(
+        &self,
+        challenge_id: &str,
+    ) -> Result<Option<RecoverySigninRecord>>;
+    /// Replaces the unused code of `step` (a new code sent again, or an unguessable hash when
+    /// sending failed) with a new expiry. The attempts are kept, so sending again never buys
+    /// more guesses. True only if the row was at `step` and unused.
+    async fn replace_recovery_signin_code(
+        &self,
+        id: &str,
+        step: &str,
+        code_hash: &[u8],
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<bool>;
 }
 
 const RS_COLS: &str =
@@ -466,6 +503,73 @@ macro_rules! impl_recovery_store {
                     Ok(())
                 }
 
+                async fn live_verification_code(
+                    &self,
+                    account_id: &str,
+                    purpose: &str,
+                    now: UnixTime,
+                ) -> Result<Option<VerificationCodeRecord>> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {VC_COLS} FROM verification_codes WHERE account_id = $1 \
+                         AND purpose = $2 AND used_at IS NULL AND expires_at > $3"
+                    ))
+                    .bind(account_id)
+                    .bind(purpose)
+                    .bind(now)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    row.as_ref().map(vc_from_row).transpose()
+                }
+
+                async fn replace_contact(
+                    &self,
+                    account_id: &str,
+                    channel: &str,
+                    value: Option<&str>,
+                    verified_at: Option<UnixTime>,
+                ) -> Result<()> {
+                    // The column name is chosen here, never taken from input.
+                    let update = match channel {
+                        "email" => "UPDATE accounts SET email = $1 WHERE id = $2",
+                        "phone" => "UPDATE accounts SET phone = $1 WHERE id = $2",
+                        _ => return Err(Error::Internal("unknown contact channel".into())),
+                    };
+                    let mut tx = self.writer().begin().await?;
+                    sqlx::query(update)
+                        .bind(value)
+                        .bind(account_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM verified_contacts WHERE account_id = $1 AND channel = $2")
+                        .bind(account_id)
+                        .bind(channel)
+                        .execute(&mut *tx)
+                        .await?;
+                    if let (Some(v), Some(at)) = (value, verified_at) {
+                        sqlx::query(
+                            "INSERT INTO verified_contacts (account_id, channel, value, verified_at) \
+                             VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(account_id)
+                        .bind(channel)
+                        .bind(v)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(
+                        "DELETE FROM verification_codes WHERE account_id = $1 \
+                         AND (purpose = $2 OR purpose = $3)",
+                    )
+                    .bind(account_id)
+                    .bind(format!("contact.{channel}"))
+                    .bind(format!("contact.{channel}.change"))
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
                 async fn verified_contacts(&self, account_id: &str) -> Result<Vec<(String, String)>> {
                     let rows = sqlx::query(
                         "SELECT channel, value FROM verified_contacts WHERE account_id = $1 ORDER BY channel",
@@ -561,6 +665,42 @@ macro_rules! impl_recovery_store {
                          WHERE id = $1 AND state = 'mfa_pending'",
                     )
                     .bind(challenge_id)
+                    .bind(expires_at)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                // #15 delivery
+                async fn recovery_signin_for_challenge(
+                    &self,
+                    challenge_id: &str,
+                ) -> Result<Option<RecoverySigninRecord>> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {RS_COLS} FROM recovery_signins WHERE challenge_id = $1"
+                    ))
+                    .bind(challenge_id)
+                    .fetch_optional(self.writer())
+                    .await?;
+                    row.as_ref().map(rs_from_row).transpose()
+                }
+
+                async fn replace_recovery_signin_code(
+                    &self,
+                    id: &str,
+                    step: &str,
+                    code_hash: &[u8],
+                    now: UnixTime,
+                    expires_at: UnixTime,
+                ) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE recovery_signins SET code_hash = $3, created_at = $4, \
+                         expires_at = $5 WHERE id = $1 AND step = $2 AND used_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(step)
+                    .bind(code_hash)
+                    .bind(now)
                     .bind(expires_at)
                     .execute(self.writer())
                     .await?;
