@@ -44,11 +44,14 @@ pub enum FactorChange {
     RegenerateRecoveryCodes,
     /// Remove every device and recovery code (an administrator's reset).
     ResetMfa,
+    // #15 polish
+    /// Revoke one of the account's sync devices (a stolen laptop cut off from a browser).
+    RevokeSyncDevice,
 }
 
 impl FactorChange {
     /// Every change, for tests and the authorization matrix.
-    pub const ALL: [FactorChange; 9] = [
+    pub const ALL: [FactorChange; 10] = [
         FactorChange::CreateDevice,
         FactorChange::EnableDevice,
         FactorChange::ResyncDevice,
@@ -58,6 +61,8 @@ impl FactorChange {
         FactorChange::RegisterSecurityKey,
         FactorChange::RegenerateRecoveryCodes,
         FactorChange::ResetMfa,
+        // #15 polish
+        FactorChange::RevokeSyncDevice,
     ];
 
     /// The audit kind a refusal is recorded under.
@@ -72,6 +77,8 @@ impl FactorChange {
             FactorChange::RegisterSecurityKey => super::webauthn::kind::REGISTER_BEGIN,
             FactorChange::RegenerateRecoveryCodes => super::recovery::kind::CODES_GENERATE,
             FactorChange::ResetMfa => super::recovery::kind::ADMIN_RESET,
+            // #15 polish
+            FactorChange::RevokeSyncDevice => super::sync::kind::DEVICE_REVOKE,
         }
     }
 
@@ -104,6 +111,9 @@ impl FactorChange {
             FactorChange::RenameDevice
                 | FactorChange::RegenerateRecoveryCodes
                 | FactorChange::ResetMfa
+                // #15 polish: the recovery session manages MFA devices only; its completion
+                // revokes every sync device anyway.
+                | FactorChange::RevokeSyncDevice
         )
     }
 

@@ -47,11 +47,14 @@ pub mod factor_changes;
 pub mod factors;
 pub mod notify;
 pub mod password;
+pub mod preferences;
 pub mod recovery;
 pub mod recovery_signin;
 pub mod review;
 pub mod signin;
 pub mod sync;
+// #15 polish
+pub mod sync_devices;
 pub mod tokens;
 pub mod webauthn;
 

@@ -221,7 +221,7 @@ impl Service {
         self.store.extend_challenge(&pending.id, expires_at).await?;
         let service = self.policy.service_name.clone();
         let url = self.policy.public_url.trim_end_matches('/').to_string();
-        let email = match self.policy.mail_language {
+        let email = match self.language_for(&account).await {
             MailLanguage::En => Email {
                 to: to.clone(),
                 subject: format!("[{service}] Your sign-in code (alternative factors)"),
@@ -358,7 +358,7 @@ impl Service {
         }
         self.store.extend_challenge(&pending.id, expires_at).await?;
         let service = self.policy.service_name.clone();
-        let text = Zeroizing::new(match self.policy.mail_language {
+        let text = Zeroizing::new(match self.language_for(&account).await {
             MailLanguage::En => format!(
                 "{service}: your sign-in code is {} (valid 10 minutes). Nobody from {service} \
                  will ask you for it.",

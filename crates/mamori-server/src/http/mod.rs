@@ -29,6 +29,8 @@ pub mod edge;
 pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
+// #15 polish
+pub mod preferences;
 pub mod recovery;
 mod review;
 pub mod sync;
@@ -360,6 +362,8 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .merge(sync::router(&state))
         .merge(tokens::router())
         .merge(webauthn::router())
+        // #15 polish
+        .merge(preferences::router())
         .merge(crate::console::router(state.clone()))
         .fallback_service(crate::console::fallback(state.clone(), || async {
             not_found().await.into_response()

@@ -59,6 +59,9 @@ use utoipa::OpenApi;
         super::webauthn::sign_in_finish,
         super::webauthn::verify_begin,
         super::webauthn::verify_finish,
+        // #15 polish
+        super::preferences::preferences,
+        super::preferences::set_preferences,
     ),
     modifiers(&Security),
     components(schemas(
@@ -116,6 +119,9 @@ use utoipa::OpenApi;
         api::webauthn::SignInBeginRequest,
         api::webauthn::SignInFinishRequest,
         api::webauthn::VerifyFinishRequest,
+        // #15 polish
+        api::preferences::PreferencesResponse,
+        api::preferences::PreferencesRequest,
     ))
 )]
 pub struct ApiDoc;

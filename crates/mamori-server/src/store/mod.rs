@@ -16,6 +16,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 
 pub mod postgres;
+pub mod preferences;
 pub mod recovery;
 pub mod review;
 pub mod sqlite;
@@ -23,6 +24,7 @@ pub mod sync;
 pub mod tokens;
 pub mod webauthn;
 
+pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
 pub use sync::SyncStore;
@@ -400,7 +402,15 @@ pub struct FailureCount {
 /// Storage for the account service. Implementations must make each method atomic.
 #[async_trait]
 pub trait Store:
-    SyncStore + RecoveryStore + TokenStore + ReviewStore + WebauthnStore + Send + Sync + 'static
+    SyncStore
+    + RecoveryStore
+    + TokenStore
+    + ReviewStore
+    + WebauthnStore
+    + PreferencesStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
