@@ -34,9 +34,9 @@ use crate::store::{Role, SessionState};
 
 pub mod i18n;
 // #15 polish
-mod pages_polish;
 mod pages_admin;
 mod pages_auth;
+mod pages_polish;
 mod pages_recovery;
 mod pages_recovery_signin;
 mod pages_review;

@@ -13,8 +13,8 @@ use crate::store::Role;
 
 use super::pages_auth::{notice, Done};
 use super::views::{
-    render, when_secs, AppKeysView, AuditRow, AuditView, ConfirmView, CreatedUser,
-    DeviceChoice, DeviceRow, KeyRow, KindChoice, Page, UserRow, UserView, UsersView,
+    render, when_secs, AppKeysView, AuditRow, AuditView, ConfirmView, CreatedUser, DeviceChoice,
+    DeviceRow, KeyRow, KindChoice, Page, UserRow, UserView, UsersView,
 };
 use super::{error_text, is_form_error, see_other, Ctx, Fail, PageResult};
 

@@ -52,7 +52,7 @@ pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
     let auth = ctx.signed_in()?;
     let tr = ctx.tr;
     let enrollment_required = auth.session.state != SessionState::Full;
-    let own = ctx.st.svc.account_alerts(auth);
+    let own = ctx.st.svc.account_alerts(auth).await?;
     let mut alerts: Vec<AlertView> = own
         .iter()
         .map(|a| match a.kind {

@@ -49,7 +49,9 @@ async fn preferences_view(
             .iter()
             .map(|z| ZoneChoice { name: z })
             .collect(),
-        now_text: ctx.tr.tf("polish.preferences_now", &[("at", &ctx.when(ctx.now))]),
+        now_text: ctx
+            .tr
+            .tf("polish.preferences_now", &[("at", &ctx.when(ctx.now))]),
         error,
     })
 }

@@ -491,6 +491,8 @@ pub struct ReviewRow {
     pub severity_class: &'static str,
     pub outcome: String,
     pub passed: bool,
+    /// #15 polish: `fail`, `undecidable` or `pass` (row and result colour).
+    pub outcome_class: &'static str,
     pub affected: Vec<String>,
     pub remedy: String,
     /// The console page that fixes it (documentation references are named in the remedy).

@@ -107,8 +107,15 @@ pub fn format_in(tz: &TimeZone, t: UnixTime, with_seconds: bool) -> String {
 impl Service {
     /// The account's effective preferences.
     pub async fn preferences(&self, account: &AccountRecord) -> Result<Preferences> {
-        let stored = self.store().preferences(&account.id).await?.unwrap_or_default();
-        let chosen = stored.language.as_deref().and_then(|l| parse_language(l).ok());
+        let stored = self
+            .store()
+            .preferences(&account.id)
+            .await?
+            .unwrap_or_default();
+        let chosen = stored
+            .language
+            .as_deref()
+            .and_then(|l| parse_language(l).ok());
         Ok(Preferences {
             language: chosen.unwrap_or(self.policy().mail_language),
             language_chosen: chosen.is_some(),
@@ -250,7 +257,10 @@ mod tests {
         let t = 1_796_000_000; // 2026-11-30 00:53:20 UTC
         let tokyo = parse_time_zone("Asia/Tokyo").unwrap();
         assert_eq!(format_in(&tokyo, t, false), "2026-11-30 09:53 +09:00");
-        assert_eq!(format_in(&TimeZone::UTC, t, true), "2026-11-30 00:53:20 UTC");
+        assert_eq!(
+            format_in(&TimeZone::UTC, t, true),
+            "2026-11-30 00:53:20 UTC"
+        );
         let ny = parse_time_zone("America/New_York").unwrap();
         assert_eq!(format_in(&ny, t, false), "2026-11-29 19:53 -05:00");
     }

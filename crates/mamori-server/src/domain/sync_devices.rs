@@ -17,7 +17,10 @@ use super::{RequestMeta, Service};
 
 impl Service {
     /// The signed-in account's sync devices, revoked ones included (oldest first).
-    pub async fn session_sync_devices(&self, auth: &Authenticated) -> Result<Vec<SyncDeviceRecord>> {
+    pub async fn session_sync_devices(
+        &self,
+        auth: &Authenticated,
+    ) -> Result<Vec<SyncDeviceRecord>> {
         auth.require_full()?;
         self.store().sync_devices(&auth.account.id).await
     }

@@ -227,12 +227,13 @@ async fn require_session(State(st): State<AppState>, mut req: Request, next: Nex
             return recovery::restricted();
         }
     }
-    let alert = st
-        .svc
-        .account_alerts(&auth)
-        .into_iter()
-        .find(|a| a.kind != "single_mfa_device")
-        .map(|a| a.kind);
+    // Recovery codes only decide `single_mfa_device`, which the header never carries, so the
+    // per-request path does not read them.
+    let alert =
+        crate::domain::accounts::alerts_for(&auth.account, auth.enabled_devices as usize, 0)
+            .into_iter()
+            .find(|a| a.kind != "single_mfa_device")
+            .map(|a| a.kind);
     req.extensions_mut().insert(auth);
     let mut resp = next.run(req).await;
     if let Some(kind) = alert {

@@ -36,8 +36,7 @@ pub trait PreferencesStore: Send + Sync {
     /// Sets the language only when none is stored yet (the choice made at setup or at the first
     /// sign-in must not overwrite one the user made later, even when two requests race); true
     /// when it was set.
-    async fn init_language(&self, account_id: &str, language: &str, now: UnixTime)
-        -> Result<bool>;
+    async fn init_language(&self, account_id: &str, language: &str, now: UnixTime) -> Result<bool>;
 }
 
 macro_rules! impl_preferences_store {
