@@ -154,14 +154,27 @@ async fn language_time_zone_sync_revoke_and_the_single_device_rule() {
 
     // Bad input: one clear error each, and nothing changes.
     for (body, what) in [
-        (json!({"language": "ja", "time_zone": "Mars/Olympus"}), "time zone"),
-        (json!({"language": "fr", "time_zone": "Asia/Tokyo"}), "language"),
+        (
+            json!({"language": "ja", "time_zone": "Mars/Olympus"}),
+            "time zone",
+        ),
+        (
+            json!({"language": "fr", "time_zone": "Asia/Tokyo"}),
+            "language",
+        ),
     ] {
         let (s, _, v) = srv
             .call("PUT", "/api/v1/me/preferences", Some(&carol), Some(body))
             .await;
-        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_input")), "{v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains(what), "{v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(what),
+            "{v}"
+        );
     }
     let (_, v) = srv.get("/api/v1/me/preferences", Some(&carol)).await;
     assert_eq!(v["language_chosen"], false, "{v}");
@@ -181,13 +194,19 @@ async fn language_time_zone_sync_revoke_and_the_single_device_rule() {
         v,
         json!({"language": "ja", "language_chosen": true, "time_zone": "Asia/Tokyo"})
     );
-    let events = srv.audit(&root, "user=carol&kind=account.preferences").await;
+    let events = srv
+        .audit(&root, "user=carol&kind=account.preferences")
+        .await;
     assert!(
-        events.iter().any(|e| e["result"] == "success"
-            && e["detail"] == "language=ja time_zone=Asia/Tokyo"),
+        events
+            .iter()
+            .any(|e| e["result"] == "success" && e["detail"] == "language=ja time_zone=Asia/Tokyo"),
         "{events:?}"
     );
-    assert!(events.iter().any(|e| e["result"] == "invalid"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e["result"] == "invalid"),
+        "{events:?}"
+    );
 
     // The next security notice to carol is in Japanese (the server's default is English).
     let (s, v) = srv
@@ -240,27 +259,47 @@ async fn language_time_zone_sync_revoke_and_the_single_device_rule() {
     // Root's one device without recovery codes: the alert and the review agree it is a
     // lockout risk; after recovery codes, neither says so.
     let (_, me) = srv.get("/api/v1/me", Some(&root)).await;
-    assert!(alert_kinds(&me).contains(&"single_mfa_device".to_string()), "{me}");
+    assert!(
+        alert_kinds(&me).contains(&"single_mfa_device".to_string()),
+        "{me}"
+    );
     let (_, review) = srv.get("/api/v1/review", Some(&root)).await;
     let lockout = finding(&review, "DR-LOCKOUT-RISK");
     assert!(
-        lockout["affected"].as_array().unwrap().iter().any(|a| a == "root"),
+        lockout["affected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "root"),
         "{lockout}"
     );
-    let (s, v) = srv.post("/api/v1/recovery-codes", Some(&root), json!({})).await;
+    let (s, v) = srv
+        .post("/api/v1/recovery-codes", Some(&root), json!({}))
+        .await;
     assert_eq!(s, 201, "{v}");
     let (_, me) = srv.get("/api/v1/me", Some(&root)).await;
-    assert!(!alert_kinds(&me).contains(&"single_mfa_device".to_string()), "{me}");
+    assert!(
+        !alert_kinds(&me).contains(&"single_mfa_device".to_string()),
+        "{me}"
+    );
     let (_, review) = srv.get("/api/v1/review", Some(&root)).await;
     let lockout = finding(&review, "DR-LOCKOUT-RISK");
     assert!(
-        !lockout["affected"].as_array().unwrap().iter().any(|a| a == "root"),
+        !lockout["affected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "root"),
         "{lockout}"
     );
 
     // A sync device, listed on root's credentials page and revoked from there.
     let (s, v) = srv
-        .post("/api/v1/sync/devices", Some(&root), json!({"name": "stolen-laptop"}))
+        .post(
+            "/api/v1/sync/devices",
+            Some(&root),
+            json!({"name": "stolen-laptop"}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     let device_token = v["token"].as_str().unwrap().to_string();

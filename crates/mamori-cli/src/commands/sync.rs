@@ -249,7 +249,10 @@ fn status(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
     println!("Device:     {} ({})", s.device_name, s.device_id);
     println!("Auto-sync:  {}", if s.auto_sync { "on" } else { "off" });
     match s.last_sync {
-        Some(t) => println!("Last sync:  {}", local_time(i64::try_from(t).unwrap_or(i64::MAX))),
+        Some(t) => println!(
+            "Last sync:  {}",
+            local_time(i64::try_from(t).unwrap_or(i64::MAX))
+        ),
         None => println!("Last sync:  never"),
     }
     println!("Accounts:   {} synced", s.items);
@@ -279,9 +282,7 @@ fn devices(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
             d.id,
             d.name,
             local_time(d.created_at),
-            d.last_seen_at
-                .map(local_time)
-                .unwrap_or_else(|| "-".into()),
+            d.last_seen_at.map(local_time).unwrap_or_else(|| "-".into()),
             state
         );
     }
