@@ -19,6 +19,8 @@ pub mod recovery;
 pub mod review;
 pub mod sync;
 pub mod webauthn;
+// #15 polish
+pub mod preferences;
 
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].
 ///

@@ -153,6 +153,13 @@ fn is_https(url: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
 }
 
+/// Whether losing one device locks an account out: it has exactly one enabled device and no
+/// unused recovery code. The one rule behind both the review's `DR-LOCKOUT-RISK` and the
+/// server's `single_mfa_device` alert (issue #15), so they cannot disagree.
+pub fn single_device_lockout(enabled_devices: usize, unused_recovery_codes: u32) -> bool {
+    enabled_devices == 1 && unused_recovery_codes == 0
+}
+
 /// Reviews a deployment as of `now` (Unix seconds).
 pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
     let s = &facts.settings;
@@ -217,7 +224,7 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         "No account depends on a single device without recovery codes",
         Severity::Medium,
         users()
-            .filter(|a| a.devices.len() == 1 && a.recovery_codes == 0)
+            .filter(|a| single_device_lockout(a.devices.len(), a.recovery_codes))
             .map(|a| a.name.clone())
             .collect(),
         "add a second device (another phone or a security key) or generate recovery codes",

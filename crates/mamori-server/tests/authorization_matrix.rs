@@ -595,6 +595,37 @@ impl Matrix {
                 let (s, _, v) = self.srv.call("DELETE", &path, t, None).await;
                 api((s, v))
             }
+            // #15 polish
+            ("api", "get_preferences") => api(self.srv.get("/api/v1/me/preferences", t).await),
+            ("api", "set_preferences") => {
+                let (s, _, v) = self
+                    .srv
+                    .call(
+                        "PUT",
+                        "/api/v1/me/preferences",
+                        t,
+                        Some(json!({"language": "ja", "time_zone": "Asia/Tokyo"})),
+                    )
+                    .await;
+                api((s, v))
+            }
+            ("console", "sync_revoke") => {
+                // The device is registered with a fresh session of the target's own.
+                let own = self.db.session(&target.id, "fresh").await;
+                let (s, v) = self
+                    .srv
+                    .post(
+                        "/api/v1/sync/devices",
+                        Some(&own),
+                        json!({"name": format!("laptop{n}")}),
+                    )
+                    .await;
+                assert_eq!(s, 201, "line {}: {v}", row.line);
+                let id = v["device_id"].as_str().unwrap().to_string();
+                let path = format!("/security/sync-devices/{id}/revoke");
+                let (s, _) = console(&self.srv, &session, &path, Some(&[("code", "")])).await;
+                (s, None)
+            }
             (edge, op) => panic!("line {}: no operation {edge} {op}", row.line),
         }
     }
@@ -704,6 +735,8 @@ fn the_table_names_every_change_the_domain_knows() {
             // #15 contacts
             FactorChange::SetContact => "set_contact_for",
             FactorChange::RemoveContact => "remove_contact_for",
+            // #15 polish
+            FactorChange::RevokeSyncDevice => "sync_revoke",
             _ => panic!("{change:?} has no row in the authorization matrix"),
         };
         assert!(ops.iter().any(|o| o == op), "{change:?}: no row {op}");

@@ -270,7 +270,10 @@ fn status(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
     println!("Device:     {} ({})", s.device_name, s.device_id);
     println!("Auto-sync:  {}", if s.auto_sync { "on" } else { "off" });
     match s.last_sync {
-        Some(t) => println!("Last sync:  {} (Unix time)", t),
+        Some(t) => println!(
+            "Last sync:  {}",
+            local_time(i64::try_from(t).unwrap_or(i64::MAX))
+        ),
         None => println!("Last sync:  never"),
     }
     println!("Accounts:   {} synced", s.items);
@@ -299,14 +302,25 @@ fn devices(g: &GlobalArgs, json: bool) -> anyhow::Result<()> {
             "{}  {:<24}  created {}  last seen {}  {}",
             d.id,
             d.name,
-            d.created_at,
-            d.last_seen_at
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "-".into()),
+            local_time(d.created_at),
+            d.last_seen_at.map(local_time).unwrap_or_else(|| "-".into()),
             state
         );
     }
     Ok(())
+}
+
+/// `2026-11-30 09:53 +09:00`: a Unix time in this machine's time zone (`TZ`, else
+/// /etc/localtime, else UTC), with the offset so the line is unambiguous. `--json` keeps Unix
+/// seconds for scripts.
+pub fn local_time(t: i64) -> String {
+    match jiff::Timestamp::from_second(t) {
+        Ok(ts) => ts
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M %:z")
+            .to_string(),
+        Err(_) => t.to_string(),
+    }
 }
 
 /// After a command changed the vault: one sync round when sync is set up and auto-sync is on.

@@ -33,8 +33,10 @@ use crate::http::{AppState, Meta, SESSION_COOKIE};
 use crate::store::SessionState;
 
 pub mod i18n;
+// #15 polish
 mod pages_admin;
 mod pages_auth;
+mod pages_polish;
 mod pages_recovery;
 mod pages_recovery_signin;
 // #15 recovery
@@ -325,6 +327,9 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::FactorChangeRefused(_) => tr.t("errors.own_account_only"),
         // #15 delivery
         Error::DeliveryFailed(_) => tr.t("delivery.failed"),
+        // #15 polish (before "code": a typed zone name may contain any word)
+        Error::InvalidInput(m) if m.contains("time zone") => tr.t("polish.zone_error"),
+        Error::InvalidInput(m) if m.starts_with("language") => tr.t("polish.language_error"),
         Error::InvalidInput(m) if m.contains("code") => tr.t("errors.code_format"),
         Error::InvalidInput(m) if m.contains("email") => tr.t("errors.email"),
         Error::InvalidInput(m) if m.contains("phone") => tr.t("errors.phone"),
@@ -601,6 +606,8 @@ pub struct Ctx {
     pub path: String,
     /// The state.
     pub st: AppState,
+    /// The time zone times are shown in: the signed-in account's, else UTC (#15 polish).
+    pub zone: jiff::tz::TimeZone,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -629,8 +636,15 @@ impl FromRequestParts<AppState> for Ctx {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
+        // #15 polish: once signed in, the console speaks the account's language and shows its
+        // time zone; an account that never chose a language takes the one it is using now.
+        let (lang, zone) = match &auth {
+            Some(a) => account_lang_zone(st, &a.account, cr.lang, now).await?,
+            None => (cr.lang, jiff::tz::TimeZone::UTC),
+        };
         Ok(Ctx {
-            tr: Tr::new(cr.lang),
+            zone,
+            tr: Tr::new(lang),
             csrf: cr.csrf,
             secure: cr.secure,
             meta,
@@ -642,7 +656,36 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
+/// The console language and time zone of a signed-in account (#15 polish).
+async fn account_lang_zone(
+    st: &AppState,
+    account: &crate::store::AccountRecord,
+    browser: Lang,
+    now: crate::clock::UnixTime,
+) -> Result<(Lang, jiff::tz::TimeZone), Fail> {
+    use crate::domain::preferences as prefs;
+    let p = st.svc.preferences(account).await?;
+    let lang = if p.language_chosen {
+        Lang::parse(prefs::language_code(p.language)).unwrap_or(browser)
+    } else {
+        let l = prefs::parse_language(browser.code())?;
+        st.svc.adopt_language(account, l, now).await?;
+        browser
+    };
+    Ok((lang, prefs::zone_or_utc(&p.time_zone)))
+}
+
 impl Ctx {
+    /// `2026-11-28 18:30 +09:00` in the account's time zone.
+    pub fn when(&self, t: crate::clock::UnixTime) -> String {
+        crate::domain::preferences::format_in(&self.zone, t, false)
+    }
+
+    /// With seconds.
+    pub fn when_secs(&self, t: crate::clock::UnixTime) -> String {
+        crate::domain::preferences::format_in(&self.zone, t, true)
+    }
+
     /// The signed-in session (any state), else a redirect to the sign-in page.
     pub fn signed_in(&self) -> Result<&Authenticated, Fail> {
         self.auth
@@ -828,6 +871,15 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(s::remove_form).post(s::remove),
         )
         .route("/security/sessions/{id}/revoke", post(s::revoke_session))
+        // #15 polish
+        .route(
+            "/security/preferences",
+            get(pages_polish::preferences_form).post(pages_polish::preferences),
+        )
+        .route(
+            "/security/sync-devices/{id}/revoke",
+            get(pages_polish::sync_revoke_form).post(pages_polish::sync_revoke),
+        )
         .route("/users", get(a::users).post(a::create_user))
         .route("/users/{name}", get(a::user))
         .route(

@@ -13,8 +13,8 @@ use crate::store::Role;
 
 use super::pages_auth::{notice, Done};
 use super::views::{
-    render, when, when_secs, AppKeysView, AuditRow, AuditView, ConfirmView, CreatedUser,
-    DeviceChoice, DeviceRow, KeyRow, KindChoice, Page, UserRow, UserView, UsersView,
+    render, when_secs, AppKeysView, AuditRow, AuditView, ConfirmView, CreatedUser, DeviceChoice,
+    DeviceRow, KeyRow, KindChoice, Page, UserRow, UserView, UsersView,
 };
 use super::{error_text, is_form_error, see_other, Ctx, Fail, PageResult};
 
@@ -58,7 +58,7 @@ async fn users_view(
             lockout_risk: u.enabled_devices == 1,
             locked: u.account.locked_at.is_some(),
             password_set: u.account.password_hash.is_some(),
-            created: when(u.account.created_at),
+            created: ctx.when(u.account.created_at),
             name: u.account.name,
         })
         .collect();
@@ -146,7 +146,7 @@ pub async fn user(ctx: Ctx, Path(name): Path<String>, Query(q): Query<Done>) -> 
         },
         email: account.email.clone().unwrap_or_default(),
         phone: account.phone.clone().unwrap_or_default(),
-        created: when(account.created_at),
+        created: ctx.when(account.created_at),
         locked: account.locked_at.is_some(),
         devices: devices.iter().map(|d| DeviceRow::new(&tr, d)).collect(),
         notice: notice(&ctx, q.done.as_deref()),
@@ -277,7 +277,7 @@ async fn keys_view(
             revoke_label: ctx.tr.tf("keys.revoke_label", &[("name", &k.name)]),
             id: k.id,
             name: k.name,
-            created: when(k.created_at),
+            created: ctx.when(k.created_at),
             created_by: k.created_by.unwrap_or_default(),
             revoked: k.revoked_at.is_some(),
             allow_root: k.allow_root,

@@ -40,6 +40,10 @@ pub(super) fn notice(ctx: &Ctx, done: Option<&str>) -> Option<String> {
         "device_deactivated" => "notices.device_deactivated",
         "key_revoked" => "notices.key_revoked",
         "enroll_first" => "notices.enroll_first",
+        // #15 polish
+        "key_added" => "polish.key_added",
+        "sync_revoked" => "polish.sync_revoked",
+        "preferences" => "polish.preferences_saved",
         _ => return None,
     };
     Some(ctx.tr.t(key))
@@ -49,7 +53,7 @@ pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
     let auth = ctx.signed_in()?;
     let tr = ctx.tr;
     let enrollment_required = auth.session.state != SessionState::Full;
-    let own = ctx.st.svc.account_alerts(auth);
+    let own = ctx.st.svc.account_alerts(auth).await?;
     let mut alerts: Vec<AlertView> = own
         .iter()
         .map(|a| match a.kind {
@@ -363,6 +367,10 @@ pub async fn setup(ctx: Ctx, State(st): State<AppState>, Form(f): Form<SetupForm
     if st.check_sign_in_rate(ctx.meta.ip).is_err() {
         return Err(Fail::Domain(crate::Error::RateLimited { retry_after: 60 }));
     }
+    // #15 polish: the language the setup page is read in becomes the account's (only if it has
+    // none; the link's holder is the account's owner either way).
+    let lang = crate::domain::preferences::parse_language(ctx.tr.lang().code())?;
+    st.svc.adopt_language(&account, lang, ctx.now).await?;
     match st
         .svc
         .complete_setup(
@@ -437,6 +445,15 @@ fn local_path(next: Option<&str>) -> &str {
 
 pub async fn switch_language(ctx: Ctx, Form(f): Form<LangForm>) -> PageResult {
     let lang = Lang::parse(&f.lang).unwrap_or(Lang::En);
+    // #15 polish: signed in, the switcher changes the account's language (which the console
+    // follows and e-mails are written in); the cookie keeps it for the next sign-in page.
+    if let Some(a) = &ctx.auth {
+        let l = crate::domain::preferences::parse_language(lang.code())?;
+        ctx.st
+            .svc
+            .set_language(&a.account, l, ctx.now, &ctx.meta.meta)
+            .await?;
+    }
     let mut r = see_other(local_path(f.next.as_deref()));
     // Remembered for a year.
     ctx.set_cookie(&mut r, LANG_COOKIE, Some(lang.code()), 365 * 24 * 3600);

@@ -371,7 +371,7 @@ pub async fn session_page(ctx: Ctx) -> PageResult {
         devices,
         ends: ctx.tr.tf(
             "recovery_session.ends",
-            &[("at", &super::views::when(auth.session.expires_at))],
+            &[("at", &ctx.when(auth.session.expires_at))],
         ),
     };
     Ok(render(&v, StatusCode::OK))

@@ -40,9 +40,17 @@ async fn overview_view(
             ],
         ),
         devices: devices.iter().map(|d| DeviceRow::new(&tr, d)).collect(),
+        sync_devices: ctx
+            .st
+            .svc
+            .session_sync_devices(auth)
+            .await?
+            .iter()
+            .map(|d| super::views::SyncRow::new(d, ctx))
+            .collect(),
         sessions: sessions
             .iter()
-            .map(|s| SessionRow::new(s, &auth.session.id))
+            .map(|s| SessionRow::new(s, &auth.session.id, ctx))
             .collect(),
         notice,
         password_error,
@@ -346,7 +354,13 @@ async fn remove_view(
     Ok(ConfirmView {
         p: Page::new(ctx, "remove.title", "security"),
         heading: ctx.tr.tf("remove.heading", &[("name", &d.name)]),
-        explanation: ctx.tr.t("remove.explanation"),
+        // #15 polish: a recovery session has no code field (the device is lost); its e-mail
+        // and phone codes were the proof.
+        explanation: if auth.session.state == SessionState::Recovery {
+            ctx.tr.t("polish.remove_explanation_recovery")
+        } else {
+            ctx.tr.t("remove.explanation")
+        },
         action: format!("/security/mfa/{}/remove", d.id),
         button: ctx.tr.t("remove.button"),
         back: "/security".into(),

@@ -167,7 +167,7 @@ pub async fn register_finish(
                 .svc
                 .upgrade_after_enrollment(auth, proof, ctx.now, &mut OsRng, &ctx.meta.meta)
                 .await?;
-            let mut r = see_other("/security?done=mfa_assigned");
+            let mut r = see_other("/security?done=key_added");
             if let Some(s) = renewed {
                 ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
             }

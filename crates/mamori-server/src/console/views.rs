@@ -187,11 +187,11 @@ pub struct SessionRow {
 
 impl SessionRow {
     /// From a record.
-    pub fn new(s: &SessionRecord, current: &str) -> SessionRow {
+    pub fn new(s: &SessionRecord, current: &str, ctx: &Ctx) -> SessionRow {
         SessionRow {
             id: s.id.clone(),
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
+            created: ctx.when(s.created_at),
+            last_seen: ctx.when(s.last_seen_at),
             addr: s.client_addr.clone().unwrap_or_default(),
             agent: s
                 .user_agent
@@ -325,6 +325,8 @@ pub struct DashboardView {
 pub struct SecurityView {
     pub p: Page,
     pub devices: Vec<DeviceRow>,
+    /// #15 polish: the account's sync devices.
+    pub sync_devices: Vec<SyncRow>,
     pub sessions: Vec<SessionRow>,
     pub notice: Option<String>,
     pub password_error: Option<String>,
@@ -490,6 +492,8 @@ pub struct ReviewRow {
     pub severity_class: &'static str,
     pub outcome: String,
     pub passed: bool,
+    /// #15 polish: `fail`, `undecidable` or `pass` (row and result colour).
+    pub outcome_class: &'static str,
     pub affected: Vec<String>,
     pub remedy: String,
     /// The console page that fixes it (documentation references are named in the remedy).
@@ -503,4 +507,50 @@ pub struct ReviewView {
     pub rows: Vec<ReviewRow>,
     pub summary: String,
     pub high_failed: bool,
+}
+
+// #15 polish
+
+/// A sync device on the credentials page.
+pub struct SyncRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_seen: String,
+    /// "Revoked at …" (translated); `None`: still active.
+    pub revoked: Option<String>,
+}
+
+impl SyncRow {
+    /// From a record, times in the account's zone.
+    pub fn new(d: &crate::store::sync::SyncDeviceRecord, ctx: &Ctx) -> SyncRow {
+        SyncRow {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            created: ctx.when(d.created_at),
+            last_seen: d
+                .last_seen_at
+                .map_or_else(|| ctx.tr.t("polish.sync_never"), |t| ctx.when(t)),
+            revoked: d
+                .revoked_at
+                .map(|t| ctx.tr.tf("polish.sync_revoked_at", &[("at", &ctx.when(t))])),
+        }
+    }
+}
+
+/// A time zone offered in the preferences form.
+pub struct ZoneChoice {
+    pub name: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "preferences.html")]
+pub struct PreferencesView {
+    pub p: Page,
+    pub language: String,
+    pub time_zone: String,
+    pub zones: Vec<ZoneChoice>,
+    /// The current time in the chosen zone, so the user sees the effect.
+    pub now_text: String,
+    pub error: Option<String>,
 }

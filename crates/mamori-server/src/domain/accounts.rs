@@ -27,8 +27,14 @@ pub struct Alert {
     pub message: String,
 }
 
-/// The alerts for one account given its enabled devices.
-pub fn alerts_for(account: &AccountRecord, enabled_devices: usize) -> Vec<Alert> {
+/// The alerts for one account given its enabled devices and unused recovery codes (with
+/// recovery codes, one device is not a lockout risk: the review's rule,
+/// [`mamori_review::deployment::single_device_lockout`]).
+pub fn alerts_for(
+    account: &AccountRecord,
+    enabled_devices: usize,
+    unused_recovery_codes: u32,
+) -> Vec<Alert> {
     match enabled_devices {
         0 if account.name == ROOT => vec![Alert {
             kind: "root_without_mfa",
@@ -40,14 +46,16 @@ pub fn alerts_for(account: &AccountRecord, enabled_devices: usize) -> Vec<Alert>
             user: account.name.clone(),
             message: format!("MFA is not enabled for user {}", account.name),
         }],
-        1 => vec![Alert {
-            kind: "single_mfa_device",
-            user: account.name.clone(),
-            message: format!(
+        n if mamori_review::deployment::single_device_lockout(n, unused_recovery_codes) => {
+            vec![Alert {
+                kind: "single_mfa_device",
+                user: account.name.clone(),
+                message: format!(
                 "user {} has only one MFA device: losing it locks the account out; add a second",
                 account.name
             ),
-        }],
+            }]
+        }
         _ => vec![],
     }
 }
@@ -392,7 +400,8 @@ impl Service {
     pub async fn all_alerts(&self) -> Result<Vec<Alert>> {
         let mut out = Vec::new();
         for s in self.list_users().await? {
-            out.extend(alerts_for(&s.account, s.enabled_devices as usize));
+            let codes = self.unused_recovery_codes(&s.account).await?;
+            out.extend(alerts_for(&s.account, s.enabled_devices as usize, codes));
         }
         // #15 contacts
         out.extend(self.root_contacts_alert().await?);
@@ -421,8 +430,25 @@ impl Service {
     }
 
     /// The alerts of one account.
-    pub fn account_alerts(&self, auth: &Authenticated) -> Vec<Alert> {
-        alerts_for(&auth.account, auth.enabled_devices as usize)
+    pub async fn account_alerts(&self, auth: &Authenticated) -> Result<Vec<Alert>> {
+        let codes = self.unused_recovery_codes(&auth.account).await?;
+        Ok(alerts_for(
+            &auth.account,
+            auth.enabled_devices as usize,
+            codes,
+        ))
+    }
+
+    /// How many of the account's recovery codes are unused.
+    pub async fn unused_recovery_codes(&self, account: &AccountRecord) -> Result<u32> {
+        let n = self
+            .store
+            .recovery_codes(&account.id)
+            .await?
+            .iter()
+            .filter(|c| c.used_at.is_none())
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// Enabled devices of an account.
@@ -441,6 +467,39 @@ impl Service {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_single_device_alert_follows_the_reviews_lockout_rule() {
+        let account = AccountRecord {
+            id: "a".into(),
+            name: "alice".into(),
+            role: crate::store::Role::User,
+            email: None,
+            phone: None,
+            password_hash: None,
+            password_changed_at: None,
+            created_at: 0,
+            mfa_failures: 0,
+            mfa_last_failure_at: None,
+            locked_at: None,
+        };
+        for devices in 0..3 {
+            for codes in [0, 1, 10] {
+                let alerted = alerts_for(&account, devices, codes)
+                    .iter()
+                    .any(|a| a.kind == "single_mfa_device");
+                assert_eq!(
+                    alerted,
+                    mamori_review::deployment::single_device_lockout(devices, codes),
+                    "{devices} devices, {codes} codes"
+                );
+            }
+        }
+        assert!(alerts_for(&account, 1, 0)
+            .iter()
+            .any(|a| a.kind == "single_mfa_device"));
+        assert!(alerts_for(&account, 1, 3).is_empty());
+    }
 
     #[test]
     fn contacts_are_checked() {

@@ -425,7 +425,7 @@ impl Service {
         if !self.phone.enabled() {
             return;
         }
-        let lang = self.policy.mail_language;
+        let lang = self.language_for(account).await;
         let service = self.policy.service_name.clone();
         let text = Zeroizing::new(format!(
             "{}: {}",
@@ -555,7 +555,7 @@ impl Service {
             });
         }
         let service = self.policy.service_name.clone();
-        let ja = self.policy.mail_language == crate::config::MailLanguage::Ja;
+        let ja = self.language_for(account).await == crate::config::MailLanguage::Ja;
         let text = Zeroizing::new(if ja {
             format!(
                 "{service}: 確認コードは {} です (10 分間有効)。{service} の担当者がこのコードを\

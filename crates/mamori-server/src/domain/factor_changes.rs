@@ -58,11 +58,14 @@ pub enum FactorChange {
     SetContact,
     /// Remove an email address or phone number.
     RemoveContact,
+    // #15 polish
+    /// Revoke one of the account's sync devices (a stolen laptop cut off from a browser).
+    RevokeSyncDevice,
 }
 
 impl FactorChange {
     /// Every change, for tests and the authorization matrix.
-    pub const ALL: [FactorChange; 11] = [
+    pub const ALL: [FactorChange; 12] = [
         FactorChange::CreateDevice,
         FactorChange::EnableDevice,
         FactorChange::ResyncDevice,
@@ -75,6 +78,8 @@ impl FactorChange {
         // #15 contacts
         FactorChange::SetContact,
         FactorChange::RemoveContact,
+        // #15 polish
+        FactorChange::RevokeSyncDevice,
     ];
 
     /// The audit kind a refusal is recorded under.
@@ -92,6 +97,8 @@ impl FactorChange {
             // #15 contacts
             FactorChange::SetContact => super::contacts::kind::CHANGE,
             FactorChange::RemoveContact => super::contacts::kind::REMOVE,
+            // #15 polish
+            FactorChange::RevokeSyncDevice => super::sync::kind::DEVICE_REVOKE,
         }
     }
 
@@ -126,6 +133,9 @@ impl FactorChange {
                 | FactorChange::ResetMfa
                 | FactorChange::SetContact
                 | FactorChange::RemoveContact
+                // #15 polish: the recovery session manages MFA devices only; its completion
+                // revokes every sync device anyway.
+                | FactorChange::RevokeSyncDevice
         )
     }
 

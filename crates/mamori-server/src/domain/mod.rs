@@ -50,6 +50,7 @@ pub mod notify;
 pub mod password;
 // #15 contacts
 pub mod phone;
+pub mod preferences;
 pub mod recovery;
 pub mod recovery_signin;
 // #15 recovery
@@ -57,6 +58,8 @@ pub mod recovery_wait;
 pub mod review;
 pub mod signin;
 pub mod sync;
+// #15 polish
+pub mod sync_devices;
 pub mod tokens;
 pub mod webauthn;
 

@@ -508,7 +508,7 @@ impl Service {
             return;
         }
         let service = &self.policy.service_name;
-        let lang = self.policy.mail_language;
+        let lang = self.language_for(account).await;
         let email = Email {
             to,
             subject: kind.subject_in(lang, service),

@@ -299,7 +299,7 @@ impl Service {
         self.store.extend_challenge(&pending.id, expires_at).await?;
         let service = self.policy.service_name.clone();
         let url = self.policy.public_url.trim_end_matches('/').to_string();
-        let email = match self.policy.mail_language {
+        let email = match self.language_for(&account).await {
             MailLanguage::En => Email {
                 to: to.clone(),
                 subject: format!("[{service}] Your sign-in code (alternative factors)"),
@@ -456,7 +456,7 @@ impl Service {
             .await?;
         self.send_recovery_phone_code(
             &row.id,
-            name,
+            &account,
             &to,
             phone_code,
             PhoneChannel::Sms,
@@ -609,7 +609,7 @@ impl Service {
     async fn send_recovery_phone_code<R: RngCore + CryptoRng + Send>(
         &self,
         row_id: &str,
-        name: &str,
+        account: &AccountRecord,
         to: &str,
         code: Zeroizing<String>,
         channel: PhoneChannel,
@@ -619,8 +619,10 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<()> {
         let service = self.policy.service_name.clone();
+        let name = account.name.as_str();
+        // The account's own language (#15 per-account language), not the server's default.
         let text = Zeroizing::new(phone_text(
-            self.policy.mail_language,
+            self.language_for(account).await,
             &service,
             &code,
             channel,
@@ -740,7 +742,7 @@ impl Service {
         self.store.extend_challenge(&pending.id, expires_at).await?;
         if let Err(e) = self
             .send_recovery_phone_code(
-                &row.id, name, &to, code, channel, now, expires_at, rng, meta,
+                &row.id, &account, &to, code, channel, now, expires_at, rng, meta,
             )
             .await
         {

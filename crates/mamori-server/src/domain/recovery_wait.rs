@@ -319,8 +319,10 @@ impl Service {
             self.policy.public_url.trim_end_matches('/'),
             token.as_str()
         );
+        let lang = self.language_for(account).await;
         self.recovery_notice(
             account,
+            lang,
             &Notice::Started {
                 ready_at,
                 cancel_url: &cancel_url,
@@ -358,7 +360,8 @@ impl Service {
             Event::own(kind::GRANTED, "success", &account.name).detail(&detail),
         )
         .await?;
-        self.recovery_notice(account, &Notice::Granted, now, rng, meta);
+        let lang = self.language_for(account).await;
+        self.recovery_notice(account, lang, &Notice::Granted, now, rng, meta);
         Ok(())
     }
 
@@ -386,8 +389,10 @@ impl Service {
             .filter(|e| e.event.at >= since && e.event.result == "success")
             .filter_map(|e| e.event.detail)
             .collect();
+        let lang = self.language_for(account).await;
         self.recovery_notice(
             account,
+            lang,
             &Notice::Completed {
                 added,
                 removed: &removed,
@@ -404,12 +409,12 @@ impl Service {
     fn recovery_notice<R: RngCore + CryptoRng + Send>(
         &self,
         account: &AccountRecord,
+        lang: MailLanguage,
         notice: &Notice<'_>,
         now: UnixTime,
         rng: &mut R,
         meta: &RequestMeta,
     ) {
-        let lang = self.policy.mail_language;
         let service = self.policy.service_name.clone();
         let sentence = notice.sentence(lang);
         if let (Some(to), true) = (account.email.clone(), self.notifier.enabled()) {

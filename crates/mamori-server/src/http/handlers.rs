@@ -247,7 +247,8 @@ pub async fn sign_in(
         PasswordOutcome::Session(b) => {
             let (s, account) = *b;
             let n = st.svc.enabled_devices(&account).await?.len();
-            let alerts = crate::domain::accounts::alerts_for(&account, n)
+            let codes = st.svc.unused_recovery_codes(&account).await?;
+            let alerts = crate::domain::accounts::alerts_for(&account, n, codes)
                 .into_iter()
                 .map(alert_wire)
                 .collect();
@@ -299,10 +300,11 @@ pub async fn sign_in_mfa(
     };
     count("signed_in", "mamori_sign_ins_total");
     let n = st.svc.enabled_devices(&account).await?.len();
+    let codes = st.svc.unused_recovery_codes(&account).await?;
     let body = api::SignInResponse::SignedIn {
         token: s.token.to_string(),
         expires_at: s.record.expires_at,
-        alerts: crate::domain::accounts::alerts_for(&account, n)
+        alerts: crate::domain::accounts::alerts_for(&account, n, codes)
             .into_iter()
             .map(alert_wire)
             .collect(),
@@ -371,6 +373,7 @@ pub async fn me(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<api::M
         alerts: st
             .svc
             .account_alerts(&auth)
+            .await?
             .into_iter()
             .map(alert_wire)
             .collect(),
@@ -734,7 +737,7 @@ pub async fn alerts(
     let alerts = if auth.is_admin() {
         st.svc.all_alerts().await?
     } else {
-        st.svc.account_alerts(&auth)
+        st.svc.account_alerts(&auth).await?
     };
     Ok(Json(api::AlertsResponse {
         alerts: alerts.into_iter().map(alert_wire).collect(),

@@ -29,6 +29,8 @@ pub mod edge;
 pub mod error;
 pub(crate) mod handlers;
 pub mod openapi;
+// #15 polish
+pub mod preferences;
 pub mod recovery;
 mod review;
 pub mod sync;
@@ -230,12 +232,13 @@ async fn require_session(State(st): State<AppState>, mut req: Request, next: Nex
             return recovery::restricted();
         }
     }
-    let alert = st
-        .svc
-        .account_alerts(&auth)
-        .into_iter()
-        .find(|a| a.kind != "single_mfa_device")
-        .map(|a| a.kind);
+    // Recovery codes only decide `single_mfa_device`, which the header never carries, so the
+    // per-request path does not read them.
+    let alert =
+        crate::domain::accounts::alerts_for(&auth.account, auth.enabled_devices as usize, 0)
+            .into_iter()
+            .find(|a| a.kind != "single_mfa_device")
+            .map(|a| a.kind);
     req.extensions_mut().insert(auth);
     let mut resp = next.run(req).await;
     if let Some(kind) = alert {
@@ -379,6 +382,8 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .merge(sync::router(&state))
         .merge(tokens::router())
         .merge(webauthn::router())
+        // #15 polish
+        .merge(preferences::router())
         .merge(crate::console::router(state.clone()))
         .fallback_service(crate::console::fallback(state.clone(), || async {
             not_found().await.into_response()

@@ -70,6 +70,9 @@ use utoipa::OpenApi;
         super::recovery::remove_my_contact,
         super::recovery::set_user_contact,
         super::recovery::remove_user_contact,
+        // #15 polish
+        super::preferences::preferences,
+        super::preferences::set_preferences,
     ),
     modifiers(&Security),
     components(schemas(
@@ -136,6 +139,9 @@ use utoipa::OpenApi;
         // #15 contacts
         api::recovery::SetContactRequest,
         api::recovery::SetContactResponse,
+        // #15 polish
+        api::preferences::PreferencesResponse,
+        api::preferences::PreferencesRequest,
     ))
 )]
 pub struct ApiDoc;

@@ -188,10 +188,11 @@ pub async fn sign_in_finish(
     };
     super::handlers::count("signed_in", "mamori_sign_ins_total");
     let n = st.svc.enabled_devices(&account).await?.len();
+    let codes = st.svc.unused_recovery_codes(&account).await?;
     let body = api::SignInResponse::SignedIn {
         token: s.token.to_string(),
         expires_at: s.record.expires_at,
-        alerts: crate::domain::accounts::alerts_for(&account, n)
+        alerts: crate::domain::accounts::alerts_for(&account, n, codes)
             .into_iter()
             .map(|a| api::Alert {
                 kind: a.kind.into(),

@@ -16,6 +16,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 
 pub mod postgres;
+pub mod preferences;
 pub mod recovery;
 // #15 recovery
 pub mod recovery_pending;
@@ -25,6 +26,7 @@ pub mod sync;
 pub mod tokens;
 pub mod webauthn;
 
+pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
 pub use sync::SyncStore;
@@ -408,6 +410,7 @@ pub trait Store:
     + ReviewStore
     + WebauthnStore
     + recovery_pending::PendingRecoveryStore
+    + PreferencesStore
     + Send
     + Sync
     + 'static
