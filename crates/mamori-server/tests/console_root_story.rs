@@ -3,7 +3,7 @@
 //! virtual MFA device with the QR wizard (two consecutive codes computed from the secret read
 //! off the page), adds its email address (code from the in-test SMTP sink) and phone number
 //! (typed nationally, code from the signed-webhook receiver) on the Contact details page, signs
-//! out, "loses" the device, signs in with alternative factors (email code, then phone code),
+//! out, "loses" the device, signs in with alternative factors (email code, then a phone call),
 //! removes the lost device and enrolls a new one in the recovery session, signs out, and signs
 //! in with the new device. Screenshots land in `target/test-artifacts/console/`.
 #![allow(
@@ -124,8 +124,24 @@ async fn root_adds_contacts_loses_its_device_and_recovers_with_alternative_facto
             b.fill("code", &six_digits(&mail.body())).await;
             b.click("alt-submit").await;
             assert_eq!(b.path().await, "/sign-in/alternative/phone");
-            b.fill("code", &phone_code(&hook, "recovery_sign_in", 1).await)
-                .await;
+            // The seed's own step: "the phone rings and you enter the number shown on
+            // screen". Root asks for a call; the webhook carries channel "voice", the code
+            // read digit by digit, and only the newest code is accepted.
+            let sms = phone_code(&hook, "recovery_sign_in", 1).await;
+            b.click("call-me").await;
+            assert_eq!(b.path().await, "/sign-in/alternative/phone?sent=voice");
+            let page = b.body_text().await;
+            assert!(page.contains("We are calling +81"), "{page}");
+            let call = phone_code(&hook, "recovery_sign_in", 2).await;
+            let last: Value = hook
+                .hooks()
+                .iter()
+                .map(|h| serde_json::from_str::<Value>(&h.body).unwrap())
+                .rfind(|v| v["purpose"] == "recovery_sign_in")
+                .unwrap();
+            assert_eq!(last["channel"], "voice", "{last}");
+            assert_ne!(sms, call);
+            b.fill("code", &call).await;
             b.click("alt-submit").await;
             assert_eq!(b.path().await, "/security/recovery-session");
             b.shots("root-recovery-session").await;

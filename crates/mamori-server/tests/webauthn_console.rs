@@ -41,7 +41,7 @@ async fn register_sign_in_remove(protocol: &'static str, shot: &'static str, sta
 
         // The browser asks the (virtual) key; the page lands on the device list.
         b.click("register-key").await;
-        assert_eq!(b.path().await, "/security?done=mfa_assigned");
+        assert_eq!(b.path().await, "/security?done=key_added");
         let table = b.text("devices").await;
         assert!(
             table.contains("desk-key") && table.contains("Security key"),
@@ -123,7 +123,7 @@ async fn key_only_administrator_confirms_with_the_key_to_deactivate_a_device() {
             b.add_virtual_authenticator("ctap2").await;
             b.goto("/security/mfa/security-key?name=root-key").await;
             b.click("register-key").await;
-            assert_eq!(b.path().await, "/security?done=mfa_assigned");
+            assert_eq!(b.path().await, "/security?done=key_added");
 
             // alice, with a device added through the API.
             b.goto("/users").await;
