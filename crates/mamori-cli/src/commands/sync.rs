@@ -348,18 +348,3 @@ pub fn after_change(vf: &VaultFile, opened: &Opened) {
         ),
     }
 }
-
-// #15 recovery
-/// A Unix time as `YYYY-MM-DD HH:MM UTC` (the local-time display of `sync status` may replace
-/// this).
-fn local_time(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
-}
