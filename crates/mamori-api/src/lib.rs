@@ -103,6 +103,75 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order (for the test that holds docs/api.md to this enum).
+    pub const ALL: [ErrorCode; 29] = [
+        ErrorCode::MalformedRequest,
+        ErrorCode::InvalidInput,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::MfaEnrollmentRequired,
+        ErrorCode::InvalidChallenge,
+        ErrorCode::InvalidCode,
+        ErrorCode::CodesNotConsecutive,
+        ErrorCode::RecentSecondFactorRequired,
+        ErrorCode::AccountLocked,
+        ErrorCode::RateLimited,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::DeviceLimitReached,
+        ErrorCode::InvalidDeviceState,
+        ErrorCode::WeakPassword,
+        ErrorCode::InvalidSetupToken,
+        ErrorCode::InvalidAppKey,
+        ErrorCode::Timeout,
+        ErrorCode::RecoverySessionRestricted,
+        ErrorCode::InvalidCeremony,
+        ErrorCode::SecurityKeyRejected,
+        ErrorCode::CrossSiteRequest,
+        ErrorCode::DeliveryFailed,
+        ErrorCode::Internal,
+        ErrorCode::AdminWithoutMfa,
+        ErrorCode::InvalidPhoneNumber,
+    ];
+
+    /// Its place in [`ErrorCode::ALL`]. The match is exhaustive, so a new variant needs an arm
+    /// here, and an index past the end of `ALL` fails the test below until `ALL` has it too.
+    fn position(self) -> usize {
+        match self {
+            ErrorCode::MalformedRequest => 0,
+            ErrorCode::InvalidInput => 1,
+            ErrorCode::PayloadTooLarge => 2,
+            ErrorCode::InvalidCredentials => 3,
+            ErrorCode::Unauthenticated => 4,
+            ErrorCode::Forbidden => 5,
+            ErrorCode::MfaEnrollmentRequired => 6,
+            ErrorCode::InvalidChallenge => 7,
+            ErrorCode::InvalidCode => 8,
+            ErrorCode::CodesNotConsecutive => 9,
+            ErrorCode::RecentSecondFactorRequired => 10,
+            ErrorCode::AccountLocked => 11,
+            ErrorCode::RateLimited => 12,
+            ErrorCode::NotFound => 13,
+            ErrorCode::Conflict => 14,
+            ErrorCode::DeviceLimitReached => 15,
+            ErrorCode::InvalidDeviceState => 16,
+            ErrorCode::WeakPassword => 17,
+            ErrorCode::InvalidSetupToken => 18,
+            ErrorCode::InvalidAppKey => 19,
+            ErrorCode::Timeout => 20,
+            ErrorCode::RecoverySessionRestricted => 21,
+            ErrorCode::InvalidCeremony => 22,
+            ErrorCode::SecurityKeyRejected => 23,
+            ErrorCode::CrossSiteRequest => 24,
+            ErrorCode::DeliveryFailed => 25,
+            ErrorCode::Internal => 26,
+            ErrorCode::AdminWithoutMfa => 27,
+            ErrorCode::InvalidPhoneNumber => 28,
+        }
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -533,17 +602,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_lists_every_code_once() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.position(), i, "{code:?}");
+        }
+    }
+
+    #[test]
     fn error_codes_serialize_as_their_documented_strings() {
-        for code in [
-            ErrorCode::MalformedRequest,
-            ErrorCode::CodesNotConsecutive,
-            ErrorCode::RecentSecondFactorRequired,
-            ErrorCode::CrossSiteRequest,
-            ErrorCode::Internal,
-        ] {
+        // The error table of docs/api.md: `| `code` | status | when |` rows.
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+                .unwrap();
+        let documented: std::collections::BTreeSet<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once("` | "))
+            // Only the error table's rows: the second column is an HTTP status.
+            .filter(|(_, rest)| {
+                rest.get(..4)
+                    .is_some_and(|s| s.ends_with(' ') && s[..3].bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|(code, _)| code)
+            .collect();
+        for code in ErrorCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert!(
+                documented.contains(code.as_str()),
+                "{} is missing from the error table of docs/api.md",
+                code.as_str()
+            );
         }
+        let known: std::collections::BTreeSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let extra: Vec<&&str> = documented.difference(&known).collect();
+        assert!(
+            extra.is_empty(),
+            "docs/api.md documents codes the API does not have: {extra:?}"
+        );
     }
 
     #[test]

@@ -73,6 +73,14 @@ use utoipa::OpenApi;
         // #15 polish
         super::preferences::preferences,
         super::preferences::set_preferences,
+        // The authenticator's sync (docs/sync-protocol.md), missing until #16's route test.
+        super::sync::register,
+        super::sync::devices,
+        super::sync::revoke,
+        super::sync::get_keys,
+        super::sync::put_keys,
+        super::sync::pull,
+        super::sync::push,
     ),
     modifiers(&Security),
     components(schemas(
@@ -142,6 +150,18 @@ use utoipa::OpenApi;
         // #15 polish
         api::preferences::PreferencesResponse,
         api::preferences::PreferencesRequest,
+        api::sync::RegisterDeviceRequest,
+        api::sync::RegisterDeviceResponse,
+        api::sync::SyncDevice,
+        api::sync::SyncDevicesResponse,
+        api::sync::SyncKeys,
+        api::sync::PutSyncKeysRequest,
+        api::sync::SyncItem,
+        api::sync::PullResponse,
+        api::sync::PushItem,
+        api::sync::PushRequest,
+        api::sync::PushResult,
+        api::sync::PushResponse,
     ))
 )]
 pub struct ApiDoc;
@@ -168,4 +188,132 @@ impl utoipa::Modify for Security {
 /// `GET /api/v1/openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! A tidy test (in the manner of rust-analyzer's): every route the JSON API's router
+    //! declares is in the OpenAPI document with the same method. axum cannot list a router's
+    //! routes, so the declarations are read from the source of `src/http/`, where every API
+    //! route is declared with `.route("PATH", method(handler)…)`; the console's HTML routes
+    //! live in `src/console/` and are not part of the API document.
+
+    use std::collections::BTreeSet;
+
+    use super::ApiDoc;
+    use utoipa::OpenApi;
+
+    /// Routes served but deliberately not described: the document itself.
+    const UNDOCUMENTED: &[(&str, &str)] = &[("get", "/api/v1/openapi.json")];
+
+    const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+    /// `(method, path)` of every `.route(…)` call in `src`.
+    fn declared(src: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut rest = src;
+        while let Some(i) = rest.find(".route(") {
+            rest = &rest[i + ".route(".len()..];
+            // The call's text, up to its balanced closing parenthesis.
+            let mut depth = 1usize;
+            let mut end = rest.len();
+            for (j, c) in rest.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = j;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let call = &rest[..end];
+            let path = call
+                .split('"')
+                .nth(1)
+                .unwrap_or_else(|| panic!("a route without a literal path: {call}"));
+            let handlers = &call[call.find(',').unwrap_or(0)..];
+            let mut found = false;
+            for m in METHODS {
+                let mut from = 0;
+                while let Some(k) = handlers[from..].find(&format!("{m}(")) {
+                    let at = from + k;
+                    // A method call, not the end of a longer name (`get_keys(`).
+                    let before = handlers[..at].chars().next_back().unwrap_or(' ');
+                    if !(before.is_alphanumeric() || before == '_') {
+                        out.push((m.to_string(), path.to_string()));
+                        found = true;
+                    }
+                    from = at + m.len() + 1;
+                }
+            }
+            assert!(found, "no method found for route {path}: {call}");
+        }
+        out
+    }
+
+    #[test]
+    fn every_api_route_is_in_the_openapi_document() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+        let mut routes = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            // This file declares no route, and its test text would read as one.
+            if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("openapi.rs") {
+                routes.extend(declared(&std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+        // The parser finds what the router is known to hold (so an empty or broken parse
+        // cannot pass this test).
+        assert!(routes.contains(&("post".into(), "/api/v1/sync/items".into())));
+        assert!(routes.contains(&("delete".into(), "/api/v1/me/contacts/{channel}".into())));
+        assert!(routes.len() > 50, "{routes:?}");
+
+        let doc = ApiDoc::openapi();
+        let mut missing = Vec::new();
+        for (method, path) in &routes {
+            if UNDOCUMENTED.contains(&(method.as_str(), path.as_str())) {
+                continue;
+            }
+            let documented = doc.paths.paths.get(path).is_some_and(|item| {
+                let op = match method.as_str() {
+                    "get" => &item.get,
+                    "post" => &item.post,
+                    "put" => &item.put,
+                    "delete" => &item.delete,
+                    _ => &item.patch,
+                };
+                op.is_some()
+            });
+            if !documented {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "routes missing from the OpenAPI document (add them to ApiDoc's paths):\n{}",
+            missing.join("\n")
+        );
+        // And the other way: nothing documented that the router does not serve.
+        for (path, item) in &doc.paths.paths {
+            for (method, op) in [
+                ("get", &item.get),
+                ("post", &item.post),
+                ("put", &item.put),
+                ("delete", &item.delete),
+                ("patch", &item.patch),
+            ] {
+                if op.is_some() {
+                    assert!(
+                        routes.contains(&(method.to_string(), path.clone())),
+                        "documented but not routed: {method} {path}"
+                    );
+                }
+            }
+        }
+    }
 }
