@@ -268,9 +268,12 @@ pub async fn run_with(
                 writeln!(out, "{text}").map_err(io)?;
             } else {
                 for f in &wire.findings {
+                    // The deployment's checks are never undecidable, but may not apply (e.g.
+                    // recovery delivery when that recovery is off): `SKIP`, with the reason.
                     let mark = match f.outcome.as_str() {
                         "pass" => "PASS",
                         "fail" => "FAIL",
+                        "not_applicable" => "SKIP",
                         _ => "N/A ",
                     };
                     writeln!(out, "{mark}  [{}] {}  ({})", f.severity, f.title, f.id)
@@ -284,12 +287,17 @@ pub async fn run_with(
                             .as_deref()
                             .map(|l| format!(" ({l})"))
                             .unwrap_or_default();
-                        writeln!(out, "        fix: {}{link}", f.remedy).map_err(io)?;
+                        let label = if f.outcome == "fail" { "fix" } else { "why" };
+                        writeln!(out, "        {label}: {}{link}", f.remedy).map_err(io)?;
                     }
                 }
-                let (pass, fail, undecided) = review.counts();
-                writeln!(out, "{pass} passed, {fail} failed, {undecided} undecidable")
-                    .map_err(io)?;
+                let (pass, fail, undecided, not_applicable) = review.counts();
+                writeln!(
+                    out,
+                    "{pass} passed, {fail} failed, {undecided} undecidable, \
+                     {not_applicable} not applicable"
+                )
+                .map_err(io)?;
             }
             if review.has_high_failure() {
                 return Err(Error::ReviewFailed);

@@ -35,21 +35,34 @@ pub async fn review(ctx: Ctx) -> PageResult {
                     Outcome::Pass => "review.pass",
                     Outcome::Fail => "review.fail",
                     Outcome::Undecidable => "review.undecidable",
+                    Outcome::NotApplicable => "review.not_applicable",
                 }),
                 passed: f.outcome == Outcome::Pass,
+                row_class: match f.outcome {
+                    Outcome::Pass => "pass",
+                    Outcome::Fail => "fail",
+                    Outcome::Undecidable => "undecidable",
+                    Outcome::NotApplicable => "not-applicable",
+                },
                 affected: f.affected.clone(),
-                remedy: p.tr.t(&key("remedy")),
+                // A check that does not apply says why instead of what to fix.
+                remedy: p.tr.t(&key(if f.outcome == Outcome::NotApplicable {
+                    "not_applicable"
+                } else {
+                    "remedy"
+                })),
                 link: f.link.clone().filter(|l| !l.starts_with("/docs/")),
             }
         })
         .collect();
-    let (pass, fail, undecided) = review.counts();
+    let (pass, fail, undecided, not_applicable) = review.counts();
     let summary = p.tr.tf(
         "review.summary",
         &[
             ("pass", &pass.to_string()),
             ("fail", &fail.to_string()),
             ("undecided", &undecided.to_string()),
+            ("not_applicable", &not_applicable.to_string()),
         ],
     );
     let v = ReviewView {

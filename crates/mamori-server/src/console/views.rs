@@ -490,6 +490,8 @@ pub struct ReviewRow {
     pub severity_class: &'static str,
     pub outcome: String,
     pub passed: bool,
+    /// The row's class: `pass`, `fail`, `undecidable` or `not-applicable`.
+    pub row_class: &'static str,
     pub affected: Vec<String>,
     pub remedy: String,
     /// The console page that fixes it (documentation references are named in the remedy).
