@@ -265,6 +265,96 @@ fn country_code_len(digits: &str) -> usize {
     }
 }
 
+/// Where email goes, for the operator: `smtp HOST:PORT (SECURITY)`, or `None` when no SMTP
+/// server is configured. Names no user or password.
+pub fn email_route(c: &crate::config::SmtpConfig) -> Option<String> {
+    use crate::config::SmtpSecurity;
+    let host = c.host.as_deref()?;
+    let security = match c.security {
+        SmtpSecurity::None => "none",
+        SmtpSecurity::Starttls => "starttls",
+        SmtpSecurity::Tls => "tls",
+    };
+    Some(format!("smtp {host}:{} ({security})", c.port))
+}
+
+/// Where phone messages go, for the operator: `webhook HOST` (the URL's host only: a path or
+/// query may carry a gateway token), `log`, or `None` when no gateway is configured.
+pub fn phone_route(c: &crate::config::PhoneConfig) -> Option<String> {
+    match c.provider.trim() {
+        "webhook" => {
+            let host = c
+                .url
+                .as_deref()
+                .and_then(|u| reqwest::Url::parse(u).ok())
+                .and_then(|u| {
+                    let host = u.host_str()?.to_string();
+                    Some(match u.port() {
+                        Some(port) => format!("{host}:{port}"),
+                        None => host,
+                    })
+                })
+                .unwrap_or_else(|| "?".into());
+            Some(format!("webhook {host}"))
+        }
+        "log" => Some("log (development only)".into()),
+        _ => None,
+    }
+}
+
+/// Purpose of an administrator's test message in the webhook JSON (its `code` is empty).
+pub const TEST_PURPOSE: &str = "delivery_test";
+
+/// The email `mamori-server admin test-email` sends: says what it is and that nothing needs
+/// doing, in the configured mail language.
+pub fn test_email(to: &str, service: &str, lang: crate::config::MailLanguage) -> Email {
+    use zeroize::Zeroizing;
+    let (subject, body) = match lang {
+        crate::config::MailLanguage::Ja => (
+            format!("[{service}] テストメッセージ"),
+            "これは mamori-server admin test-email で送信したテストメッセージです。\
+             メール配信が動作していることを確認するためのもので、対応は不要です。\n"
+                .to_string(),
+        ),
+        crate::config::MailLanguage::En => (
+            format!("[{service}] Test message"),
+            "This is a test message sent with `mamori-server admin test-email` to check that \
+             email delivery works. No action is needed.\n"
+                .to_string(),
+        ),
+    };
+    Email {
+        to: to.to_string(),
+        subject,
+        body: Zeroizing::new(body),
+    }
+}
+
+/// The phone message `mamori-server admin test-phone` sends: no code (`code` is empty,
+/// `purpose` is [`TEST_PURPOSE`]), a sentence that can be texted or spoken.
+pub fn test_phone_message(
+    id: String,
+    to: &str,
+    channel: PhoneChannel,
+    service: &str,
+    now: UnixTime,
+) -> PhoneMessage {
+    use zeroize::Zeroizing;
+    PhoneMessage {
+        id,
+        to: to.to_string(),
+        purpose: TEST_PURPOSE,
+        code: Zeroizing::new(String::new()),
+        text: Zeroizing::new(format!(
+            "{service}: this is a test message from the administrator, to check that phone \
+             delivery works. No action is needed."
+        )),
+        service: service.to_string(),
+        timestamp: now,
+        channel,
+    }
+}
+
 /// The start-up lines saying what email and phone delivery are configured, or what their
 /// absence disables (#15: a deployment must not find out from a user that codes go nowhere).
 pub fn startup_lines(c: &crate::config::Config) -> Vec<String> {
