@@ -459,6 +459,45 @@ mod tests {
     }
 
     #[test]
+    fn routes_name_host_port_and_security_but_no_path_or_query() {
+        use crate::config::{PhoneConfig, SmtpConfig, SmtpSecurity};
+        let mut smtp = SmtpConfig::default();
+        assert_eq!(email_route(&smtp), None);
+        smtp.host = Some("relay.example".into());
+        smtp.port = 587;
+        smtp.security = SmtpSecurity::Starttls;
+        smtp.username = Some("relay-user".into());
+        assert_eq!(
+            email_route(&smtp).as_deref(),
+            Some("smtp relay.example:587 (starttls)")
+        );
+        let mut phone = PhoneConfig::default();
+        assert_eq!(phone_route(&phone), None);
+        phone.provider = "webhook".into();
+        phone.url = Some("https://gw.example:8443/send?token=t0ken".into());
+        assert_eq!(
+            phone_route(&phone).as_deref(),
+            Some("webhook gw.example:8443")
+        );
+        phone.url = Some("https://gw.example/send".into());
+        assert_eq!(phone_route(&phone).as_deref(), Some("webhook gw.example"));
+    }
+
+    #[test]
+    fn test_messages_carry_no_code_and_say_what_they_are() {
+        let m = test_phone_message("id1".into(), "+819012345678", PhoneChannel::Voice, "m", 7);
+        assert_eq!(m.purpose, TEST_PURPOSE);
+        assert!(m.code.is_empty());
+        assert!(m.text.contains("test message"), "{}", m.text.as_str());
+        let json: serde_json::Value = serde_json::from_str(&m.webhook_json()).unwrap_or_default();
+        assert_eq!(json["channel"], "voice");
+        assert_eq!(json["code"], "");
+        let e = test_email("a@example.com", "m", crate::config::MailLanguage::En);
+        assert_eq!(e.subject, "[m] Test message");
+        assert!(e.body.contains("No action is needed"));
+    }
+
+    #[test]
     fn reasons_never_carry_the_error_text() {
         let e = Error::Internal("smtp: permanent error (535): secret-user rejected".into());
         assert_eq!(reason_class(&e), "rejected");
