@@ -490,8 +490,8 @@ mod tests {
         assert!(m.code.is_empty());
         assert!(m.text.contains("test message"), "{}", m.text.as_str());
         let json: serde_json::Value = serde_json::from_str(&m.webhook_json()).unwrap_or_default();
-        assert_eq!(json["channel"], "voice");
-        assert_eq!(json["code"], "");
+        assert_eq!(json.get("channel"), Some(&serde_json::json!("voice")));
+        assert_eq!(json.get("code"), Some(&serde_json::json!("")));
         let e = test_email("a@example.com", "m", crate::config::MailLanguage::En);
         assert_eq!(e.subject, "[m] Test message");
         assert!(e.body.contains("No action is needed"));
