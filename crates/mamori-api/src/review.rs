@@ -12,7 +12,8 @@ pub struct ReviewFinding {
     pub title: String,
     /// `low`, `medium` or `high`.
     pub severity: String,
-    /// `pass`, `fail` or `undecidable`.
+    /// `pass`, `fail`, `undecidable` or `not_applicable` (the check does not apply to this
+    /// deployment, e.g. recovery delivery when that recovery is off).
     pub outcome: String,
     /// Accounts, keys or settings at fault.
     pub affected: Vec<String>,

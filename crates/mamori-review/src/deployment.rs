@@ -102,6 +102,11 @@ pub struct SettingsFacts {
     pub secure_cookies: bool,
     /// The phone gateway provider (`webhook`, `log`), or `None` when none is configured.
     pub phone_gateway: Option<String>,
+    /// Whether email delivery (an SMTP server) is configured.
+    pub email_delivery: bool,
+    /// Whether accounts may recover by alternative factors (an email code, then a phone code;
+    /// `recovery.alternative_factors` is not `off`).
+    pub alternative_factor_recovery: bool,
     /// How long audit events must be kept, in days.
     pub audit_retention_days: u32,
     /// Unix time the deployment first started (its database was created).
@@ -142,6 +147,43 @@ fn check(
         remedy: remedy.to_string(),
         link: Some(link.to_string()),
     }
+}
+
+/// `DR-RECOVERY-DELIVERY`: both channels of alternative-factor recovery are configured.
+fn recovery_delivery(s: &SettingsFacts) -> Finding {
+    const ID: &str = "DR-RECOVERY-DELIVERY";
+    const TITLE: &str = "Recovery by alternative factors can deliver its email and phone codes";
+    const LINK: &str = "/docs/recovery.md";
+    if !s.alternative_factor_recovery {
+        return Finding {
+            id: ID,
+            title: TITLE,
+            severity: Severity::High,
+            outcome: Outcome::NotApplicable,
+            affected: vec![],
+            remedy: "recovery.alternative_factors = \"off\": no recovery codes are sent by email \
+                     or phone"
+                .to_string(),
+            link: Some(LINK.to_string()),
+        };
+    }
+    let mut missing = Vec::new();
+    if !s.email_delivery {
+        missing.push("email delivery is not configured (smtp.host)".to_string());
+    }
+    if s.phone_gateway.is_none() {
+        missing.push("phone delivery is not configured (phone.provider)".to_string());
+    }
+    check(
+        ID,
+        TITLE,
+        Severity::High,
+        missing,
+        "configure an SMTP server (smtp.host) and a phone gateway (phone.provider = \"webhook\"), \
+         check them with `mamori-server admin test-email` and `admin test-phone`, or set \
+         recovery.alternative_factors = \"off\"",
+        LINK,
+    )
 }
 
 fn days(secs: i64) -> i64 {
@@ -376,6 +418,11 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         "configure the webhook phone gateway of your SMS or voice provider",
         "/docs/recovery.md",
     ));
+    // #15 delivery: recovery by alternative factors sends one code by email and one by phone;
+    // with either channel missing nobody can use it, and users find out only when they have
+    // lost their device. When that recovery is off there is nothing to deliver: not applicable
+    // rather than a pass, so the review does not claim delivery works.
+    f.push(recovery_delivery(s));
     // Retention: events younger than the retention period (or than the deployment) must all
     // still be there. The oldest stored event must therefore be at least as old as the later
     // of the deployment's first start and the retention horizon, give or take a day.

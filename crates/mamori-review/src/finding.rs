@@ -24,7 +24,8 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Whether a check passed, failed, or could not be decided from the data at hand.
+/// Whether a check passed, failed, could not be decided from the data at hand, or does not
+/// apply to this deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -34,6 +35,10 @@ pub enum Outcome {
     Fail,
     /// The input cannot answer this check (said plainly rather than guessed).
     Undecidable,
+    /// The check does not apply to this deployment (e.g. recovery delivery when that recovery
+    /// is switched off); `remedy` says why. Neither a pass nor a failure: the thing it guards
+    /// does not exist here.
+    NotApplicable,
 }
 
 /// One check's result.
@@ -45,7 +50,7 @@ pub struct Finding {
     pub title: &'static str,
     /// Severity if it fails.
     pub severity: Severity,
-    /// Pass, fail or undecidable.
+    /// Pass, fail, undecidable or not applicable.
     pub outcome: Outcome,
     /// The users, keys or settings at fault (empty when passing).
     pub affected: Vec<String>,
@@ -78,13 +83,14 @@ impl Review {
             .any(|f| f.outcome == Outcome::Undecidable && f.severity == Severity::High)
     }
 
-    /// Counts of (passed, failed, undecidable) checks.
-    pub fn counts(&self) -> (usize, usize, usize) {
+    /// Counts of (passed, failed, undecidable, not applicable) checks.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
         let count = |o| self.findings.iter().filter(|f| f.outcome == o).count();
         (
             count(Outcome::Pass),
             count(Outcome::Fail),
             count(Outcome::Undecidable),
+            count(Outcome::NotApplicable),
         )
     }
 }

@@ -5,7 +5,7 @@ use mamori_review::deployment::{
     review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, RequireMfa,
     SettingsFacts, MIN_PASSWORD_LENGTH,
 };
-use mamori_review::{Outcome, Review};
+use mamori_review::{Finding, Outcome, Review, Severity};
 
 const DAY: i64 = 86_400;
 const NOW: i64 = 1_795_824_000; // 2026-11-28
@@ -44,6 +44,8 @@ fn good() -> DeploymentFacts {
             public_url: "https://mfa.example.com".into(),
             secure_cookies: true,
             phone_gateway: Some("webhook".into()),
+            email_delivery: true,
+            alternative_factor_recovery: true,
             audit_retention_days: 365,
             first_start: NOW - 400 * DAY,
             oldest_audit_event: Some(NOW - 365 * DAY),
@@ -84,7 +86,7 @@ fn a_well_run_deployment_passes_everything() {
     let r = review(&good(), NOW);
     assert_eq!(failing(&r), vec![]);
     assert!(!r.has_high_failure());
-    assert_eq!(r.counts(), (r.findings.len(), 0, 0));
+    assert_eq!(r.counts(), (r.findings.len(), 0, 0, 0));
     assert!(r.findings.len() >= 13);
 }
 
@@ -241,7 +243,99 @@ fn settings() {
             &["phone.provider = \"log\" writes codes into the server log"],
         )],
     );
-    check(|d| d.settings.phone_gateway = None, &[]);
+    // Without a gateway no phone codes go anywhere: recovery by alternative factors (on by
+    // default) cannot work; see `recovery_delivery` for the rest of that check.
+    check(
+        |d| d.settings.phone_gateway = None,
+        &[(
+            "DR-RECOVERY-DELIVERY",
+            &["phone delivery is not configured (phone.provider)"],
+        )],
+    );
+}
+
+// #15 delivery
+fn recovery_delivery_finding(change: impl FnOnce(&mut DeploymentFacts)) -> Finding {
+    let mut d = good();
+    change(&mut d);
+    let r = review(&d, NOW);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == "DR-RECOVERY-DELIVERY")
+        .cloned();
+    f.unwrap_or_else(|| panic!("no DR-RECOVERY-DELIVERY finding in {r:?}"))
+}
+
+#[test]
+fn recovery_delivery_passes_with_both_channels() {
+    let f = recovery_delivery_finding(|_| {});
+    assert_eq!(f.outcome, Outcome::Pass);
+    assert_eq!(f.severity, Severity::High);
+    assert!(f.affected.is_empty());
+    // The development `log` gateway delivers (to the log): DR-PHONE-GATEWAY judges it, not
+    // this check.
+    let f = recovery_delivery_finding(|d| d.settings.phone_gateway = Some("log".into()));
+    assert_eq!(f.outcome, Outcome::Pass);
+}
+
+#[test]
+fn recovery_delivery_fails_without_email_or_phone() {
+    check(
+        |d| d.settings.email_delivery = false,
+        &[(
+            "DR-RECOVERY-DELIVERY",
+            &["email delivery is not configured (smtp.host)"],
+        )],
+    );
+    check(
+        |d| {
+            d.settings.email_delivery = false;
+            d.settings.phone_gateway = None;
+        },
+        &[(
+            "DR-RECOVERY-DELIVERY",
+            &[
+                "email delivery is not configured (smtp.host)",
+                "phone delivery is not configured (phone.provider)",
+            ],
+        )],
+    );
+    let mut d = good();
+    d.settings.email_delivery = false;
+    let r = review(&d, NOW);
+    assert!(r.has_high_failure(), "a recovery nobody can use is high");
+    let f = recovery_delivery_finding(|d| d.settings.email_delivery = false);
+    assert!(f.remedy.contains("admin test-email"), "{}", f.remedy);
+}
+
+#[test]
+fn recovery_delivery_does_not_apply_when_that_recovery_is_off() {
+    for (email, phone) in [(false, None), (true, Some("webhook")), (false, Some("log"))] {
+        let f = recovery_delivery_finding(|d| {
+            d.settings.alternative_factor_recovery = false;
+            d.settings.email_delivery = email;
+            d.settings.phone_gateway = phone.map(str::to_string);
+        });
+        assert_eq!(f.outcome, Outcome::NotApplicable, "{email} {phone:?}");
+        assert!(f.affected.is_empty());
+        assert!(f.remedy.contains("alternative_factors"), "{}", f.remedy);
+    }
+    let mut d = good();
+    d.settings.alternative_factor_recovery = false;
+    d.settings.email_delivery = false;
+    d.settings.phone_gateway = None;
+    let r = review(&d, NOW);
+    // Not applicable is neither a failure nor undecidable, and is counted on its own.
+    assert!(!r.has_high_failure());
+    assert!(!r.has_high_undecidable());
+    assert_eq!(r.counts(), (r.findings.len() - 1, 0, 0, 1));
+    let json = serde_json::to_value(&r).unwrap_or_default();
+    let outcome = json["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == "DR-RECOVERY-DELIVERY"))
+        .map(|f| f["outcome"].clone());
+    assert_eq!(outcome, Some(serde_json::json!("not_applicable")));
 }
 
 #[test]

@@ -92,6 +92,15 @@ pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) 
 
 /// Runs one admin command.
 pub async fn run(config: &Config, cmd: AdminCommand, out: &mut dyn Write) -> Result<()> {
+    // #15 delivery: these only talk to the mail server or phone gateway, so they work before
+    // any database exists (and never create one or the server key).
+    match cmd {
+        AdminCommand::TestEmail { address } => return test_email(config, &address, out).await,
+        AdminCommand::TestPhone { number, voice } => {
+            return test_phone(config, &number, voice, out).await
+        }
+        _ => {}
+    }
     let public_url = config.admin_public_url();
     let svc = crate::server::open_service(config, public_url).await?;
     run_with(&svc, &SystemClock, cmd, out).await
@@ -268,9 +277,12 @@ pub async fn run_with(
                 writeln!(out, "{text}").map_err(io)?;
             } else {
                 for f in &wire.findings {
+                    // The deployment's checks are never undecidable, but may not apply (e.g.
+                    // recovery delivery when that recovery is off): `SKIP`, with the reason.
                     let mark = match f.outcome.as_str() {
                         "pass" => "PASS",
                         "fail" => "FAIL",
+                        "not_applicable" => "SKIP",
                         _ => "N/A ",
                     };
                     writeln!(out, "{mark}  [{}] {}  ({})", f.severity, f.title, f.id)
@@ -284,12 +296,17 @@ pub async fn run_with(
                             .as_deref()
                             .map(|l| format!(" ({l})"))
                             .unwrap_or_default();
-                        writeln!(out, "        fix: {}{link}", f.remedy).map_err(io)?;
+                        let label = if f.outcome == "fail" { "fix" } else { "why" };
+                        writeln!(out, "        {label}: {}{link}", f.remedy).map_err(io)?;
                     }
                 }
-                let (pass, fail, undecided) = review.counts();
-                writeln!(out, "{pass} passed, {fail} failed, {undecided} undecidable")
-                    .map_err(io)?;
+                let (pass, fail, undecided, not_applicable) = review.counts();
+                writeln!(
+                    out,
+                    "{pass} passed, {fail} failed, {undecided} undecidable, \
+                     {not_applicable} not applicable"
+                )
+                .map_err(io)?;
             }
             if review.has_high_failure() {
                 return Err(Error::ReviewFailed);
@@ -360,6 +377,12 @@ pub async fn run_with(
                 account.phone.as_deref().unwrap_or("-"),
             )
             .map_err(io)?;
+        }
+        // Handled by `run` without opening the database.
+        AdminCommand::TestEmail { .. } | AdminCommand::TestPhone { .. } => {
+            return Err(Error::Internal(
+                "test-email and test-phone do not run on an open service".into(),
+            ));
         }
         AdminCommand::SetupRoot => {
             let link = svc.root_setup_link(clock.now(), &mut OsRng).await?;
@@ -450,6 +473,98 @@ pub async fn run_with(
         }
     }
     Ok(())
+}
+
+// #15 delivery
+/// How long a test send may take in all (connection, TLS, every SMTP step or the webhook's
+/// answer): generous, since an operator is waiting for a verdict, not a user for a code.
+const TEST_SEND_BOUND: Duration = Duration::from_secs(30);
+
+/// Sends with [`TEST_SEND_BOUND`]; `Err(reason class)` when it did not go out.
+async fn send_bounded(
+    send: impl std::future::Future<Output = Result<()>>,
+) -> std::result::Result<(), &'static str> {
+    match tokio::time::timeout(TEST_SEND_BOUND, send).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(crate::domain::delivery::reason_class(&e)),
+        Err(_) => Err("timeout"),
+    }
+}
+
+/// `admin test-email ADDRESS`: one message through the configured SMTP server, one line of
+/// outcome. A failure is [`Error::TestDeliveryFailed`] with the reason class only: the
+/// transport's error text may echo the SMTP user or a server's reply.
+pub async fn test_email(config: &Config, address: &str, out: &mut dyn Write) -> Result<()> {
+    use crate::domain::delivery::{email_route, mask_contact, reason_class};
+    let address = address.trim();
+    crate::domain::accounts::check_contact(Some(address))?;
+    let shown = mask_contact(address);
+    let Some(route) = email_route(&config.smtp) else {
+        return Err(Error::TestDeliveryFailed {
+            what: format!("test email to {shown}: email delivery is not configured (smtp.host)"),
+            reason: "not_configured",
+        });
+    };
+    let failed = |reason| Error::TestDeliveryFailed {
+        what: format!("test email to {shown} via {route}"),
+        reason,
+    };
+    let notifier =
+        crate::domain::notify::from_config(&config.smtp).map_err(|e| failed(reason_class(&e)))?;
+    let email = crate::domain::delivery::test_email(
+        address,
+        &config.service_name,
+        config.recovery.default_language,
+    );
+    send_bounded(notifier.send(&email)).await.map_err(failed)?;
+    writeln!(out, "sent test email to {shown} via {route}").map_err(io)
+}
+
+/// `admin test-phone NUMBER [--voice]`: one text message (or call) through the configured
+/// phone gateway, one line of outcome. The number is read like a contact's
+/// (`phone.default_region` for numbers without `+`); an invalid one is refused before
+/// anything is sent.
+pub async fn test_phone(
+    config: &Config,
+    number: &str,
+    voice: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use crate::domain::delivery::{mask_contact, phone_route, reason_class, PhoneChannel};
+    use crate::domain::phone;
+    let region = phone::parse_region(&config.phone.default_region)?;
+    let to = phone::normalize(number, region)?;
+    let shown = mask_contact(&to);
+    let channel = if voice {
+        PhoneChannel::Voice
+    } else {
+        PhoneChannel::Sms
+    };
+    let kind = match channel {
+        PhoneChannel::Sms => "test text message",
+        PhoneChannel::Voice => "test call",
+    };
+    let Some(route) = phone_route(&config.phone) else {
+        return Err(Error::TestDeliveryFailed {
+            what: format!("{kind} to {shown}: phone delivery is not configured (phone.provider)"),
+            reason: "not_configured",
+        });
+    };
+    let failed = |reason| Error::TestDeliveryFailed {
+        what: format!("{kind} to {shown} via {route}"),
+        reason,
+    };
+    let gateway = crate::domain::notify::phone_from_config(&config.phone)
+        .map_err(|e| failed(reason_class(&e)))?;
+    let msg = crate::domain::delivery::test_phone_message(
+        crate::domain::new_id(&mut OsRng),
+        &to,
+        channel,
+        &config.service_name,
+        SystemClock.now(),
+    );
+    send_bounded(gateway.send(&msg)).await.map_err(failed)?;
+    writeln!(out, "sent {kind} to {shown} via {route}").map_err(io)
 }
 
 #[cfg(test)]

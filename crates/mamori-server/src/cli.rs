@@ -153,6 +153,25 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    // #15 delivery
+    /// Send a test email through the configured SMTP server and print the outcome in one line;
+    /// exits 1 with the reason class (transport, tls, rejected, timeout, not_configured, …)
+    /// when it could not be sent. Needs no database.
+    TestEmail {
+        /// The address to send to.
+        address: String,
+    },
+    /// Send a test text message (or, with --voice, a call) through the configured phone
+    /// gateway and print the outcome in one line; exits 1 with the reason class when it could
+    /// not be sent. Needs no database.
+    TestPhone {
+        /// Phone number: +81 90 1234 5678, or as dialled in phone.default_region
+        /// (090-1234-5678).
+        number: String,
+        /// Call the number and read the message out instead of texting it.
+        #[arg(long)]
+        voice: bool,
+    },
     // #15 contacts
     /// Set a user's contact details (root included: usually before anyone else exists), used
     /// to recover the account with alternative factors when its MFA device is lost. Without

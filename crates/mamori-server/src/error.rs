@@ -106,6 +106,18 @@ pub enum Error {
     #[error("we could not send the code by {0}: try again later or use another way")]
     DeliveryFailed(&'static str),
 
+    /// An administrator's test message (`admin test-email`, `admin test-phone`) was not sent:
+    /// `what` names the masked recipient and the route, `reason` is the class from
+    /// [`crate::domain::delivery::reason_class`], never the transport's error text (it may
+    /// name a user or echo a server's reply).
+    #[error("could not send {what}: {reason}")]
+    TestDeliveryFailed {
+        /// The message, its masked recipient and the route tried.
+        what: String,
+        /// The reason class (`transport`, `rejected`, `tls`, `timeout`, `not_configured`, …).
+        reason: &'static str,
+    },
+
     // #15 contacts
     /// A phone number that is not valid (the message says what was entered and the form
     /// expected).

@@ -76,7 +76,8 @@ async fn shutdown_signal() {
 
 /// Runs the server until SIGTERM/Ctrl-C. Prints on standard output (on first start) the root
 /// setup link, then the public URL, the origin security keys are bound to (with a warning when
-/// browsers cannot register keys there) and `listening on http://ADDR`; records the public URL
+/// browsers cannot register keys there), what email and phone delivery do, and `listening on
+/// http://ADDR`; records the public URL
 /// in the data directory for the admin command line.
 pub async fn serve(config: Config) -> Result<()> {
     // Before the first hash (the service's dummy hash is made while opening it).
@@ -117,11 +118,12 @@ pub async fn serve(config: Config) -> Result<()> {
         let _ = writeln!(out, "WARNING: {w}");
         tracing::warn!("{w}");
     }
-    let _ = writeln!(out, "listening on http://{bound}");
-    // #15 delivery
+    // #15 delivery: before `listening on`, the line that scripts (and the tests) wait for, so
+    // whoever starts the server has read what delivery does by the time it serves.
     for line in crate::domain::delivery::startup_lines(&config) {
         let _ = writeln!(out, "{line}");
     }
+    let _ = writeln!(out, "listening on http://{bound}");
     let _ = out.flush();
     tracing::info!(%bound, backend = svc.store().backend(), "listening");
 

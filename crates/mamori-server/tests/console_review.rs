@@ -62,3 +62,42 @@ async fn review_page_shows_findings_and_their_fixes() {
     })
     .await;
 }
+
+// #15 delivery
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_does_not_apply_says_why_in_both_languages() {
+    // Recovery by alternative factors is off: its delivery check does not apply.
+    let srv = Server::start(&[
+        ("MAMORI_REQUIRE_MFA", "root"),
+        ("MAMORI_RECOVERY_ALTERNATIVE_FACTORS", "off"),
+    ]);
+    let link = srv.setup_link();
+    with_browser("review-na", &srv, Options::default(), move |b| async move {
+        b.set_password_from_link(&link).await;
+        b.sign_in_password("root").await;
+        let secret = b.start_enrollment("phone").await;
+        b.enter_two_codes_behind(&secret).await;
+
+        b.goto("/review").await;
+        assert_eq!(outcome(&b, "DR-RECOVERY-DELIVERY").await, "Not applicable");
+        let row = b.text("check-DR-RECOVERY-DELIVERY").await;
+        assert!(
+            row.contains("Recovery by alternative factors is off"),
+            "the reason, not a remedy: {row}"
+        );
+        assert!(
+            b.text("review-summary").await.contains("1 not applicable"),
+            "{}",
+            b.text("review-summary").await
+        );
+
+        b.click("lang-ja").await;
+        assert_eq!(outcome(&b, "DR-RECOVERY-DELIVERY").await, "対象外");
+        assert!(b
+            .text("check-DR-RECOVERY-DELIVERY")
+            .await
+            .contains("代替要素による回復は無効です"));
+        assert!(b.text("review-summary").await.contains("対象外 1 件"));
+    })
+    .await;
+}

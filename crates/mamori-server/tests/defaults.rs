@@ -224,6 +224,86 @@ fn the_start_warns_when_browsers_cannot_register_keys_at_the_public_url() {
     }
 }
 
+// #15 delivery
+#[test]
+fn the_start_says_what_delivery_does_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |name: &str| {
+        let data = dir.path().join(name);
+        vec![
+            "serve".to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data.to_str().unwrap().to_string(),
+        ]
+    };
+    let args = serve("bare");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Nothing configured: both channels say so, and the recovery that needs them is flagged.
+    let srv = Started::spawn(&args, &[], &dir.path().join("bare.log"));
+    let at = |prefix: &str| {
+        srv.lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line before listening: {:?}", srv.lines))
+    };
+    let listening = at("listening on ");
+    assert_eq!(listening, srv.lines.len() - 1, "{:?}", srv.lines);
+    assert!(at("email delivery: not configured") < listening);
+    assert!(at("phone delivery: not configured") < listening);
+    assert!(at("warning: recovery by alternative factors is enabled") < listening);
+    drop(srv);
+
+    // Both configured: where each goes, and no warning.
+    let secret = dir.path().join("phone-secret");
+    std::fs::write(&secret, "a-webhook-secret-of-32-characters\n").unwrap();
+    let args = serve("configured");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let srv = Started::spawn(
+        &args,
+        &[
+            ("MAMORI_SMTP_HOST", "relay.example"),
+            ("MAMORI_SMTP_PORT", "587"),
+            ("MAMORI_PHONE_PROVIDER", "webhook"),
+            (
+                "MAMORI_PHONE_URL",
+                "https://gateway.example/mamori?token=t0ken",
+            ),
+            ("MAMORI_PHONE_SECRET_FILE", secret.to_str().unwrap()),
+        ],
+        &dir.path().join("configured.log"),
+    );
+    let before: Vec<&String> = srv
+        .lines
+        .iter()
+        .take_while(|l| !l.starts_with("listening on "))
+        .collect();
+    assert!(
+        before
+            .iter()
+            .any(|l| l
+                .starts_with("email delivery: smtp relay.example:587 security starttls, from ")),
+        "{before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|l| *l == "phone delivery: webhook to gateway.example (sms and voice)"),
+        "{before:?}"
+    );
+    assert!(
+        !before.iter().any(|l| l.starts_with("warning:")),
+        "{before:?}"
+    );
+    // The webhook URL's query (a gateway token, say) is not printed.
+    assert!(
+        !srv.lines.iter().any(|l| l.contains("t0ken")),
+        "{:?}",
+        srv.lines
+    );
+}
+
 /// A form post through the client (its cookie store holds the CSRF and session cookies).
 async fn post_form(
     c: &reqwest::Client,

@@ -153,3 +153,65 @@ async fn a_hardened_configuration_passes_the_settings_checks() {
     // The development phone gateway writes codes into the log: flagged.
     assert_eq!(finding(&review, "DR-PHONE-GATEWAY")["outcome"], "fail");
 }
+
+// #15 delivery
+#[tokio::test]
+async fn recovery_delivery_follows_the_configuration() {
+    // The defaults: recovery by alternative factors is on, but neither email nor a phone
+    // gateway is configured, so nobody could use it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), None, &[]);
+    let token = server.root_session().await;
+    let (_, _, full) = server.enroll(&token, "phone").await;
+    let (s, review) = server.get("/api/v1/review", Some(&full)).await;
+    assert_eq!(s, 200, "{review}");
+    let f = finding(&review, "DR-RECOVERY-DELIVERY");
+    assert_eq!(f["outcome"], "fail", "{f}");
+    assert_eq!(f["severity"], "high");
+    assert_eq!(
+        f["affected"],
+        json!([
+            "email delivery is not configured (smtp.host)",
+            "phone delivery is not configured (phone.provider)"
+        ])
+    );
+    assert!(
+        f["remedy"]
+            .as_str()
+            .is_some_and(|r| r.contains("test-email")),
+        "{f}"
+    );
+    drop(server);
+
+    // That recovery switched off: the check does not apply, in the API and on the command line.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let off = ("MAMORI_RECOVERY_ALTERNATIVE_FACTORS", "off");
+    let server = Server::start(dir.path(), None, &[off]);
+    let token = server.root_session().await;
+    let (_, _, full) = server.enroll(&token, "phone").await;
+    let (_, review) = server.get("/api/v1/review", Some(&full)).await;
+    let f = finding(&review, "DR-RECOVERY-DELIVERY");
+    assert_eq!(f["outcome"], "not_applicable", "{f}");
+    assert_eq!(f["affected"], json!([]));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mamori-server"))
+        .args(["admin", "review", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("MAMORI_CONFIG")
+        .env(off.0, off.1)
+        .output()
+        .expect("run admin review");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        text.contains(
+            "SKIP  [high] Recovery by alternative factors can deliver its email and phone codes  \
+             (DR-RECOVERY-DELIVERY)\n        why: recovery.alternative_factors = \"off\""
+        ),
+        "{text}"
+    );
+    let summary = text.lines().last().unwrap_or_default();
+    assert!(
+        summary.ends_with(", 0 undecidable, 1 not applicable"),
+        "{summary}"
+    );
+}

@@ -96,6 +96,9 @@ fn print_text(review: &Review, users: usize) {
             Outcome::Pass => "PASS",
             Outcome::Fail => "FAIL",
             Outcome::Undecidable => "N/A ",
+            // No credential-report check has this outcome (it exists for deployment checks
+            // that do not apply); shown distinctly should one ever appear.
+            Outcome::NotApplicable => "SKIP",
         };
         println!("{mark}  [{}] {}  ({})", f.severity, f.title, f.id);
         for a in &f.affected {
@@ -113,6 +116,7 @@ fn print_text(review: &Review, users: usize) {
             println!("        see: {link}");
         }
     }
-    let (pass, fail, undecided) = review.counts();
+    // Credential-report checks always apply: the fourth count (not applicable) is zero.
+    let (pass, fail, undecided, _) = review.counts();
     println!("{users} users reviewed: {pass} passed, {fail} failed, {undecided} cannot be decided from a credential report");
 }

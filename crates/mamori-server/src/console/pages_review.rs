@@ -17,6 +17,8 @@ fn rank(f: &mamori_review::Finding) -> (u8, u8) {
         Outcome::Fail => 0,
         Outcome::Undecidable => 1,
         Outcome::Pass => 2,
+        // Checks that do not apply to this deployment come last.
+        Outcome::NotApplicable => 3,
     };
     let severity = match f.severity {
         Severity::High => 0,
@@ -42,6 +44,14 @@ pub fn translate_detail(tr: &Tr, s: &str) -> String {
             "review_details.phone_log",
         ),
         ("the audit log is empty", "review_details.audit_empty"),
+        (
+            "email delivery is not configured (smtp.host)",
+            "review_details.email_delivery_missing",
+        ),
+        (
+            "phone delivery is not configured (phone.provider)",
+            "review_details.phone_delivery_missing",
+        ),
     ];
     for (en, key) in fixed {
         if s == en {
@@ -123,30 +133,38 @@ pub async fn review(ctx: Ctx) -> PageResult {
                     Outcome::Pass => "review.pass",
                     Outcome::Fail => "review.fail",
                     Outcome::Undecidable => "review.undecidable",
+                    Outcome::NotApplicable => "review.not_applicable",
                 }),
                 passed: f.outcome == Outcome::Pass,
                 outcome_class: match f.outcome {
                     Outcome::Pass => "pass",
                     Outcome::Fail => "fail",
                     Outcome::Undecidable => "undecidable",
+                    Outcome::NotApplicable => "not-applicable",
                 },
                 affected: f
                     .affected
                     .iter()
                     .map(|a| translate_detail(&p.tr, a))
                     .collect(),
-                remedy: p.tr.t(&key("remedy")),
+                // A check that does not apply says why instead of what to fix.
+                remedy: p.tr.t(&key(if f.outcome == Outcome::NotApplicable {
+                    "not_applicable"
+                } else {
+                    "remedy"
+                })),
                 link: f.link.clone().filter(|l| !l.starts_with("/docs/")),
             }
         })
         .collect();
-    let (pass, fail, undecided) = review.counts();
+    let (pass, fail, undecided, not_applicable) = review.counts();
     let summary = p.tr.tf(
         "review.summary",
         &[
             ("pass", &pass.to_string()),
             ("fail", &fail.to_string()),
             ("undecided", &undecided.to_string()),
+            ("not_applicable", &not_applicable.to_string()),
         ],
     );
     let v = ReviewView {

@@ -492,7 +492,8 @@ pub struct ReviewRow {
     pub severity_class: &'static str,
     pub outcome: String,
     pub passed: bool,
-    /// #15 polish: `fail`, `undecidable` or `pass` (row and result colour).
+    /// The row's and result's class (colour): `pass`, `fail`, `undecidable` or
+    /// `not-applicable`.
     pub outcome_class: &'static str,
     pub affected: Vec<String>,
     pub remedy: String,

@@ -265,6 +265,96 @@ fn country_code_len(digits: &str) -> usize {
     }
 }
 
+/// Where email goes, for the operator: `smtp HOST:PORT (SECURITY)`, or `None` when no SMTP
+/// server is configured. Names no user or password.
+pub fn email_route(c: &crate::config::SmtpConfig) -> Option<String> {
+    use crate::config::SmtpSecurity;
+    let host = c.host.as_deref()?;
+    let security = match c.security {
+        SmtpSecurity::None => "none",
+        SmtpSecurity::Starttls => "starttls",
+        SmtpSecurity::Tls => "tls",
+    };
+    Some(format!("smtp {host}:{} ({security})", c.port))
+}
+
+/// Where phone messages go, for the operator: `webhook HOST` (the URL's host only: a path or
+/// query may carry a gateway token), `log`, or `None` when no gateway is configured.
+pub fn phone_route(c: &crate::config::PhoneConfig) -> Option<String> {
+    match c.provider.trim() {
+        "webhook" => {
+            let host = c
+                .url
+                .as_deref()
+                .and_then(|u| reqwest::Url::parse(u).ok())
+                .and_then(|u| {
+                    let host = u.host_str()?.to_string();
+                    Some(match u.port() {
+                        Some(port) => format!("{host}:{port}"),
+                        None => host,
+                    })
+                })
+                .unwrap_or_else(|| "?".into());
+            Some(format!("webhook {host}"))
+        }
+        "log" => Some("log (development only)".into()),
+        _ => None,
+    }
+}
+
+/// Purpose of an administrator's test message in the webhook JSON (its `code` is empty).
+pub const TEST_PURPOSE: &str = "delivery_test";
+
+/// The email `mamori-server admin test-email` sends: says what it is and that nothing needs
+/// doing, in the configured mail language.
+pub fn test_email(to: &str, service: &str, lang: crate::config::MailLanguage) -> Email {
+    use zeroize::Zeroizing;
+    let (subject, body) = match lang {
+        crate::config::MailLanguage::Ja => (
+            format!("[{service}] テストメッセージ"),
+            "これは mamori-server admin test-email で送信したテストメッセージです。\
+             メール配信が動作していることを確認するためのもので、対応は不要です。\n"
+                .to_string(),
+        ),
+        crate::config::MailLanguage::En => (
+            format!("[{service}] Test message"),
+            "This is a test message sent with `mamori-server admin test-email` to check that \
+             email delivery works. No action is needed.\n"
+                .to_string(),
+        ),
+    };
+    Email {
+        to: to.to_string(),
+        subject,
+        body: Zeroizing::new(body),
+    }
+}
+
+/// The phone message `mamori-server admin test-phone` sends: no code (`code` is empty,
+/// `purpose` is [`TEST_PURPOSE`]), a sentence that can be texted or spoken.
+pub fn test_phone_message(
+    id: String,
+    to: &str,
+    channel: PhoneChannel,
+    service: &str,
+    now: UnixTime,
+) -> PhoneMessage {
+    use zeroize::Zeroizing;
+    PhoneMessage {
+        id,
+        to: to.to_string(),
+        purpose: TEST_PURPOSE,
+        code: Zeroizing::new(String::new()),
+        text: Zeroizing::new(format!(
+            "{service}: this is a test message from the administrator, to check that phone \
+             delivery works. No action is needed."
+        )),
+        service: service.to_string(),
+        timestamp: now,
+        channel,
+    }
+}
+
 /// The start-up lines saying what email and phone delivery are configured, or what their
 /// absence disables (#15: a deployment must not find out from a user that codes go nowhere).
 pub fn startup_lines(c: &crate::config::Config) -> Vec<String> {
@@ -366,6 +456,45 @@ mod tests {
             Some(PhoneChannel::Voice)
         );
         assert!(PhoneChannel::parse(Some("fax")).is_err());
+    }
+
+    #[test]
+    fn routes_name_host_port_and_security_but_no_path_or_query() {
+        use crate::config::{PhoneConfig, SmtpConfig, SmtpSecurity};
+        let mut smtp = SmtpConfig::default();
+        assert_eq!(email_route(&smtp), None);
+        smtp.host = Some("relay.example".into());
+        smtp.port = 587;
+        smtp.security = SmtpSecurity::Starttls;
+        smtp.username = Some("relay-user".into());
+        assert_eq!(
+            email_route(&smtp).as_deref(),
+            Some("smtp relay.example:587 (starttls)")
+        );
+        let mut phone = PhoneConfig::default();
+        assert_eq!(phone_route(&phone), None);
+        phone.provider = "webhook".into();
+        phone.url = Some("https://gw.example:8443/send?token=t0ken".into());
+        assert_eq!(
+            phone_route(&phone).as_deref(),
+            Some("webhook gw.example:8443")
+        );
+        phone.url = Some("https://gw.example/send".into());
+        assert_eq!(phone_route(&phone).as_deref(), Some("webhook gw.example"));
+    }
+
+    #[test]
+    fn test_messages_carry_no_code_and_say_what_they_are() {
+        let m = test_phone_message("id1".into(), "+819012345678", PhoneChannel::Voice, "m", 7);
+        assert_eq!(m.purpose, TEST_PURPOSE);
+        assert!(m.code.is_empty());
+        assert!(m.text.contains("test message"), "{}", m.text.as_str());
+        let json: serde_json::Value = serde_json::from_str(&m.webhook_json()).unwrap_or_default();
+        assert_eq!(json.get("channel"), Some(&serde_json::json!("voice")));
+        assert_eq!(json.get("code"), Some(&serde_json::json!("")));
+        let e = test_email("a@example.com", "m", crate::config::MailLanguage::En);
+        assert_eq!(e.subject, "[m] Test message");
+        assert!(e.body.contains("No action is needed"));
     }
 
     #[test]

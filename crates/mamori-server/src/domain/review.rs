@@ -95,6 +95,10 @@ impl Service {
             // Cookies get `Secure` exactly when the public URL is https (see `http::AppState`).
             secure_cookies: p.public_url.starts_with("https://"),
             phone_gateway: p.phone_gateway.clone(),
+            // What is actually wired, not what the configuration hoped for.
+            email_delivery: self.notifier.enabled(),
+            alternative_factor_recovery: p.alternative_factors
+                != crate::config::AlternativeFactors::Off,
             audit_retention_days: p.audit_retention_days,
             first_start,
             oldest_audit_event: self.store.oldest_audit_event().await?,

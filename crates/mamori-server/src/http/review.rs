@@ -30,6 +30,7 @@ pub fn review_wire(review: &Review, at: UnixTime) -> ReviewResponse {
                     Outcome::Pass => "pass",
                     Outcome::Fail => "fail",
                     Outcome::Undecidable => "undecidable",
+                    Outcome::NotApplicable => "not_applicable",
                 }
                 .to_string(),
                 affected: f.affected.clone(),
