@@ -123,6 +123,51 @@ impl Db {
         }
         token
     }
+
+    // #15 recovery
+    /// Writes a pending alternative-factor recovery of `account_id`, as the phone step makes
+    /// one; returns its id and cancel token.
+    async fn pending_recovery(&self, account_id: &str) -> (String, String) {
+        let t = now() as i64;
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = data_encoding::BASE64URL_NOPAD.encode(&raw);
+        let hash = mamori_server::domain::token_hash(&token);
+        let id = uuid::Uuid::new_v4().to_string();
+        let sql = "INSERT INTO recovery_pending (id, account_id, created_at, ready_at, \
+                   cancel_hash, state, ended_at) VALUES ($1, $2, $3, $4, $5, 'pending', NULL)";
+        macro_rules! insert {
+            ($pool:expr) => {
+                sqlx::query(sql)
+                    .bind(&id)
+                    .bind(account_id)
+                    .bind(t)
+                    .bind(t + 86400)
+                    .bind(&hash)
+                    .execute($pool)
+                    .await
+                    .unwrap()
+            };
+        }
+        match self {
+            Db::Sqlite(p) => {
+                insert!(p);
+            }
+            Db::Pg(p) => {
+                insert!(p);
+            }
+        }
+        (id, token)
+    }
+
+    /// The state of a pending recovery row: `pending`, `completed` or `cancelled`.
+    async fn recovery_state(&self, id: &str) -> String {
+        let sql = "SELECT state FROM recovery_pending WHERE id = $1";
+        match self {
+            Db::Sqlite(p) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await.unwrap(),
+            Db::Pg(p) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await.unwrap(),
+        }
+    }
 }
 
 /// An account the table refers to.
@@ -404,6 +449,12 @@ impl Matrix {
                 .map(str::to_string);
             return (status, answer);
         }
+        if matches!(
+            row.op.as_str(),
+            "cancel_recovery" | "cancel_link_get" | "cancel_link_post"
+        ) {
+            return self.run_cancel(row, &actor, &target).await;
+        }
         let session = self.db.session(&actor.id, &row.session).await;
         let t = Some(session.as_str());
         let device = || target.device.clone().expect("the target has a device").0;
@@ -629,6 +680,145 @@ impl Matrix {
             (edge, op) => panic!("line {}: no operation {edge} {op}", row.line),
         }
     }
+}
+
+impl Matrix {
+    // #15 recovery
+    /// A sync device token of `a` (registered with a fresh session); revoked when `revoked`.
+    async fn sync_token(&mut self, a: &Account, revoked: bool) -> String {
+        self.n += 1;
+        let session = self.fresh(a).await;
+        let (s, v) = self
+            .srv
+            .post(
+                "/api/v1/sync/devices",
+                Some(&session),
+                json!({"name": format!("laptop{}", self.n)}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let token = v["token"].as_str().unwrap().to_string();
+        if revoked {
+            let path = format!("/api/v1/sync/devices/{}", v["device_id"].as_str().unwrap());
+            let (s, _, v) = self.srv.call("DELETE", &path, Some(&token), None).await;
+            assert_eq!(s, 204, "{v}");
+        }
+        token
+    }
+
+    /// The rows on cancelling a pending recovery: the target gets one, the row's credential is
+    /// used on the entry point, and afterwards the recovery must be cancelled exactly when the
+    /// answer says it was.
+    async fn run_cancel(
+        &mut self,
+        row: &Row,
+        actor: &Account,
+        target: &Account,
+    ) -> (u16, Option<String>) {
+        let (mut pending, link) = self.db.pending_recovery(&target.id).await;
+        let got = match (row.edge.as_str(), row.op.as_str()) {
+            ("api", "cancel_recovery") => {
+                let credential = match row.session.as_str() {
+                    "sync" => Some(self.sync_token(actor, false).await),
+                    "revoked_sync" => Some(self.sync_token(actor, true).await),
+                    "-" => None,
+                    kind => Some(self.db.session(&actor.id, kind).await),
+                };
+                let (s, _, v) = self
+                    .srv
+                    .call(
+                        "POST",
+                        "/api/v1/sync/recovery/cancel",
+                        credential.as_deref(),
+                        None,
+                    )
+                    .await;
+                (s, v["error"]["code"].as_str().map(str::to_string))
+            }
+            ("console", op) => {
+                let token = match row.session.as_str() {
+                    "link" => link,
+                    "used_link" => {
+                        let (s, _) = cancel_page(&self.srv, &link, true).await;
+                        assert_eq!(s, 200, "line {}: the first use of the link", row.line);
+                        // A newer recovery of the same account: the old link must not reach it.
+                        pending = self.db.pending_recovery(&target.id).await.0;
+                        link
+                    }
+                    "forged_link" => {
+                        let mut raw = [0u8; 32];
+                        rand::rngs::OsRng.fill_bytes(&mut raw);
+                        data_encoding::BASE64URL_NOPAD.encode(&raw)
+                    }
+                    other => panic!(
+                        "line {}: no credential {other} for the cancel link",
+                        row.line
+                    ),
+                };
+                let (s, page) = cancel_page(&self.srv, &token, op == "cancel_link_post").await;
+                // The confirmation button only on a valid link's GET.
+                let button = page.contains("id=\"cancel-recovery\"");
+                assert_eq!(
+                    button,
+                    op == "cancel_link_get" && s == 200,
+                    "line {}: cancel button shown: {button}",
+                    row.line
+                );
+                (s, None)
+            }
+            (edge, op) => panic!("line {}: no operation {edge} {op}", row.line),
+        };
+        let cancelled = match row.op.as_str() {
+            "cancel_recovery" => got.0 == 204,
+            "cancel_link_post" => got.0 == 200,
+            _ => false,
+        };
+        let state = self.db.recovery_state(&pending).await;
+        assert_eq!(
+            state,
+            if cancelled { "cancelled" } else { "pending" },
+            "line {}: the target's pending recovery after {} {}",
+            row.line,
+            got.0,
+            row.op
+        );
+        got
+    }
+}
+
+/// The cancel link's page without any session, as a mail reader opens it: a GET of
+/// `/recovery/cancel?token=…`, or (with `post`) the confirmation form's POST with the CSRF
+/// token from the console's cookie.
+async fn cancel_page(srv: &Server, token: &str, post: bool) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("{}/recovery/cancel?token={token}", srv.url))
+        .send()
+        .await
+        .unwrap();
+    if !post {
+        return (resp.status().as_u16(), resp.text().await.unwrap());
+    }
+    let csrf = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("mamori_csrf="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a CSRF cookie");
+    let resp = client
+        .post(format!("{}/recovery/cancel", srv.url))
+        .header("cookie", format!("mamori_csrf={csrf}"))
+        .header("origin", ORIGIN)
+        .form(&[("csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
 /// A console request with the session cookie: a GET of `path`, or (with `form`) a POST of the

@@ -20,7 +20,6 @@ use super::{Ctx, PageResult};
 #[template(path = "recovery_wait.html")]
 struct WaitView {
     p: Page,
-    heading: String,
     messages: Vec<String>,
     cancel_token: Option<String>,
 }
@@ -36,7 +35,6 @@ pub fn pending_page(ctx: &Ctx, ready_at: UnixTime, started: bool) -> PageResult 
     };
     let v = WaitView {
         p: Page::new(ctx, "recovery_wait.title", ""),
-        heading: ctx.tr.t("recovery_wait.title"),
         messages: vec![
             first,
             ctx.tr.t("recovery_wait.come_back"),
@@ -57,7 +55,6 @@ pub struct TokenForm {
 fn invalid(ctx: &Ctx) -> PageResult {
     let v = WaitView {
         p: Page::new(ctx, "recovery_wait.cancel_title", ""),
-        heading: ctx.tr.t("recovery_wait.cancel_title"),
         messages: vec![ctx.tr.t("recovery_wait.invalid")],
         cancel_token: None,
     };
@@ -71,7 +68,6 @@ pub async fn cancel_form(ctx: Ctx, Query(q): Query<TokenForm>) -> PageResult {
         CancelView::Pending { account, ready_at } => {
             let v = WaitView {
                 p: Page::new(&ctx, "recovery_wait.cancel_title", ""),
-                heading: ctx.tr.t("recovery_wait.cancel_title"),
                 messages: vec![ctx.tr.tf(
                     "recovery_wait.cancel_intro",
                     &[("account", &account), ("ready", &utc(ready_at))],
@@ -96,7 +92,6 @@ pub async fn cancel(ctx: Ctx, Form(f): Form<TokenForm>) -> PageResult {
     }
     let v = WaitView {
         p: Page::new(&ctx, "recovery_wait.cancel_title", ""),
-        heading: ctx.tr.t("recovery_wait.cancel_title"),
         messages: vec![ctx.tr.t("recovery_wait.cancelled")],
         cancel_token: None,
     };
