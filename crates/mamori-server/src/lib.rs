@@ -2,10 +2,11 @@
 //! virtual MFA devices, the validate API for other applications, security alerts and an audit
 //! log, stored in SQLite or PostgreSQL.
 //!
-//! Layers, from the outside in: [`http`] (axum routes that translate and delegate) and [`admin`]
-//! (the admin command line) call [`domain`] (the rules: no HTTP, no SQL, no clock, no global
-//! randomness), which keeps its state through the [`store::Store`] trait and encrypts OTP secrets
-//! with [`keys::ServerKey`].
+//! This crate holds the edges: [`http`] (axum routes that translate and delegate), [`console`]
+//! (the web console) and [`admin`] (the admin command line), and the binary's start-up
+//! ([`server`], [`cli`]). They call [`domain`] (the rules: no HTTP, no SQL, no clock, no global
+//! randomness), which lives in the `mamori-core` crate with the [`store::Store`] trait and
+//! [`keys::ServerKey`]; the core's modules are re-exported here under their old paths.
 #![forbid(unsafe_code)]
 #![deny(
     clippy::unwrap_used,
@@ -16,16 +17,11 @@
 
 pub mod admin;
 pub mod cli;
-pub mod clock;
-pub mod config;
 pub mod console;
-pub mod domain;
-pub mod error;
 pub mod http;
-pub mod keys;
 pub mod server;
-pub mod store;
-#[doc(hidden)]
-pub mod testing;
 
-pub use error::{Error, Result};
+#[doc(hidden)]
+pub use mamori_core::testing;
+pub use mamori_core::{clock, config, domain, error, keys, store};
+pub use mamori_core::{Error, Result};

@@ -265,7 +265,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 }
 
 /// A random UUID (v4) from `rng`.
-pub(crate) fn new_id<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+pub fn new_id<R: RngCore + CryptoRng>(rng: &mut R) -> String {
     let mut b = [0u8; 16];
     rng.fill_bytes(&mut b);
     uuid::Builder::from_random_bytes(b)

@@ -71,7 +71,7 @@ pub struct AccountSummary {
 
 /// Checks an email address's form (#15 contacts: shared by account creation and contact
 /// changes). A phone number is checked and normalised by [`super::phone::normalize`].
-pub(crate) fn check_contact(email: Option<&str>) -> Result<()> {
+pub fn check_contact(email: Option<&str>) -> Result<()> {
     if let Some(e) = email {
         let ok = e.len() <= 254
             && e.split_once('@').is_some_and(|(l, d)| {
