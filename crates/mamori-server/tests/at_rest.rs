@@ -1,5 +1,7 @@
 //! Reads the database directly — the SQLite files byte by byte, every PostgreSQL table row by
-//! row — and finds no TOTP secret in any form (Base32 either case, hex either case, raw bytes).
+//! row — and the server log, and finds no secret: no TOTP secret in any form (Base32 either
+//! case, hex either case, raw bytes), and not the password, a session token, an application
+//! key or a recovery code as given to their owner (they are stored as slow or keyed hashes).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -34,8 +36,28 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Enrolls one enabled and one pending device for root; returns both secrets.
-async fn make_secrets(srv: &Server) -> Vec<String> {
+/// What a test must not find at rest: OTP secrets (Base32, checked in every encoding) and
+/// secrets handed out as text (checked as given, and for codes also without their dashes).
+struct Secrets {
+    otp: Vec<String>,
+    text: Vec<String>,
+}
+
+impl Secrets {
+    /// Every byte string that must not appear.
+    fn forms(&self) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self.otp.iter().flat_map(|s| forms(s)).collect();
+        for t in &self.text {
+            out.push(t.as_bytes().to_vec());
+            out.push(t.replace('-', "").into_bytes());
+        }
+        out
+    }
+}
+
+/// Root enrolls one enabled and one pending device, makes recovery codes and an application
+/// key; returns every secret that passed through the API.
+async fn make_secrets(srv: &Server) -> Secrets {
     let restricted = srv.root_session().await;
     let (_, enabled, full) = srv.enroll(&restricted, "phone").await;
     let (s, v) = srv
@@ -46,7 +68,33 @@ async fn make_secrets(srv: &Server) -> Vec<String> {
         )
         .await;
     assert_eq!(s, 201, "{v}");
-    vec![enabled, v["secret_base32"].as_str().unwrap().to_string()]
+    let pending = v["secret_base32"].as_str().unwrap().to_string();
+    let (s, v) = srv
+        .post("/api/v1/recovery-codes", Some(&full), json!({}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let codes: Vec<String> = v["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10, "{v}");
+    let (s, v) = srv
+        .post(
+            "/api/v1/app-keys",
+            Some(&full),
+            json!({"name": "vpn", "allow_root": false}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let key = v["key"].as_str().unwrap().to_string();
+    let mut text = vec![PASSWORD.to_string(), restricted, full, key];
+    text.extend(codes);
+    Secrets {
+        otp: vec![enabled, pending],
+        text,
+    }
 }
 
 #[tokio::test]
@@ -67,13 +115,11 @@ async fn no_secret_in_the_sqlite_files() {
                 continue;
             }
             let bytes = std::fs::read(&path).unwrap();
-            for secret in &secrets {
-                for form in forms(secret) {
-                    assert!(
-                        !contains(&bytes, &form),
-                        "{phase}: a secret form found in {name}"
-                    );
-                }
+            for form in secrets.forms() {
+                assert!(
+                    !contains(&bytes, &form),
+                    "{phase}: a secret form found in {name}"
+                );
             }
             checked += 1;
         }
@@ -114,15 +160,13 @@ async fn no_secret_in_the_postgres_tables() {
                 .collect();
         for row in &text {
             rows += 1;
-            for secret in &secrets {
-                for form in forms(secret) {
-                    let f = String::from_utf8_lossy(&form).to_string();
-                    assert!(
-                        !contains(row.as_bytes(), &form)
-                            && !row.to_lowercase().contains(&f.to_lowercase()),
-                        "a secret form found in table {t}"
-                    );
-                }
+            for form in secrets.forms() {
+                let f = String::from_utf8_lossy(&form).to_string();
+                assert!(
+                    !contains(row.as_bytes(), &form)
+                        && !row.to_lowercase().contains(&f.to_lowercase()),
+                    "a secret form found in table {t}"
+                );
             }
         }
     }
@@ -135,10 +179,8 @@ async fn no_secret_in_the_postgres_tables() {
         .collect();
     assert_eq!(sealed.len(), 2);
     for blob in &sealed {
-        for secret in &secrets {
-            for form in forms(secret) {
-                assert!(!contains(blob, &form));
-            }
+        for form in secrets.forms() {
+            assert!(!contains(blob, &form));
         }
     }
     assert!(rows > 10, "rows were read: {rows}");

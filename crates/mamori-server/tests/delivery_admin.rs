@@ -283,7 +283,7 @@ async fn test_phone_refuses_invalid_numbers_and_reports_gateway_failures() {
             "{line}"
         );
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The command has exited: anything it sent has reached the gateway already.
     assert!(gateway.hooks().is_empty(), "{:?}", gateway.hooks());
 
     // A gateway that answers 500: rejected.
