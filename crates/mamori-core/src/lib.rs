@@ -21,6 +21,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod keys;
+pub mod redacted;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mamori_otp::{Generator, OtpParams, Secret};
 use mamori_server::config::{Config, Overrides, PasswordConfig};
 use mamori_server::domain::{password, RequestMeta};
-use mamori_server::store::{AccountRecord, DeviceKind, DeviceRecord, Role};
+use mamori_server::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted, Role};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
@@ -94,7 +94,7 @@ async fn seed(args: &[String]) {
                     role: Role::User,
                     email: None,
                     phone: None,
-                    password_hash: Some(phc.clone()),
+                    password_hash: Some(Redacted::new(phc.clone())),
                     password_changed_at: Some(t),
                     created_at: t,
                     mfa_failures: 0,
@@ -113,7 +113,7 @@ async fn seed(args: &[String]) {
                     created_at: t,
                     enabled_at: None,
                     last_used_at: None,
-                    secret_sealed: Some(sealed),
+                    secret_sealed: Some(Redacted::new(sealed)),
                     otp_type: "totp".into(),
                     algorithm: "SHA1".into(),
                     digits: 6,

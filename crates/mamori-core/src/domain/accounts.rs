@@ -253,7 +253,8 @@ impl Service {
         let name = account.name.as_str();
         let phc = account
             .password_hash
-            .clone()
+            .as_ref()
+            .map(|h| h.expose().clone())
             .ok_or(Error::InvalidCredentials)?;
         let attempt = self
             .second_factor_guard(account, kind::PASSWORD_CHANGE, now, meta)

@@ -92,6 +92,7 @@ impl Service {
         let sealed = d
             .secret_sealed
             .as_ref()
+            .map(|s| s.expose())
             .ok_or_else(|| Error::Internal("device has no secret".into()))?;
         let bytes = self.key.open(d.id.as_bytes(), sealed)?;
         let secret = mamori_otp::Secret::from_bytes(bytes.to_vec())

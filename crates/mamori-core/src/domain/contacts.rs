@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
+use crate::redacted::Redacted;
 use crate::store::recovery::VerificationCodeRecord;
 use crate::store::AccountRecord;
 
@@ -532,7 +533,7 @@ impl Service {
                     account_id: account.id.clone(),
                     purpose: purpose.into(),
                     target: to.clone(),
-                    code_hash: code_hash(&id, &code),
+                    code_hash: Redacted::new(code_hash(&id, &code)),
                     created_at: now,
                     expires_at: now.saturating_add(CODE_SECS),
                     attempts: 0,
@@ -681,7 +682,7 @@ impl Service {
             .await?;
             return Err(Error::InvalidCode);
         };
-        let matches = bool::from(code_hash(&c.id, &code).ct_eq(&c.code_hash));
+        let matches = bool::from(code_hash(&c.id, &code).ct_eq(c.code_hash.expose()));
         // The value must still be the one the code was sent to (a change's code was sent to
         // the pending value, which is in the row).
         let same_target = change || channel.value(&auth.account) == Some(c.target.as_str());

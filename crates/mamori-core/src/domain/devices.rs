@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::store::{AccountRecord, DeviceKind, DeviceRecord};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted};
 
 use super::audit::{kind, Event};
 use super::factor_changes::{FactorChange, FactorChangeAllowed};
@@ -128,7 +128,11 @@ impl Service {
             created_at: now,
             enabled_at: None,
             last_used_at: None,
-            secret_sealed: Some(self.key.seal(rng, id.as_bytes(), secret.as_bytes())?),
+            secret_sealed: Some(Redacted::new(self.key.seal(
+                rng,
+                id.as_bytes(),
+                secret.as_bytes(),
+            )?)),
             otp_type: "totp".into(),
             algorithm: params.algorithm.as_str().to_string(),
             digits: i64::from(params.digits),

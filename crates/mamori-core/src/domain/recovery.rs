@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
+use crate::redacted::Redacted;
 use crate::store::recovery::RecoveryCodeRecord;
 use crate::store::AccountRecord;
 
@@ -295,8 +296,8 @@ impl Service {
                 idx: i64::try_from(i).unwrap_or(i64::MAX),
                 set_id: set_id.clone(),
                 params: params_string(HASH_M_KIB, HASH_T, HASH_P),
-                salt: salt.clone(),
-                hash,
+                salt: Redacted::new(salt.clone()),
+                hash: Redacted::new(hash),
                 created_at: now,
                 used_at: None,
             })
@@ -338,13 +339,13 @@ impl Service {
         let mut spent_match = false;
         if let Some(first) = stored.first() {
             let params = parse_params(&first.params)?;
-            let salt = first.salt.clone();
+            let salt = first.salt.expose().clone();
             let code = RecoveryCode(code.0.clone());
             let candidate =
                 super::password::argon2_blocking(move || hash_code(&code, &salt, params)).await??;
             // Compare with every code of the set without stopping at the first match.
             for c in &stored {
-                if c.set_id == first.set_id && bool::from(c.hash.ct_eq(&candidate)) {
+                if c.set_id == first.set_id && bool::from(c.hash.expose().ct_eq(&candidate)) {
                     if c.used_at.is_none() {
                         matched = Some((c.set_id.clone(), c.idx));
                     } else {

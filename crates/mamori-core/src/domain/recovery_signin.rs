@@ -33,6 +33,7 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::config::{AlternativeFactors, MailLanguage};
 use crate::error::{Error, Result};
+use crate::redacted::Redacted;
 use crate::store::recovery::RecoverySigninRecord;
 use crate::store::{AccountRecord, SessionRecord};
 
@@ -288,7 +289,7 @@ impl Service {
                 challenge_id: pending.id.clone(),
                 account_id: account.id.clone(),
                 step: "email".into(),
-                code_hash: code_hash(&id, "email", &code),
+                code_hash: Redacted::new(code_hash(&id, "email", &code)),
                 created_at: now,
                 expires_at,
                 attempts: 0,
@@ -385,7 +386,7 @@ impl Service {
                 .await?;
             return Err(Error::InvalidCode);
         };
-        if !bool::from(code_hash(&row.id, step, &code).ct_eq(&row.code_hash)) {
+        if !bool::from(code_hash(&row.id, step, &code).ct_eq(row.code_hash.expose())) {
             let detail = format!("attempt {} of {MAX_ATTEMPTS}", row.attempts);
             return Err(self
                 .second_factor_failed(

@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::config::MailLanguage;
 use crate::error::Result;
+use crate::redacted::Redacted;
 use crate::store::recovery_pending::PendingRecoveryRecord;
 use crate::store::{AccountRecord, AuditFilter};
 
@@ -294,7 +295,7 @@ impl Service {
             account_id: account.id.clone(),
             created_at: now,
             ready_at,
-            cancel_hash: hash,
+            cancel_hash: Redacted::new(hash),
             state: "pending".into(),
             ended_at: None,
         };
@@ -471,7 +472,7 @@ impl Service {
         let hash = token_hash(token);
         let found = self.store.recovery_by_cancel_hash(&hash).await?;
         // The lookup is by hash; the comparison is repeated in constant time all the same.
-        Ok(found.filter(|p| bool::from(p.cancel_hash.ct_eq(&hash))))
+        Ok(found.filter(|p| bool::from(p.cancel_hash.expose().ct_eq(&hash))))
     }
 
     /// Cancels the pending recovery of a cancel link's token (single use). False when the

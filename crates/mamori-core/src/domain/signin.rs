@@ -231,7 +231,7 @@ impl Service {
         // cases cost one Argon2id verification like a real wrong password.
         let phc = account
             .as_ref()
-            .and_then(|a| a.password_hash.clone())
+            .and_then(|a| a.password_hash.as_ref().map(|h| h.expose().clone()))
             .unwrap_or_else(|| self.dummy_hash.clone());
         let ok = password::verify_blocking(password, phc).await?;
         let account = match account {

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::store::tokens::{TokenListing, TokenRecord};
-use crate::store::{AccountRecord, DeviceKind, DeviceRecord};
+use crate::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted};
 
 use super::audit::{kind as audit_kind, Event};
 use super::factor_changes::FactorChange;
@@ -228,7 +228,7 @@ fn record_for(
         )));
     }
     Ok(TokenRecord {
-        secret_sealed: svc.key.seal(rng, &token_ad(&id), t.secret.as_bytes())?,
+        secret_sealed: Redacted::new(svc.key.seal(rng, &token_ad(&id), t.secret.as_bytes())?),
         id,
         serial: t.serial.clone(),
         manufacturer: t.manufacturer.clone(),
@@ -450,7 +450,7 @@ impl Service {
                 "this token is already assigned to a user".into(),
             ));
         }
-        let secret = self.key.open(&token_ad(&t.id), &t.secret_sealed)?;
+        let secret = self.key.open(&token_ad(&t.id), t.secret_sealed.expose())?;
         let id = new_id(rng);
         let mut device = DeviceRecord {
             id: id.clone(),
@@ -461,7 +461,7 @@ impl Service {
             created_at: now,
             enabled_at: Some(now),
             last_used_at: None,
-            secret_sealed: Some(self.key.seal(rng, id.as_bytes(), &secret)?),
+            secret_sealed: Some(Redacted::new(self.key.seal(rng, id.as_bytes(), &secret)?)),
             otp_type: t.otp_type.clone(),
             algorithm: t.algorithm.clone(),
             digits: t.digits,
@@ -488,7 +488,7 @@ impl Service {
 /// The secret of an inventory token, for tests that check what was sealed.
 #[doc(hidden)]
 pub fn open_token_secret(svc: &Service, t: &TokenRecord) -> Result<Secret> {
-    let bytes = svc.key.open(&token_ad(&t.id), &t.secret_sealed)?;
+    let bytes = svc.key.open(&token_ad(&t.id), t.secret_sealed.expose())?;
     Secret::from_bytes(bytes.to_vec()).map_err(|e| Error::Internal(e.to_string()))
 }
 

@@ -28,6 +28,7 @@ use webauthn_rs::prelude::{
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
+use crate::redacted::Redacted;
 use crate::store::webauthn::{CeremonyKind, CeremonyRecord};
 use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
 
@@ -222,7 +223,7 @@ impl Service {
                     session_id: session_id.to_string(),
                     kind,
                     device_name: device_name.map(str::to_string),
-                    state: encode(state)?,
+                    state: Redacted::new(encode(state)?),
                     created_at: now,
                     expires_at,
                 },
@@ -357,7 +358,7 @@ impl Service {
             meta,
         )
         .await?;
-        let state: SecurityKeyRegistration = decode(&c.state)?;
+        let state: SecurityKeyRegistration = decode(c.state.expose())?;
         let key = match self
             .relying_party()?
             .finish_securitykey_registration(credential, &state)
@@ -570,7 +571,7 @@ impl Service {
             .await?;
             return Err(Error::InvalidCeremony);
         };
-        let state: SecurityKeyAuthentication = decode(&c.state)?;
+        let state: SecurityKeyAuthentication = decode(c.state.expose())?;
         let result = match self
             .relying_party()?
             .finish_securitykey_authentication(credential, &state)

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
+pub use crate::redacted::Redacted;
 
 pub mod postgres;
 pub mod preferences;
@@ -64,7 +65,7 @@ impl Role {
 }
 
 /// An account row.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRecord {
     /// UUID.
     pub id: String,
@@ -77,7 +78,7 @@ pub struct AccountRecord {
     /// Contact phone.
     pub phone: Option<String>,
     /// Argon2id PHC string; `None` until the user chose a password through a setup link.
-    pub password_hash: Option<String>,
+    pub password_hash: Option<Redacted<String>>,
     /// When the password was last set.
     pub password_changed_at: Option<UnixTime>,
     /// Creation time.
@@ -88,22 +89,6 @@ pub struct AccountRecord {
     pub mfa_last_failure_at: Option<UnixTime>,
     /// Set when the account was locked by failed attempts.
     pub locked_at: Option<UnixTime>,
-}
-
-impl std::fmt::Debug for AccountRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountRecord")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("role", &self.role)
-            .field(
-                "password_hash",
-                &self.password_hash.as_ref().map(|_| "[redacted]"),
-            )
-            .field("mfa_failures", &self.mfa_failures)
-            .field("locked_at", &self.locked_at)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Kind of an MFA device. Later kinds keep their own data in [`DeviceRecord::credential`].
@@ -144,7 +129,7 @@ impl DeviceKind {
 }
 
 /// A device row. The secret is stored only encrypted with the server key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     /// UUID; also the associated data of the encrypted secret.
     pub id: String,
@@ -163,7 +148,7 @@ pub struct DeviceRecord {
     /// Last successful use.
     pub last_used_at: Option<UnixTime>,
     /// OTP secret sealed with the server key (OTP kinds only).
-    pub secret_sealed: Option<Vec<u8>>,
+    pub secret_sealed: Option<Redacted<Vec<u8>>>,
     /// `totp` or `hotp`.
     pub otp_type: String,
     /// `SHA1`, `SHA256` or `SHA512`.
@@ -178,21 +163,6 @@ pub struct DeviceRecord {
     pub last_step: Option<i64>,
     /// Opaque credential for security keys (serialized by the WebAuthn layer).
     pub credential: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for DeviceRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceRecord")
-            .field("id", &self.id)
-            .field("account_id", &self.account_id)
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .field("enabled_at", &self.enabled_at)
-            .field("last_step", &self.last_step)
-            .field("drift", &self.drift)
-            .field("secret_sealed", &"[redacted]")
-            .finish_non_exhaustive()
-    }
 }
 
 /// What a session may do.

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
+use crate::redacted::Redacted;
 
 /// One stored recovery code: its salted Argon2id hash, never the code.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryCodeRecord {
     /// Owner.
     pub account_id: String,
@@ -23,30 +24,17 @@ pub struct RecoveryCodeRecord {
     /// The hash parameters, `argon2id;m=KIB;t=T;p=P`.
     pub params: String,
     /// The set's salt (shared by its codes).
-    pub salt: Vec<u8>,
+    pub salt: Redacted<Vec<u8>>,
     /// Argon2id output.
-    pub hash: Vec<u8>,
+    pub hash: Redacted<Vec<u8>>,
     /// When the set was made.
     pub created_at: UnixTime,
     /// When this code was spent.
     pub used_at: Option<UnixTime>,
 }
 
-impl std::fmt::Debug for RecoveryCodeRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecoveryCodeRecord")
-            .field("account_id", &self.account_id)
-            .field("idx", &self.idx)
-            .field("set_id", &self.set_id)
-            .field("params", &self.params)
-            .field("created_at", &self.created_at)
-            .field("used_at", &self.used_at)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A one-time verification code (contact proof). Only a hash of the code is stored.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationCodeRecord {
     /// UUID (also hashed with the code).
     pub id: String,
@@ -57,7 +45,7 @@ pub struct VerificationCodeRecord {
     /// Where it was sent (the address or number being proven).
     pub target: String,
     /// SHA-256 of id and code.
-    pub code_hash: Vec<u8>,
+    pub code_hash: Redacted<Vec<u8>>,
     /// Creation time.
     pub created_at: UnixTime,
     /// Expiry.
@@ -72,23 +60,10 @@ pub struct VerificationCodeRecord {
     pub window_start: UnixTime,
 }
 
-impl std::fmt::Debug for VerificationCodeRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerificationCodeRecord")
-            .field("id", &self.id)
-            .field("purpose", &self.purpose)
-            .field("expires_at", &self.expires_at)
-            .field("attempts", &self.attempts)
-            .field("used_at", &self.used_at)
-            .field("window_start", &self.window_start)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A sign-in with alternative factors in progress (table `recovery_signins`): bound to one
 /// sign-in challenge, at step `email`, then `phone`, then `done`. Only a hash of the current
 /// step's code is stored.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoverySigninRecord {
     /// UUID (also hashed with the code).
     pub id: String,
@@ -99,7 +74,7 @@ pub struct RecoverySigninRecord {
     /// `email`, `phone` or `done`.
     pub step: String,
     /// SHA-256 of id, step and code.
-    pub code_hash: Vec<u8>,
+    pub code_hash: Redacted<Vec<u8>>,
     /// When the current code was made.
     pub created_at: UnixTime,
     /// When the current code expires.
@@ -108,18 +83,6 @@ pub struct RecoverySigninRecord {
     pub attempts: i64,
     /// When the phone code was used (step `done`).
     pub used_at: Option<UnixTime>,
-}
-
-impl std::fmt::Debug for RecoverySigninRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecoverySigninRecord")
-            .field("id", &self.id)
-            .field("step", &self.step)
-            .field("expires_at", &self.expires_at)
-            .field("attempts", &self.attempts)
-            .field("used_at", &self.used_at)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Storage of recovery codes. Implementations make each method atomic.
@@ -270,7 +233,7 @@ macro_rules! impl_recovery_store {
                     account_id: r.try_get("account_id")?,
                     purpose: r.try_get("purpose")?,
                     target: r.try_get("target")?,
-                    code_hash: r.try_get("code_hash")?,
+                    code_hash: Redacted::new(r.try_get("code_hash")?),
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
                     attempts: r.try_get("attempts")?,
@@ -285,7 +248,7 @@ macro_rules! impl_recovery_store {
                     challenge_id: r.try_get("challenge_id")?,
                     account_id: r.try_get("account_id")?,
                     step: r.try_get("step")?,
-                    code_hash: r.try_get("code_hash")?,
+                    code_hash: Redacted::new(r.try_get("code_hash")?),
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
                     attempts: r.try_get("attempts")?,
@@ -299,8 +262,8 @@ macro_rules! impl_recovery_store {
                     idx: r.try_get("idx")?,
                     set_id: r.try_get("set_id")?,
                     params: r.try_get("params")?,
-                    salt: r.try_get("salt")?,
-                    hash: r.try_get("hash")?,
+                    salt: Redacted::new(r.try_get("salt")?),
+                    hash: Redacted::new(r.try_get("hash")?),
                     created_at: r.try_get("created_at")?,
                     used_at: r.try_get("used_at")?,
                 })
@@ -327,8 +290,8 @@ macro_rules! impl_recovery_store {
                         .bind(c.idx)
                         .bind(&c.set_id)
                         .bind(&c.params)
-                        .bind(&c.salt)
-                        .bind(&c.hash)
+                        .bind(c.salt.expose())
+                        .bind(c.hash.expose())
                         .bind(c.created_at)
                         .bind(c.used_at)
                         .execute(&mut *tx)
@@ -438,7 +401,7 @@ macro_rules! impl_recovery_store {
                     .bind(&stored.account_id)
                     .bind(&stored.purpose)
                     .bind(&stored.target)
-                    .bind(&stored.code_hash)
+                    .bind(stored.code_hash.expose())
                     .bind(stored.created_at)
                     .bind(stored.expires_at)
                     .bind(stored.attempts)
@@ -593,7 +556,7 @@ macro_rules! impl_recovery_store {
                     .bind(&r.id)
                     .bind(&r.challenge_id)
                     .bind(&r.account_id)
-                    .bind(&r.code_hash)
+                    .bind(r.code_hash.expose())
                     .bind(r.created_at)
                     .bind(r.expires_at)
                     .execute(self.writer())
@@ -748,8 +711,8 @@ pub(crate) mod suite {
                 idx: i,
                 set_id: set_id.into(),
                 params: "argon2id;m=8;t=1;p=1".into(),
-                salt: vec![7; 16],
-                hash: vec![u8::try_from(i).unwrap(); 32],
+                salt: Redacted::new(vec![7; 16]),
+                hash: Redacted::new(vec![u8::try_from(i).unwrap(); 32]),
                 created_at: 100,
                 used_at: None,
             })
@@ -770,7 +733,7 @@ pub(crate) mod suite {
             challenge_id: challenge.into(),
             account_id: account.into(),
             step: "email".into(),
-            code_hash: vec![1; 32],
+            code_hash: Redacted::new(vec![1; 32]),
             created_at: 100,
             expires_at,
             attempts: 0,
@@ -881,7 +844,7 @@ pub(crate) mod suite {
             account_id: account.into(),
             purpose: "contact.email".into(),
             target: "a@example.test".into(),
-            code_hash: vec![1; 32],
+            code_hash: Redacted::new(vec![1; 32]),
             created_at: 100,
             expires_at,
             attempts: 0,
@@ -1069,7 +1032,7 @@ pub(crate) mod suite {
             .unwrap();
         let got = s.recovery_codes(&a).await.unwrap();
         assert_eq!(got.len(), 10);
-        assert_eq!(got[3].hash, vec![3; 32]);
+        assert_eq!(got[3].hash.expose(), &vec![3; 32]);
         // Spent once only; another account's or another set's code is not touched.
         assert!(s.use_recovery_code(&a, "s1", 3, 200).await.unwrap());
         assert!(!s.use_recovery_code(&a, "s1", 3, 201).await.unwrap());

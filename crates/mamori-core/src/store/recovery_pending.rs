@@ -9,9 +9,10 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::error::Result;
+use crate::redacted::Redacted;
 
 /// A pending (or finished) recovery. Only the SHA-256 of the cancel token is stored.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRecoveryRecord {
     /// UUID.
     pub id: String,
@@ -22,22 +23,11 @@ pub struct PendingRecoveryRecord {
     /// From when a second proof completes it.
     pub ready_at: UnixTime,
     /// SHA-256 of the cancel token.
-    pub cancel_hash: Vec<u8>,
+    pub cancel_hash: Redacted<Vec<u8>>,
     /// `pending`, `completed` or `cancelled`.
     pub state: String,
     /// When it was completed or cancelled.
     pub ended_at: Option<UnixTime>,
-}
-
-impl std::fmt::Debug for PendingRecoveryRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingRecoveryRecord")
-            .field("id", &self.id)
-            .field("created_at", &self.created_at)
-            .field("ready_at", &self.ready_at)
-            .field("state", &self.state)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Storage of pending recoveries. Implementations make each method atomic.
@@ -76,7 +66,7 @@ macro_rules! impl_pending_recovery_store {
                     account_id: r.try_get("account_id")?,
                     created_at: r.try_get("created_at")?,
                     ready_at: r.try_get("ready_at")?,
-                    cancel_hash: r.try_get("cancel_hash")?,
+                    cancel_hash: Redacted::new(r.try_get("cancel_hash")?),
                     state: r.try_get("state")?,
                     ended_at: r.try_get("ended_at")?,
                 })
@@ -94,7 +84,7 @@ macro_rules! impl_pending_recovery_store {
                     .bind(&r.account_id)
                     .bind(r.created_at)
                     .bind(r.ready_at)
-                    .bind(&r.cancel_hash)
+                    .bind(r.cancel_hash.expose())
                     .execute(self.writer())
                     .await?;
                     Ok(res.rows_affected() == 1)

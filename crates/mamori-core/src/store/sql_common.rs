@@ -6,6 +6,8 @@
 
 use sqlx::Row as _;
 
+use crate::redacted::Redacted;
+
 const ACCOUNT_COLS: &str = "id, name, role, email, phone, password_hash, password_changed_at, \
      created_at, mfa_failures, mfa_last_failure_at, locked_at";
 const DEVICE_COLS: &str = "id, account_id, kind, name, serial, created_at, enabled_at, \
@@ -22,7 +24,9 @@ fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
         role: Role::parse(&r.try_get::<String, _>("role")?)?,
         email: r.try_get("email")?,
         phone: r.try_get("phone")?,
-        password_hash: r.try_get("password_hash")?,
+        password_hash: r
+            .try_get::<Option<String>, _>("password_hash")?
+            .map(Redacted::new),
         password_changed_at: r.try_get("password_changed_at")?,
         created_at: r.try_get("created_at")?,
         mfa_failures: r.try_get("mfa_failures")?,
@@ -108,7 +112,7 @@ fn device_from_columns<S: AsRef<str>>(r: &DbRow, c: &[S; 16]) -> Result<DeviceRe
         created_at: r.try_get(c[5])?,
         enabled_at: r.try_get(c[6])?,
         last_used_at: r.try_get(c[7])?,
-        secret_sealed: r.try_get(c[8])?,
+        secret_sealed: r.try_get::<Option<Vec<u8>>, _>(c[8])?.map(Redacted::new),
         otp_type: r.try_get(c[9])?,
         algorithm: r.try_get(c[10])?,
         digits: r.try_get(c[11])?,
@@ -340,7 +344,7 @@ impl Store for This {
         .bind(a.role.as_str())
         .bind(&a.email)
         .bind(&a.phone)
-        .bind(&a.password_hash)
+        .bind(a.password_hash.as_ref().map(|h| h.expose().as_str()))
         .bind(a.password_changed_at)
         .bind(a.created_at)
         .execute(&self.writer)
@@ -1096,7 +1100,7 @@ impl This {
         .bind(d.created_at)
         .bind(d.enabled_at)
         .bind(d.last_used_at)
-        .bind(&d.secret_sealed)
+        .bind(d.secret_sealed.as_ref().map(|s| s.expose().as_slice()))
         .bind(&d.otp_type)
         .bind(&d.algorithm)
         .bind(d.digits)

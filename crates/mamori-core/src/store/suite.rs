@@ -36,7 +36,7 @@ fn device(account_id: &str, name: &str) -> DeviceRecord {
         created_at: 1_000,
         enabled_at: None,
         last_used_at: None,
-        secret_sealed: Some(vec![1, 2, 3]),
+        secret_sealed: Some(Redacted::new(vec![1, 2, 3])),
         otp_type: "totp".into(),
         algorithm: "SHA1".into(),
         digits: 6,
@@ -107,7 +107,10 @@ async fn accounts(s: &dyn Store) {
         .await
         .unwrap();
     let got = s.account_by_id(&a.id).await.unwrap().unwrap();
-    assert_eq!(got.password_hash.as_deref(), Some("$argon2id$fake"));
+    assert_eq!(
+        got.password_hash.as_ref().map(|h| h.expose().as_str()),
+        Some("$argon2id$fake")
+    );
     assert_eq!(got.password_changed_at, Some(2_000));
     assert!(matches!(
         s.set_password("missing", "x", 1).await,
@@ -230,7 +233,7 @@ async fn devices_and_limit(s: &dyn Store) {
     let list = s.devices_for_account(&a.id).await.unwrap();
     assert_eq!(list.len(), 4);
     let d0 = &list[0];
-    assert_eq!(d0.secret_sealed, Some(vec![1, 2, 3]));
+    assert_eq!(d0.secret_sealed, Some(Redacted::new(vec![1, 2, 3])));
     assert!(s.delete_device(&a.id, &d0.id).await.unwrap());
     assert!(!s.delete_device(&a.id, &d0.id).await.unwrap());
     s.create_device(&device(&a.id, "d4"), 4).await.unwrap();

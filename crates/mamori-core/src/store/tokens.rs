@@ -12,14 +12,14 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::store::DeviceRecord;
+use crate::store::{DeviceRecord, Redacted};
 
 /// Tokens inserted per statement during an import (14 parameters each, well under SQLite's and
 /// PostgreSQL's parameter limits).
 const IMPORT_CHUNK: usize = 200;
 
 /// A token of the inventory. The secret is stored only sealed with the server key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     /// UUID; `hw_token:ID` is the associated data of the sealed secret.
     pub id: String,
@@ -42,26 +42,13 @@ pub struct TokenRecord {
     /// TOTP: the vendor's measured drift in steps (informational).
     pub time_drift: i64,
     /// The seed sealed with the server key.
-    pub secret_sealed: Vec<u8>,
+    pub secret_sealed: Redacted<Vec<u8>>,
     /// Import time.
     pub imported_at: UnixTime,
     /// Who imported it.
     pub imported_by: Option<String>,
     /// The device row it is assigned as, if any.
     pub device_id: Option<String>,
-}
-
-impl std::fmt::Debug for TokenRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRecord")
-            .field("id", &self.id)
-            .field("serial", &self.serial)
-            .field("otp_type", &self.otp_type)
-            .field("digits", &self.digits)
-            .field("device_id", &self.device_id)
-            .field("secret_sealed", &"[redacted]")
-            .finish_non_exhaustive()
-    }
 }
 
 /// A token with the user it is assigned to.
@@ -122,7 +109,7 @@ macro_rules! impl_token_store {
                         period: r.try_get("period")?,
                         counter: r.try_get("counter")?,
                         time_drift: r.try_get("time_drift")?,
-                        secret_sealed: r.try_get("secret_sealed")?,
+                        secret_sealed: Redacted::new(r.try_get("secret_sealed")?),
                         imported_at: r.try_get("imported_at")?,
                         imported_by: r.try_get("imported_by")?,
                         device_id: r.try_get("device_id")?,
@@ -185,7 +172,7 @@ macro_rules! impl_token_store {
                                 .bind(t.period)
                                 .bind(t.counter)
                                 .bind(t.time_drift)
-                                .bind(&t.secret_sealed)
+                                .bind(t.secret_sealed.expose())
                                 .bind(t.imported_at)
                                 .bind(&t.imported_by);
                         }
@@ -309,7 +296,7 @@ pub(crate) mod suite {
             period: 30,
             counter: 7,
             time_drift: 0,
-            secret_sealed: vec![1, 2, 3],
+            secret_sealed: Redacted::new(vec![1, 2, 3]),
             imported_at: 100,
             imported_by: Some("admin-cli".into()),
             device_id: None,
@@ -326,7 +313,7 @@ pub(crate) mod suite {
             created_at: 5,
             enabled_at: Some(5),
             last_used_at: None,
-            secret_sealed: Some(vec![9]),
+            secret_sealed: Some(Redacted::new(vec![9])),
             otp_type: "hotp".into(),
             algorithm: "SHA1".into(),
             digits: 6,

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
-use crate::store::DeviceRecord;
+use crate::store::{DeviceRecord, Redacted};
 
 /// What a ceremony is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl CeremonyKind {
 }
 
 /// A ceremony between its begin and finish requests.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CeremonyRecord {
     /// Random id (UUID) handed to the client.
     pub id: String,
@@ -50,22 +50,11 @@ pub struct CeremonyRecord {
     /// For a registration: the name the new device gets.
     pub device_name: Option<String>,
     /// The relying party's serialized ceremony state (challenge, allowed credentials).
-    pub state: Vec<u8>,
+    pub state: Redacted<Vec<u8>>,
     /// Creation time.
     pub created_at: UnixTime,
     /// After this the ceremony cannot be finished.
     pub expires_at: UnixTime,
-}
-
-impl std::fmt::Debug for CeremonyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CeremonyRecord")
-            .field("id", &self.id)
-            .field("account_id", &self.account_id)
-            .field("kind", &self.kind)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Storage of security keys and their ceremonies.
@@ -127,7 +116,7 @@ macro_rules! impl_webauthn_store {
                         }
                     },
                     device_name: r.try_get("device_name")?,
-                    state: r.try_get("state")?,
+                    state: Redacted::new(r.try_get("state")?),
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
                 })
@@ -155,7 +144,7 @@ macro_rules! impl_webauthn_store {
                     .bind(&c.session_id)
                     .bind(c.kind.as_str())
                     .bind(&c.device_name)
-                    .bind(&c.state)
+                    .bind(c.state.expose())
                     .bind(c.created_at)
                     .bind(c.expires_at)
                     .bind(max_open)
@@ -313,7 +302,7 @@ pub(crate) mod suite {
             session_id: session.into(),
             kind,
             device_name: Some("key".into()),
-            state: vec![7, 7, 7],
+            state: Redacted::new(vec![7, 7, 7]),
             created_at: 100,
             expires_at: 400,
         }
