@@ -407,7 +407,7 @@ pub async fn run_with(
             format,
         } => {
             let (bytes, format, key) =
-                crate::domain::tokens::read_token_file(&file, psk, password_file, format)?;
+                crate::seed_file::read_token_file(&file, psk, password_file, format)?;
             let s = svc
                 .import_tokens(ACTOR, &bytes, format, &key, clock.now(), &mut OsRng, &meta)
                 .await?;
@@ -509,8 +509,8 @@ pub async fn test_email(config: &Config, address: &str, out: &mut dyn Write) -> 
         what: format!("test email to {shown} via {route}"),
         reason,
     };
-    let notifier =
-        crate::domain::notify::from_config(&config.smtp).map_err(|e| failed(reason_class(&e)))?;
+    let notifier = crate::delivery::notifier_from_config(&config.smtp)
+        .map_err(|e| failed(reason_class(&e)))?;
     let email = crate::domain::delivery::test_email(
         address,
         &config.service_name,
@@ -554,7 +554,7 @@ pub async fn test_phone(
         what: format!("{kind} to {shown} via {route}"),
         reason,
     };
-    let gateway = crate::domain::notify::phone_from_config(&config.phone)
+    let gateway = crate::delivery::phone_gateway_from_config(&config.phone)
         .map_err(|e| failed(reason_class(&e)))?;
     let msg = crate::domain::delivery::test_phone_message(
         crate::domain::new_id(&mut OsRng),

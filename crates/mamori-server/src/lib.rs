@@ -18,7 +18,9 @@
 pub mod admin;
 pub mod cli;
 pub mod console;
+pub mod delivery;
 pub mod http;
+pub mod seed_file;
 pub mod server;
 
 #[doc(hidden)]

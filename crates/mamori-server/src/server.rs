@@ -32,8 +32,8 @@ pub async fn open_service(config: &Config, public_url: String) -> Result<Service
     .await
     .and_then(|s| {
         Ok(
-            s.with_notifier(crate::domain::notify::from_config(&config.smtp)?)
-                .with_phone_gateway(crate::domain::notify::phone_from_config(&config.phone)?)
+            s.with_notifier(crate::delivery::notifier_from_config(&config.smtp)?)
+                .with_phone_gateway(crate::delivery::phone_gateway_from_config(&config.phone)?)
                 // #15 delivery: a send gives up before the request times out.
                 .with_delivery_bound(Duration::from_secs(
                     config.limits.request_timeout_secs.saturating_sub(2).max(1),

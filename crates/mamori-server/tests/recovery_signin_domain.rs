@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use domain_common::{code, policy, token_of, PW, T0};
 use mamori_server::config::{PhoneConfig, RequireMfa, SmtpConfig, SmtpSecurity};
-use mamori_server::domain::notify;
 use mamori_server::domain::recovery_signin::{RecoveryOutcome, CODE_SECS, RECOVERY_SESSION_SECS};
 use mamori_server::domain::signin::PasswordOutcome;
 use mamori_server::domain::{Policy, RequestMeta, Service};
@@ -64,8 +63,8 @@ async fn codes_and_the_recovery_session_expire() {
     )
     .await
     .unwrap()
-    .with_notifier(notify::from_config(&smtp).unwrap())
-    .with_phone_gateway(notify::phone_from_config(&phone).unwrap());
+    .with_notifier(mamori_server::delivery::notifier_from_config(&smtp).unwrap())
+    .with_phone_gateway(mamori_server::delivery::phone_gateway_from_config(&phone).unwrap());
     let meta = RequestMeta::default();
 
     // gina: password, one device, both contacts proven.

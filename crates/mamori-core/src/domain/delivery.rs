@@ -286,7 +286,7 @@ pub fn phone_route(c: &crate::config::PhoneConfig) -> Option<String> {
             let host = c
                 .url
                 .as_deref()
-                .and_then(|u| reqwest::Url::parse(u).ok())
+                .and_then(|u| url::Url::parse(u).ok())
                 .and_then(|u| {
                     let host = u.host_str()?.to_string();
                     Some(match u.port() {
@@ -383,7 +383,7 @@ pub fn startup_lines(c: &crate::config::Config) -> Vec<String> {
                 .phone
                 .url
                 .as_deref()
-                .and_then(|u| reqwest::Url::parse(u).ok())
+                .and_then(|u| url::Url::parse(u).ok())
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_else(|| "?".into());
             out.push(format!("phone delivery: webhook to {host} (sms and voice)"));
