@@ -306,7 +306,7 @@ fn errors_are_one_line_and_leave_the_file_alone() {
     std::fs::write(&wrong, "nope\n").expect("write");
     let mut c = s.bare(&["add", "--issuer", "X", "--secret", "MFRGGZDF"]);
     c.env("MAMORI_PASSWORD_FILE", &wrong);
-    let out: support::Out = c.output().expect("run").into();
+    let out: support::Out = support::output_within(&mut c).into();
     assert!(out.fails().stderr.contains("wrong password"));
     assert_eq!(read(&s.vault), before, "a wrong password changes nothing");
 
@@ -409,7 +409,7 @@ fn edit_passwd_completions_copy() {
     assert!(s.run(&["list"]).fails().stderr.contains("wrong password"));
     let mut c = s.bare(&["code", "github", "--at", "59"]);
     c.env("MAMORI_PASSWORD_FILE", &newpw);
-    let out: support::Out = c.output().expect("run").into();
+    let out: support::Out = support::output_within(&mut c).into();
     assert_eq!(out.ok().stdout, otp_at(&s, GH_URI, "59"));
 
     let comp = s.run(&["completions", "bash"]).ok().stdout;
@@ -421,7 +421,7 @@ fn edit_passwd_completions_copy() {
     // No display: --copy says so on stderr and still prints the code.
     let mut c = s.bare(&["code", "github", "--at", "59", "--copy"]);
     c.env("MAMORI_PASSWORD_FILE", &newpw);
-    let out: support::Out = c.output().expect("run").into();
+    let out: support::Out = support::output_within(&mut c).into();
     let out = out.ok();
     assert_eq!(out.stdout, otp_at(&s, GH_URI, "59"));
     assert!(out.stderr.contains("no display"), "{}", out.stderr);
@@ -432,7 +432,7 @@ fn default_init_writes_the_secure_kdf_parameters() {
     let s = Sandbox::new();
     let mut c = s.cmd(&["init"]);
     c.env_remove("MAMORI_TEST_KDF");
-    let out: support::Out = c.output().expect("run").into();
+    let out: support::Out = support::output_within(&mut c).into();
     out.ok();
     let bytes = read(&s.vault);
     assert_eq!(&bytes[..8], b"MAMORIVF");
@@ -599,13 +599,13 @@ fn passwd_raises_weak_kdf_parameters_to_the_default() {
         newpw.to_str().expect("utf-8"),
     ]);
     c.env_remove("MAMORI_TEST_KDF");
-    let out: support::Out = c.output().expect("run").into();
+    let out: support::Out = support::output_within(&mut c).into();
     out.ok();
     let bytes = read(&s.vault);
     assert_eq!(&bytes[11..15], &65536u32.to_le_bytes());
     assert_eq!(&bytes[15..19], &3u32.to_le_bytes());
     let mut c = s.bare(&["code", "github", "--at", "59"]);
     c.env("MAMORI_PASSWORD_FILE", &newpw);
-    let out: support::Out = c.output().expect("run").into();
+    let out: support::Out = support::output_within(&mut c).into();
     assert_eq!(out.ok().stdout, otp_at(&s, GH_URI, "59"));
 }

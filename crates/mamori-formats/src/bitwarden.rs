@@ -136,7 +136,12 @@ fn import_json(input: &[u8]) -> Result<ImportReport, FormatError> {
 
 fn import_csv(input: &[u8]) -> Result<ImportReport, FormatError> {
     text("the CSV export", input)?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    if let Some(what) = quoting_error(strip_bom(input)) {
+        return Err(FormatError::damaged(what));
+    }
+    // Not `flexible`: Bitwarden writes every column on every row, so a row with a different
+    // number of fields is a damaged or truncated file, not a row to read partly.
+    let mut reader = csv::ReaderBuilder::new().from_reader(input);
     let headers = reader
         .headers()
         .map_err(|e| {
@@ -191,10 +196,61 @@ fn import_csv(input: &[u8]) -> Result<ImportReport, FormatError> {
 }
 
 fn csv_where(e: &csv::Error) -> String {
-    match e.position() {
-        Some(p) => format!("is malformed at line {}", p.line()),
-        None => "is malformed".to_string(),
+    match (e.kind(), e.position()) {
+        (
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            },
+            Some(p),
+        ) => format!(
+            "line {} has {len} fields where the header has {expected_len} \
+             (the file is damaged or cut short)",
+            p.line()
+        ),
+        (_, Some(p)) => format!("is malformed at line {}", p.line()),
+        (_, None) => "is malformed".to_string(),
     }
+}
+
+/// What is wrong with the quoting of `input`, following RFC 4180 and the csv crate's default
+/// dialect (comma, `"` doubled inside quoted fields, `\r` or `\n` ends a record). The csv crate
+/// is lenient where a damaged file shows: it ends a quoted field silently at the end of input
+/// and keeps stray quotes as text, so a cut file would read as valid but shorter rows.
+fn quoting_error(input: &[u8]) -> Option<String> {
+    #[derive(Clone, Copy)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        /// A quote inside a quoted field: either the first of a doubled quote or the end.
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    let mut line = 1usize;
+    for &c in input {
+        let separator = matches!(c, b',' | b'\r' | b'\n');
+        state = match (state, c) {
+            (State::FieldStart, b'"') => State::Quoted,
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, b'"') => State::Quoted,
+            (_, _) if separator => State::FieldStart,
+            (State::Unquoted, b'"') => {
+                return Some(format!("line {line} has a quote inside an unquoted field"))
+            }
+            (State::QuoteInQuoted, _) => {
+                return Some(format!(
+                    "line {line} has text after the closing quote of a field"
+                ))
+            }
+            (_, _) => State::Unquoted,
+        };
+        if c == b'\n' {
+            line += 1;
+        }
+    }
+    matches!(state, State::Quoted)
+        .then(|| "the CSV ends inside a quoted field (the file is cut short)".to_string())
 }
 
 fn note_ignored(report: &mut ImportReport, n: usize) {

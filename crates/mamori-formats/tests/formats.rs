@@ -614,12 +614,86 @@ fn bitwarden_encrypted_truncated_and_foreign_files() {
         b"name,username\nx,y\n",
         None
     )));
-    // A CSV row cut mid-quote is damaged.
+}
+
+const BITWARDEN_CSV_HEADER: &str = "folder,favorite,type,name,notes,fields,reprompt,login_uri,\
+                                    login_username,login_password,login_totp\n";
+
+/// The `what` of a `Damaged` error, failing the test for any other outcome.
+#[track_caller]
+fn damaged_what(r: Result<ImportReport, FormatError>) -> String {
+    match r {
+        Err(FormatError::Damaged { what }) => what,
+        Err(other) => panic!("expected Damaged, got {other:?}"),
+        Ok(report) => panic!(
+            "a damaged CSV was accepted with {} account(s)",
+            report.accounts.len()
+        ),
+    }
+}
+
+#[test]
+fn bitwarden_csv_cut_inside_quotes_is_refused_not_partly_imported() {
+    // Every complete row is usable, so a partial import would look like a success: the cut
+    // must refuse the whole file.
     let csv = bitwarden_csv(&sample(), TotpStyle::Uri);
-    let mut cut = csv[..csv.len() / 2].to_vec();
-    cut.extend_from_slice(b"\"unterminated");
-    let r = import(Format::Bitwarden, &cut, None);
-    assert!(r.is_err() || r.unwrap().accounts.len() < sample().len());
+    let mut cut = csv.clone();
+    cut.extend_from_slice(b",,login,\"Cut mid-quote");
+    let what = damaged_what(import(Format::Bitwarden, &cut, None));
+    assert!(what.contains("ends inside a quoted field"), "{what}");
+
+    // An opening quote whose closing one was lost swallows every row after it into one field.
+    let first_row_end = csv.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut swallowed = csv[..first_row_end].to_vec();
+    swallowed.extend_from_slice(b",,login,\"Lost quote,");
+    swallowed.extend_from_slice(&csv[first_row_end..]);
+    assert!(damaged(&err(Format::Bitwarden, &swallowed, None)));
+
+    // Wherever the file is cut, a quote appended there never yields a partial import: inside
+    // an unquoted field (here the last row's login_totp) it is a stray quote, at the start of
+    // a field it opens a quoted field that never ends.
+    for (len, expected) in [
+        (csv.len() / 3, "quote inside an unquoted field"),
+        (csv.len() / 2, "quote inside an unquoted field"),
+        (csv.len(), "ends inside a quoted field"),
+    ] {
+        let mut cut = csv[..len].to_vec();
+        cut.extend_from_slice(b"\"unterminated");
+        let what = damaged_what(import(Format::Bitwarden, &cut, None));
+        assert!(what.contains(expected), "cut at {len}: {what}");
+    }
+    let mut closed_early = csv.clone();
+    closed_early.extend_from_slice(b",,login,\"Name\" Co,,,0,,x,pw,JBSWY3DP\n");
+    let what = damaged_what(import(Format::Bitwarden, &closed_early, None));
+    assert!(what.contains("text after the closing quote"), "{what}");
+}
+
+#[test]
+fn bitwarden_csv_row_with_missing_columns_is_refused() {
+    // The last row lost its login_totp column: read leniently it would be an item "without a
+    // TOTP key", silently dropped.
+    let csv = format!(
+        "{BITWARDEN_CSV_HEADER},,login,GitHub,,,0,,octo,pw,JBSWY3DPEHPK3PXP\n,,login,Cut,,"
+    );
+    let what = damaged_what(import(Format::Bitwarden, csv.as_bytes(), None));
+    assert!(
+        what.contains("line 3 has 6 fields where the header has 11"),
+        "{what}"
+    );
+}
+
+#[test]
+fn bitwarden_csv_doubled_quotes_are_not_mistaken_for_a_cut() {
+    let csv = format!(
+        "{BITWARDEN_CSV_HEADER},,login,\"Acme \"\"Labs\"\", Inc.\",\"\"\"\",,0,,octo,pw,\
+         JBSWY3DPEHPK3PXP\n"
+    );
+    let r = ok(Format::Bitwarden, csv.as_bytes(), None);
+    assert_eq!(r.accounts.len(), 1);
+    assert_eq!(
+        r.accounts[0].uri.issuer.as_deref(),
+        Some("Acme \"Labs\", Inc.")
+    );
 }
 
 // ------------------------------------------------------------------------------ Ente

@@ -2,12 +2,10 @@
 //! derived from the vault's data key (so it opens exactly when the vault does).
 //!
 //! Layout: `"MSYS" ‖ version u8 ‖ nonce [24] ‖ XChaCha20-Poly1305(JSON)` with the first five
-//! bytes as associated data. Written atomically (temporary file, fsync, rename).
+//! bytes as associated data. Written atomically (temporary file, fsync, rename, directory fsync).
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use data_encoding::HEXLOWER;
@@ -177,41 +175,23 @@ pub fn load(path: &Path, vault_key: &[u8; 32]) -> Result<Option<State>, SyncErro
         .map_err(|_| err("malformed contents"))
 }
 
-/// Writes the state atomically with mode 0600.
+/// Writes the state atomically with mode 0600 ([`mamori_vault::atomic_write`], as the vault
+/// file): a failure, including one to make the rename durable, is an error, so a sync round
+/// reports success only once its state would survive a crash.
 pub fn save<R: RngCore + CryptoRng>(
     path: &Path,
     vault_key: &[u8; 32],
     state: &State,
     rng: &mut R,
 ) -> Result<(), SyncError> {
-    let io = |e: std::io::Error| SyncError::State {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
     let json =
         Zeroizing::new(serde_json::to_vec(state).map_err(|e| SyncError::Protocol(e.to_string()))?);
-    let mut head = MAGIC.to_vec();
-    head.push(VERSION);
+    let mut file = MAGIC.to_vec();
+    file.push(VERSION);
     let key = crypto::local_state_key(vault_key);
-    let ct = crypto::seal_raw(&key, &head, &json, rng)?;
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(&head).map_err(io)?;
-    f.write_all(&ct).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
-    }
+    let ct = crypto::seal_raw(&key, &file, &json, rng)?;
+    file.extend_from_slice(&ct);
+    mamori_vault::atomic_write(path, &file, 0o600)?;
     Ok(())
 }
 
@@ -251,5 +231,38 @@ mod tests {
         ));
         let raw = fs::read(&path).unwrap();
         assert!(!raw.windows(3).any(|w| w == b"tok"));
+    }
+
+    #[test]
+    fn a_failed_save_is_an_error_and_keeps_the_old_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.mamori.sync");
+        let mut rng = rand::thread_rng();
+        let key = SyncKey::generate(&mut rng);
+        let state = |device: &str| {
+            State::new(
+                "http://x".into(),
+                "alice".into(),
+                "acct".into(),
+                Uuid::from_u128(5),
+                device.into(),
+                Zeroizing::new("tok".into()),
+                &key,
+                1,
+            )
+        };
+        let vk = [7u8; 32];
+        save(&path, &vk, &state("old"), &mut rng).unwrap();
+        // The temporary file's name taken by a directory: creating it fails even for root.
+        let mut tmp = path.as_os_str().to_os_string();
+        tmp.push(format!(".tmp.{}", std::process::id()));
+        fs::create_dir(&tmp).unwrap();
+        let err = save(&path, &vk, &state("new"), &mut rng).unwrap_err();
+        assert!(matches!(err, SyncError::Vault(_)), "{err}");
+        assert_eq!(load(&path, &vk).unwrap().unwrap().device_name, "old");
+
+        // A parent that is a file is reported, not swallowed.
+        let err = save(&path.join("x.sync"), &vk, &state("new"), &mut rng).unwrap_err();
+        assert!(err.to_string().contains("v.mamori.sync"), "{err}");
     }
 }

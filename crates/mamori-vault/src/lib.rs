@@ -18,6 +18,7 @@
 )]
 #![warn(missing_docs)]
 
+mod atomic;
 mod entry;
 mod error;
 pub mod format;
@@ -26,6 +27,7 @@ mod store;
 mod sync;
 mod vault;
 
+pub use atomic::atomic_write;
 pub use entry::{Entry, NewEntry, MAX_FIELD_LEN, MAX_SECRET_LEN, MAX_TAGS};
 pub use error::VaultError;
 pub use format::{DataKey, Header, KdfParams};

@@ -1,10 +1,11 @@
 //! The vault on disk: reading, atomic replacement with a backup, and the write lock.
 //!
 //! Every change is a read-modify-write under an exclusive lock on `FILE.lock`, so two processes
-//! adding at once both keep their entry. The file itself is never written in place: a temporary
-//! file in the same directory (mode 0600) is written and fsynced, the current file is hard-linked
-//! to `FILE.bak`, the temporary file is renamed over `FILE`, and the directory is fsynced. At every
-//! instant `FILE` is a complete old or new vault. Opening only reads.
+//! adding at once both keep their entry. The file itself is never written in place but by
+//! [`crate::atomic_write`]'s steps: a temporary file in the same directory (mode 0600) is written
+//! and fsynced, the current file is hard-linked to `FILE.bak`, the temporary file is renamed over
+//! `FILE`, and the directory is fsynced. At every instant `FILE` is a complete old or new vault.
+//! Opening only reads.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
+use crate::atomic::{atomic_write_with, parent_dir, sibling};
 use crate::format::{self, DataKey, Header, KdfParams};
 use crate::{Vault, VaultError};
 
@@ -237,35 +239,15 @@ impl VaultFile {
 
     /// Replaces the file atomically, keeping the previous one as `FILE.bak`. Caller holds the lock.
     fn replace(&self, bytes: &[u8]) -> Result<(), VaultError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        self.remove_stale_temporaries(&dir);
-        let tmp = sibling(&self.path, &format!(".tmp.{}", std::process::id()));
-        let result = (|| -> Result<(), VaultError> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| VaultError::io(&tmp, e))?;
-            f.write_all(bytes).map_err(|e| VaultError::io(&tmp, e))?;
-            f.sync_all().map_err(|e| VaultError::io(&tmp, e))?;
-            drop(f);
+        self.remove_stale_temporaries(&parent_dir(&self.path));
+        // The backup is taken only once the new file is complete, so a write that fails
+        // before leaves `FILE.bak` as it was.
+        atomic_write_with(&self.path, bytes, 0o600, || {
             if self.path.exists() {
                 self.keep_backup()?;
             }
-            fs::rename(&tmp, &self.path).map_err(|e| VaultError::io(&self.path, e))?;
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| VaultError::io(&dir, e))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+            Ok(())
+        })
     }
 
     /// Removes `FILE.tmp.*` and `FILE.bak.tmp.*` left by a writer that died mid-write. Only
@@ -307,10 +289,4 @@ impl VaultFile {
 #[derive(Debug)]
 pub struct WriteLock {
     _file: File,
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
 }

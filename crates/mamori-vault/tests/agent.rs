@@ -7,9 +7,28 @@ use std::time::{Duration, Instant};
 use mamori_vault::agent::{self, Agent, Client};
 use mamori_vault::DataKey;
 
+/// How long any wait in these tests may take before it counts as a hang: far above what a
+/// loaded machine needs, far below a CI job's timeout, so a broken agent fails the test.
+const LIMIT: Duration = Duration::from_secs(20);
+
 fn start(dir: &std::path::Path, idle: Duration) -> std::thread::JoinHandle<()> {
     let agent = Agent::bind(dir, idle).unwrap();
     std::thread::spawn(move || agent.serve().unwrap())
+}
+
+/// Joins the agent's thread, failing the test if it has not stopped within `LIMIT`
+/// (`JoinHandle::join` alone would wait forever for an agent that never stops).
+#[track_caller]
+fn join_within(handle: std::thread::JoinHandle<()>, why: &str) {
+    let deadline = Instant::now() + LIMIT;
+    while !handle.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not stop within {LIMIT:?} after {why}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handle.join().unwrap();
 }
 
 #[test]
@@ -40,7 +59,7 @@ fn put_get_status_lock() {
     // A second agent refuses to start on the same socket.
     assert!(Agent::bind(&dir, Duration::from_secs(1)).is_err());
     c.lock().unwrap();
-    handle.join().unwrap();
+    join_within(handle, "lock");
     assert!(!agent::socket_path(&dir).exists(), "socket removed");
     assert!(c.status().is_err(), "no agent after lock");
 }
@@ -52,11 +71,8 @@ fn forgets_keys_when_idle() {
     let handle = start(&dir, Duration::from_millis(300));
     let c = Client::new(&dir);
     c.put(&[1u8; 16], &DataKey::from_bytes([1; 32])).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while agent::socket_path(&dir).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    handle.join().unwrap();
+    join_within(handle, "its 300 ms idle timeout");
+    assert!(!agent::socket_path(&dir).exists(), "socket removed");
     assert!(c.get(&[1u8; 16]).is_err(), "the agent is gone");
 }
 
@@ -83,13 +99,18 @@ fn garbage_requests_get_an_error_and_the_agent_survives() {
         "{\"op\":\"get\"}\n",
     ] {
         let mut s = std::os::unix::net::UnixStream::connect(agent::socket_path(&dir)).unwrap();
+        // Without timeouts an agent that never answers would block these calls forever.
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s.set_write_timeout(Some(LIMIT)).unwrap();
         s.write_all(req.as_bytes()).unwrap();
         let mut line = String::new();
-        BufReader::new(&s).read_line(&mut line).unwrap();
+        BufReader::new(&s)
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("no answer to {req:?} within {LIMIT:?}: {e}"));
         assert!(line.contains("\"ok\":false"), "{req} -> {line}");
     }
     let c = Client::new(&dir);
     assert_eq!(c.status().unwrap().vaults, 0);
     c.lock().unwrap();
-    handle.join().unwrap();
+    join_within(handle, "lock");
 }

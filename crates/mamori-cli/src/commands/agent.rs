@@ -11,6 +11,10 @@ use mamori_vault::Unlock;
 use super::session;
 use crate::cli::{AgentArgs, GlobalArgs, UnlockArgs};
 
+/// How long `unlock` waits for a new agent to say it is ready: binding a socket takes
+/// milliseconds, so this only ends a hung start.
+const AGENT_START_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn start_agent(timeout: std::time::Duration) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the mamori executable")?;
     let mut child = Command::new(exe)
@@ -23,12 +27,28 @@ fn start_agent(timeout: std::time::Duration) -> anyhow::Result<()> {
         .process_group(0)
         .spawn()
         .context("cannot start the unlock agent")?;
-    let mut line = String::new();
+    // Read on a thread so that an agent that neither answers nor exits cannot hang `unlock`.
+    let (tx, rx) = std::sync::mpsc::channel();
     if let Some(out) = child.stdout.take() {
-        BufReader::new(out)
-            .read_line(&mut line)
-            .context("the unlock agent did not start")?;
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = tx.send(BufReader::new(out).read_line(&mut line).map(|_| line));
+        });
     }
+    let line = match rx.recv_timeout(AGENT_START_LIMIT) {
+        Ok(read) => read.context("the unlock agent did not start")?,
+        // The sender is gone only if the agent's stdout could not be taken.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => String::new(),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            // Not left running half-started: it would hold the socket a retry needs.
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the unlock agent did not start within {} s",
+                AGENT_START_LIMIT.as_secs()
+            );
+        }
+    };
     match line.trim() {
         "ready" => Ok(()),
         "" => bail!("the unlock agent did not start"),

@@ -2,8 +2,15 @@
 //! directory, cheap key derivation, no display, no terminal.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long one run of `mamori` may take before the test fails as hung: far above what a
+/// loaded machine needs (the tests use fast key derivation), far below a CI job's timeout.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -83,11 +90,11 @@ impl Sandbox {
     }
 
     pub fn run(&self, args: &[&str]) -> Out {
-        self.cmd(args).output().expect("run mamori").into()
+        output_within(&mut self.cmd(args)).into()
     }
 
     pub fn run_bare(&self, args: &[&str]) -> Out {
-        self.bare(args).output().expect("run mamori").into()
+        output_within(&mut self.bare(args)).into()
     }
 
     pub fn init(&self) {
@@ -101,9 +108,65 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Never leave an agent behind.
-        let _ = self.run_bare(&["lock"]);
+        // Never leave an agent behind. Not `run_bare`: a panic here while a failed test unwinds
+        // would abort the whole test binary.
+        let _ = try_output_within(&mut self.bare(&["lock"]));
     }
+}
+
+/// Runs `cmd` like `Command::output`, failing the test if it has not exited and closed its
+/// output within `RUN_LIMIT` (`output` alone would wait forever for a hung process).
+#[track_caller]
+pub fn output_within(cmd: &mut Command) -> Output {
+    try_output_within(cmd).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_output_within(cmd: &mut Command) -> Result<Output, String> {
+    let what = format!("{:?}", cmd.get_args().collect::<Vec<_>>());
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run mamori {what}: {e}"))?;
+    // Drained on threads so a child filling a pipe cannot block on us while we poll it.
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + RUN_LIMIT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("mamori {what} did not exit within {RUN_LIMIT:?}"));
+            }
+            Err(e) => return Err(format!("cannot wait for mamori {what}: {e}")),
+        }
+    };
+    // A process it started (the unlock agent) could hold the pipes open after it exits.
+    let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+    let collect = |rx: mpsc::Receiver<Vec<u8>>, name: &str| {
+        rx.recv_timeout(left)
+            .map_err(|_| format!("mamori {what} exited but its {name} stayed open"))
+    };
+    Ok(Output {
+        status,
+        stdout: collect(stdout, "stdout")?,
+        stderr: collect(stderr, "stderr")?,
+    })
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = tx.send(bytes);
+    });
+    rx
 }
 
 /// Replaces UUIDs and the given timestamps with placeholders so JSON can be compared exactly.
