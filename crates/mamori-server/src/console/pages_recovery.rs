@@ -87,15 +87,12 @@ pub struct GenerateForm {
 
 /// Percent-encodes text for a `data:` URL.
 fn data_url_text(text: &str) -> String {
-    let mut out = String::from("data:text/plain;charset=utf-8,");
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    // Every byte but letters, digits and '-' is escaped (RFC 3986 section 2.1).
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-');
+    format!(
+        "data:text/plain;charset=utf-8,{}",
+        percent_encoding::utf8_percent_encode(text, KEEP)
+    )
 }
 
 pub async fn generate(ctx: Ctx, Form(f): Form<GenerateForm>) -> PageResult {

@@ -154,15 +154,11 @@ pub async fn new_device(
     if let Some(step2) = step2 {
         // Step 2 for a hardware token: its serial and two codes (pages_tokens.rs); for a
         // security key: the browser's WebAuthn prompt (pages_webauthn.rs).
-        let q: String = name
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    char::from(b).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.');
+        let q = percent_encoding::utf8_percent_encode(&name, KEEP).to_string();
         return Ok(see_other(&format!("{step2}?name={q}")));
     }
     let error = if f.kind.as_deref().unwrap_or("virtual") != "virtual" {
