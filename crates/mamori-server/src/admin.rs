@@ -2,6 +2,7 @@
 //! server needed), acts as `admin-cli` in the audit log, prints to the given writer.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::rngs::OsRng;
@@ -106,370 +107,488 @@ pub async fn run(config: &Config, cmd: AdminCommand, out: &mut dyn Write) -> Res
     run_with(&svc, &SystemClock, cmd, out).await
 }
 
-/// Runs one admin command on an open service.
+/// What every command on an open service needs.
+struct Cx<'a> {
+    svc: &'a Service,
+    clock: &'a dyn Clock,
+    meta: RequestMeta,
+}
+
+/// Runs one admin command on an open service: one function per command below.
 pub async fn run_with(
     svc: &Service,
     clock: &dyn Clock,
     cmd: AdminCommand,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let meta = RequestMeta::cli();
+    let cx = &Cx {
+        svc,
+        clock,
+        meta: RequestMeta::cli(),
+    };
     match cmd {
         AdminCommand::CreateUser {
             name,
             role,
             email,
             phone,
-        } => {
-            let role = Role::parse(&role)?;
-            let (account, link) = svc
-                .create_user(
-                    ACTOR,
-                    &name,
-                    role,
-                    email.as_deref(),
-                    phone.as_deref(),
-                    clock.now(),
-                    &mut OsRng,
-                    &meta,
-                )
-                .await?;
-            writeln!(
-                out,
-                "created user {} ({}); setup link (valid 1 hour): {}",
-                account.name,
-                account.role.as_str(),
-                link.as_str()
-            )
-            .map_err(io)?;
-        }
-        AdminCommand::ListUsers { json } => {
-            let users = svc.list_users().await?;
-            // The table is printed once every row is known: its columns are as wide as their
-            // widest value ("Virtual x2, Security key, Hardware" included).
-            let mut rows: Vec<Vec<String>> = Vec::new();
-            for u in users {
-                let kinds: Vec<DeviceKind> = svc
-                    .enabled_devices(&u.account)
-                    .await?
-                    .iter()
-                    .map(|d| d.kind)
-                    .collect();
-                let mfa = mfa_column(&kinds);
-                let a = &u.account;
-                if json {
-                    let v = serde_json::json!({
-                        "user": a.name,
-                        "role": a.role.as_str(),
-                        "mfa": mfa,
-                        "mfa_devices": u.enabled_devices,
-                        "password_enabled": a.password_hash.is_some(),
-                        "locked": a.locked_at.is_some(),
-                        "created_at": a.created_at,
-                    });
-                    writeln!(out, "{v}").map_err(io)?;
-                } else {
-                    rows.push(vec![
-                        a.name.clone(),
-                        a.role.as_str().to_string(),
-                        mfa,
-                        if a.password_hash.is_some() {
-                            "yes"
-                        } else {
-                            "no"
-                        }
-                        .to_string(),
-                        if a.locked_at.is_some() { "yes" } else { "no" }.to_string(),
-                        time_text(a.created_at),
-                    ]);
-                }
-            }
-            if !json {
-                write_table(
-                    out,
-                    &["USER", "ROLE", "MFA", "PASSWORD", "LOCKED", "CREATED"],
-                    &rows,
-                )?;
-            }
-        }
-        AdminCommand::ResetMfa { user } => {
-            let n = svc.reset_mfa(ACTOR, &user, clock.now(), &meta).await?;
-            writeln!(
-                out,
-                "removed {n} MFA devices of {user}, unlocked the account and ended its sessions"
-            )
-            .map_err(io)?;
-        }
+        } => create_user(cx, out, name, role, email, phone).await,
+        AdminCommand::ListUsers { json } => list_users(cx, out, json).await,
+        AdminCommand::ResetMfa { user } => reset_mfa(cx, out, user).await,
         AdminCommand::CreateAppKey { name, allow_root } => {
-            let (record, key) = svc
-                .new_app_key(ACTOR, &name, allow_root, clock.now(), &mut OsRng, &meta)
-                .await?;
-            writeln!(
-                out,
-                "application key for {}{} (id {}; shown once; send as 'Authorization: Bearer \
-                 KEY'):\n{}",
-                record.name,
-                if record.allow_root {
-                    ", allowed to validate root"
-                } else {
-                    ""
-                },
-                record.id,
-                key.as_str()
-            )
-            .map_err(io)?;
+            create_app_key(cx, out, name, allow_root).await
         }
-        AdminCommand::ListAppKeys { json } => {
-            if !json {
-                writeln!(
-                    out,
-                    "{:<36} {:<24} {:<5} {:<16} {:<20} REVOKED",
-                    "ID", "NAME", "ROOT", "CREATED BY", "CREATED"
-                )
-                .map_err(io)?;
-            }
-            for k in svc.list_app_keys().await? {
-                if json {
-                    let v = serde_json::json!({
-                        "id": k.id,
-                        "name": k.name,
-                        "allow_root": k.allow_root,
-                        "created_at": k.created_at,
-                        "created_by": k.created_by,
-                        "revoked_at": k.revoked_at,
-                    });
-                    writeln!(out, "{v}").map_err(io)?;
-                } else {
-                    writeln!(
-                        out,
-                        "{:<36} {:<24} {:<5} {:<16} {:<20} {}",
-                        k.id,
-                        k.name,
-                        if k.allow_root { "yes" } else { "no" },
-                        k.created_by.as_deref().unwrap_or("-"),
-                        time_text(k.created_at),
-                        k.revoked_at.map_or_else(|| "-".to_string(), time_text)
-                    )
-                    .map_err(io)?;
-                }
-            }
-        }
-        AdminCommand::RevokeAppKey { key } => {
-            let k = svc
-                .revoke_app_key(ACTOR, AppKeyRef::IdOrName(&key), clock.now(), &meta)
-                .await?;
-            writeln!(
-                out,
-                "revoked application key {} ({}); a running server refuses it within {} seconds",
-                k.name,
-                k.id,
-                crate::domain::appkeys::APP_KEY_TTL_SECS
-            )
-            .map_err(io)?;
-        }
-        AdminCommand::Review { json } => {
-            let now = clock.now();
-            let review = svc.security_review(now).await?;
-            let wire = crate::http::review_wire(&review, now);
-            if json {
-                let text = serde_json::to_string_pretty(&wire)
-                    .map_err(|e| Error::Internal(format!("cannot encode the review: {e}")))?;
-                writeln!(out, "{text}").map_err(io)?;
-            } else {
-                for f in &wire.findings {
-                    // The deployment's checks are never undecidable, but may not apply (e.g.
-                    // recovery delivery when that recovery is off): `SKIP`, with the reason.
-                    let mark = match f.outcome.as_str() {
-                        "pass" => "PASS",
-                        "fail" => "FAIL",
-                        "not_applicable" => "SKIP",
-                        _ => "N/A ",
-                    };
-                    writeln!(out, "{mark}  [{}] {}  ({})", f.severity, f.title, f.id)
-                        .map_err(io)?;
-                    for a in &f.affected {
-                        writeln!(out, "        - {a}").map_err(io)?;
-                    }
-                    if f.outcome != "pass" {
-                        let link = f
-                            .link
-                            .as_deref()
-                            .map(|l| format!(" ({l})"))
-                            .unwrap_or_default();
-                        let label = if f.outcome == "fail" { "fix" } else { "why" };
-                        writeln!(out, "        {label}: {}{link}", f.remedy).map_err(io)?;
-                    }
-                }
-                let (pass, fail, undecided, not_applicable) = review.counts();
-                writeln!(
-                    out,
-                    "{pass} passed, {fail} failed, {undecided} undecidable, \
-                     {not_applicable} not applicable"
-                )
-                .map_err(io)?;
-            }
-            if review.has_high_failure() {
-                return Err(Error::ReviewFailed);
-            }
-        }
+        AdminCommand::ListAppKeys { json } => list_app_keys(cx, out, json).await,
+        AdminCommand::RevokeAppKey { key } => revoke_app_key(cx, out, key).await,
+        AdminCommand::Review { json } => review(cx, out, json).await,
         AdminCommand::Audit {
             follow,
             user,
             kind,
             after,
-        } => {
-            let mut after = after.unwrap_or(0);
-            loop {
-                let page = svc
-                    .audit_events(&AuditFilter {
-                        account: user.clone(),
-                        kind: kind.clone(),
-                        after: Some(after),
-                        limit: 1000,
-                    })
-                    .await?;
-                let full = page.len() == 1000;
-                for r in page {
-                    after = r.id;
-                    let line = serde_json::to_string(&audit_wire(r))
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    writeln!(out, "{line}").map_err(io)?;
-                }
-                out.flush().map_err(io)?;
-                if full {
-                    continue;
-                }
-                if !follow {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-        // #15 contacts
+        } => audit(cx, out, follow, user, kind, after).await,
         AdminCommand::SetContacts {
             user,
             email,
             phone,
             verified,
-        } => {
-            let account = svc
-                .admin_set_contacts(
-                    ACTOR,
-                    &user,
-                    email.as_deref(),
-                    phone.as_deref(),
-                    verified,
-                    clock.now(),
-                    &meta,
-                )
-                .await?;
-            let state = if verified {
-                "verified"
-            } else {
-                "unverified: the user proves them with a code in the console (My security \
-                 credentials)"
-            };
-            writeln!(
-                out,
-                "contacts of {}: email {}, phone {} ({state})",
-                account.name,
-                account.email.as_deref().unwrap_or("-"),
-                account.phone.as_deref().unwrap_or("-"),
-            )
-            .map_err(io)?;
-        }
-        // Handled by `run` without opening the database.
-        AdminCommand::TestEmail { .. } | AdminCommand::TestPhone { .. } => {
-            return Err(Error::Internal(
-                "test-email and test-phone do not run on an open service".into(),
-            ));
-        }
-        AdminCommand::SetupRoot => {
-            let link = svc.root_setup_link(clock.now(), &mut OsRng).await?;
-            writeln!(out, "root setup link (valid 1 hour): {}", link.as_str()).map_err(io)?;
-        }
-        AdminCommand::RecoverRoot => {
-            let link = svc.recover_root(clock.now(), &mut OsRng).await?;
-            writeln!(
-                out,
-                "WARNING: root's MFA devices and recovery codes were removed and its sessions \
-                 ended (audited as account.recover_root; root is notified by email).\n\
-                 root recovery link (valid 1 hour; root must assign an MFA device at the next \
-                 sign-in): {}",
-                link.as_str()
-            )
-            .map_err(io)?;
-        }
+        } => set_contacts(cx, out, user, email, phone, verified).await,
+        AdminCommand::SetupRoot => setup_root(cx, out).await,
+        AdminCommand::RecoverRoot => recover_root(cx, out).await,
         AdminCommand::ImportTokens {
             file,
             psk,
             password_file,
             format,
-        } => {
-            let (bytes, format, key) =
-                crate::seed_file::read_token_file(&file, psk, password_file, format)?;
-            let s = svc
-                .import_tokens(ACTOR, &bytes, format, &key, clock.now(), &mut OsRng, &meta)
-                .await?;
+        } => import_tokens(cx, out, file, psk, password_file, format).await,
+        AdminCommand::ListTokens { json } => list_tokens(cx, out, json).await,
+        // Handled by `run` without opening the database.
+        AdminCommand::TestEmail { .. } | AdminCommand::TestPhone { .. } => Err(Error::Internal(
+            "test-email and test-phone do not run on an open service".into(),
+        )),
+    }
+}
+
+/// `admin create-user`: the account and its one-time setup link.
+async fn create_user(
+    cx: &Cx<'_>,
+    out: &mut dyn Write,
+    name: String,
+    role: String,
+    email: Option<String>,
+    phone: Option<String>,
+) -> Result<()> {
+    let role = Role::parse(&role)?;
+    let (account, link) = cx
+        .svc
+        .create_user(
+            ACTOR,
+            &name,
+            role,
+            email.as_deref(),
+            phone.as_deref(),
+            cx.clock.now(),
+            &mut OsRng,
+            &cx.meta,
+        )
+        .await?;
+    writeln!(
+        out,
+        "created user {} ({}); setup link (valid 1 hour): {}",
+        account.name,
+        account.role.as_str(),
+        link.as_str()
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin list-users`: a table whose columns fit their widest value, or JSON lines.
+async fn list_users(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<()> {
+    let users = cx.svc.list_users().await?;
+    // The table is printed once every row is known: its columns are as wide as their
+    // widest value ("Virtual x2, Security key, Hardware" included).
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for u in users {
+        let kinds: Vec<DeviceKind> = cx
+            .svc
+            .enabled_devices(&u.account)
+            .await?
+            .iter()
+            .map(|d| d.kind)
+            .collect();
+        let mfa = mfa_column(&kinds);
+        let a = &u.account;
+        if json {
+            let v = serde_json::json!({
+                "user": a.name,
+                "role": a.role.as_str(),
+                "mfa": mfa,
+                "mfa_devices": u.enabled_devices,
+                "password_enabled": a.password_hash.is_some(),
+                "locked": a.locked_at.is_some(),
+                "created_at": a.created_at,
+            });
+            writeln!(out, "{v}").map_err(io)?;
+        } else {
+            rows.push(vec![
+                a.name.clone(),
+                a.role.as_str().to_string(),
+                mfa,
+                if a.password_hash.is_some() {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+                if a.locked_at.is_some() { "yes" } else { "no" }.to_string(),
+                time_text(a.created_at),
+            ]);
+        }
+    }
+    if !json {
+        write_table(
+            out,
+            &["USER", "ROLE", "MFA", "PASSWORD", "LOCKED", "CREATED"],
+            &rows,
+        )?;
+    }
+    Ok(())
+}
+
+/// `admin reset-mfa`.
+async fn reset_mfa(cx: &Cx<'_>, out: &mut dyn Write, user: String) -> Result<()> {
+    let n = cx
+        .svc
+        .reset_mfa(ACTOR, &user, cx.clock.now(), &cx.meta)
+        .await?;
+    writeln!(
+        out,
+        "removed {n} MFA devices of {user}, unlocked the account and ended its sessions"
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin create-app-key`: the key is printed once.
+async fn create_app_key(
+    cx: &Cx<'_>,
+    out: &mut dyn Write,
+    name: String,
+    allow_root: bool,
+) -> Result<()> {
+    let (record, key) = cx
+        .svc
+        .new_app_key(
+            ACTOR,
+            &name,
+            allow_root,
+            cx.clock.now(),
+            &mut OsRng,
+            &cx.meta,
+        )
+        .await?;
+    writeln!(
+        out,
+        "application key for {}{} (id {}; shown once; send as 'Authorization: Bearer \
+             KEY'):\n{}",
+        record.name,
+        if record.allow_root {
+            ", allowed to validate root"
+        } else {
+            ""
+        },
+        record.id,
+        key.as_str()
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin list-app-keys`.
+async fn list_app_keys(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<()> {
+    if !json {
+        writeln!(
+            out,
+            "{:<36} {:<24} {:<5} {:<16} {:<20} REVOKED",
+            "ID", "NAME", "ROOT", "CREATED BY", "CREATED"
+        )
+        .map_err(io)?;
+    }
+    for k in cx.svc.list_app_keys().await? {
+        if json {
+            let v = serde_json::json!({
+                "id": k.id,
+                "name": k.name,
+                "allow_root": k.allow_root,
+                "created_at": k.created_at,
+                "created_by": k.created_by,
+                "revoked_at": k.revoked_at,
+            });
+            writeln!(out, "{v}").map_err(io)?;
+        } else {
             writeln!(
                 out,
-                "imported {} tokens ({} HOTP, {} TOTP) from {}",
-                s.imported,
-                s.hotp,
-                s.totp,
-                file.display()
+                "{:<36} {:<24} {:<5} {:<16} {:<20} {}",
+                k.id,
+                k.name,
+                if k.allow_root { "yes" } else { "no" },
+                k.created_by.as_deref().unwrap_or("-"),
+                time_text(k.created_at),
+                k.revoked_at.map_or_else(|| "-".to_string(), time_text)
             )
             .map_err(io)?;
         }
-        AdminCommand::ListTokens { json } => {
-            if !json {
+    }
+    Ok(())
+}
+
+/// `admin revoke-app-key`.
+async fn revoke_app_key(cx: &Cx<'_>, out: &mut dyn Write, key: String) -> Result<()> {
+    let k = cx
+        .svc
+        .revoke_app_key(ACTOR, AppKeyRef::IdOrName(&key), cx.clock.now(), &cx.meta)
+        .await?;
+    writeln!(
+        out,
+        "revoked application key {} ({}); a running server refuses it within {} seconds",
+        k.name,
+        k.id,
+        crate::domain::appkeys::APP_KEY_TTL_SECS
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin review`: the deployment's security review; fails on a high-severity failure.
+async fn review(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<()> {
+    let now = cx.clock.now();
+    let review = cx.svc.security_review(now).await?;
+    let wire = crate::http::review_wire(&review, now);
+    if json {
+        let text = serde_json::to_string_pretty(&wire)
+            .map_err(|e| Error::Internal(format!("cannot encode the review: {e}")))?;
+        writeln!(out, "{text}").map_err(io)?;
+    } else {
+        for f in &wire.findings {
+            // The deployment's checks are never undecidable, but may not apply (e.g.
+            // recovery delivery when that recovery is off): `SKIP`, with the reason.
+            let mark = match f.outcome.as_str() {
+                "pass" => "PASS",
+                "fail" => "FAIL",
+                "not_applicable" => "SKIP",
+                _ => "N/A ",
+            };
+            writeln!(out, "{mark}  [{}] {}  ({})", f.severity, f.title, f.id).map_err(io)?;
+            for a in &f.affected {
+                writeln!(out, "        - {a}").map_err(io)?;
+            }
+            if f.outcome != "pass" {
+                let link = f
+                    .link
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default();
+                let label = if f.outcome == "fail" { "fix" } else { "why" };
+                writeln!(out, "        {label}: {}{link}", f.remedy).map_err(io)?;
+            }
+        }
+        let (pass, fail, undecided, not_applicable) = review.counts();
+        writeln!(
+            out,
+            "{pass} passed, {fail} failed, {undecided} undecidable, \
+                 {not_applicable} not applicable"
+        )
+        .map_err(io)?;
+    }
+    if review.has_high_failure() {
+        return Err(Error::ReviewFailed);
+    }
+    Ok(())
+}
+
+/// `admin audit`: JSON lines, pages of 1000, `--follow` polls.
+async fn audit(
+    cx: &Cx<'_>,
+    out: &mut dyn Write,
+    follow: bool,
+    user: Option<String>,
+    kind: Option<String>,
+    after: Option<i64>,
+) -> Result<()> {
+    let mut after = after.unwrap_or(0);
+    loop {
+        let page = cx
+            .svc
+            .audit_events(&AuditFilter {
+                account: user.clone(),
+                kind: kind.clone(),
+                after: Some(after),
+                limit: 1000,
+            })
+            .await?;
+        let full = page.len() == 1000;
+        for r in page {
+            after = r.id;
+            let line = serde_json::to_string(&audit_wire(r))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        if full {
+            continue;
+        }
+        if !follow {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// `admin set-contacts` (#15 contacts).
+async fn set_contacts(
+    cx: &Cx<'_>,
+    out: &mut dyn Write,
+    user: String,
+    email: Option<String>,
+    phone: Option<String>,
+    verified: bool,
+) -> Result<()> {
+    let account = cx
+        .svc
+        .admin_set_contacts(
+            ACTOR,
+            &user,
+            email.as_deref(),
+            phone.as_deref(),
+            verified,
+            cx.clock.now(),
+            &cx.meta,
+        )
+        .await?;
+    let state = if verified {
+        "verified"
+    } else {
+        "unverified: the user proves them with a code in the console (My security \
+             credentials)"
+    };
+    writeln!(
+        out,
+        "contacts of {}: email {}, phone {} ({state})",
+        account.name,
+        account.email.as_deref().unwrap_or("-"),
+        account.phone.as_deref().unwrap_or("-"),
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin setup-root`: a new root setup link.
+async fn setup_root(cx: &Cx<'_>, out: &mut dyn Write) -> Result<()> {
+    let link = cx.svc.root_setup_link(cx.clock.now(), &mut OsRng).await?;
+    writeln!(out, "root setup link (valid 1 hour): {}", link.as_str()).map_err(io)?;
+    Ok(())
+}
+
+/// `admin recover-root`: the last resort for root.
+async fn recover_root(cx: &Cx<'_>, out: &mut dyn Write) -> Result<()> {
+    let link = cx.svc.recover_root(cx.clock.now(), &mut OsRng).await?;
+    writeln!(
+        out,
+        "WARNING: root's MFA devices and recovery codes were removed and its sessions \
+             ended (audited as account.recover_root; root is notified by email).\n\
+             root recovery link (valid 1 hour; root must assign an MFA device at the next \
+             sign-in): {}",
+        link.as_str()
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin import-tokens`: a vendor seed file.
+async fn import_tokens(
+    cx: &Cx<'_>,
+    out: &mut dyn Write,
+    file: PathBuf,
+    psk: Option<String>,
+    password_file: Option<PathBuf>,
+    format: Option<String>,
+) -> Result<()> {
+    let (bytes, format, key) =
+        crate::seed_file::read_token_file(&file, psk, password_file, format)?;
+    let s = cx
+        .svc
+        .import_tokens(
+            ACTOR,
+            &bytes,
+            format,
+            &key,
+            cx.clock.now(),
+            &mut OsRng,
+            &cx.meta,
+        )
+        .await?;
+    writeln!(
+        out,
+        "imported {} tokens ({} HOTP, {} TOTP) from {}",
+        s.imported,
+        s.hotp,
+        s.totp,
+        file.display()
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin list-tokens`: pages of 1000 by serial.
+async fn list_tokens(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<()> {
+    if !json {
+        writeln!(
+            out,
+            "{:<20} {:<4} {:<6} {:<20} {:<24} ASSIGNED TO",
+            "SERIAL", "TYPE", "DIGITS", "MANUFACTURER", "MODEL"
+        )
+        .map_err(io)?;
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = cx.svc.list_tokens(after.as_deref(), 1000).await?;
+        let full = page.len() == 1000;
+        for l in page {
+            let t = &l.token;
+            if json {
+                let v = serde_json::json!({
+                    "serial": t.serial,
+                    "type": t.otp_type,
+                    "algorithm": t.algorithm,
+                    "digits": t.digits,
+                    "period": (t.otp_type == "totp").then_some(t.period),
+                    "counter": (t.otp_type == "hotp").then_some(t.counter),
+                    "manufacturer": t.manufacturer,
+                    "model": t.model,
+                    "imported_at": t.imported_at,
+                    "assigned_to": l.assigned_to,
+                    "device_name": l.device_name,
+                });
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
                 writeln!(
                     out,
-                    "{:<20} {:<4} {:<6} {:<20} {:<24} ASSIGNED TO",
-                    "SERIAL", "TYPE", "DIGITS", "MANUFACTURER", "MODEL"
+                    "{:<20} {:<4} {:<6} {:<20} {:<24} {}",
+                    t.serial,
+                    t.otp_type.to_uppercase(),
+                    t.digits,
+                    t.manufacturer.as_deref().unwrap_or("-"),
+                    t.model.as_deref().unwrap_or("-"),
+                    l.assigned_to.as_deref().unwrap_or("-")
                 )
                 .map_err(io)?;
             }
-            let mut after: Option<String> = None;
-            loop {
-                let page = svc.list_tokens(after.as_deref(), 1000).await?;
-                let full = page.len() == 1000;
-                for l in page {
-                    let t = &l.token;
-                    if json {
-                        let v = serde_json::json!({
-                            "serial": t.serial,
-                            "type": t.otp_type,
-                            "algorithm": t.algorithm,
-                            "digits": t.digits,
-                            "period": (t.otp_type == "totp").then_some(t.period),
-                            "counter": (t.otp_type == "hotp").then_some(t.counter),
-                            "manufacturer": t.manufacturer,
-                            "model": t.model,
-                            "imported_at": t.imported_at,
-                            "assigned_to": l.assigned_to,
-                            "device_name": l.device_name,
-                        });
-                        writeln!(out, "{v}").map_err(io)?;
-                    } else {
-                        writeln!(
-                            out,
-                            "{:<20} {:<4} {:<6} {:<20} {:<24} {}",
-                            t.serial,
-                            t.otp_type.to_uppercase(),
-                            t.digits,
-                            t.manufacturer.as_deref().unwrap_or("-"),
-                            t.model.as_deref().unwrap_or("-"),
-                            l.assigned_to.as_deref().unwrap_or("-")
-                        )
-                        .map_err(io)?;
-                    }
-                    after = Some(t.serial.clone());
-                }
-                if !full {
-                    break;
-                }
-            }
+            after = Some(t.serial.clone());
+        }
+        if !full {
+            break;
         }
     }
     Ok(())
