@@ -455,6 +455,20 @@ impl Matrix {
         ) {
             return self.run_cancel(row, &actor, &target).await;
         }
+        if row.op == "phone_resend_unauthenticated" {
+            // A sign-in step: the challenge is the credential; without a live one nothing is
+            // sent, whatever the body asks for.
+            let (s, _, v) = self
+                .srv
+                .call(
+                    "POST",
+                    "/api/v1/sign-in/recovery/phone/resend",
+                    None,
+                    Some(json!({"challenge": "not-a-challenge", "channel": "voice"})),
+                )
+                .await;
+            return (s, v["error"]["code"].as_str().map(str::to_string));
+        }
         let session = self.db.session(&actor.id, &row.session).await;
         let t = Some(session.as_str());
         let device = || target.device.clone().expect("the target has a device").0;
@@ -659,6 +673,18 @@ impl Matrix {
                     )
                     .await;
                 api((s, v))
+            }
+            // #15 contacts: the console's forms for the same change as set_contact/remove_contact.
+            ("console", "contact_change") => {
+                let form = [("value", "090-1234-5678"), ("code", "")];
+                let path = "/security/contacts/phone/change";
+                let (s, _) = console(&self.srv, &session, path, Some(&form)).await;
+                (s, None)
+            }
+            ("console", "contact_remove") => {
+                let path = "/security/contacts/phone/remove";
+                let (s, _) = console(&self.srv, &session, path, Some(&[("code", "")])).await;
+                (s, None)
             }
             ("console", "sync_revoke") => {
                 // The device is registered with a fresh session of the target's own.
