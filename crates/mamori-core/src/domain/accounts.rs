@@ -11,7 +11,7 @@ use crate::store::{AccountRecord, DeviceRecord, Role};
 
 use super::audit::{kind, Event};
 use super::password;
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::{
     check_name, new_id, new_token, token_hash, RequestMeta, Service, ROOT, SETUP_LINK_SECS,
 };

@@ -26,7 +26,7 @@ use crate::store::{AppKeyRecord, PhantomRecord, ValidateSubject};
 
 use super::audit::{kind as audit_kind, Event};
 use super::factors::throttle_wait;
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::{
     check_name, new_id, new_token, token_hash, RequestMeta, Service, RECENT_FACTOR_SECS, ROOT,
 };
@@ -40,12 +40,9 @@ pub const APP_KEY_TTL_SECS: u64 = 5;
 /// A phantom count that another request changed first is read again at most this often.
 const PHANTOM_TRIES: usize = 3;
 
-/// Audit kinds of application keys.
-pub mod kind {
-    /// An application key was revoked (or the revocation was refused:
-    /// `recent_factor_required`).
-    pub const APP_KEY_REVOKE: &str = "app_key.revoke";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::appkeys as kind;
 
 /// The validate API's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,6 +55,108 @@ pub mod kind {
     // #15 defaults
     /// An administrator without MFA was refused an administrative function.
     pub const ADMIN_WITHOUT_MFA: &str = "admin.without_mfa";
+
+    /// Kinds of [`crate::domain::appkeys`].
+    pub mod appkeys {
+        /// An application key was revoked (or the revocation was refused:
+        /// `recent_factor_required`).
+        pub const APP_KEY_REVOKE: &str = "app_key.revoke";
+    }
+
+    /// Kinds of [`crate::domain::contacts`].
+    pub mod contacts {
+        /// A verification code was sent (`success`, detail the channel), or not: `refused_limit`
+        /// (too many sent this hour), `refused_attempts` (the attempt budget is used up).
+        pub const VERIFY_START: &str = "contact.verify_start";
+        /// A verification code was checked (`success`, `failure`, `no_code`).
+        pub const VERIFY: &str = "contact.verify";
+        // #15 contacts
+        /// A contact was set or replaced: `code_sent` (a change was started: the new value is
+        /// pending, a code went to it), `success` (the value replaced the old one: proven by the
+        /// code, or set unverified by an administrator, or set by the admin command line), or a
+        /// refusal of the factor-change rule. Detail: the channel, never the code.
+        pub const CHANGE: &str = "contact.change";
+        /// A contact was removed (`success`, or a refusal of the factor-change rule). Detail: the
+        /// channel.
+        pub const REMOVE: &str = "contact.remove";
+    }
+
+    /// Kinds of [`crate::domain::preferences`].
+    pub mod preferences {
+        /// An account changed its language or time zone.
+        pub const PREFERENCES: &str = "account.preferences";
+    }
+
+    /// Kinds of [`crate::domain::recovery`].
+    pub mod recovery {
+        /// A new set of recovery codes was made (the old one invalidated).
+        pub const CODES_GENERATE: &str = "recovery.codes_generate";
+        /// A recovery code answered a sign-in (result `success`) or was refused.
+        pub const CODE_USE: &str = "recovery.code_use";
+        /// An administrator's MFA reset was refused (root, or no fresh second factor).
+        pub const ADMIN_RESET: &str = "mfa.reset";
+        /// Root's MFA was reset on the server host (`mamori-server admin recover-root`).
+        pub const RECOVER_ROOT: &str = "account.recover_root";
+    }
+
+    /// Kinds of [`crate::domain::recovery_signin`].
+    pub mod recovery_signin {
+        /// The email code was sent (or the start was refused: `refused_policy`,
+        /// `refused_contacts`, `refused_not_configured`, `refused_limit`).
+        pub const START: &str = "recovery.start";
+        /// The email code was checked (`success`, `failure`, `reused`, `no_code`).
+        pub const EMAIL: &str = "recovery.email";
+        /// The phone code was checked; `success` made a recovery session.
+        pub const PHONE: &str = "recovery.phone";
+        /// A new device was enabled in a recovery session: full session, others revoked.
+        pub const COMPLETE: &str = "recovery.complete";
+        // #15 delivery
+        /// The phone code was sent again (detail: `sms` or `voice`); refusals `refused_limit`,
+        /// `no_code`, `refused_contacts`, and `delivery_failed`.
+        pub const RESEND: &str = "recovery.resend";
+    }
+
+    /// Kinds of [`crate::domain::recovery_wait`].
+    pub mod recovery_wait {
+        /// A verified alternative-factor recovery had to wait: `success` with the ready time, or
+        /// `not_ready` for a second proof before it.
+        pub const PENDING: &str = "recovery.pending";
+        /// A pending recovery was cancelled (detail: by what).
+        pub const CANCEL: &str = "recovery.cancel";
+        /// The recovery session was granted (at once, or after the waiting period); every other
+        /// session and every sync device token of the account was revoked.
+        pub const GRANTED: &str = "recovery.granted";
+    }
+
+    /// Kinds of [`crate::domain::sync`].
+    pub mod sync {
+        /// A device registered for sync.
+        pub const DEVICE_REGISTER: &str = "sync.device_register";
+        /// A sync device revoked.
+        pub const DEVICE_REVOKE: &str = "sync.device_revoke";
+        /// The wrapped sync key uploaded or rewrapped.
+        pub const KEYS_PUT: &str = "sync.keys_put";
+        /// Items pushed.
+        pub const PUSH: &str = "sync.push";
+    }
+
+    /// Kinds of [`crate::domain::tokens`].
+    pub mod tokens {
+        /// A seed file was imported (or refused).
+        pub const TOKEN_IMPORT: &str = "token.import";
+        /// A token was assigned to a user (or the assignment refused).
+        pub const TOKEN_ASSIGN: &str = "token.assign";
+    }
+
+    /// Kinds of [`crate::domain::webauthn`].
+    pub mod webauthn {
+        /// A registration was begun (or refused before the key was asked).
+        pub const REGISTER_BEGIN: &str = "webauthn.register_begin";
+        /// A registration was finished (or its answer refused).
+        pub const REGISTER: &str = "webauthn.register";
+        /// An assertion's signature counter did not move forward: the key may have been cloned.
+        pub const CLONE_SUSPECTED: &str = "webauthn.clone_suspected";
+    }
 }
 
 /// One event being recorded.

@@ -12,7 +12,7 @@ use crate::store::{
     AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, SessionState,
 };
 
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::{token_hash, RequestMeta, Service};
 
 /// A pending device's enrollment material, shown again to its owner until it is enabled.

@@ -31,8 +31,9 @@ use crate::store::AccountRecord;
 
 use super::audit::Event;
 use super::factor_changes::FactorChange;
-use super::notify::{Email, NoticeKind, PhoneMessage};
-use super::signin::Authenticated;
+use super::notify::NoticeKind;
+use super::session::Authenticated;
+use super::transport::{Email, PhoneMessage};
 use super::{new_id, RequestMeta, Service};
 
 /// Codes expire after 10 minutes.
@@ -44,23 +45,9 @@ pub const MAX_SENDS: i64 = 5;
 /// The window of [`MAX_SENDS`] and of the attempt budget: one hour.
 pub const WINDOW_SECS: i64 = 60 * 60;
 
-/// Audit kinds.
-pub mod kind {
-    /// A verification code was sent (`success`, detail the channel), or not: `refused_limit`
-    /// (too many sent this hour), `refused_attempts` (the attempt budget is used up).
-    pub const VERIFY_START: &str = "contact.verify_start";
-    /// A verification code was checked (`success`, `failure`, `no_code`).
-    pub const VERIFY: &str = "contact.verify";
-    // #15 contacts
-    /// A contact was set or replaced: `code_sent` (a change was started: the new value is
-    /// pending, a code went to it), `success` (the value replaced the old one: proven by the
-    /// code, or set unverified by an administrator, or set by the admin command line), or a
-    /// refusal of the factor-change rule. Detail: the channel, never the code.
-    pub const CHANGE: &str = "contact.change";
-    /// A contact was removed (`success`, or a refusal of the factor-change rule). Detail: the
-    /// channel.
-    pub const REMOVE: &str = "contact.remove";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::contacts as kind;
 
 /// A contact channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

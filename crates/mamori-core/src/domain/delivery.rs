@@ -20,7 +20,9 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::store::NewAuditEvent;
 
-use super::notify::{Email, PhoneMessage};
+/// How a phone message is delivered (defined with the messages in [`super::transport`]).
+pub use super::transport::PhoneChannel;
+use super::transport::{Email, PhoneMessage};
 use super::{RequestMeta, Service};
 
 /// Audit kind of a message that could not be delivered (result `failure`, detail
@@ -30,37 +32,6 @@ pub const AUDIT_DELIVERY_FAILED: &str = "delivery.failed";
 /// The default bound of one synchronous send: below the default request timeout (10 s), so the
 /// user gets the honest answer rather than the generic timeout.
 pub const DEFAULT_BOUND: Duration = Duration::from_secs(8);
-
-/// How a phone message is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PhoneChannel {
-    /// A text message.
-    #[default]
-    Sms,
-    /// A phone call that reads the text out.
-    Voice,
-}
-
-impl PhoneChannel {
-    /// Wire form (`sms`, `voice`), as in the webhook JSON and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhoneChannel::Sms => "sms",
-            PhoneChannel::Voice => "voice",
-        }
-    }
-
-    /// Parses the wire form (`None` = `sms`).
-    pub fn parse(s: Option<&str>) -> Result<PhoneChannel> {
-        match s.map(str::trim) {
-            None | Some("") | Some("sms") => Ok(PhoneChannel::Sms),
-            Some("voice") => Ok(PhoneChannel::Voice),
-            Some(_) => Err(Error::InvalidInput(
-                "channel must be \"sms\" or \"voice\"".into(),
-            )),
-        }
-    }
-}
 
 /// The code as a speech engine should read it: digits separated by spaces, so "123456" is read
 /// "one two three four five six", not "one hundred twenty-three thousand…".

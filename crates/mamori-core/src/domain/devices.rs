@@ -3,7 +3,7 @@
 //! Every kind of device (virtual, security key, hardware OTP token) shares one table and the
 //! per-user limit.
 
-use mamori_otp::{KeyUri, OtpError, OtpParams, Secret, DEFAULT_SECRET_LEN};
+use mamori_otp::{KeyUri, OtpParams, Secret, DEFAULT_SECRET_LEN};
 use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
@@ -13,7 +13,8 @@ use crate::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted};
 
 use super::audit::{kind, Event};
 use super::factor_changes::{FactorChange, FactorChangeAllowed};
-use super::signin::Authenticated;
+use super::factors::{find_consecutive, map_consecutive};
+use super::session::Authenticated;
 use super::{
     check_name, new_id, unix_u64, RequestMeta, SecondFactorVerified, Service, ENROLL_WINDOW,
 };
@@ -46,16 +47,6 @@ impl std::fmt::Debug for NewVirtualDevice {
 /// The serial of a virtual device: `mamori:mfa/USER/NAME`, like the provider's ARN.
 pub fn virtual_serial(user: &str, name: &str) -> String {
     format!("mamori:mfa/{user}/{name}")
-}
-
-pub(crate) fn map_consecutive(e: OtpError) -> Error {
-    match e {
-        OtpError::NotConsecutive => Error::CodesNotConsecutive,
-        OtpError::MalformedCode { expected } => Error::InvalidInput(format!(
-            "the codes have the wrong format: expected {expected}"
-        )),
-        _ => Error::InvalidCode,
-    }
 }
 
 impl Service {
@@ -266,7 +257,7 @@ impl Service {
         }
         let g = self.generator(&d)?;
         // HOTP tokens search counters ahead of the last one, TOTP devices a window of steps.
-        let result = match super::tokens::find_consecutive(&g, d.last_step, code1, code2, now) {
+        let result = match find_consecutive(&g, d.last_step, code1, code2, now) {
             Ok(m) => {
                 let last = i64::try_from(m.last_step).unwrap_or(i64::MAX);
                 if self.store.resync_device(&d.id, m.drift, last).await? {

@@ -90,15 +90,15 @@ impl FactorChange {
             FactorChange::ResyncDevice => kind::MFA_RESYNC,
             FactorChange::RenameDevice => kind::MFA_RENAME,
             FactorChange::DeleteDevice => kind::MFA_DELETE,
-            FactorChange::AssignToken => super::tokens::kind::TOKEN_ASSIGN,
-            FactorChange::RegisterSecurityKey => super::webauthn::kind::REGISTER_BEGIN,
-            FactorChange::RegenerateRecoveryCodes => super::recovery::kind::CODES_GENERATE,
-            FactorChange::ResetMfa => super::recovery::kind::ADMIN_RESET,
+            FactorChange::AssignToken => kind::tokens::TOKEN_ASSIGN,
+            FactorChange::RegisterSecurityKey => kind::webauthn::REGISTER_BEGIN,
+            FactorChange::RegenerateRecoveryCodes => kind::recovery::CODES_GENERATE,
+            FactorChange::ResetMfa => kind::recovery::ADMIN_RESET,
             // #15 contacts
-            FactorChange::SetContact => super::contacts::kind::CHANGE,
-            FactorChange::RemoveContact => super::contacts::kind::REMOVE,
+            FactorChange::SetContact => kind::contacts::CHANGE,
+            FactorChange::RemoveContact => kind::contacts::REMOVE,
             // #15 polish
-            FactorChange::RevokeSyncDevice => super::sync::kind::DEVICE_REVOKE,
+            FactorChange::RevokeSyncDevice => kind::sync::DEVICE_REVOKE,
         }
     }
 
@@ -196,7 +196,7 @@ impl Service {
     /// pages), even when it is their own.
     pub(super) async fn factor_target(
         &self,
-        auth: &super::signin::Authenticated,
+        auth: &super::session::Authenticated,
         user: Option<&str>,
         now: UnixTime,
         meta: &RequestMeta,

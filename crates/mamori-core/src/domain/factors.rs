@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::store::{AccountRecord, DeviceRecord};
 
 use super::audit::{kind, Event};
-use super::{unix_u64, RequestMeta, Service, ENROLL_WINDOW, HOTP_LOOK_AHEAD, VERIFY_WINDOW};
+use super::{
+    unix_u64, RequestMeta, Service, ENROLL_WINDOW, HOTP_LOOK_AHEAD, TOKEN_LOOK_AHEAD, VERIFY_WINDOW,
+};
 
 /// Proof that a second factor was just verified for an account. Zero-cost; it cannot be built
 /// outside the domain's verification code, so whoever holds one has checked a code.
@@ -501,6 +503,39 @@ impl Service {
         match run.await {
             Ok(e) | Err(e) => e,
         }
+    }
+}
+
+// Two consecutive codes: enrollment, assignment and resync of every OTP device kind (shared by
+// `devices` and `tokens`).
+
+/// Searches two consecutive codes for an OTP device: counters from `last_step + 1` (HOTP, up to
+/// [`TOKEN_LOOK_AHEAD`] ahead), or ±[`ENROLL_WINDOW`] steps of `now` (TOTP). Used by assignment
+/// and by resync of every OTP device kind.
+pub(crate) fn find_consecutive(
+    g: &Generator,
+    last_step: Option<i64>,
+    code1: &str,
+    code2: &str,
+    now: UnixTime,
+) -> std::result::Result<mamori_otp::ConsecutiveMatch, mamori_otp::OtpError> {
+    if g.params().kind == OtpKind::Hotp {
+        let next = last_step
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(0, |s| s.saturating_add(1));
+        g.find_consecutive_counter(code1, code2, next, TOKEN_LOOK_AHEAD)
+    } else {
+        g.find_consecutive_time(code1, code2, unix_u64(now), ENROLL_WINDOW)
+    }
+}
+
+pub(crate) fn map_consecutive(e: OtpError) -> Error {
+    match e {
+        OtpError::NotConsecutive => Error::CodesNotConsecutive,
+        OtpError::MalformedCode { expected } => Error::InvalidInput(format!(
+            "the codes have the wrong format: expected {expected}"
+        )),
+        _ => Error::InvalidCode,
     }
 }
 

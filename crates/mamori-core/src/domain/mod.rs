@@ -10,13 +10,17 @@
 //!   calls before a device, token, key, recovery-code set or MFA reset changes anything.
 //! - [`devices`]: virtual MFA devices (create, enable with two consecutive codes, resync, list,
 //!   rename, delete).
+//! - [`session`]: what a session is granted on and what an authenticated request carries
+//!   (shared by sign-in, recovery sign-in and every module acting for a user).
 //! - [`signin`]: the sign-in state machine and sessions.
 //! - [`appkeys`]: application keys and the validate API.
 //! - [`audit`]: audit events.
 //! - [`recovery`]: recovery codes (single use, salted Argon2id hashes).
 //! - [`recovery_signin`]: signing in with alternative factors (email, then phone) into a
 //!   recovery session that may only manage MFA devices.
-//! - [`notify`]: security notifications by email (the [`notify::Notifier`] seam).
+//! - [`notify`]: security notifications (what to say, to whom, in which language).
+//! - [`transport`]: the [`transport::Notifier`] and [`transport::PhoneGateway`] seams the
+//!   edges implement, and the messages they carry.
 //! - [`sync`]: end-to-end-encrypted authenticator sync (devices, wrapped keys, items).
 //! - [`tokens`]: hardware OTP tokens: the inventory imported from seed files, assignment by
 //!   serial number and two consecutive codes.
@@ -56,11 +60,13 @@ pub mod recovery_signin;
 // #15 recovery
 pub mod recovery_wait;
 pub mod review;
+pub mod session;
 pub mod signin;
 pub mod sync;
 // #15 polish
 pub mod sync_devices;
 pub mod tokens;
+pub mod transport;
 pub mod webauthn;
 
 pub use factors::SecondFactorVerified;
@@ -79,6 +85,10 @@ pub const RECENT_FACTOR_SECS: i64 = 5 * 60;
 pub const SETUP_LINK_SECS: i64 = 60 * 60;
 /// Enrollment and resync search ±10 time steps for the two consecutive codes.
 pub const ENROLL_WINDOW: u64 = 10;
+/// How many HOTP counter values past the last known one assignment and resync search for two
+/// consecutive codes (buttons pressed while the token lay in a drawer).
+pub const TOKEN_LOOK_AHEAD: u64 = 50;
+
 /// Sign-in and validation accept the expected step ±1 (RFC 6238 section 5.2 recommends at
 /// most one step of network delay).
 pub const VERIFY_WINDOW: u64 = 1;
@@ -172,7 +182,7 @@ pub struct Service {
     /// name costs the same time as a wrong password.
     dummy_hash: String,
     /// Delivers security notifications ([`notify::NotConfigured`] until set).
-    notifier: Arc<dyn notify::Notifier>,
+    notifier: Arc<dyn transport::Notifier>,
     /// Sends codes to phones ([`notify::NoPhoneGateway`] until set).
     phone: Arc<dyn notify::PhoneGateway>,
     // #15 delivery
@@ -227,7 +237,7 @@ impl Service {
     }
 
     /// Sends security notifications through `notifier`.
-    pub fn with_notifier(mut self, notifier: Arc<dyn notify::Notifier>) -> Service {
+    pub fn with_notifier(mut self, notifier: Arc<dyn transport::Notifier>) -> Service {
         self.notifier = notifier;
         self
     }

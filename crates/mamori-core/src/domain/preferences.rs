@@ -16,14 +16,12 @@ use crate::error::{Error, Result};
 use crate::store::AccountRecord;
 
 use super::audit::Event;
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::{RequestMeta, Service};
 
-/// Audit kinds of this module.
-pub mod kind {
-    /// An account changed its language or time zone.
-    pub const PREFERENCES: &str = "account.preferences";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::preferences as kind;
 
 /// The zone of an account that never chose one.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";

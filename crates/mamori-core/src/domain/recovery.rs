@@ -31,7 +31,7 @@ use crate::store::AccountRecord;
 use super::audit::{kind as audit_kind, Event};
 
 use super::factor_changes::FactorChange;
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::{new_id, RequestMeta, SecondFactorVerified, Service, ROOT};
 
 /// Codes per set.
@@ -49,17 +49,9 @@ pub const HASH_T: u32 = 2;
 /// Argon2id lanes for new sets.
 pub const HASH_P: u32 = 1;
 
-/// Audit kinds of recovery events.
-pub mod kind {
-    /// A new set of recovery codes was made (the old one invalidated).
-    pub const CODES_GENERATE: &str = "recovery.codes_generate";
-    /// A recovery code answered a sign-in (result `success`) or was refused.
-    pub const CODE_USE: &str = "recovery.code_use";
-    /// An administrator's MFA reset was refused (root, or no fresh second factor).
-    pub const ADMIN_RESET: &str = "mfa.reset";
-    /// Root's MFA was reset on the server host (`mamori-server admin recover-root`).
-    pub const RECOVER_ROOT: &str = "account.recover_root";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::recovery as kind;
 
 /// A normalized recovery code (the [`CODE_LEN`] symbols, no separators). Wiped on drop.
 pub struct RecoveryCode(Zeroizing<String>);

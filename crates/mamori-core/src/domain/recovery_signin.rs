@@ -40,17 +40,17 @@ use crate::store::{AccountRecord, SessionRecord};
 use super::audit::Event;
 use super::delivery::{mask_contact, spoken_digits, PhoneChannel};
 use super::factors::Attempt;
-use super::notify::{Email, PhoneMessage};
 use super::recovery_wait::Gate;
-use super::signin::{Authenticated, NewSession, SessionGrant};
+/// Re-exported: how long the recovery session this module grants lasts.
+pub use super::session::RECOVERY_SESSION_SECS;
+use super::session::{AlternativeFactorsVerified, Authenticated, NewSession, SessionGrant};
+use super::transport::{Email, PhoneMessage};
 use super::{new_id, RequestMeta, SecondFactorVerified, Service};
 
 /// Codes expire after 10 minutes.
 pub const CODE_SECS: i64 = 10 * 60;
 /// Attempts per code.
 pub const MAX_ATTEMPTS: i64 = 5;
-/// A recovery session ends 30 minutes after it began, whatever the activity.
-pub const RECOVERY_SESSION_SECS: i64 = 30 * 60;
 /// At most this many recovery sign-ins (each sends an email) start per account in
 /// [`START_WINDOW_SECS`]: whoever knows the password cannot flood the owner's mailbox from many
 /// addresses, which the per-address rate limit alone would allow.
@@ -58,41 +58,14 @@ pub const MAX_STARTS: i64 = 5;
 /// The window of [`MAX_STARTS`].
 pub const START_WINDOW_SECS: i64 = 60 * 60;
 
-/// Audit kinds.
-pub mod kind {
-    /// The email code was sent (or the start was refused: `refused_policy`,
-    /// `refused_contacts`, `refused_not_configured`, `refused_limit`).
-    pub const START: &str = "recovery.start";
-    /// The email code was checked (`success`, `failure`, `reused`, `no_code`).
-    pub const EMAIL: &str = "recovery.email";
-    /// The phone code was checked; `success` made a recovery session.
-    pub const PHONE: &str = "recovery.phone";
-    /// A new device was enabled in a recovery session: full session, others revoked.
-    pub const COMPLETE: &str = "recovery.complete";
-    // #15 delivery
-    /// The phone code was sent again (detail: `sms` or `voice`); refusals `refused_limit`,
-    /// `no_code`, `refused_contacts`, and `delivery_failed`.
-    pub const RESEND: &str = "recovery.resend";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::recovery_signin as kind;
 
 // #15 delivery
 /// At most this many "send again" / "call me instead" per account in [`START_WINDOW_SECS`]
 /// (successful sends; a failed send is not counted as one).
 pub const MAX_RESENDS: i64 = 3;
-
-/// Proof that the email and phone codes of a recovery sign-in were just given for an account.
-/// Only this module makes it; a recovery session needs one.
-#[derive(Debug)]
-pub struct AlternativeFactorsVerified {
-    account_id: String,
-}
-
-impl AlternativeFactorsVerified {
-    /// The account.
-    pub fn account_id(&self) -> &str {
-        &self.account_id
-    }
-}
 
 /// What a right phone code leads to (#15 recovery: the waiting period).
 #[derive(Debug)]
@@ -523,9 +496,7 @@ impl Service {
             }
         }
         self.recovery_granted(&account, now, rng, meta).await?;
-        let proof = AlternativeFactorsVerified {
-            account_id: account.id.clone(),
-        };
+        let proof = AlternativeFactorsVerified::new(&account.id);
         let s = self
             .create_session(&account, SessionGrant::Recovery(proof), now, rng, meta)
             .await?;

@@ -33,20 +33,13 @@ use crate::store::recovery_pending::PendingRecoveryRecord;
 use crate::store::{AccountRecord, AuditFilter};
 
 use super::audit::Event;
-use super::notify::{utc, Email, PhoneMessage};
+use super::notify::utc;
+use super::transport::{Email, PhoneMessage};
 use super::{new_id, new_token, token_hash, RequestMeta, Service};
 
-/// Audit kinds.
-pub mod kind {
-    /// A verified alternative-factor recovery had to wait: `success` with the ready time, or
-    /// `not_ready` for a second proof before it.
-    pub const PENDING: &str = "recovery.pending";
-    /// A pending recovery was cancelled (detail: by what).
-    pub const CANCEL: &str = "recovery.cancel";
-    /// The recovery session was granted (at once, or after the waiting period); every other
-    /// session and every sync device token of the account was revoked.
-    pub const GRANTED: &str = "recovery.granted";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::recovery_wait as kind;
 
 /// Why the waiting period applies to an account: the other working factors it still has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

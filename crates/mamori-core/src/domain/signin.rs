@@ -19,45 +19,18 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::config::RequireMfa;
 use crate::error::{Error, Result};
-use crate::store::{AccountRecord, DeviceRecord, Role, SessionRecord, SessionState};
+use crate::store::{AccountRecord, DeviceRecord, SessionRecord, SessionState};
 
 use super::audit::{kind, Event};
 use super::password;
+use super::session::RECOVERY_SESSION_SECS;
+/// The session types this module hands out (defined in [`super::session`], which recovery
+/// sign-in shares).
+pub use super::session::{Authenticated, NewSession, PasswordOnlyAllowed, SessionGrant};
 use super::{
     new_id, new_token, token_hash, RequestMeta, SecondFactorVerified, Service, CHALLENGE_SECS,
     ROOT, SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS,
 };
-
-/// Proof that the policy lets this account have a full session on its password alone: it has
-/// no enabled MFA device and the policy does not require one. Only [`Service::sign_in_password`]
-/// makes it.
-#[derive(Debug)]
-pub struct PasswordOnlyAllowed {
-    _private: (),
-}
-
-/// What a new session is based on; each variant can only be built by the rule that allows it.
-#[derive(Debug)]
-pub enum SessionGrant {
-    /// Password and a verified second factor: a full session.
-    SecondFactor(SecondFactorVerified),
-    /// Password alone, allowed by the policy: a full session with the security alert.
-    PasswordOnly(PasswordOnlyAllowed),
-    /// Password alone where the policy requires MFA: may only enroll a device.
-    EnrollmentOnly,
-    /// Password, then codes sent to the verified email address and phone number: a recovery
-    /// session that may only manage MFA devices (docs/recovery.md).
-    Recovery(super::recovery_signin::AlternativeFactorsVerified),
-}
-
-/// A session just created; the token is shown to the client once.
-#[derive(Debug)]
-pub struct NewSession {
-    /// The bearer token (also the cookie value).
-    pub token: Zeroizing<String>,
-    /// The stored record.
-    pub record: SessionRecord,
-}
 
 /// Result of the password step.
 #[derive(Debug)]
@@ -71,58 +44,6 @@ pub enum PasswordOutcome {
     },
     /// A session (full, or enrollment-only).
     Session(Box<(NewSession, AccountRecord)>),
-}
-
-/// A request's authenticated session.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The session.
-    pub session: SessionRecord,
-    /// Its account.
-    pub account: AccountRecord,
-    /// Enabled MFA devices of the account.
-    pub enabled_devices: u32,
-}
-
-impl Authenticated {
-    /// Refuses sessions that may only enroll a device, and recovery sessions.
-    pub fn require_full(&self) -> Result<()> {
-        match self.session.state {
-            SessionState::Full => Ok(()),
-            SessionState::Recovery => Err(Error::RecoverySessionRestricted),
-            _ => Err(Error::MfaEnrollmentRequired),
-        }
-    }
-
-    /// A full session or a recovery session (MFA device management, which both may do).
-    pub fn require_full_or_recovery(&self) -> Result<()> {
-        match self.session.state {
-            SessionState::Recovery => Ok(()),
-            _ => self.require_full(),
-        }
-    }
-
-    /// The one rule for administrative functions: a full session of an administrator who has
-    /// an enabled MFA device of their own, whatever `require_mfa` says (an administrator's
-    /// password alone must not hold the power over every account). Refuses restricted
-    /// sessions, non-administrators (`Forbidden`) and administrators without MFA
-    /// (`AdminWithoutMfa`). Edges call [`Service::require_admin`], which audits the last.
-    pub fn require_admin(&self) -> Result<()> {
-        self.require_full()?;
-        if self.account.role != Role::Admin {
-            return Err(Error::Forbidden("only administrators may do this".into()));
-        }
-        if self.enabled_devices == 0 {
-            return Err(Error::AdminWithoutMfa);
-        }
-        Ok(())
-    }
-
-    /// Whether this session may see what administrators see (lists scoped to all accounts),
-    /// by the same rule as [`Authenticated::require_admin`].
-    pub fn is_admin(&self) -> bool {
-        self.require_admin().is_ok()
-    }
 }
 
 impl Service {
@@ -190,7 +111,7 @@ impl Service {
             }
         };
         let lifetime = if state == SessionState::Recovery {
-            super::recovery_signin::RECOVERY_SESSION_SECS
+            RECOVERY_SESSION_SECS
         } else {
             SESSION_ABSOLUTE_SECS
         };
@@ -328,7 +249,7 @@ impl Service {
         {
             SessionGrant::EnrollmentOnly
         } else {
-            SessionGrant::PasswordOnly(PasswordOnlyAllowed { _private: () })
+            SessionGrant::PasswordOnly(PasswordOnlyAllowed::new())
         };
         let s = self.create_session(&account, grant, now, rng, meta).await?;
         Ok(PasswordOutcome::Session(Box::new((s, account))))

@@ -14,20 +14,12 @@ use crate::store::sync::{
 use crate::store::AccountRecord;
 
 use super::audit::Event;
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::{check_name, new_id, new_token, token_hash, RequestMeta, Service, RECENT_FACTOR_SECS};
 
-/// Audit kinds of sync events.
-pub mod kind {
-    /// A device registered for sync.
-    pub const DEVICE_REGISTER: &str = "sync.device_register";
-    /// A sync device revoked.
-    pub const DEVICE_REVOKE: &str = "sync.device_revoke";
-    /// The wrapped sync key uploaded or rewrapped.
-    pub const KEYS_PUT: &str = "sync.keys_put";
-    /// Items pushed.
-    pub const PUSH: &str = "sync.push";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::sync as kind;
 
 /// Limits of the sync API (each enforced and tested).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use crate::store::sync::SyncDeviceRecord;
 
 use super::audit::Event;
 use super::factor_changes::FactorChange;
-use super::signin::Authenticated;
+use super::session::Authenticated;
 use super::sync::kind;
 use super::{RequestMeta, Service};
 

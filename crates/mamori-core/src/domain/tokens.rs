@@ -12,9 +12,9 @@
 //! - HOTP tokens (RFC 4226): assignment and resync search [`TOKEN_LOOK_AHEAD`] counter values
 //!   ahead of the last known one for the two consecutive codes (section 7.4's resynchronisation:
 //!   "the server asks for another (or several) OTP values"); TOTP tokens (RFC 6238) are searched
-//!   ±[`ENROLL_WINDOW`] steps like virtual devices.
+//!   ±[`ENROLL_WINDOW`](super::ENROLL_WINDOW) steps like virtual devices.
 
-use mamori_otp::{Generator, OtpKind, Secret};
+use mamori_otp::{OtpKind, Secret};
 use mamori_pskc::{Decryption, PskcError, Token};
 use rand::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
@@ -26,22 +26,17 @@ use crate::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted};
 
 use super::audit::{kind as audit_kind, Event};
 use super::factor_changes::FactorChange;
-use super::signin::Authenticated;
+use super::factors::{find_consecutive, map_consecutive};
+use super::session::Authenticated;
+/// Re-exported: the HOTP look-ahead of assignment and resync (defined with the other windows).
+pub use super::TOKEN_LOOK_AHEAD;
 use super::{
-    check_name, new_id, unix_u64, RequestMeta, SecondFactorVerified, Service, ENROLL_WINDOW,
+    check_name, new_id, RequestMeta, SecondFactorVerified, Service,
 };
 
-/// How many HOTP counter values past the last known one assignment and resync search for two
-/// consecutive codes (buttons pressed while the token lay in a drawer).
-pub const TOKEN_LOOK_AHEAD: u64 = 50;
-
-/// Audit event kinds of the token inventory.
-pub mod kind {
-    /// A seed file was imported (or refused).
-    pub const TOKEN_IMPORT: &str = "token.import";
-    /// A token was assigned to a user (or the assignment refused).
-    pub const TOKEN_ASSIGN: &str = "token.assign";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::tokens as kind;
 
 /// The format of a seed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,26 +135,6 @@ pub fn refused(e: &PskcError) -> Error {
 
 fn token_ad(id: &str) -> Vec<u8> {
     format!("hw_token:{id}").into_bytes()
-}
-
-/// Searches two consecutive codes for an OTP device: counters from `last_step + 1` (HOTP, up to
-/// [`TOKEN_LOOK_AHEAD`] ahead), or ±[`ENROLL_WINDOW`] steps of `now` (TOTP). Used by assignment
-/// and by resync of every OTP device kind.
-pub(crate) fn find_consecutive(
-    g: &Generator,
-    last_step: Option<i64>,
-    code1: &str,
-    code2: &str,
-    now: UnixTime,
-) -> std::result::Result<mamori_otp::ConsecutiveMatch, mamori_otp::OtpError> {
-    if g.params().kind == OtpKind::Hotp {
-        let next = last_step
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(0, |s| s.saturating_add(1));
-        g.find_consecutive_counter(code1, code2, next, TOKEN_LOOK_AHEAD)
-    } else {
-        g.find_consecutive_time(code1, code2, unix_u64(now), ENROLL_WINDOW)
-    }
 }
 
 fn record_for(
@@ -423,8 +398,7 @@ impl Service {
         let g = self.generator(&device)?;
         // The vendor's counter is the next value the token will show; start the search there.
         let before = (t.otp_type == "hotp").then(|| t.counter.saturating_sub(1));
-        let m = find_consecutive(&g, before, code1, code2, now)
-            .map_err(super::devices::map_consecutive)?;
+        let m = find_consecutive(&g, before, code1, code2, now).map_err(map_consecutive)?;
         device.drift = m.drift;
         device.last_step = Some(i64::try_from(m.last_step).unwrap_or(i64::MAX));
         device.last_used_at = Some(now);

@@ -35,7 +35,7 @@ use crate::store::{AccountRecord, DeviceKind, DeviceRecord, SessionRecord};
 use super::audit::{kind as audit_kind, Event};
 use super::factor_changes::FactorChange;
 use super::factors::Attempt;
-use super::signin::{NewSession, SessionGrant};
+use super::session::{NewSession, SessionGrant};
 use super::{check_name, new_id, RequestMeta, SecondFactorVerified, Service};
 
 /// A ceremony must be finished within 5 minutes of its beginning.
@@ -44,15 +44,9 @@ pub const CEREMONY_SECS: i64 = 5 * 60;
 /// tabs and retries, and a bound on what one account can make the server store.
 pub const MAX_OPEN_CEREMONIES: i64 = 16;
 
-/// Audit event kinds of security keys.
-pub mod kind {
-    /// A registration was begun (or refused before the key was asked).
-    pub const REGISTER_BEGIN: &str = "webauthn.register_begin";
-    /// A registration was finished (or its answer refused).
-    pub const REGISTER: &str = "webauthn.register";
-    /// An assertion's signature counter did not move forward: the key may have been cloned.
-    pub const CLONE_SUSPECTED: &str = "webauthn.clone_suspected";
-}
+/// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
+/// that modules which refer to another's kinds need not import each other).
+pub use super::audit::kind::webauthn as kind;
 
 /// A ceremony begun: the id the client sends back and the options for the authenticator.
 #[derive(Debug)]
