@@ -265,3 +265,187 @@ fn otpauth_export_parses_with_pyotp() {
     assert_eq!(read_back("read-otpauth", &path, &[]), fits);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// What a sample file is compared on.
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    /// Labels, secret and parameters.
+    Full,
+    /// Labels and secret (the app version wrote no parameters, or no HOTP).
+    Labels,
+    /// Secret and parameters (the app wrote its own labels).
+    Params,
+}
+
+/// Files written by the real apps, kept in Aegis's importer tests (GPL-3.0, so not copied here):
+/// point `MAMORI_AEGIS_SAMPLES` at a checkout's
+/// `app/src/test/resources/com/beemdevelopment/aegis/importers` and run with `--ignored`.
+/// Expected accounts are the vectors Aegis's `DatabaseImporterTest` checks them against.
+#[test]
+#[ignore = "needs MAMORI_AEGIS_SAMPLES (Aegis's importer test resources; see docs/import-formats.md)"]
+fn files_written_by_the_apps_import_as_aegis_expects() {
+    let dir = PathBuf::from(
+        std::env::var("MAMORI_AEGIS_SAMPLES").expect("set MAMORI_AEGIS_SAMPLES to the directory"),
+    );
+    let totp = |algorithm, digits, period| OtpParams {
+        kind: OtpKind::Totp,
+        algorithm,
+        digits,
+        period,
+        counter: 0,
+    };
+    let hotp = |algorithm, digits, counter| OtpParams {
+        kind: OtpKind::Hotp,
+        algorithm,
+        digits,
+        period: 30,
+        counter,
+    };
+    let vectors = [
+        (
+            "Deno",
+            "Mason",
+            "4SJHB4GSD43FZBAI7C2HLRJGPQ",
+            totp(Algorithm::Sha1, 6, 30),
+        ),
+        (
+            "SPDX",
+            "James",
+            "5OM4WOOGPLQEF6UGN3CPEOOLWU",
+            totp(Algorithm::Sha256, 7, 20),
+        ),
+        (
+            "Airbnb",
+            "Elijah",
+            "7ELGJSGXNCCTV3O6LKJWYFV2RA",
+            totp(Algorithm::Sha512, 8, 50),
+        ),
+        (
+            "Issuu",
+            "James",
+            "YOOMIXWS5GN6RTBPUFFWKTW5M4",
+            hotp(Algorithm::Sha1, 6, 1),
+        ),
+        (
+            "Air Canada",
+            "Benjamin",
+            "KUVJJOM753IHTNDSZVCNKL7GII",
+            hotp(Algorithm::Sha256, 7, 50),
+        ),
+        (
+            "WWE",
+            "Mason",
+            "5VAML3X35THCEBVRLV24CGBKOY",
+            hotp(Algorithm::Sha512, 8, 10300),
+        ),
+        (
+            "Boeing",
+            "Sophia",
+            "JRZCL47CMXVOQMNPZR2F7J4RGI",
+            OtpParams::steam(),
+        ),
+    ];
+    let all: &[usize] = &[0, 1, 2, 3, 4, 5, 6];
+    let samples: &[(&str, Format, &[usize], Check)] = &[
+        ("plain.txt", Format::Otpauth, all, Check::Full),
+        ("aegis_plain.json", Format::Aegis, all, Check::Full),
+        ("aegis_encrypted.json", Format::Aegis, all, Check::Full),
+        ("andotp_plain.json", Format::AndOtp, all, Check::Full),
+        ("andotp_encrypted.bin", Format::AndOtp, all, Check::Full),
+        (
+            "andotp_encrypted_old.bin",
+            Format::AndOtp,
+            &[0, 1, 2, 3, 4, 5],
+            Check::Params,
+        ),
+        (
+            "2fas_authenticator.json",
+            Format::TwoFas,
+            &[0, 1, 2, 3, 4, 5],
+            Check::Labels,
+        ),
+        (
+            "2fas_authenticator_plain.2fas",
+            Format::TwoFas,
+            &[0, 2, 3, 5],
+            Check::Labels,
+        ),
+        (
+            "2fas_authenticator_encrypted.2fas",
+            Format::TwoFas,
+            &[0, 2, 3, 5],
+            Check::Labels,
+        ),
+        (
+            "2fas_authenticator_plain_v3.2fas",
+            Format::TwoFas,
+            &[0, 1, 2, 3, 4, 5],
+            Check::Full,
+        ),
+        (
+            "2fas_authenticator_encrypted_v3.2fas",
+            Format::TwoFas,
+            &[0, 1, 2, 3, 4, 5],
+            Check::Full,
+        ),
+        (
+            "2fas_authenticator_plain_v4.2fas",
+            Format::TwoFas,
+            &[0, 3, 4, 5, 6],
+            Check::Full,
+        ),
+        (
+            "2fas_authenticator_encrypted_v4.2fas",
+            Format::TwoFas,
+            &[0, 3, 4, 5, 6],
+            Check::Full,
+        ),
+        (
+            "bitwarden.json",
+            Format::Bitwarden,
+            &[0, 1, 2, 6],
+            Check::Params,
+        ),
+        (
+            "bitwarden.csv",
+            Format::Bitwarden,
+            &[0, 1, 2, 6],
+            Check::Params,
+        ),
+        (
+            "ente_auth.txt",
+            Format::Ente,
+            &[4, 2, 6, 0, 3, 1, 5],
+            Check::Full,
+        ),
+        (
+            "freeotp_plus.json",
+            Format::FreeOtpPlus,
+            &[5, 4, 3, 2, 1, 0],
+            Check::Full,
+        ),
+    ];
+    let password = SecretString::from("test".to_string());
+    for (file, format, want, check) in samples {
+        let input = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let report = import(*format, &input, Some(&password))
+            .unwrap_or_else(|e| panic!("{file}: import failed: {e}"));
+        assert!(report.unusable.is_empty(), "{file}: {:?}", report.unusable);
+        assert_eq!(report.accounts.len(), want.len(), "{file}: account count");
+        for (got, &i) in report.accounts.iter().zip(want.iter()) {
+            let (issuer, name, secret, params) = &vectors[i];
+            let what = format!("{file}: {issuer} ({name})");
+            assert!(
+                got.uri.secret.as_bytes() == Secret::from_base32(secret).unwrap().as_bytes(),
+                "{what}: secret differs"
+            );
+            if *check != Check::Params {
+                assert_eq!(got.uri.issuer.as_deref(), Some(*issuer), "{what}: issuer");
+                assert_eq!(got.uri.account, *name, "{what}: account name");
+            }
+            if *check != Check::Labels {
+                assert_eq!(got.uri.params, *params, "{what}: parameters");
+            }
+        }
+    }
+}
