@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod http;
 pub mod seed_file;
 pub mod server;
+pub mod web;
 
 #[doc(hidden)]
 pub use mamori_core::testing;

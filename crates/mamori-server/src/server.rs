@@ -5,15 +5,19 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::Router;
 use rand::rngs::OsRng;
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::domain::{Policy, Service, SESSION_IDLE_SECS};
+use crate::config::{Config, Limits};
+use crate::domain::{Policy, Service};
 use crate::error::{Error, Result};
-use crate::http::{router, AppState};
 use crate::keys::ServerKey;
+use crate::web::AppState;
 
 /// Opens the store and the server key of a configuration and builds the service.
 pub async fn open_service(config: &Config, public_url: String) -> Result<Service> {
@@ -125,7 +129,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     let _ = writeln!(out, "listening on http://{bound}");
     let _ = out.flush();
-    tracing::info!(%bound, backend = svc.store().backend(), "listening");
+    tracing::info!(%bound, backend = svc.backend_name(), "listening");
 
     let state = AppState::new(
         svc.clone(),
@@ -142,11 +146,7 @@ pub async fn serve(config: Config) -> Result<()> {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                if let Err(e) = svc
-                    .store()
-                    .purge_expired_sessions(clock.now(), SESSION_IDLE_SECS)
-                    .await
-                {
+                if let Err(e) = svc.purge_expired_sessions(clock.now()).await {
                     tracing::warn!(error = %e, "purging expired sessions failed");
                 }
                 // Virtual devices created and never enabled within an hour: their secret
@@ -159,12 +159,38 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
-    let app = router(state, &config.limits);
+    let app = app(state, &config.limits);
     crate::http::conn::serve(listener, app, &config.limits, shutdown_signal()).await;
     housekeeping.abort();
-    svc.store().close().await;
+    svc.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The whole application: the JSON API's routes and the console's, and the layers every
+/// request passes. Composed here, so that the API and the console (which share only
+/// [`crate::web`]) never import each other.
+pub fn app(state: AppState, limits: &Limits) -> Router {
+    Router::new()
+        .merge(crate::http::routes(&state))
+        .merge(crate::console::router(state.clone()))
+        .fallback_service(crate::console::fallback(state.clone(), || async {
+            crate::http::not_found().await.into_response()
+        }))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        // Before routing reaches any handler or session check: forgery, control characters,
+        // no-store (`http/edge.rs`).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::edge::api_edge,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(limits.request_timeout_secs.max(1)),
+            crate::http::timeout,
+        ))
+        .layer(middleware::from_fn(crate::http::observe))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// #15 contacts: the first-start line naming the optional step for root's contacts, with the

@@ -248,9 +248,34 @@ impl Service {
         self
     }
 
-    /// The store.
+    /// The store. For tests and the domain's own modules: the edges (HTTP, console, admin
+    /// command line) go through the methods below, never the store itself (enforced by the
+    /// server crate's tidy test).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The store's backend (`sqlite`, `postgres`), for the start-up log line.
+    pub fn backend_name(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Whether the database answers (`/healthz`).
+    pub async fn health_check(&self) -> Result<()> {
+        self.store.count_accounts().await.map(|_| ())
+    }
+
+    /// Deletes sessions that ended (idle for [`SESSION_IDLE_SECS`] or past their end): the
+    /// server's housekeeping, on every node.
+    pub async fn purge_expired_sessions(&self, now: UnixTime) -> Result<u64> {
+        self.store
+            .purge_expired_sessions(now, SESSION_IDLE_SECS)
+            .await
+    }
+
+    /// Closes the store (graceful shutdown).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     /// The policy.

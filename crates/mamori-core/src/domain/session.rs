@@ -94,6 +94,20 @@ impl Authenticated {
         Ok(())
     }
 
+    /// Whose audit events this session may read, given the account it asked for: an
+    /// administrator ([`Authenticated::is_admin`]) reads the account asked for (or every
+    /// account), anyone else only their own, whatever they asked. Requires a full session. The
+    /// one rule for every edge that shows the audit log (the API's `GET /api/v1/audit`, the
+    /// console's audit page).
+    pub fn audit_scope(&self, requested: Option<String>) -> Result<Option<String>> {
+        self.require_full()?;
+        Ok(if self.is_admin() {
+            requested
+        } else {
+            Some(self.account.name.clone())
+        })
+    }
+
     /// Whether this session may see what administrators see (lists scoped to all accounts),
     /// by the same rule as [`Authenticated::require_admin`].
     pub fn is_admin(&self) -> bool {

@@ -344,6 +344,19 @@ impl Service {
         })
     }
 
+    /// The state of the live session with this token, by the same expiry rule as
+    /// [`Service::authenticate`] (absolute end and idle time), without touching or ending it:
+    /// the console's layer uses it to confine a recovery session to its pages before any
+    /// handler runs. `None` for no such session, or one that has ended.
+    pub async fn session_state(&self, token: &str, now: UnixTime) -> Result<Option<SessionState>> {
+        Ok(self
+            .store
+            .session_by_token_hash(&token_hash(token))
+            .await?
+            .filter(|s| s.expires_at > now && s.last_seen_at + SESSION_IDLE_SECS > now)
+            .map(|s| s.state))
+    }
+
     /// Gives a second factor again within a session (needed before sensitive changes).
     pub async fn verify_in_session(
         &self,

@@ -30,9 +30,7 @@ use super::factors::{find_consecutive, map_consecutive};
 use super::session::Authenticated;
 /// Re-exported: the HOTP look-ahead of assignment and resync (defined with the other windows).
 pub use super::TOKEN_LOOK_AHEAD;
-use super::{
-    check_name, new_id, RequestMeta, SecondFactorVerified, Service,
-};
+use super::{check_name, new_id, RequestMeta, SecondFactorVerified, Service};
 
 /// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
 /// that modules which refer to another's kinds need not import each other).

@@ -29,8 +29,8 @@ use subtle::ConstantTimeEq;
 use crate::clock::UnixTime;
 use crate::domain::signin::Authenticated;
 use crate::error::{Error, FactorRefusal};
-use crate::http::{AppState, Meta, SESSION_COOKIE};
 use crate::store::SessionState;
+use crate::web::{AppState, Meta, SESSION_COOKIE};
 
 pub mod i18n;
 // #15 polish
@@ -445,8 +445,8 @@ fn origin_ok(headers: &HeaderMap, public_url: &str) -> bool {
         return true;
     }
     // The loopback name the browser used for a loopback public URL (`edge::same_origin`).
-    if crate::http::edge::public_origin(public_url)
-        .is_some_and(|ours| crate::http::edge::same_origin(origin, &ours))
+    if crate::web::origin::public_origin(public_url)
+        .is_some_and(|ours| crate::web::origin::same_origin(origin, &ours))
     {
         return true;
     }
@@ -476,20 +476,15 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
     // A recovery session may only manage MFA devices: decided here for every console route,
     // not per handler (docs/recovery.md).
     let scope = match &session {
-        Some(t) => match st
-            .svc
-            .store()
-            .session_by_token_hash(&crate::domain::token_hash(t))
-            .await
-        {
-            Ok(Some(s)) if s.state == SessionState::Recovery && s.expires_at > st.clock.now() => {
+        Some(t) => match st.svc.session_state(t, st.clock.now()).await {
+            Ok(Some(SessionState::Recovery)) => {
                 pages_recovery_signin::recovery_scope(req.method(), req.uri().path())
             }
             _ => pages_recovery_signin::Scope::Allow,
         },
         None => pages_recovery_signin::Scope::Allow,
     };
-    let mut resp = if crate::http::edge::uri_has_control(req.uri().path(), req.uri().query()) {
+    let mut resp = if crate::web::origin::uri_has_control(req.uri().path(), req.uri().query()) {
         // No name, id or filter contains a control character (and PostgreSQL refuses NUL).
         Fail::Domain(Error::InvalidInput(
             "the address must not contain control characters".into(),

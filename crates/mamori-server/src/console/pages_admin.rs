@@ -8,8 +8,8 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::console_support::{AuditQuery, AUDIT_SCAN_LIMIT};
-use crate::http::AppState;
 use crate::store::Role;
+use crate::web::AppState;
 
 use super::pages_auth::{notice, Done};
 use super::views::{
@@ -457,12 +457,9 @@ pub async fn audit(ctx: Ctx, Query(q): Query<AuditFilters>) -> PageResult {
     let auth = ctx.full()?;
     let tr = ctx.tr;
     let admin = auth.is_admin();
-    // Users (and administrators without MFA) see their own account's events only, as in the API.
-    let account = if admin {
-        non_empty(&q.account).map(str::to_string)
-    } else {
-        Some(auth.account.name.clone())
-    };
+    // The same rule as the API's: users (and administrators without MFA) read their own
+    // account's events only.
+    let account = auth.audit_scope(non_empty(&q.account).map(str::to_string))?;
     let kind = non_empty(&q.kind)
         .filter(|k| KINDS.contains(k))
         .map(str::to_string);

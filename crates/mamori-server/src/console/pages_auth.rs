@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use crate::domain::signin::PasswordOutcome;
 use crate::domain::CHALLENGE_SECS;
-use crate::http::AppState;
 use crate::store::{Role, SessionState};
+use crate::web::AppState;
 
 use super::i18n::{Lang, LANG_COOKIE};
 use super::views::{
@@ -394,7 +394,7 @@ pub async fn setup(ctx: Ctx, State(st): State<AppState>, Form(f): Form<SetupForm
             {
                 PasswordOutcome::MfaRequired { challenge, .. } => {
                     let mut r = see_other("/sign-in/mfa");
-                    ctx.set_cookie(&mut r, crate::http::SESSION_COOKIE, None, 0);
+                    ctx.set_cookie(&mut r, crate::web::SESSION_COOKIE, None, 0);
                     ctx.set_cookie(&mut r, CHALLENGE_COOKIE, Some(&challenge), CHALLENGE_SECS);
                     Ok(r)
                 }
@@ -419,7 +419,7 @@ pub async fn sign_out(ctx: Ctx) -> PageResult {
         ctx.st.svc.sign_out(a, ctx.now, &ctx.meta.meta).await?;
     }
     let mut r = see_other("/sign-in?done=signed_out");
-    ctx.set_cookie(&mut r, crate::http::SESSION_COOKIE, None, 0);
+    ctx.set_cookie(&mut r, crate::web::SESSION_COOKIE, None, 0);
     Ok(r)
 }
 

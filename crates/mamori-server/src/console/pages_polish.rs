@@ -9,8 +9,8 @@ use axum::Form;
 use serde::Deserialize;
 
 use crate::domain::preferences::language_code;
-use crate::http::AppState;
 use crate::store::DeviceKind;
+use crate::web::AppState;
 
 use super::i18n::LANG_COOKIE;
 use super::views::{render, ConfirmView, DeviceChoice, Page, PreferencesView, ZoneChoice};

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::domain::recovery::RecoveryCode;
 use crate::domain::RECENT_FACTOR_SECS;
 use crate::error::Error;
-use crate::http::AppState;
+use crate::web::AppState;
 
 use super::views::{render, Page};
 use super::{error_text, is_form_error, see_other, Ctx, Fail, PageResult, CHALLENGE_COOKIE};

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use crate::domain::contacts::Channel;
 use crate::domain::recovery_signin::RecoveryOutcome;
 use crate::error::Error;
-use crate::http::AppState;
 use crate::store::SessionState;
+use crate::web::AppState;
 
 use super::views::{render, Page};
 use super::{error_text, see_other, Ctx, Fail, PageResult, CHALLENGE_COOKIE};

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::http::AppState;
 use crate::store::SessionState;
+use crate::web::AppState;
 
 use super::pages_auth::{notice, Done};
 use super::views::{

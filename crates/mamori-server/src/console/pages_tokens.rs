@@ -10,7 +10,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::http::AppState;
+use crate::web::AppState;
 
 use super::views::{render, Page};
 use super::{error_text, is_form_error, see_other, Ctx, PageResult};

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::error::Error;
-use crate::http::webauthn::{begun_wire, parse_credential};
-use crate::http::AppState;
+use crate::web::wire::{begun_wire, parse_credential};
+use crate::web::AppState;
 
 use super::pages_auth::{challenge_of, mfa_view};
 use super::views::{render, Page};

@@ -150,3 +150,9 @@ impl IntoResponse for ApiError {
 
 /// Handler result.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::web::RateLimited> for ApiError {
+    fn from(r: crate::web::RateLimited) -> Self {
+        ApiError::rate_limited(r.retry_after_secs)
+    }
+}

@@ -15,11 +15,10 @@ use crate::domain::accounts::Alert;
 use crate::domain::appkeys::Validation;
 use crate::domain::signin::{NewSession, PasswordOutcome};
 use crate::error::Error;
-use crate::store::{
-    AccountRecord, AppKeyRecord, AuditFilter, AuditRecord, DeviceRecord, Role, SessionRecord,
-};
+use crate::store::{AccountRecord, AppKeyRecord, AuditFilter, DeviceRecord, Role, SessionRecord};
 
 use super::{ApiError, ApiResult, AppState, Auth, Meta, SESSION_COOKIE};
+use crate::web::wire::audit_wire;
 
 /// JSON body with errors in the API's format (400 malformed, 413 too large, 400 invalid_input
 /// for a control character in a string: see [`super::edge::json_has_control`]).
@@ -119,22 +118,6 @@ fn user_wire(a: &AccountRecord, mfa_devices: u32) -> api::User {
     }
 }
 
-/// Converts a stored audit record to the wire type.
-pub fn audit_wire(r: AuditRecord) -> api::AuditEvent {
-    let e = r.event;
-    api::AuditEvent {
-        id: r.id,
-        at: e.at,
-        account: e.account,
-        actor: e.actor,
-        client_addr: e.client_addr,
-        user_agent: e.user_agent,
-        kind: e.kind,
-        result: e.result,
-        detail: e.detail,
-    }
-}
-
 fn cookie(st: &AppState, token: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = if st.secure_cookies { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -160,7 +143,7 @@ pub(super) fn count(result: &'static str, name: &'static str) {
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = api::Health)))]
 pub async fn healthz(State(st): State<AppState>) -> ApiResult<Json<api::Health>> {
     // A cheap query proves the database answers.
-    st.svc.store().count_accounts().await?;
+    st.svc.health_check().await?;
     Ok(Json(api::Health {
         status: "ok".into(),
     }))
@@ -209,7 +192,7 @@ pub async fn sign_in(
 ) -> ApiResult<Response> {
     if let Err(e) = st.check_sign_in_rate(m.ip) {
         count("rate_limited", "mamori_sign_ins_total");
-        return Err(e);
+        return Err(e.into());
     }
     let outcome = st
         .svc
@@ -323,7 +306,7 @@ pub async fn validate(
     let start = Instant::now();
     if let Err(e) = st.check_validate_rate(m.ip) {
         count("rate_limited", "mamori_validations_total");
-        return Err(e);
+        return Err(e.into());
     }
     let key = headers
         .get(header::AUTHORIZATION)
@@ -764,13 +747,7 @@ pub async fn audit(
     auth: Auth,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<api::AuditPage>> {
-    auth.require_full()?;
-    // Administrators see everything; users see their own account's events.
-    let user = if auth.is_admin() {
-        q.user
-    } else {
-        Some(auth.account.name.clone())
-    };
+    let user = auth.audit_scope(q.user)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let events = st
         .svc

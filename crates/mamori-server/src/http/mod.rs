@@ -2,27 +2,18 @@
 //! domain calls and back: they read the clock (the only place besides startup and the admin
 //! CLI), pick the OS random generator, and delegate every rule to [`crate::domain`].
 
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mamori_api::ErrorCode;
-use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::clock::Clock;
-use crate::config::Limits;
 use crate::domain::signin::Authenticated;
-use crate::domain::{RequestMeta, Service};
 
 pub mod conn;
 pub mod edge;
@@ -37,146 +28,11 @@ pub mod sync;
 pub mod tokens;
 pub mod webauthn;
 
+/// The shared state and extractors, re-exported for the handlers (defined in [`crate::web`]).
+pub use crate::web::{
+    session_credential, session_token, AppState, Credential, Meta, ALERT_HEADER, SESSION_COOKIE,
+};
 pub use error::{ApiError, ApiResult};
-pub use handlers::audit_wire;
-pub use review::review_wire;
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "mamori_session";
-/// Header carrying the security alert on every response to an account without MFA.
-pub const ALERT_HEADER: &str = "x-mamori-alert";
-
-/// Shared state of the HTTP layer.
-#[derive(Clone)]
-pub struct AppState {
-    /// The domain service.
-    pub svc: Arc<Service>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Per-client-address limiter of the sign-in endpoints.
-    pub sign_in_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Per-client-address limiter of the validate API.
-    pub validate_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Prometheus exposition.
-    pub metrics: Option<PrometheusHandle>,
-    /// Add `Secure` to cookies (public URL is https).
-    pub secure_cookies: bool,
-}
-
-impl AppState {
-    /// Builds the state.
-    pub fn new(
-        svc: Arc<Service>,
-        clock: Arc<dyn Clock>,
-        limits: &Limits,
-        metrics: Option<PrometheusHandle>,
-    ) -> AppState {
-        let per_minute = NonZeroU32::new(limits.sign_in_per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(limits.sign_in_burst).unwrap_or(NonZeroU32::MIN);
-        let secure_cookies = svc.policy().public_url.starts_with("https://");
-        let validate_quota = Quota::per_minute(
-            NonZeroU32::new(limits.validate_per_minute).unwrap_or(NonZeroU32::MIN),
-        )
-        .allow_burst(NonZeroU32::new(limits.validate_burst).unwrap_or(NonZeroU32::MIN));
-        AppState {
-            svc,
-            clock,
-            sign_in_limiter: Arc::new(RateLimiter::keyed(
-                Quota::per_minute(per_minute).allow_burst(burst),
-            )),
-            validate_limiter: Arc::new(RateLimiter::keyed(validate_quota)),
-            metrics,
-            secure_cookies,
-        }
-    }
-
-    /// Applies the per-address sign-in limit.
-    pub fn check_sign_in_rate(&self, addr: Option<IpAddr>) -> ApiResult<()> {
-        let Some(ip) = addr else { return Ok(()) };
-        self.sign_in_limiter.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::rate_limited(wait.as_secs().saturating_add(1))
-        })
-    }
-
-    /// Applies the per-address limit of the validate API (`limits.validate_per_minute`).
-    pub fn check_validate_rate(&self, addr: Option<IpAddr>) -> ApiResult<()> {
-        let Some(ip) = addr else { return Ok(()) };
-        self.validate_limiter.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::rate_limited(wait.as_secs().saturating_add(1))
-        })
-    }
-}
-
-/// The client address and user agent of a request.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    /// For the domain and the audit log.
-    pub meta: RequestMeta,
-    /// The client IP (rate limits).
-    pub ip: Option<IpAddr>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Meta {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(Meta {
-            meta: RequestMeta {
-                client_addr: ip.map(|i| i.to_string()),
-                user_agent,
-            },
-            ip,
-        })
-    }
-}
-
-/// Where a request's session token came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// `Authorization: Bearer TOKEN`: sent deliberately by a client, never by a browser on its
-    /// own.
-    Bearer,
-    /// The session cookie: a browser attaches it to every request to this server, so a
-    /// state-changing request carrying it must prove it is not forged (`edge::cross_site`).
-    Cookie,
-}
-
-/// The session token of a request and where it came from: `Authorization: Bearer TOKEN`, else
-/// the session cookie.
-pub fn session_credential(headers: &axum::http::HeaderMap) -> Option<(String, Credential)> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            return Some((t.trim().to_string(), Credential::Bearer));
-        }
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| (v.to_string(), Credential::Cookie))
-}
-
-/// The session token of a request: `Authorization: Bearer TOKEN`, else the session cookie.
-pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    session_credential(headers).map(|(t, _)| t)
-}
 
 /// The request's authenticated session, found from its headers alone, so a handler taking it
 /// before its body extractor authenticates before a byte of the body is read (the session
@@ -249,7 +105,7 @@ async fn require_session(State(st): State<AppState>, mut req: Request, next: Nex
 }
 
 /// Answers 408 in the API's error format when a request takes longer than the limit.
-async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
         Err(_) => ApiError::new(
@@ -262,7 +118,7 @@ async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Res
 }
 
 /// Records request latency by route and status.
-async fn observe(req: Request, next: Next) -> Response {
+pub async fn observe(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -281,7 +137,8 @@ async fn observe(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn not_found() -> ApiError {
+/// The API's answer for an address under `/api/` that no route takes.
+pub async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
@@ -289,8 +146,9 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// The whole application.
-pub fn router(state: AppState, limits: &Limits) -> Router {
+/// The JSON API's routes (the application, with the console and the layers every request
+/// passes, is put together in [`crate::server::app`]).
+pub fn routes(state: &AppState) -> Router<AppState> {
     use handlers as h;
     let session_routes = Router::new()
         .route("/api/v1/me", get(h::me))
@@ -379,29 +237,11 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         )
         .route("/api/v1/validate", post(h::validate))
         .merge(session_routes)
-        .merge(sync::router(&state))
+        .merge(sync::router(state))
         .merge(tokens::router())
         .merge(webauthn::router())
         // #15 polish
         .merge(preferences::router())
-        .merge(crate::console::router(state.clone()))
-        .fallback_service(crate::console::fallback(state.clone(), || async {
-            not_found().await.into_response()
-        }))
-        .layer(DefaultBodyLimit::max(limits.body_bytes))
-        // Before routing reaches any handler or session check: forgery, control characters,
-        // no-store (`edge.rs`).
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            edge::api_edge,
-        ))
-        .layer(middleware::from_fn_with_state(
-            Duration::from_secs(limits.request_timeout_secs.max(1)),
-            timeout,
-        ))
-        .layer(middleware::from_fn(observe))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// The authenticated session of a request (inserted by the session middleware).

@@ -18,16 +18,14 @@ use axum::{Json, Router};
 use mamori_api as api;
 use mamori_api::webauthn as wire;
 use rand::rngs::OsRng;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::domain::signin::Authenticated;
-use crate::domain::webauthn::Begun;
 use crate::error::Error;
 
 use super::handlers::{device_wire, with_cookie, ApiJson};
 use super::{session_token, ApiResult, AppState, Meta};
+use crate::web::wire::{begun_wire, parse_credential};
 
 /// The security-key routes.
 pub fn router() -> Router<AppState> {
@@ -55,27 +53,6 @@ pub fn router() -> Router<AppState> {
 async fn authenticated(st: &AppState, headers: &HeaderMap) -> ApiResult<Authenticated> {
     let token = session_token(headers).ok_or(Error::Unauthenticated)?;
     Ok(st.svc.authenticate(&token, st.clock.now()).await?)
-}
-
-/// The wire form of a begun ceremony.
-pub fn begun_wire<T: Serialize>(b: Begun<T>) -> Result<wire::CeremonyBegun, Error> {
-    Ok(wire::CeremonyBegun {
-        ceremony: b.ceremony,
-        options: serde_json::to_value(&b.options)
-            .map_err(|e| Error::Internal(format!("serialize options: {e}")))?,
-        expires_at: b.expires_at,
-    })
-}
-
-/// Reads the browser's `PublicKeyCredential` JSON; a malformed one is refused before the
-/// ceremony is touched.
-pub fn parse_credential<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, Error> {
-    serde_json::from_value(v).map_err(|_| {
-        Error::InvalidInput(
-            "credential must be the PublicKeyCredential of the ceremony, binary fields in Base64url"
-                .into(),
-        )
-    })
 }
 
 /// Begin registering a security key: options for `navigator.credentials.create()`.

@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use rand::rngs::OsRng;
 
-use crate::cli::AdminCommand;
+mod command;
+pub use command::AdminCommand;
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::appkeys::AppKeyRef;
 use crate::domain::{RequestMeta, Service};
 use crate::error::{Error, Result};
-use crate::http::audit_wire;
 use crate::store::{AuditFilter, DeviceKind, Role};
+use crate::web::wire::audit_wire;
 
 const ACTOR: &str = "admin-cli";
 
@@ -364,7 +366,7 @@ async fn revoke_app_key(cx: &Cx<'_>, out: &mut dyn Write, key: String) -> Result
 async fn review(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<()> {
     let now = cx.clock.now();
     let review = cx.svc.security_review(now).await?;
-    let wire = crate::http::review_wire(&review, now);
+    let wire = crate::web::wire::review_wire(&review, now);
     if json {
         let text = serde_json::to_string_pretty(&wire)
             .map_err(|e| Error::Internal(format!("cannot encode the review: {e}")))?;

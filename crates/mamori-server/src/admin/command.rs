@@ -1,0 +1,143 @@
+//! The `mamori-server admin` subcommands, as the command line parses them (defined with the
+//! commands they run, so that [`crate::cli`] depends on this module and not the other way).
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+/// Admin commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user and print its one-time setup link.
+    CreateUser {
+        /// User name.
+        name: String,
+        /// admin or user.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Contact email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Contact phone.
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// List users with their MFA status.
+    ListUsers {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove all MFA devices of a user, unlock the account and end its sessions.
+    ResetMfa {
+        /// User name.
+        user: String,
+    },
+    /// Create an application key for the validate API (printed once).
+    CreateAppKey {
+        /// Application name.
+        name: String,
+        /// Let the key validate root's codes too (by default it answers for root as for an
+        /// unknown user, so the application cannot lock root out).
+        #[arg(long)]
+        allow_root: bool,
+    },
+    /// List application keys (never the keys themselves).
+    ListAppKeys {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an application key: it answers invalid_app_key from then on (on a running
+    /// server within 5 seconds).
+    RevokeAppKey {
+        /// The key's id, or its name when one unrevoked key has it.
+        key: String,
+    },
+    /// Run the security review of this deployment; exits 1 when a high-severity check fails.
+    Review {
+        /// Print the findings as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print audit events as JSON lines.
+    Audit {
+        /// Keep printing new events as they happen.
+        #[arg(long)]
+        follow: bool,
+        /// Only events about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this kind (or kinds starting with it when it ends in '.').
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events after this id.
+        #[arg(long)]
+        after: Option<i64>,
+    },
+    /// Print a new one-time setup link for the root account.
+    SetupRoot,
+    /// The last resort when root lost every factor: removes root's MFA devices and recovery
+    /// codes, ends its sessions, requires enrollment at the next sign-in and prints a one-time
+    /// link to choose a password (loudly audited and notified).
+    RecoverRoot,
+    /// Import hardware OTP tokens from a vendor's seed file (RFC 6030 PSKC or CSV
+    /// `serial,secret_hex,type,digits,period_or_counter`): the whole file or nothing.
+    ImportTokens {
+        /// The seed file.
+        file: PathBuf,
+        /// Pre-shared AES key of an encrypted PSKC file, in hexadecimal (RFC 6030 section 6.1).
+        #[arg(long, value_name = "HEX", conflicts_with = "password_file")]
+        psk: Option<String>,
+        /// File whose first line is the password of a PBKDF2-protected PSKC file (RFC 6030
+        /// section 6.2).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// pskc or csv (default: guessed from the content).
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
+    /// List the hardware token inventory and who each token is assigned to.
+    ListTokens {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    // #15 delivery
+    /// Send a test email through the configured SMTP server and print the outcome in one line;
+    /// exits 1 with the reason class (transport, tls, rejected, timeout, not_configured, …)
+    /// when it could not be sent. Needs no database.
+    TestEmail {
+        /// The address to send to.
+        address: String,
+    },
+    /// Send a test text message (or, with --voice, a call) through the configured phone
+    /// gateway and print the outcome in one line; exits 1 with the reason class when it could
+    /// not be sent. Needs no database.
+    TestPhone {
+        /// Phone number: +81 90 1234 5678, or as dialled in phone.default_region
+        /// (090-1234-5678).
+        number: String,
+        /// Call the number and read the message out instead of texting it.
+        #[arg(long)]
+        voice: bool,
+    },
+    // #15 contacts
+    /// Set a user's contact details (root included: usually before anyone else exists), used
+    /// to recover the account with alternative factors when its MFA device is lost. Without
+    /// --verified the user proves them with a code in the console.
+    SetContacts {
+        /// User name.
+        user: String,
+        /// Email address.
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// Phone number: +81 90 1234 5678, or as dialled in phone.default_region
+        /// (090-1234-5678); stored in E.164.
+        #[arg(long, value_name = "NUMBER")]
+        phone: Option<String>,
+        /// Mark the values as proven (the operator on the server host vouches for them).
+        #[arg(long)]
+        verified: bool,
+    },
+}

@@ -1,0 +1,14 @@
+//! What the JSON API (`crate::http`) and the web console (`crate::console`) share, so that
+//! neither imports the other: the state handlers receive, the request extractors, cookie and
+//! header names, origin checks and wire conversions. Nothing here routes a request; the
+//! application is put together in [`crate::server::app`].
+
+pub mod origin;
+pub mod request;
+pub mod state;
+pub mod wire;
+
+pub use request::{
+    session_credential, session_token, Credential, Meta, ALERT_HEADER, SESSION_COOKIE,
+};
+pub use state::{AppState, RateLimited};
