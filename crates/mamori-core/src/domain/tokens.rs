@@ -27,9 +27,7 @@ use crate::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted};
 use super::audit::{kind as audit_kind, Event};
 use super::factor_changes::FactorChange;
 use super::signin::Authenticated;
-use super::{
-    check_name, new_id, unix_u64, RequestMeta, SecondFactorVerified, Service, ENROLL_WINDOW,
-};
+use super::{check_name, new_id, unix_u64, Request, SecondFactorVerified, Service, ENROLL_WINDOW};
 
 /// How many HOTP counter values past the last known one assignment and resync search for two
 /// consecutive codes (buttons pressed while the token lay in a drawer).
@@ -120,6 +118,20 @@ impl TokenFileKey {
     }
 }
 
+/// A token to assign: its serial number, the name the device gets, and two consecutive codes
+/// it showed (the proof of holding it).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenAssignment<'a> {
+    /// The serial number printed on the token.
+    pub serial: &'a str,
+    /// The name of the new device.
+    pub name: &'a str,
+    /// A code the token showed.
+    pub code1: &'a str,
+    /// The code it showed next.
+    pub code2: &'a str,
+}
+
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -206,17 +218,16 @@ fn record_for(
 impl Service {
     /// Imports a seed file into the token inventory, whole or not at all. Audited as
     /// `token.import` with the count or the reason for refusal.
-    #[allow(clippy::too_many_arguments)]
     pub async fn import_tokens<R: RngCore + CryptoRng + Send>(
         &self,
         actor: &str,
         bytes: &[u8],
         format: TokenFileFormat,
         key: &TokenFileKey,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<ImportSummary> {
+        let Request { now, meta } = req;
         let result = self.import_inner(actor, bytes, format, key, now, rng).await;
         let detail = match &result {
             Ok(s) => format!(
@@ -314,19 +325,16 @@ impl Service {
     /// device enable, which notifies the user. Assigning proves possession, so the account's
     /// own assignment yields a [`SecondFactorVerified`] (an enrollment-restricted session may
     /// then be upgraded); an administrator's does not.
-    #[allow(clippy::too_many_arguments)]
     pub async fn assign_token<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
         user: Option<&str>,
-        serial: &str,
-        name: &str,
-        code1: &str,
-        code2: &str,
-        now: UnixTime,
+        token: TokenAssignment<'_>,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<(DeviceRecord, Option<SecondFactorVerified>)> {
+        let Request { now, meta } = req;
+        let TokenAssignment { serial, name, .. } = token;
         let target = self.factor_target(auth, user, now, meta).await?;
         let allowed = self
             .authorize_factor_change(
@@ -338,9 +346,7 @@ impl Service {
                 meta,
             )
             .await?;
-        let result = self
-            .assign_checked(&target, serial, name, code1, code2, now, rng)
-            .await;
+        let result = self.assign_checked(&target, token, now, rng).await;
         let label = match &result {
             Ok(_) => "success",
             Err(Error::CodesNotConsecutive) => "not_consecutive",
@@ -377,17 +383,21 @@ impl Service {
         Ok((device, proof))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Checks `token` (known, not assigned yet, two consecutive codes) and makes it a device
+    /// of `account`.
     async fn assign_checked<R: RngCore + CryptoRng + Send>(
         &self,
         account: &AccountRecord,
-        serial: &str,
-        name: &str,
-        code1: &str,
-        code2: &str,
+        token: TokenAssignment<'_>,
         now: UnixTime,
         rng: &mut R,
     ) -> Result<DeviceRecord> {
+        let TokenAssignment {
+            serial,
+            name,
+            code1,
+            code2,
+        } = token;
         check_name("the device name", name)?;
         let listing = self
             .store

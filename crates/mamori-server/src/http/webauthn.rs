@@ -93,9 +93,8 @@ pub async fn register_begin(
             &auth.account,
             &auth.session,
             req.name.trim(),
-            st.clock.now(),
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     Ok(Json(begun_wire(b)?))
@@ -120,9 +119,8 @@ pub async fn register_finish(
             &auth.session,
             &req.ceremony,
             &credential,
-            now,
+            m.at(now),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     let renewed = st
@@ -173,9 +171,8 @@ pub async fn sign_in_finish(
             &req.challenge,
             &req.ceremony,
             &credential,
-            st.clock.now(),
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await;
     // Counted like the code path of the MFA step (`mamori_sign_ins_total`).
