@@ -196,7 +196,8 @@ impl Service {
     /// `spend` makes the code unusable (nobody received it, so it must not stay guessable),
     /// then the step's own `failed` event is audited (when the step has one: the
     /// `delivery.failed` event is written either way) and `DeliveryFailed` is returned.
-    /// `spend` is a future, so it does nothing unless the send failed.
+    /// `spend` is a future, so it does nothing unless the send failed (build what it needs
+    /// inside an `async` block: arguments of a call are evaluated when the call is made).
     pub(crate) async fn deliver_code<T>(
         &self,
         account: &str,

@@ -341,13 +341,13 @@ impl Service {
         self.deliver_code(
             name,
             CodeMessage::Email(email),
-            self.store.replace_recovery_signin_code(
-                &id,
-                "email",
-                &unusable_hash(rng),
-                now,
-                expires_at,
-            ),
+            // Lazy: the unusable hash is drawn only when the send failed.
+            async {
+                let unusable = unusable_hash(rng);
+                self.store
+                    .replace_recovery_signin_code(&id, "email", &unusable, now, expires_at)
+                    .await
+            },
             Some(Event::own(kind::START, "delivery_failed", name).detail("email")),
             Request::new(now, meta),
         )
@@ -652,13 +652,12 @@ impl Service {
         self.deliver_code(
             name,
             CodeMessage::Phone(msg),
-            self.store.replace_recovery_signin_code(
-                row_id,
-                "phone",
-                &unusable_hash(rng),
-                now,
-                expires_at,
-            ),
+            async {
+                let unusable = unusable_hash(rng);
+                self.store
+                    .replace_recovery_signin_code(row_id, "phone", &unusable, now, expires_at)
+                    .await
+            },
             failed,
             req,
         )
