@@ -11,7 +11,8 @@ mod common;
 
 use common::*;
 use mamori_server::config::{Config, Overrides};
-use mamori_server::domain::RequestMeta;
+use mamori_server::domain::accounts::NewUser;
+use mamori_server::domain::{Request, RequestMeta};
 use mamori_server::store::{Role, SessionRecord, SessionState};
 use rand::rngs::OsRng;
 use serde_json::json;
@@ -49,7 +50,17 @@ async fn two_nodes_share_replay_and_lockout_state() {
         let t = now() as i64;
         let name = format!("user{i}");
         let (account, _) = svc
-            .create_user("test", &name, Role::User, None, None, t, &mut OsRng, &meta)
+            .create_user(
+                "test",
+                NewUser {
+                    name: &name,
+                    role: Role::User,
+                    email: None,
+                    phone: None,
+                },
+                Request::new(t, &meta),
+                &mut OsRng,
+            )
             .await
             .unwrap();
         let session = SessionRecord {

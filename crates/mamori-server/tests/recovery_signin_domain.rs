@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use domain_common::{code, policy, token_of, PW, T0};
 use mamori_server::config::{PhoneConfig, RequireMfa, SmtpConfig, SmtpSecurity};
+use mamori_server::domain::accounts::NewUser;
 use mamori_server::domain::recovery_signin::{RecoveryOutcome, CODE_SECS, RECOVERY_SESSION_SECS};
 use mamori_server::domain::signin::PasswordOutcome;
-use mamori_server::domain::{Policy, RequestMeta, Service};
+use mamori_server::domain::{Policy, Request, RequestMeta, Service};
 use mamori_server::keys::ServerKey;
 use mamori_server::store::sqlite::SqliteStore;
 use mamori_server::store::{Role, SessionState, Store};
@@ -71,13 +72,14 @@ async fn codes_and_the_recovery_session_expire() {
     let (account, link) = svc
         .create_user(
             "root",
-            "gina",
-            Role::User,
-            Some("gina@example.test"),
-            Some("+81 90 9999 0000"),
-            T0,
+            NewUser {
+                name: "gina",
+                role: Role::User,
+                email: Some("gina@example.test"),
+                phone: Some("+81 90 9999 0000"),
+            },
+            Request::new(T0, &meta),
             &mut OsRng,
-            &meta,
         )
         .await
         .unwrap();

@@ -9,6 +9,7 @@
 )]
 
 use mamori_server::config::RequireMfa;
+use mamori_server::domain::Request;
 use mamori_server::store::DeviceKind;
 use mamori_server::Error;
 use rand::rngs::OsRng;
@@ -37,7 +38,7 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
     // Finished 301 seconds after it began: expired.
     let b = f
         .svc
-        .webauthn_register_begin(account, s, "key", t1, &mut OsRng, &f.meta)
+        .webauthn_register_begin(account, s, "key", Request::new(t1, &f.meta), &mut OsRng)
         .await
         .unwrap();
     assert_eq!(b.expires_at, t1 + 300);
@@ -49,9 +50,8 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
             s,
             &b.ceremony,
             &cred,
-            t1 + 300,
+            Request::new(t1 + 300, &f.meta),
             &mut OsRng,
-            &f.meta,
         )
         .await;
     assert!(matches!(late, Err(Error::InvalidCeremony)), "{late:?}");
@@ -59,7 +59,13 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
     // Begun with a fresh factor, finished when it is 310 seconds old: refused.
     let b = f
         .svc
-        .webauthn_register_begin(account, s, "key", t1 + 200, &mut OsRng, &f.meta)
+        .webauthn_register_begin(
+            account,
+            s,
+            "key",
+            Request::new(t1 + 200, &f.meta),
+            &mut OsRng,
+        )
         .await
         .unwrap();
     let cred = key.do_registration(origin(), b.options).unwrap();
@@ -70,9 +76,8 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
             s,
             &b.ceremony,
             &cred,
-            t1 + 310,
+            Request::new(t1 + 310, &f.meta),
             &mut OsRng,
-            &f.meta,
         )
         .await;
     assert!(
@@ -90,7 +95,13 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
     // In time: registered.
     let b = f
         .svc
-        .webauthn_register_begin(account, s, "key", t1 + 250, &mut OsRng, &f.meta)
+        .webauthn_register_begin(
+            account,
+            s,
+            "key",
+            Request::new(t1 + 250, &f.meta),
+            &mut OsRng,
+        )
         .await
         .unwrap();
     let cred = key.do_registration(origin(), b.options).unwrap();
@@ -101,9 +112,8 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
             s,
             &b.ceremony,
             &cred,
-            t1 + 299,
+            Request::new(t1 + 299, &f.meta),
             &mut OsRng,
-            &f.meta,
         )
         .await
         .unwrap();

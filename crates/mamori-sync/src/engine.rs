@@ -8,7 +8,7 @@
 //! → write the vault once → save the state. Any error before the vault write leaves the vault
 //! and the state untouched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use data_encoding::HEXLOWER;
@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use crate::client::{Client, SignIn};
 use crate::crypto::{self, RecoveryKey, SyncKey};
 use crate::merge::{self, Stamp, Version};
-use crate::state::{self, Known, State};
+use crate::state::{self, Known, Registered, State};
 use crate::SyncError;
 
 /// Items per pull page.
@@ -103,6 +103,22 @@ fn parse_device(id: &str) -> Result<Uuid, SyncError> {
     Uuid::parse_str(id).map_err(|_| SyncError::Protocol("device id is not a UUID".into()))
 }
 
+/// Who the device registered through `client` is, for its fresh state.
+fn registered(
+    client: &Client,
+    reg: &wire::RegisterDeviceResponse,
+    d: &SignInDetails,
+) -> Result<Registered, SyncError> {
+    Ok(Registered {
+        server: client.base().to_string(),
+        user: reg.user.clone(),
+        account_id: reg.account_id.clone(),
+        device_id: parse_device(&reg.device_id)?,
+        device_name: d.device_name.clone(),
+        token: Zeroizing::new(reg.token.clone()),
+    })
+}
+
 /// `mamori sync setup`: registers this device, creates the sync key, uploads its two wraps,
 /// saves the state and pushes the vault. Returns the recovery key (show it once).
 pub fn setup<R: RngCore + CryptoRng>(
@@ -150,16 +166,7 @@ pub fn setup<R: RngCore + CryptoRng>(
             )?),
         },
     )?;
-    let mut st = State::new(
-        client.base().to_string(),
-        reg.user.clone(),
-        reg.account_id.clone(),
-        parse_device(&reg.device_id)?,
-        d.device_name.clone(),
-        Zeroizing::new(reg.token.clone()),
-        &key,
-        keys.version,
-    );
+    let mut st = State::new(registered(&client, &reg, d)?, &key, keys.version);
     state::save(&path, vault_key.as_bytes(), &st, rng)?;
     let opened = vf.open(&Unlock::Key(vault_key.clone()))?;
     let report = sync_with_state(vf, &opened, &mut st, now, rng)?;
@@ -201,16 +208,7 @@ pub fn join<R: RngCore + CryptoRng>(
         }
     }
     .map_err(&fail)?;
-    let mut st = State::new(
-        client.base().to_string(),
-        reg.user.clone(),
-        reg.account_id.clone(),
-        parse_device(&reg.device_id)?,
-        d.device_name.clone(),
-        Zeroizing::new(reg.token.clone()),
-        &key,
-        keys.version,
-    );
+    let mut st = State::new(registered(&client, &reg, d)?, &key, keys.version);
     state::save(&path, vault_key.as_bytes(), &st, rng)?;
     let opened = vf.open(&Unlock::Key(vault_key.clone()))?;
     sync_with_state(vf, &opened, &mut st, now, rng)
@@ -355,7 +353,7 @@ fn counter_of(e: &Entry) -> u64 {
 /// The local changes since the last sync, as versions stamped by this device.
 fn local_changes(
     vault: &Vault,
-    by_id: &std::collections::HashMap<Uuid, &Entry>,
+    by_id: &HashMap<Uuid, &Entry>,
     st: &State,
     now: u64,
 ) -> Result<BTreeMap<Uuid, Version>, SyncError> {
@@ -435,6 +433,13 @@ fn known_of(v: &Version, revision: i64, digest: String) -> Result<Known, SyncErr
     })
 }
 
+/// What the server holds after this round, by item: the version, its revision there and the
+/// digest of its ciphertext (what [`Known`] remembers).
+type Settled = BTreeMap<Uuid, (Version, i64, String)>;
+
+/// What still has to be pushed, by item: the version and the revision it replaces.
+type Pending = BTreeMap<Uuid, (Version, i64)>;
+
 /// One round with a loaded state, from the vault as `opened` (read just before; the write at
 /// the end refuses if the file changed since). Saves the state on success.
 pub fn sync_with_state<R: RngCore + CryptoRng>(
@@ -444,22 +449,33 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
     now: u64,
     rng: &mut R,
 ) -> Result<Report, SyncError> {
-    let vault_key = &opened.key;
-    let unlock = Unlock::Key(vault_key.clone());
-    let by_id: std::collections::HashMap<Uuid, &Entry> =
-        opened.vault.entries().iter().map(|e| (e.id, e)).collect();
+    let by_id: HashMap<Uuid, &Entry> = opened.vault.entries().iter().map(|e| (e.id, e)).collect();
     let client = Client::new(&st.server)?;
     let key = st.sync_key()?;
     let mut report = Report::default();
+    let (remote, cursor) = pull(&client, st, &key, &mut report)?;
+    let local = local_changes(&opened.vault, &by_id, st, now)?;
+    let (mut settled, to_push) = merge_changes(st, &local, &remote, &mut report)?;
+    push(&client, st, &key, to_push, &mut settled, &mut report, rng)?;
+    report.applied = apply(vf, opened, &by_id, &settled, rng)?;
+    remember(vf, opened, st, settled, cursor, now, rng)?;
+    Ok(report)
+}
 
-    // 1. Pull.
+/// Step 1. Pull: every item changed since the state's cursor, verified, and the new cursor.
+fn pull(
+    client: &Client,
+    st: &State,
+    key: &SyncKey,
+    report: &mut Report,
+) -> Result<(BTreeMap<Uuid, Remote>, i64), SyncError> {
     let mut remote: BTreeMap<Uuid, Remote> = BTreeMap::new();
     let mut cursor = st.cursor;
     loop {
         let page = client.pull(&st.token, cursor, PULL_PAGE)?;
         report.recovery_pending_until = page.recovery_pending_until;
         for item in &page.items {
-            if let Some((id, r)) = verify_item(st, &key, &remote, item)? {
+            if let Some((id, r)) = verify_item(st, key, &remote, item)? {
                 remote.insert(id, r);
             }
         }
@@ -472,13 +488,20 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
         }
     }
     report.pulled = remote.len();
+    Ok((remote, cursor))
+}
 
-    // 2. Local changes and merge.
-    let local = local_changes(&opened.vault, &by_id, st, now)?;
-    let mut finals: BTreeMap<Uuid, (Version, i64, String)> = BTreeMap::new();
-    let mut to_push: BTreeMap<Uuid, (Version, i64)> = BTreeMap::new();
-    let ids: std::collections::BTreeSet<Uuid> =
-        local.keys().chain(remote.keys()).copied().collect();
+/// Step 2. Local changes and merge: what is already settled on the server and what has to be
+/// pushed; conflicting changes are reported.
+fn merge_changes(
+    st: &State,
+    local: &BTreeMap<Uuid, Version>,
+    remote: &BTreeMap<Uuid, Remote>,
+    report: &mut Report,
+) -> Result<(Settled, Pending), SyncError> {
+    let mut settled = Settled::new();
+    let mut to_push = Pending::new();
+    let ids: BTreeSet<Uuid> = local.keys().chain(remote.keys()).copied().collect();
     for id in ids {
         let base = st.known.get(&id);
         match (local.get(&id), remote.get(&id)) {
@@ -492,28 +515,10 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
                     })
                     && merge::is_conflict(base_stamp.as_ref(), l, &r.version)
                 {
-                    let name = |v: &Version| {
-                        v.entry
-                            .as_ref()
-                            .map(Entry::display_name)
-                            .unwrap_or_else(|| "(deleted)".into())
-                    };
-                    let (kept, lost) = if m.stamp == l.stamp {
-                        (l, &r.version)
-                    } else {
-                        (&r.version, l)
-                    };
-                    report.conflicts.push(format!(
-                        "{} was changed on two devices: kept the later change ({}, made at {}), discarded the other ({}, made at {})",
-                        name(&m),
-                        name(kept),
-                        kept.stamp.time,
-                        name(lost),
-                        lost.stamp.time
-                    ));
+                    report.conflicts.push(conflict_line(&m, l, &r.version));
                 }
                 if same_version(&m, &r.version)? {
-                    finals.insert(id, (m, r.revision, r.digest.clone()));
+                    settled.insert(id, (m, r.revision, r.digest.clone()));
                 } else {
                     to_push.insert(id, (m, r.revision));
                 }
@@ -522,57 +527,78 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
                 to_push.insert(id, (l.clone(), base.map(|k| k.revision).unwrap_or(0)));
             }
             (None, Some(r)) => {
-                finals.insert(id, (r.version.clone(), r.revision, r.digest.clone()));
+                settled.insert(id, (r.version.clone(), r.revision, r.digest.clone()));
             }
             (None, None) => {}
         }
     }
+    Ok((settled, to_push))
+}
 
-    // 3. Push, merging conflicts and pushing again.
+/// The report's line for an item changed on two devices: which change was kept (`merged`'s)
+/// and which discarded.
+fn conflict_line(merged: &Version, local: &Version, remote: &Version) -> String {
+    let name = |v: &Version| {
+        v.entry
+            .as_ref()
+            .map(Entry::display_name)
+            .unwrap_or_else(|| "(deleted)".into())
+    };
+    let (kept, lost) = if merged.stamp == local.stamp {
+        (local, remote)
+    } else {
+        (remote, local)
+    };
+    format!(
+        "{} was changed on two devices: kept the later change ({}, made at {}), discarded the other ({}, made at {})",
+        name(merged),
+        name(kept),
+        kept.stamp.time,
+        name(lost),
+        lost.stamp.time
+    )
+}
+
+/// Step 3. Push, merging conflicts and pushing again, in batches, at most
+/// [`MAX_PUSH_ROUNDS`] times; what the server accepted joins `settled`.
+fn push<R: RngCore + CryptoRng>(
+    client: &Client,
+    st: &State,
+    key: &SyncKey,
+    mut to_push: Pending,
+    settled: &mut Settled,
+    report: &mut Report,
+    rng: &mut R,
+) -> Result<(), SyncError> {
     let mut rounds = 0;
     while !to_push.is_empty() {
         rounds += 1;
         if rounds > MAX_PUSH_ROUNDS {
             return Err(SyncError::TooManyConflicts);
         }
-        let mut batch: Vec<(Uuid, Version, String)> = Vec::new();
-        let mut wire_items: Vec<wire::PushItem> = Vec::new();
-        let mut bytes = 0usize;
-        let mut rest = BTreeMap::new();
-        for (id, (v, expected)) in std::mem::take(&mut to_push) {
-            if wire_items.len() >= PUSH_BATCH_ITEMS || bytes >= PUSH_BATCH_BYTES {
-                rest.insert(id, (v, expected));
-                continue;
-            }
-            let revision = expected.saturating_add(1);
-            let deleted = v.entry.is_none();
-            let ad = crypto::item_ad(&st.account_id, id, revision, deleted);
-            let ct = crypto::seal_item(&key, &ad, &merge::encode(&v)?, rng)?;
-            bytes += ct.len();
-            wire_items.push(wire::PushItem {
-                id: id.to_string(),
-                expected_revision: expected,
-                deleted,
-                ciphertext: ct.clone(),
-            });
-            batch.push((id, v, ct));
-        }
+        let (batch, rest) = push_batch(st, key, to_push, rng)?;
         to_push = rest;
-        let resp = client.push(&st.token, wire_items)?;
+        let resp = client.push(&st.token, batch.iter().map(|s| s.item.clone()).collect())?;
         if resp.results.len() != batch.len() {
             return Err(SyncError::Protocol(
                 "push answer has the wrong length".into(),
             ));
         }
-        for ((id, v, ct), result) in batch.into_iter().zip(resp.results) {
+        for (sealed, result) in batch.into_iter().zip(resp.results) {
+            let Sealed {
+                id,
+                version: v,
+                item,
+            } = sealed;
             match result {
                 wire::PushResult::Ok { revision, .. } => {
                     report.pushed += 1;
-                    finals.insert(id, (v, revision, hex(&crypto::ciphertext_digest(&ct))));
+                    let digest = hex(&crypto::ciphertext_digest(&item.ciphertext));
+                    settled.insert(id, (v, revision, digest));
                 }
                 wire::PushResult::Conflict { current } => {
                     let seen = BTreeMap::new();
-                    let Some((cid, r)) = verify_item(st, &key, &seen, &current)? else {
+                    let Some((cid, r)) = verify_item(st, key, &seen, &current)? else {
                         return Err(SyncError::Protocol(
                             "a conflict answer repeats a known revision".into(),
                         ));
@@ -582,7 +608,7 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
                     }
                     let m = merge::merge(&v, &r.version)?;
                     if same_version(&m, &r.version)? {
-                        finals.insert(id, (m, r.revision, r.digest));
+                        settled.insert(id, (m, r.revision, r.digest));
                     } else {
                         to_push.insert(id, (m, r.revision));
                     }
@@ -590,10 +616,62 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
             }
         }
     }
+    Ok(())
+}
 
-    // 4. Apply to the vault (one atomic write), only if something differs.
+/// An item sealed for a push request, kept with the version it carries.
+struct Sealed {
+    id: Uuid,
+    version: Version,
+    item: wire::PushItem,
+}
+
+/// One push request's worth of `to_push` (at most [`PUSH_BATCH_ITEMS`] items, about
+/// [`PUSH_BATCH_BYTES`]), sealed, and what is left for the next request.
+fn push_batch<R: RngCore + CryptoRng>(
+    st: &State,
+    key: &SyncKey,
+    to_push: Pending,
+    rng: &mut R,
+) -> Result<(Vec<Sealed>, Pending), SyncError> {
+    let mut batch: Vec<Sealed> = Vec::new();
+    let mut bytes = 0usize;
+    let mut rest = Pending::new();
+    for (id, (v, expected)) in to_push {
+        if batch.len() >= PUSH_BATCH_ITEMS || bytes >= PUSH_BATCH_BYTES {
+            rest.insert(id, (v, expected));
+            continue;
+        }
+        let revision = expected.saturating_add(1);
+        let deleted = v.entry.is_none();
+        let ad = crypto::item_ad(&st.account_id, id, revision, deleted);
+        let ct = crypto::seal_item(key, &ad, &merge::encode(&v)?, rng)?;
+        bytes += ct.len();
+        batch.push(Sealed {
+            id,
+            version: v,
+            item: wire::PushItem {
+                id: id.to_string(),
+                expected_revision: expected,
+                deleted,
+                ciphertext: ct,
+            },
+        });
+    }
+    Ok((batch, rest))
+}
+
+/// Step 4. Apply to the vault (one atomic write), only if something differs; the number of
+/// entries written or removed. `VaultChanged` when the file changed since it was opened.
+fn apply<R: RngCore + CryptoRng>(
+    vf: &VaultFile,
+    opened: &Opened,
+    by_id: &HashMap<Uuid, &Entry>,
+    settled: &Settled,
+    rng: &mut R,
+) -> Result<usize, SyncError> {
     let mut changes: Vec<(Uuid, Option<Entry>)> = Vec::new();
-    for (id, (v, _, _)) in &finals {
+    for (id, (v, _, _)) in settled {
         let current = by_id.get(id).copied();
         let differs = match (&v.entry, current) {
             (None, None) => false,
@@ -606,39 +684,50 @@ pub fn sync_with_state<R: RngCore + CryptoRng>(
             changes.push((*id, v.entry.clone()));
         }
     }
-    if !changes.is_empty() {
-        let expected = opened.vault.revision();
-        let mut changed_during = false;
-        let result = vf.update(&unlock, rng, |vault| {
-            if vault.revision() != expected {
-                changed_during = true;
-                return Err(mamori_vault::VaultError::Limit("vault changed".into()));
-            }
-            for (id, e) in changes.iter().cloned() {
-                match e {
-                    Some(e) => vault.put_entry(e)?,
-                    None => {
-                        vault.remove_entry(id);
-                    }
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let unlock = Unlock::Key(opened.key.clone());
+    let expected = opened.vault.revision();
+    let mut changed_during = false;
+    let result = vf.update(&unlock, rng, |vault| {
+        if vault.revision() != expected {
+            changed_during = true;
+            return Err(mamori_vault::VaultError::Limit("vault changed".into()));
+        }
+        for (id, e) in changes.iter().cloned() {
+            match e {
+                Some(e) => vault.put_entry(e)?,
+                None => {
+                    vault.remove_entry(id);
                 }
             }
-            Ok(changes.len())
-        });
-        match result {
-            Ok((n, _)) => report.applied = n,
-            Err(_) if changed_during => return Err(SyncError::VaultChanged),
-            Err(e) => return Err(e.into()),
         }
+        Ok(changes.len())
+    });
+    match result {
+        Ok((n, _)) => Ok(n),
+        Err(_) if changed_during => Err(SyncError::VaultChanged),
+        Err(e) => Err(e.into()),
     }
+}
 
-    // 5. Remember what the server now has.
-    for (id, (v, revision, digest)) in finals {
+/// Step 5. Remember what the server now has, and save the state.
+fn remember<R: RngCore + CryptoRng>(
+    vf: &VaultFile,
+    opened: &Opened,
+    st: &mut State,
+    settled: Settled,
+    cursor: i64,
+    now: u64,
+    rng: &mut R,
+) -> Result<(), SyncError> {
+    for (id, (v, revision, digest)) in settled {
         st.known.insert(id, known_of(&v, revision, digest)?);
     }
     st.cursor = cursor;
     st.last_sync = Some(now);
-    save_state(vf, vault_key, st, rng)?;
-    Ok(report)
+    save_state(vf, &opened.key, st, rng)
 }
 
 /// The state file path of a vault (for `status`).

@@ -91,19 +91,34 @@ impl std::fmt::Debug for State {
     }
 }
 
+/// Who this device is on which server: what registering a device gave.
+pub struct Registered {
+    /// Server base URL.
+    pub server: String,
+    /// The user name.
+    pub user: String,
+    /// Account id on the server.
+    pub account_id: String,
+    /// This device's id.
+    pub device_id: Uuid,
+    /// This device's name.
+    pub device_name: String,
+    /// The device token (bearer).
+    pub token: Zeroizing<String>,
+}
+
 impl State {
-    /// A fresh state after registering a device.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        server: String,
-        user: String,
-        account_id: String,
-        device_id: Uuid,
-        device_name: String,
-        token: Zeroizing<String>,
-        key: &SyncKey,
-        keys_version: i64,
-    ) -> State {
+    /// A fresh state after registering a device: nothing synced yet, `key` at wrap version
+    /// `keys_version`.
+    pub fn new(device: Registered, key: &SyncKey, keys_version: i64) -> State {
+        let Registered {
+            server,
+            user,
+            account_id,
+            device_id,
+            device_name,
+            token,
+        } = device;
         State {
             server,
             user,
@@ -201,22 +216,24 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn registered(device: &str) -> Registered {
+        Registered {
+            server: "http://x".into(),
+            user: "alice".into(),
+            account_id: "acct".into(),
+            device_id: Uuid::from_u128(5),
+            device_name: device.into(),
+            token: Zeroizing::new("tok".into()),
+        }
+    }
+
     #[test]
     fn save_load_round_trip_mode_and_wrong_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.mamori.sync");
         let mut rng = rand::thread_rng();
         let key = SyncKey::generate(&mut rng);
-        let s = State::new(
-            "http://x".into(),
-            "alice".into(),
-            "acct".into(),
-            Uuid::from_u128(5),
-            "laptop".into(),
-            Zeroizing::new("tok".into()),
-            &key,
-            1,
-        );
+        let s = State::new(registered("laptop"), &key, 1);
         let vk = [7u8; 32];
         assert!(load(&path, &vk).unwrap().is_none());
         save(&path, &vk, &s, &mut rng).unwrap();
@@ -239,18 +256,7 @@ mod tests {
         let path = dir.path().join("v.mamori.sync");
         let mut rng = rand::thread_rng();
         let key = SyncKey::generate(&mut rng);
-        let state = |device: &str| {
-            State::new(
-                "http://x".into(),
-                "alice".into(),
-                "acct".into(),
-                Uuid::from_u128(5),
-                device.into(),
-                Zeroizing::new("tok".into()),
-                &key,
-                1,
-            )
-        };
+        let state = |device: &str| State::new(registered(device), &key, 1);
         let vk = [7u8; 32];
         save(&path, &vk, &state("old"), &mut rng).unwrap();
         // The temporary file's name taken by a directory: creating it fails even for root.

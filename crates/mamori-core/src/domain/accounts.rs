@@ -13,7 +13,7 @@ use super::audit::{kind, Event};
 use super::password;
 use super::session::Authenticated;
 use super::{
-    check_name, new_id, new_token, token_hash, RequestMeta, Service, ROOT, SETUP_LINK_SECS,
+    check_name, new_id, new_token, token_hash, Request, RequestMeta, Service, ROOT, SETUP_LINK_SECS,
 };
 
 /// A security alert.
@@ -58,6 +58,20 @@ pub fn alerts_for(
         }
         _ => vec![],
     }
+}
+
+/// A user an administrator creates: the name, the role and the contacts known already (the
+/// phone number in any form [`super::phone::normalize`] reads).
+#[derive(Debug, Clone, Copy)]
+pub struct NewUser<'a> {
+    /// The user name.
+    pub name: &'a str,
+    /// The role.
+    pub role: Role,
+    /// The email address, if known.
+    pub email: Option<&'a str>,
+    /// The phone number, if known.
+    pub phone: Option<&'a str>,
 }
 
 /// An account with its MFA summary (for lists).
@@ -264,12 +278,10 @@ impl Service {
                 .second_factor_failed(
                     attempt,
                     account,
-                    kind::PASSWORD_CHANGE,
-                    "failure",
-                    Some("wrong current password"),
+                    Event::own(kind::PASSWORD_CHANGE, "failure", &account.name)
+                        .detail("wrong current password"),
                     Error::InvalidCredentials,
-                    now,
-                    meta,
+                    Request::new(now, meta),
                 )
                 .await);
         }
@@ -296,18 +308,20 @@ impl Service {
     }
 
     /// Creates a user (administrators) and returns it with its setup link.
-    #[allow(clippy::too_many_arguments)]
     pub async fn create_user<R: RngCore + CryptoRng + Send>(
         &self,
         actor: &str,
-        name: &str,
-        role: Role,
-        email: Option<&str>,
-        phone: Option<&str>,
-        now: UnixTime,
+        user: NewUser<'_>,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<(AccountRecord, Zeroizing<String>)> {
+        let NewUser {
+            name,
+            role,
+            email,
+            phone,
+        } = user;
+        let Request { now, meta } = req;
         check_name("the user name", name)?;
         check_contact(email)?;
         // #15 contacts: stored in E.164 whatever form it was typed in.

@@ -316,8 +316,7 @@ impl Service {
                 &devices,
                 code,
                 None,
-                now,
-                meta,
+                super::Request::new(now, meta),
                 audit_kind::VALIDATE,
             )
             .await

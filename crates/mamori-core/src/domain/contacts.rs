@@ -30,11 +30,12 @@ use crate::store::recovery::VerificationCodeRecord;
 use crate::store::AccountRecord;
 
 use super::audit::Event;
+use super::delivery::CodeMessage;
 use super::factor_changes::FactorChange;
 use super::notify::NoticeKind;
 use super::session::Authenticated;
 use super::transport::{Email, PhoneMessage};
-use super::{new_id, RequestMeta, Service};
+use super::{new_id, Request, RequestMeta, Service};
 
 /// Codes expire after 10 minutes.
 pub const CODE_SECS: i64 = 10 * 60;
@@ -216,17 +217,16 @@ impl Service {
     /// the right code replaces the old value. An administrator's value replaces the old one at
     /// once but unverified: only the user's proof makes it count for recovery. Either way the
     /// old address is told once the value changed.
-    #[allow(clippy::too_many_arguments)]
     pub async fn start_contact_change<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
         user: Option<&str>,
         channel: Channel,
         input: &str,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<ContactChangeOutcome> {
+        let Request { now, meta } = req;
         let target = self.factor_target(auth, user, now, meta).await?;
         let value = self.normalize_contact(channel, input)?;
         let allowed = self
@@ -256,16 +256,8 @@ impl Service {
                 .await;
             return Ok(ContactChangeOutcome::SetUnverified);
         }
-        self.send_contact_code(
-            &target,
-            channel,
-            channel.change_purpose(),
-            value,
-            now,
-            rng,
-            meta,
-        )
-        .await?;
+        self.send_contact_code(&target, channel, channel.change_purpose(), value, req, rng)
+            .await?;
         self.audit(
             now,
             meta,
@@ -319,7 +311,6 @@ impl Service {
     /// #15 contacts: the admin command line (trusted: it runs on the server host with the
     /// database and key file) sets contacts of any account, root included, without the
     /// factor-change rule; `verified` marks them proven. Audited with `admin-cli` as actor.
-    #[allow(clippy::too_many_arguments)]
     pub async fn admin_set_contacts(
         &self,
         actor: &str,
@@ -327,9 +318,9 @@ impl Service {
         email: Option<&str>,
         phone: Option<&str>,
         verified: bool,
-        now: UnixTime,
-        meta: &RequestMeta,
+        req: Request<'_>,
     ) -> Result<AccountRecord> {
+        let Request { now, meta } = req;
         let account = self
             .store
             .account_by_name(name)
@@ -460,23 +451,23 @@ impl Service {
                 ))
             })?
             .to_string();
-        self.send_contact_code(account, channel, channel.purpose(), to, now, rng, meta)
+        let req = Request::new(now, meta);
+        self.send_contact_code(account, channel, channel.purpose(), to, req, rng)
             .await
     }
 
     /// Sends a code for `purpose` to `to` under the channel's limits (shared by proving the
     /// current value and by a change to a new one, so asking in turns gives no extra sends).
-    #[allow(clippy::too_many_arguments)]
     async fn send_contact_code<R: RngCore + CryptoRng + Send>(
         &self,
         account: &AccountRecord,
         channel: Channel,
         purpose: &str,
         to: String,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<()> {
+        let Request { now, meta } = req;
         let enabled = match channel {
             Channel::Email => self.notifier.enabled(),
             Channel::Phone => self.phone.enabled(),
@@ -557,7 +548,7 @@ impl Service {
                 code.as_str()
             )
         });
-        let delivered = match channel {
+        let message = match channel {
             Channel::Email => {
                 let email = if ja {
                     Email {
@@ -583,7 +574,7 @@ impl Service {
                         )),
                     }
                 };
-                self.deliver_email(&account.name, &email, now, meta).await
+                CodeMessage::Email(email)
             }
             Channel::Phone => {
                 let msg = PhoneMessage {
@@ -596,22 +587,22 @@ impl Service {
                     timestamp: now,
                     channel: super::delivery::PhoneChannel::Sms,
                 };
-                self.deliver_phone(&account.name, &msg, now, meta).await
+                CodeMessage::Phone(msg)
             }
         };
         // #15 delivery: a code that was not delivered is spent at once (nobody can use it) and
         // the send is not counted as one of the account's sends.
-        if let Err(e) = delivered {
-            self.store.use_verification_code(&id, now).await?;
-            self.audit(
-                now,
-                meta,
+        self.deliver_code(
+            &account.name,
+            message,
+            self.store.use_verification_code(&id, now),
+            Some(
                 Event::own(kind::VERIFY_START, "delivery_failed", &account.name)
                     .detail(channel.as_str()),
-            )
-            .await?;
-            return Err(e);
-        }
+            ),
+            req,
+        )
+        .await?;
         self.audit(
             now,
             meta,
@@ -683,12 +674,9 @@ impl Service {
                 .second_factor_failed(
                     attempt,
                     &auth.account,
-                    kind::VERIFY,
-                    "failure",
-                    Some(detail.as_str()),
+                    Event::own(kind::VERIFY, "failure", &auth.account.name).detail(&detail),
                     Error::InvalidCode,
-                    now,
-                    meta,
+                    Request::new(now, meta),
                 )
                 .await);
         }

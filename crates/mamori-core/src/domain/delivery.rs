@@ -14,16 +14,18 @@
 //! code nobody received must not stay guessable) and the send does not count against the
 //! account's send budget as a success (docs/recovery.md, "Delivery").
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::store::NewAuditEvent;
 
+use super::audit::Event;
 /// How a phone message is delivered (defined with the messages in [`super::transport`]).
 pub use super::transport::PhoneChannel;
 use super::transport::{Email, PhoneMessage};
-use super::{RequestMeta, Service};
+use super::{Request, RequestMeta, Service};
 
 /// Audit kind of a message that could not be delivered (result `failure`, detail
 /// `CHANNEL: REASON`).
@@ -57,6 +59,12 @@ pub fn reason_class(e: &Error) -> &'static str {
         Error::Internal(m) if m.starts_with("smtp:") && m.contains("permanent") => "rejected",
         _ => "transport",
     }
+}
+
+/// A code on its way to the user, by email or by phone.
+pub(crate) enum CodeMessage {
+    Email(Email),
+    Phone(PhoneMessage),
 }
 
 /// Which messages a metric counts: a code the user waits for, or an informational notice.
@@ -152,6 +160,36 @@ impl Service {
         let outcome = tokio::time::timeout(self.delivery_bound, self.phone.send(msg)).await;
         self.settle(account, msg.channel.as_str(), outcome, now, meta)
             .await
+    }
+
+    /// The one way a code the user waits for is sent: `message` goes out through
+    /// [`Service::deliver_email`] or [`Service::deliver_phone`]. When it could not be sent,
+    /// `spend` makes the code unusable (nobody received it, so it must not stay guessable),
+    /// then the step's own `failed` event is audited (when the step has one: the
+    /// `delivery.failed` event is written either way) and `DeliveryFailed` is returned.
+    /// `spend` is a future, so it does nothing unless the send failed (build what it needs
+    /// inside an `async` block: arguments of a call are evaluated when the call is made).
+    pub(crate) async fn deliver_code<T>(
+        &self,
+        account: &str,
+        message: CodeMessage,
+        spend: impl Future<Output = Result<T>>,
+        failed: Option<Event<'_>>,
+        req: Request<'_>,
+    ) -> Result<()> {
+        let Request { now, meta } = req;
+        let delivered = match &message {
+            CodeMessage::Email(email) => self.deliver_email(account, email, now, meta).await,
+            CodeMessage::Phone(msg) => self.deliver_phone(account, msg, now, meta).await,
+        };
+        let Err(e) = delivered else {
+            return Ok(());
+        };
+        spend.await?;
+        if let Some(event) = failed {
+            self.audit(now, meta, event).await?;
+        }
+        Err(e)
     }
 
     async fn settle(

@@ -23,7 +23,8 @@ use crate::store::{AccountRecord, DeviceRecord};
 
 use super::audit::{kind, Event};
 use super::{
-    unix_u64, RequestMeta, Service, ENROLL_WINDOW, HOTP_LOOK_AHEAD, TOKEN_LOOK_AHEAD, VERIFY_WINDOW,
+    unix_u64, Request, RequestMeta, Service, ENROLL_WINDOW, HOTP_LOOK_AHEAD, TOKEN_LOOK_AHEAD,
+    VERIFY_WINDOW,
 };
 
 /// Proof that a second factor was just verified for an account. Zero-cost; it cannot be built
@@ -193,23 +194,23 @@ impl Service {
         audit_kind: &str,
     ) -> Result<SecondFactorVerified> {
         let devices = self.store.devices_for_account(&account.id).await?;
-        self.verify_second_factor_with(account, &devices, code, device_id, now, meta, audit_kind)
+        let req = Request::new(now, meta);
+        self.verify_second_factor_with(account, &devices, code, device_id, req, audit_kind)
             .await
     }
 
     /// [`Service::verify_second_factor`] with the account's devices already loaded (the
     /// validate API reads the account and its devices in one query).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn verify_second_factor_with(
         &self,
         account: &AccountRecord,
         devices: &[DeviceRecord],
         code: &str,
         device_id: Option<&str>,
-        now: UnixTime,
-        meta: &RequestMeta,
+        req: Request<'_>,
         audit_kind: &str,
     ) -> Result<SecondFactorVerified> {
+        let Request { now, meta } = req;
         let name = account.name.as_str();
         // Refuse a locked or throttled account before looking at the code.
         self.second_factor_check(account, audit_kind, now, meta)
@@ -250,17 +251,9 @@ impl Service {
             .second_factor_guard(account, audit_kind, now, meta)
             .await?;
         let result = if replayed { "replay" } else { "failure" };
+        let failure = Event::own(audit_kind, result, name);
         Err(self
-            .second_factor_failed(
-                attempt,
-                account,
-                audit_kind,
-                result,
-                None,
-                Error::InvalidCode,
-                now,
-                meta,
-            )
+            .second_factor_failed(attempt, account, failure, Error::InvalidCode, req)
             .await)
     }
 
@@ -282,13 +275,13 @@ impl Service {
             account.mfa_last_failure_at,
             account.locked_at.is_some(),
             audit_kind,
-            now,
-            meta,
+            Request::new(now, meta),
         )
         .await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Refuses (and audits as `audit_kind`) an account that is `locked`, or that must still
+    /// wait after `failures` failures, the last at `last_failure_at`.
     async fn refuse_locked_or_throttled(
         &self,
         account: &AccountRecord,
@@ -296,9 +289,9 @@ impl Service {
         last_failure_at: Option<UnixTime>,
         locked: bool,
         audit_kind: &str,
-        now: UnixTime,
-        meta: &RequestMeta,
+        req: Request<'_>,
     ) -> Result<()> {
+        let Request { now, meta } = req;
         let name = account.name.as_str();
         if locked {
             self.audit(now, meta, Event::own(audit_kind, "locked", name))
@@ -365,8 +358,9 @@ impl Service {
             account.mfa_last_failure_at,
             account.locked_at.is_some(),
         );
+        let req = Request::new(now, meta);
         for _ in 0..RESERVE_TRIES {
-            self.refuse_locked_or_throttled(account, failures, last, locked, audit_kind, now, meta)
+            self.refuse_locked_or_throttled(account, failures, last, locked, audit_kind, req)
                 .await?;
             if failures >= lock_after {
                 // The last allowed attempt is being evaluated by another request; if that
@@ -378,17 +372,10 @@ impl Service {
                         at: now,
                         count: failures,
                     };
+                    let failure = Event::own(audit_kind, "locked", &account.name)
+                        .detail("an unsettled attempt");
                     return Err(self
-                        .second_factor_failed(
-                            stale,
-                            account,
-                            audit_kind,
-                            "locked",
-                            Some("an unsettled attempt"),
-                            Error::AccountLocked,
-                            now,
-                            meta,
-                        )
+                        .second_factor_failed(stale, account, failure, Error::AccountLocked, req)
                         .await);
                 }
                 break;
@@ -449,21 +436,18 @@ impl Service {
 
     /// A failed second factor of any kind. The attempt was counted when it was reserved; here
     /// the lock is decided (one conditional update, so exactly one failure locks), the failure
-    /// is audited as `audit_kind`/`result`, and the lock by the failure that caused it.
-    /// Returns the error to answer: `AccountLocked` once locked, else `otherwise` (or the
-    /// store's error).
-    #[allow(clippy::too_many_arguments)]
+    /// is audited as `failure` (the step's own event: kind, result, detail), and the lock by
+    /// the failure that caused it. Returns the error to answer: `AccountLocked` once locked,
+    /// else `otherwise` (or the store's error).
     pub(crate) async fn second_factor_failed(
         &self,
         attempt: Attempt,
         account: &AccountRecord,
-        audit_kind: &str,
-        result: &str,
-        detail: Option<&str>,
+        failure: Event<'_>,
         otherwise: Error,
-        now: UnixTime,
-        meta: &RequestMeta,
+        req: Request<'_>,
     ) -> Error {
+        let Request { now, meta } = req;
         let run = async {
             let lock_after = i64::from(self.policy.lockout.lock_after);
             // Only the attempt that brought the count to the limit can lock (each reservation
@@ -479,11 +463,7 @@ impl Service {
                     locked_now: false,
                 }
             };
-            let mut event = Event::own(audit_kind, result, &account.name);
-            if let Some(d) = detail {
-                event = event.detail(d);
-            }
-            self.audit(now, meta, event).await?;
+            self.audit(now, meta, failure).await?;
             if !count.locked {
                 return Ok(otherwise);
             }

@@ -173,6 +173,27 @@ impl RequestMeta {
     }
 }
 
+/// One request as the rules see it: the time it is decided at (`now`, Unix seconds) and who is
+/// asking ([`RequestMeta`], for the audit log). The edges build it once per request and hand
+/// it to every rule the request runs; it is `Copy`, so a rule passes it on as it is.
+///
+/// The random number generator stays a separate `&mut` argument: a shared request can be
+/// handed to several steps while the generator is lent to one at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// When the request is decided (Unix seconds).
+    pub now: UnixTime,
+    /// Who is asking.
+    pub meta: &'a RequestMeta,
+}
+
+impl<'a> Request<'a> {
+    /// The request made at `now` by `meta`.
+    pub fn new(now: UnixTime, meta: &'a RequestMeta) -> Request<'a> {
+        Request { now, meta }
+    }
+}
+
 /// The account service. Cheap to share behind an `Arc`.
 pub struct Service {
     store: Arc<dyn Store>,

@@ -384,12 +384,9 @@ impl Service {
             .second_factor_failed(
                 attempt,
                 account,
-                kind::CODE_USE,
-                result,
-                None,
+                Event::own(kind::CODE_USE, result, &account.name),
                 Error::InvalidCode,
-                now,
-                meta,
+                super::Request::new(now, meta),
             )
             .await)
     }

@@ -38,14 +38,14 @@ use crate::store::recovery::RecoverySigninRecord;
 use crate::store::{AccountRecord, SessionRecord};
 
 use super::audit::Event;
-use super::delivery::{mask_contact, spoken_digits, PhoneChannel};
+use super::delivery::{mask_contact, spoken_digits, CodeMessage, PhoneChannel};
 use super::factors::Attempt;
 use super::recovery_wait::Gate;
 /// Re-exported: how long the recovery session this module grants lasts.
 pub use super::session::RECOVERY_SESSION_SECS;
 use super::session::{AlternativeFactorsVerified, Authenticated, NewSession, SessionGrant};
 use super::transport::{Email, PhoneMessage};
-use super::{new_id, RequestMeta, SecondFactorVerified, Service};
+use super::{new_id, Request, RequestMeta, SecondFactorVerified, Service};
 
 /// Codes expire after 10 minutes.
 pub const CODE_SECS: i64 = 10 * 60;
@@ -98,6 +98,16 @@ impl NextStep {
             NextStep::PhoneCode => "phone_code",
         }
     }
+}
+
+/// A phone code to send: the row it is stored in, the number it goes to, the code, how it is
+/// delivered and until when it is valid (kept if the send fails and the code is replaced).
+struct PhoneCode<'a> {
+    row_id: &'a str,
+    to: &'a str,
+    code: Zeroizing<String>,
+    channel: PhoneChannel,
+    expires_at: UnixTime,
 }
 
 /// A step passed: what comes next and until when its code is valid.
@@ -301,18 +311,20 @@ impl Service {
         };
         // #15 delivery: sent before answering; a failure leaves no usable code and is not
         // counted as a start (the start budget counts successes).
-        if let Err(e) = self.deliver_email(name, &email, now, meta).await {
-            self.store
-                .replace_recovery_signin_code(&id, "email", &unusable_hash(rng), now, expires_at)
-                .await?;
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::START, "delivery_failed", name).detail("email"),
-            )
-            .await?;
-            return Err(e);
-        }
+        self.deliver_code(
+            name,
+            CodeMessage::Email(email),
+            // Lazy: the unusable hash is drawn only when the send failed.
+            async {
+                let unusable = unusable_hash(rng);
+                self.store
+                    .replace_recovery_signin_code(&id, "email", &unusable, now, expires_at)
+                    .await
+            },
+            Some(Event::own(kind::START, "delivery_failed", name).detail("email")),
+            Request::new(now, meta),
+        )
+        .await?;
         self.audit(
             now,
             meta,
@@ -365,12 +377,9 @@ impl Service {
                 .second_factor_failed(
                     attempt,
                     account,
-                    audit,
-                    "failure",
-                    Some(&detail),
+                    Event::own(audit, "failure", &account.name).detail(&detail),
                     Error::InvalidCode,
-                    now,
-                    meta,
+                    Request::new(now, meta),
                 )
                 .await);
         }
@@ -428,18 +437,16 @@ impl Service {
         // the user stays at the phone step and may send again or ask for a call.
         self.audit(now, meta, Event::own(kind::EMAIL, "success", name))
             .await?;
-        self.send_recovery_phone_code(
-            &row.id,
-            &account,
-            &to,
-            phone_code,
-            PhoneChannel::Sms,
-            now,
+        // No event of its own when this send fails: the email step above succeeded.
+        let phone = PhoneCode {
+            row_id: &row.id,
+            to: &to,
+            code: phone_code,
+            channel: PhoneChannel::Sms,
             expires_at,
-            rng,
-            meta,
-        )
-        .await?;
+        };
+        self.send_recovery_phone_code(&account, phone, None, Request::new(now, meta), rng)
+            .await?;
         Ok(StepStarted {
             next: NextStep::PhoneCode,
             expires_at,
@@ -575,21 +582,25 @@ impl Service {
     }
 
     // #15 delivery
-    /// Sends the phone code of row `row_id` and waits for the outcome; on failure the code is
-    /// replaced by an unusable one and `DeliveryFailed` is returned.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends `phone`'s code and waits for the outcome; on failure the code is replaced by an
+    /// unusable one, `failed` is audited (when given) and `DeliveryFailed` is returned
+    /// ([`Service::deliver_code`]).
     async fn send_recovery_phone_code<R: RngCore + CryptoRng + Send>(
         &self,
-        row_id: &str,
         account: &AccountRecord,
-        to: &str,
-        code: Zeroizing<String>,
-        channel: PhoneChannel,
-        now: UnixTime,
-        expires_at: UnixTime,
+        phone: PhoneCode<'_>,
+        failed: Option<Event<'_>>,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<()> {
+        let PhoneCode {
+            row_id,
+            to,
+            code,
+            channel,
+            expires_at,
+        } = phone;
+        let now = req.now;
         let service = self.policy.service_name.clone();
         let name = account.name.as_str();
         // The account's own language (#15 per-account language), not the server's default.
@@ -609,13 +620,19 @@ impl Service {
             timestamp: now,
             channel,
         };
-        if let Err(e) = self.deliver_phone(name, &msg, now, meta).await {
-            self.store
-                .replace_recovery_signin_code(row_id, "phone", &unusable_hash(rng), now, expires_at)
-                .await?;
-            return Err(e);
-        }
-        Ok(())
+        self.deliver_code(
+            name,
+            CodeMessage::Phone(msg),
+            async {
+                let unusable = unusable_hash(rng);
+                self.store
+                    .replace_recovery_signin_code(row_id, "phone", &unusable, now, expires_at)
+                    .await
+            },
+            failed,
+            req,
+        )
+        .await
     }
 
     /// The masked email address and phone number of the challenge's account, for the recovery
@@ -712,20 +729,16 @@ impl Service {
             return Err(Error::InvalidCode);
         }
         self.store.extend_challenge(&pending.id, expires_at).await?;
-        if let Err(e) = self
-            .send_recovery_phone_code(
-                &row.id, &account, &to, code, channel, now, expires_at, rng, meta,
-            )
-            .await
-        {
-            self.audit(
-                now,
-                meta,
-                Event::own(kind::RESEND, "delivery_failed", name).detail(channel.as_str()),
-            )
+        let phone = PhoneCode {
+            row_id: &row.id,
+            to: &to,
+            code,
+            channel,
+            expires_at,
+        };
+        let failed = Event::own(kind::RESEND, "delivery_failed", name).detail(channel.as_str());
+        self.send_recovery_phone_code(&account, phone, Some(failed), Request::new(now, meta), rng)
             .await?;
-            return Err(e);
-        }
         self.audit(
             now,
             meta,

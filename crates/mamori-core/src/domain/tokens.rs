@@ -30,7 +30,7 @@ use super::factors::{find_consecutive, map_consecutive};
 use super::session::Authenticated;
 /// Re-exported: the HOTP look-ahead of assignment and resync (defined with the other windows).
 pub use super::TOKEN_LOOK_AHEAD;
-use super::{check_name, new_id, RequestMeta, SecondFactorVerified, Service};
+use super::{check_name, new_id, Request, SecondFactorVerified, Service};
 
 /// Audit kinds of this module (defined with every other kind in [`super::audit::kind`], so
 /// that modules which refer to another's kinds need not import each other).
@@ -113,6 +113,20 @@ impl TokenFileKey {
     }
 }
 
+/// A token to assign: its serial number, the name the device gets, and two consecutive codes
+/// it showed (the proof of holding it).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenAssignment<'a> {
+    /// The serial number printed on the token.
+    pub serial: &'a str,
+    /// The name of the new device.
+    pub name: &'a str,
+    /// A code the token showed.
+    pub code1: &'a str,
+    /// The code it showed next.
+    pub code2: &'a str,
+}
+
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -179,17 +193,16 @@ fn record_for(
 impl Service {
     /// Imports a seed file into the token inventory, whole or not at all. Audited as
     /// `token.import` with the count or the reason for refusal.
-    #[allow(clippy::too_many_arguments)]
     pub async fn import_tokens<R: RngCore + CryptoRng + Send>(
         &self,
         actor: &str,
         bytes: &[u8],
         format: TokenFileFormat,
         key: &TokenFileKey,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<ImportSummary> {
+        let Request { now, meta } = req;
         let result = self.import_inner(actor, bytes, format, key, now, rng).await;
         let detail = match &result {
             Ok(s) => format!(
@@ -287,19 +300,16 @@ impl Service {
     /// device enable, which notifies the user. Assigning proves possession, so the account's
     /// own assignment yields a [`SecondFactorVerified`] (an enrollment-restricted session may
     /// then be upgraded); an administrator's does not.
-    #[allow(clippy::too_many_arguments)]
     pub async fn assign_token<R: RngCore + CryptoRng + Send>(
         &self,
         auth: &Authenticated,
         user: Option<&str>,
-        serial: &str,
-        name: &str,
-        code1: &str,
-        code2: &str,
-        now: UnixTime,
+        token: TokenAssignment<'_>,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<(DeviceRecord, Option<SecondFactorVerified>)> {
+        let Request { now, meta } = req;
+        let TokenAssignment { serial, name, .. } = token;
         let target = self.factor_target(auth, user, now, meta).await?;
         let allowed = self
             .authorize_factor_change(
@@ -311,9 +321,7 @@ impl Service {
                 meta,
             )
             .await?;
-        let result = self
-            .assign_checked(&target, serial, name, code1, code2, now, rng)
-            .await;
+        let result = self.assign_checked(&target, token, now, rng).await;
         let label = match &result {
             Ok(_) => "success",
             Err(Error::CodesNotConsecutive) => "not_consecutive",
@@ -350,17 +358,21 @@ impl Service {
         Ok((device, proof))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Checks `token` (known, not assigned yet, two consecutive codes) and makes it a device
+    /// of `account`.
     async fn assign_checked<R: RngCore + CryptoRng + Send>(
         &self,
         account: &AccountRecord,
-        serial: &str,
-        name: &str,
-        code1: &str,
-        code2: &str,
+        token: TokenAssignment<'_>,
         now: UnixTime,
         rng: &mut R,
     ) -> Result<DeviceRecord> {
+        let TokenAssignment {
+            serial,
+            name,
+            code1,
+            code2,
+        } = token;
         check_name("the device name", name)?;
         let listing = self
             .store

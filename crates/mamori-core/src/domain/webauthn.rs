@@ -36,7 +36,7 @@ use super::audit::{kind as audit_kind, Event};
 use super::factor_changes::FactorChange;
 use super::factors::Attempt;
 use super::session::{NewSession, SessionGrant};
-use super::{check_name, new_id, RequestMeta, SecondFactorVerified, Service};
+use super::{check_name, new_id, Request, RequestMeta, SecondFactorVerified, Service};
 
 /// A ceremony must be finished within 5 minutes of its beginning.
 pub const CEREMONY_SECS: i64 = 5 * 60;
@@ -57,6 +57,15 @@ pub struct Begun<T> {
     pub options: T,
     /// Expiry.
     pub expires_at: UnixTime,
+}
+
+/// What a new ceremony is: the session it is bound to, its kind, the name the key will get
+/// (registration only) and the library's state to resume it with.
+struct NewCeremony<'a, T> {
+    session_id: &'a str,
+    kind: CeremonyKind,
+    device_name: Option<&'a str>,
+    state: &'a T,
 }
 
 /// The relying party of a public URL: RP id = its host, origin = its origin.
@@ -195,17 +204,21 @@ impl Service {
             .collect())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a new ceremony of the account (at most [`MAX_OPEN_CEREMONIES`] open at once);
+    /// its id and when it expires.
     async fn new_ceremony<R: RngCore + CryptoRng + Send, T: serde::Serialize>(
         &self,
         account: &AccountRecord,
-        session_id: &str,
-        kind: CeremonyKind,
-        device_name: Option<&str>,
-        state: &T,
+        ceremony: NewCeremony<'_, T>,
         now: UnixTime,
         rng: &mut R,
     ) -> Result<(String, UnixTime)> {
+        let NewCeremony {
+            session_id,
+            kind,
+            device_name,
+            state,
+        } = ceremony;
         let id = new_id(rng);
         let expires_at = now.saturating_add(CEREMONY_SECS);
         let stored = self
@@ -236,16 +249,15 @@ impl Service {
     /// Begins registering a security key named `name` for the session's account. Needs a
     /// second factor from the last 5 minutes when the account already has MFA; refuses a taken
     /// name or a full device list before the key is asked.
-    #[allow(clippy::too_many_arguments)]
     pub async fn webauthn_register_begin<R: RngCore + CryptoRng + Send>(
         &self,
         account: &AccountRecord,
         session: &SessionRecord,
         name: &str,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<Begun<CreationChallengeResponse>> {
+        let Request { now, meta } = req;
         let refuse = |result: &'static str| {
             Event::own(kind::REGISTER_BEGIN, result, &account.name).detail(name)
         };
@@ -295,10 +307,12 @@ impl Service {
         let (ceremony, expires_at) = self
             .new_ceremony(
                 account,
-                &session.id,
-                CeremonyKind::Register,
-                Some(name),
-                &state,
+                NewCeremony {
+                    session_id: &session.id,
+                    kind: CeremonyKind::Register,
+                    device_name: Some(name),
+                    state: &state,
+                },
                 now,
                 rng,
             )
@@ -319,17 +333,16 @@ impl Service {
     /// Finishes a registration with the authenticator's answer: the key becomes an enabled
     /// device. Registering proves possession, so it yields a [`SecondFactorVerified`] (an
     /// enrollment-restricted session may then be upgraded).
-    #[allow(clippy::too_many_arguments)]
     pub async fn webauthn_register_finish<R: RngCore + CryptoRng + Send>(
         &self,
         account: &AccountRecord,
         session: &SessionRecord,
         ceremony: &str,
         credential: &RegisterPublicKeyCredential,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<(DeviceRecord, SecondFactorVerified)> {
+        let Request { now, meta } = req;
         let failed = |result: &'static str| Event::own(kind::REGISTER, result, &account.name);
         let Some(c) = self
             .store
@@ -438,10 +451,12 @@ impl Service {
         let (ceremony, expires_at) = self
             .new_ceremony(
                 account,
-                session_id,
-                CeremonyKind::Authenticate,
-                None,
-                &state,
+                NewCeremony {
+                    session_id,
+                    kind: CeremonyKind::Authenticate,
+                    device_name: None,
+                    state: &state,
+                },
                 now,
                 rng,
             )
@@ -466,16 +481,15 @@ impl Service {
     }
 
     /// Finishes the second-factor step with the key's assertion: a full session.
-    #[allow(clippy::too_many_arguments)]
     pub async fn webauthn_sign_in_finish<R: RngCore + CryptoRng + Send>(
         &self,
         challenge: &str,
         ceremony: &str,
         credential: &PublicKeyCredential,
-        now: UnixTime,
+        req: Request<'_>,
         rng: &mut R,
-        meta: &RequestMeta,
     ) -> Result<(NewSession, AccountRecord)> {
+        let Request { now, meta } = req;
         let (pending, account) = self.pending_challenge(challenge, now).await?;
         let proof = self
             .verify_security_key(
@@ -483,8 +497,7 @@ impl Service {
                 &pending.id,
                 ceremony,
                 credential,
-                now,
-                meta,
+                req,
                 audit_kind::SIGN_IN_MFA,
             )
             .await?;
@@ -525,8 +538,7 @@ impl Service {
             &session.id,
             ceremony,
             credential,
-            now,
-            meta,
+            Request::new(now, meta),
             audit_kind::SESSION_VERIFY,
         )
         .await?;
@@ -535,17 +547,16 @@ impl Service {
 
     /// Verifies an assertion against the ceremony `ceremony` of `session_id`, with the lock,
     /// throttle, failure-count and counter rules; audits the outcome under `event`.
-    #[allow(clippy::too_many_arguments)]
     async fn verify_security_key(
         &self,
         account: &AccountRecord,
         session_id: &str,
         ceremony: &str,
         credential: &PublicKeyCredential,
-        now: UnixTime,
-        meta: &RequestMeta,
+        req: Request<'_>,
         event: &str,
     ) -> Result<SecondFactorVerified> {
+        let Request { now, meta } = req;
         let name = account.name.as_str();
         let attempt = self.second_factor_guard(account, event, now, meta).await?;
         // The ceremony is spent here whatever follows: an assertion is tried once.
@@ -582,24 +593,18 @@ impl Service {
             }
             Err(e) => {
                 let detail = format!("security key: {e}");
+                let failure = Event::own(event, "failure", name).detail(&detail);
                 return Err(self
-                    .security_key_failure(attempt, account, event, "failure", &detail, now, meta)
+                    .security_key_failure(attempt, account, failure, req)
                     .await);
             }
         };
         let cred_id: &[u8] = result.cred_id().as_ref();
         let Some(device) = self.device_of_credential(account, cred_id).await? else {
             // Deleted between begin and finish.
+            let failure = Event::own(event, "failure", name).detail("security key: not registered");
             return Err(self
-                .security_key_failure(
-                    attempt,
-                    account,
-                    event,
-                    "failure",
-                    "security key: not registered",
-                    now,
-                    meta,
-                )
+                .security_key_failure(attempt, account, failure, req)
                 .await);
         };
         let mut key = stored_key(&device)?;
@@ -660,41 +665,21 @@ impl Service {
         {
             return e;
         }
-        self.security_key_failure(
-            attempt,
-            account,
-            event,
-            "clone_suspected",
-            device_name,
-            now,
-            meta,
-        )
-        .await
+        let failure = Event::own(event, "clone_suspected", &account.name).detail(device_name);
+        self.security_key_failure(attempt, account, failure, Request::new(now, meta))
+            .await
     }
 
     /// A refused security key: counted and audited like every failed second factor
     /// ([`Service::second_factor_failed`]); the answer is `security_key_rejected` until locked.
-    #[allow(clippy::too_many_arguments)]
     async fn security_key_failure(
         &self,
         attempt: Attempt,
         account: &AccountRecord,
-        event: &str,
-        result: &str,
-        detail: &str,
-        now: UnixTime,
-        meta: &RequestMeta,
+        failure: Event<'_>,
+        req: Request<'_>,
     ) -> Error {
-        self.second_factor_failed(
-            attempt,
-            account,
-            event,
-            result,
-            Some(detail),
-            Error::SecurityKeyRejected,
-            now,
-            meta,
-        )
-        .await
+        self.second_factor_failed(attempt, account, failure, Error::SecurityKeyRejected, req)
+            .await
     }
 }

@@ -12,8 +12,9 @@ pub use command::AdminCommand;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::accounts::NewUser;
 use crate::domain::appkeys::AppKeyRef;
-use crate::domain::{RequestMeta, Service};
+use crate::domain::{Request, RequestMeta, Service};
 use crate::error::{Error, Result};
 use crate::store::{AuditFilter, DeviceKind, Role};
 use crate::web::wire::audit_wire;
@@ -116,6 +117,13 @@ struct Cx<'a> {
     meta: RequestMeta,
 }
 
+impl Cx<'_> {
+    /// The domain's view of a step of the command, decided now.
+    fn req(&self) -> Request<'_> {
+        Request::new(self.clock.now(), &self.meta)
+    }
+}
+
 /// Runs one admin command on an open service: one function per command below.
 pub async fn run_with(
     svc: &Service,
@@ -185,13 +193,14 @@ async fn create_user(
         .svc
         .create_user(
             ACTOR,
-            &name,
-            role,
-            email.as_deref(),
-            phone.as_deref(),
-            cx.clock.now(),
+            NewUser {
+                name: &name,
+                role,
+                email: email.as_deref(),
+                phone: phone.as_deref(),
+            },
+            cx.req(),
             &mut OsRng,
-            &cx.meta,
         )
         .await?;
     writeln!(
@@ -465,8 +474,7 @@ async fn set_contacts(
             email.as_deref(),
             phone.as_deref(),
             verified,
-            cx.clock.now(),
-            &cx.meta,
+            cx.req(),
         )
         .await?;
     let state = if verified {
@@ -521,15 +529,7 @@ async fn import_tokens(
         crate::seed_file::read_token_file(&file, psk, password_file, format)?;
     let s = cx
         .svc
-        .import_tokens(
-            ACTOR,
-            &bytes,
-            format,
-            &key,
-            cx.clock.now(),
-            &mut OsRng,
-            &cx.meta,
-        )
+        .import_tokens(ACTOR, &bytes, format, &key, cx.req(), &mut OsRng)
         .await?;
     writeln!(
         out,

@@ -671,6 +671,11 @@ async fn account_lang_zone(
 }
 
 impl Ctx {
+    /// The domain's view of this request: its time and who is asking.
+    pub fn req(&self) -> crate::domain::Request<'_> {
+        crate::domain::Request::new(self.now, &self.meta.meta)
+    }
+
     /// `2026-11-28 18:30 +09:00` in the account's time zone.
     pub fn when(&self, t: crate::clock::UnixTime) -> String {
         crate::domain::preferences::format_in(&self.zone, t, false)

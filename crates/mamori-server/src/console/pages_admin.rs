@@ -7,6 +7,7 @@ use axum::Form;
 use rand::rngs::OsRng;
 use serde::Deserialize;
 
+use crate::domain::accounts::NewUser;
 use crate::domain::console_support::{AuditQuery, AUDIT_SCAN_LIMIT};
 use crate::store::Role;
 use crate::web::AppState;
@@ -107,13 +108,14 @@ pub async fn create_user(
         .svc
         .create_user(
             &auth.account.name,
-            f.name.trim(),
-            role,
-            non_empty(&f.email),
-            non_empty(&f.phone),
-            ctx.now,
+            NewUser {
+                name: f.name.trim(),
+                role,
+                email: non_empty(&f.email),
+                phone: non_empty(&f.phone),
+            },
+            ctx.req(),
             &mut OsRng,
-            &ctx.meta.meta,
         )
         .await
     {

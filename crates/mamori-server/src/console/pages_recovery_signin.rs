@@ -576,15 +576,7 @@ pub async fn contact_change(
         let auth = fresh_with_code(&ctx, f.code.as_deref()).await?;
         ctx.st
             .svc
-            .start_contact_change(
-                &auth,
-                None,
-                channel,
-                &f.value,
-                ctx.now,
-                &mut OsRng,
-                &ctx.meta.meta,
-            )
+            .start_contact_change(&auth, None, channel, &f.value, ctx.req(), &mut OsRng)
             .await
     }
     .await;

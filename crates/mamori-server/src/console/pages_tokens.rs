@@ -9,6 +9,7 @@ use axum::Form;
 use rand::rngs::OsRng;
 use serde::Deserialize;
 
+use crate::domain::tokens::TokenAssignment;
 use crate::error::Error;
 use crate::web::AppState;
 
@@ -70,13 +71,14 @@ pub async fn assign(ctx: Ctx, State(st): State<AppState>, Form(f): Form<AssignFo
         .assign_token(
             auth,
             None,
-            &serial,
-            &name,
-            &digits(&f.code1),
-            &digits(&f.code2),
-            ctx.now,
+            TokenAssignment {
+                serial: &serial,
+                name: &name,
+                code1: &digits(&f.code1),
+                code2: &digits(&f.code2),
+            },
+            ctx.req(),
             &mut OsRng,
-            &ctx.meta.meta,
         )
         .await;
     let error = match result {

@@ -112,9 +112,8 @@ pub async fn register_begin(
             &auth.account,
             &auth.session,
             f.name.trim(),
-            ctx.now,
+            ctx.req(),
             &mut OsRng,
-            &ctx.meta.meta,
         )
         .await;
     match result.map(begun_wire) {
@@ -153,9 +152,8 @@ pub async fn register_finish(
                     &auth.session,
                     &f.ceremony,
                     &credential,
-                    ctx.now,
+                    ctx.req(),
                     &mut OsRng,
-                    &ctx.meta.meta,
                 )
                 .await
         }
@@ -226,9 +224,8 @@ pub async fn sign_in_finish(
                         &challenge,
                         &f.ceremony,
                         &credential,
-                        ctx.now,
+                        ctx.req(),
                         &mut OsRng,
-                        &ctx.meta.meta,
                     )
                     .await
             }

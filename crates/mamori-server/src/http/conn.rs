@@ -121,12 +121,17 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)))
         .keep_alive(true);
-    let http = Arc::new(http);
-    let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
     // Sends `true` when the server stops; every connection task holds a `close_rx` until it
     // ends, so `close_tx.closed()` tells when all are done.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (close_tx, close_rx) = watch::channel(());
+    let shared = Shared {
+        app,
+        http: Arc::new(http),
+        idle: Duration::from_secs(limits.idle_timeout_secs.max(1)),
+        stop: stop_rx,
+        close: close_rx,
+    };
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -151,20 +156,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        tokio::spawn(serve_one(
-            stream,
-            addr,
-            app.clone(),
-            http.clone(),
-            idle,
-            permit,
-            stop_rx.clone(),
-            close_rx.clone(),
-        ));
+        tokio::spawn(serve_one(stream, addr, permit, shared.clone()));
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    drop(close_rx);
+    drop(shared);
     // Requests in flight end within the request timeout; a connection still open after it
     // (a client sending its header slowly) is dropped with the runtime.
     let grace = Duration::from_secs(limits.request_timeout_secs.saturating_add(1));
@@ -176,17 +172,35 @@ pub async fn serve(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every connection of one server shares.
+#[derive(Clone)]
+struct Shared {
+    /// The routes.
+    app: Router,
+    /// HTTP/1 settings (header read timeout, keep-alive).
+    http: Arc<hyper::server::conn::http1::Builder>,
+    /// How long a connection may stay without progress.
+    idle: Duration,
+    /// Becomes `true` when the server stops.
+    stop: watch::Receiver<bool>,
+    /// Held until the connection ends, so the server knows when all have.
+    close: watch::Receiver<()>,
+}
+
+/// Serves one connection, holding `permit` (one of `limits.max_connections`) until it ends.
 async fn serve_one(
     stream: TcpStream,
     addr: SocketAddr,
-    app: Router,
-    http: Arc<hyper::server::conn::http1::Builder>,
-    idle: Duration,
     permit: OwnedSemaphorePermit,
-    mut stop: watch::Receiver<bool>,
-    close: watch::Receiver<()>,
+    shared: Shared,
 ) {
+    let Shared {
+        app,
+        http,
+        idle,
+        mut stop,
+        close,
+    } = shared;
     let progress = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Counted {
         inner: stream,

@@ -11,7 +11,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::domain::accounts::Alert;
+use crate::domain::accounts::{Alert, NewUser};
 use crate::domain::appkeys::Validation;
 use crate::domain::signin::{NewSession, PasswordOutcome};
 use crate::error::Error;
@@ -608,13 +608,14 @@ pub async fn create_user(
         .svc
         .create_user(
             &auth.account.name,
-            &req.user,
-            role,
-            req.email.as_deref(),
-            req.phone.as_deref(),
-            st.clock.now(),
+            NewUser {
+                name: &req.user,
+                role,
+                email: req.email.as_deref(),
+                phone: req.phone.as_deref(),
+            },
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     Ok((

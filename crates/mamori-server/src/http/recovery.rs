@@ -137,7 +137,7 @@ async fn set_contact_for(
     let value = st.svc.normalize_contact(channel, &req.value)?;
     let outcome = st
         .svc
-        .start_contact_change(auth, user, channel, &req.value, now, &mut OsRng, &m.meta)
+        .start_contact_change(auth, user, channel, &req.value, m.at(now), &mut OsRng)
         .await?;
     let (status, text) = match outcome {
         ContactChangeOutcome::CodeSent => (StatusCode::ACCEPTED, "code_sent"),

@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
 use crate::domain::signin::Authenticated;
-use crate::domain::tokens::{TokenFileFormat, TokenFileKey};
+use crate::domain::tokens::{TokenAssignment, TokenFileFormat, TokenFileKey};
 use crate::error::Error;
 use crate::store::tokens::TokenListing;
 
@@ -183,9 +183,8 @@ pub async fn import(
             req.content.as_bytes(),
             format,
             &key,
-            st.clock.now(),
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     Ok(Json(ImportTokensResponse {
@@ -227,17 +226,7 @@ pub async fn assign_own(
     let now = st.clock.now();
     let (device, proof) = st
         .svc
-        .assign_token(
-            &auth,
-            None,
-            &req.serial,
-            &req.name,
-            &req.code1,
-            &req.code2,
-            now,
-            &mut OsRng,
-            &m.meta,
-        )
+        .assign_token(&auth, None, assignment(&req), m.at(now), &mut OsRng)
         .await?;
     let renewed = match proof {
         Some(proof) => {
@@ -260,6 +249,16 @@ pub async fn assign_own(
     })
 }
 
+/// The token an assignment request names.
+fn assignment(req: &AssignTokenRequest) -> TokenAssignment<'_> {
+    TokenAssignment {
+        serial: &req.serial,
+        name: &req.name,
+        code1: &req.code1,
+        code2: &req.code2,
+    }
+}
+
 /// Assign a token to a user (administrators).
 #[utoipa::path(post, path = "/api/v1/users/{name}/hardware-tokens", tag = "hardware-tokens", params(("name" = String, Path, description = "user name")), request_body = AssignTokenRequest, responses((status = 201, body = api::Device), (status = 400, description = "codes_not_consecutive or invalid input", body = api::ErrorBody), (status = 404, description = "unknown user or serial", body = api::ErrorBody), (status = 409, description = "token taken, name taken or device limit", body = api::ErrorBody), (status = 403, description = "administrators only", body = api::ErrorBody)), security(("session" = [])))]
 pub async fn assign_for_user(
@@ -275,13 +274,9 @@ pub async fn assign_for_user(
         .assign_token(
             &auth,
             Some(&name),
-            &req.serial,
-            &req.name,
-            &req.code1,
-            &req.code2,
-            st.clock.now(),
+            assignment(&req),
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(device_wire(&d))))

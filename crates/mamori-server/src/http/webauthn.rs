@@ -70,9 +70,8 @@ pub async fn register_begin(
             &auth.account,
             &auth.session,
             req.name.trim(),
-            st.clock.now(),
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     Ok(Json(begun_wire(b)?))
@@ -97,9 +96,8 @@ pub async fn register_finish(
             &auth.session,
             &req.ceremony,
             &credential,
-            now,
+            m.at(now),
             &mut OsRng,
-            &m.meta,
         )
         .await?;
     let renewed = st
@@ -150,9 +148,8 @@ pub async fn sign_in_finish(
             &req.challenge,
             &req.ceremony,
             &credential,
-            st.clock.now(),
+            m.at(st.clock.now()),
             &mut OsRng,
-            &m.meta,
         )
         .await;
     // Counted like the code path of the MFA step (`mamori_sign_ins_total`).

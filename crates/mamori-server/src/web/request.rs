@@ -23,6 +23,13 @@ pub struct Meta {
     pub ip: Option<IpAddr>,
 }
 
+impl Meta {
+    /// The domain's view of this request, decided at `now`.
+    pub fn at(&self, now: crate::clock::UnixTime) -> crate::domain::Request<'_> {
+        crate::domain::Request::new(now, &self.meta)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
