@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo build --release -p mamori-cli -p mamori-server
-//! MAMORI_SYNC_BENCH_BIN_DIR=$PWD/target/release cargo test -p mamori-cli --test sync_bench -- --nocapture
+//! MAMORI_SYNC_BENCH_BIN_DIR=$PWD/target/release cargo test -p mamori-cli --test sync sync_bench:: -- --nocapture
 //! ```
 //!
 //! Whole `mamori` processes against a real server on loopback; cheap Argon2id for the vault and

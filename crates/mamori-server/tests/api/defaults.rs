@@ -591,7 +591,7 @@ async fn an_administrator_without_mfa_is_led_to_enroll_before_administering() {
         .await
         .unwrap();
     // (Root's own alert leads there; another administrator gets
-    // "You are an administrator without an MFA device", tests/console_browser.rs.)
+    // "You are an administrator without an MFA device", tests/console/console_browser.rs.)
     assert!(html.contains("Your root account has no MFA."), "{html}");
     assert!(html.contains("href=\"/security/mfa/new\""), "{html}");
     assert!(

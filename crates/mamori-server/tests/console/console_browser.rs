@@ -87,7 +87,7 @@ async fn story_setup_alert_assign_mfa_sign_out_sign_in_with_code() {
         let key = b.el("kind-key").await;
         assert!(
             key.is_enabled().await.unwrap(),
-            "security keys can be chosen (tests/webauthn_console.rs)"
+            "security keys can be chosen (tests/console/webauthn_console.rs)"
         );
         b.shots("wizard-name").await;
         b.fill("name", "phone").await;
