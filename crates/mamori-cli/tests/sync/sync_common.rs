@@ -3,54 +3,24 @@
 //! device sign-in, since each device accepts each time step once), and `mamori` sandboxes.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use mamori_otp::{Generator, OtpParams, Secret};
+use mamori_testkit::process::{serve_command, server_binary_next_to, ServerProcess};
 use serde_json::{json, Value};
 
 pub use crate::support::{Out, Sandbox};
 
-pub const SERVER_PASSWORD: &str = "lantern-orbit-velvet-42";
+pub const SERVER_PASSWORD: &str = mamori_testkit::PASSWORD;
 pub const PASSPHRASE: &str = "river stone maple quiet";
 
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-pub fn totp(secret: &str, at: u64) -> String {
-    let s = Secret::from_base32(secret).unwrap();
-    Generator::new(&s, OtpParams::totp())
-        .unwrap()
-        .at_time(at)
-        .to_string()
-}
-
-fn server_binary() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MAMORI_SYNC_BENCH_BIN_DIR") {
-        return Path::new(&dir).join("mamori-server");
-    }
-    let bin = Path::new(env!("CARGO_BIN_EXE_mamori")).with_file_name("mamori-server");
-    if !bin.exists() {
-        // `cargo test -p mamori-cli` builds only this crate's binaries.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-p", "mamori-server", "--bin", "mamori-server"])
-            .status()
-            .expect("run cargo build -p mamori-server");
-        assert!(st.success(), "cannot build mamori-server");
-    }
-    bin
-}
+pub use mamori_testkit::{code as totp, now};
 
 /// A running server, stopped when dropped.
 pub struct Server {
-    child: Child,
+    // Before `_dir`: the process stops before its data directory is removed.
+    process: ServerProcess,
     pub url: String,
     pub data_dir: PathBuf,
     setup_link: String,
@@ -63,50 +33,20 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut cmd = Command::new(server_binary());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            .env_remove("MAMORI_CONFIG")
-            .env("MAMORI_LIMITS_MAX_DEVICES", "8")
-            .env("MAMORI_PASSWORD_ARGON2_M_KIB", "1024")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
+        // This crate cannot name mamori-server's CARGO_BIN_EXE_: the one built next to `mamori`.
+        let binary = server_binary_next_to(Path::new(env!("CARGO_BIN_EXE_mamori")));
+        let mut cmd = serve_command(&binary, "127.0.0.1:0", &data_dir);
+        cmd.env("MAMORI_LIMITS_MAX_DEVICES", "8")
+            .env("MAMORI_PASSWORD_ARGON2_M_KIB", "1024");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start mamori-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut setup = String::new();
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(l) = line.strip_prefix("setup link: ") {
-                    setup = l.to_string();
-                }
-                if let Some(u) = line.strip_prefix("listening on ") {
-                    if !sent {
-                        let _ = tx.send((u.to_string(), setup.clone()));
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let (url, setup_link) = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "server did not start: {}",
-                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
-                )
-            });
+        let process = ServerProcess::spawn(cmd, &dir.path().join("server.log"));
         Server {
-            child,
-            url,
+            url: process.listening.clone(),
+            setup_link: process.setup_link.clone().unwrap_or_default(),
+            process,
             data_dir,
-            setup_link,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -196,23 +136,6 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -9,29 +9,20 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use mamori_otp::{Generator, OtpParams, Secret};
+use mamori_otp::Secret;
+use mamori_testkit::process::{serve_command, ServerProcess};
 use serde_json::{json, Value};
+
+pub use mamori_testkit::{code, now, PASSWORD};
 
 pub use mamori_server::testing::TempDatabase;
 
-/// A strong password used for every test account.
-pub const PASSWORD: &str = "lantern-orbit-velvet-42";
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// A running server process, stopped with SIGTERM when dropped.
 pub struct Server {
-    child: Child,
+    process: ServerProcess,
     pub url: String,
     pub setup_link: Option<String>,
     pub data_dir: PathBuf,
@@ -41,56 +32,19 @@ pub struct Server {
 impl Server {
     /// Starts a server with a data directory and optional database URL and extra environment.
     pub fn start(data_dir: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mamori-server"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data_dir);
+        let binary = Path::new(env!("CARGO_BIN_EXE_mamori-server"));
+        let mut cmd = serve_command(binary, "127.0.0.1:0", data_dir);
         if let Some(db) = database {
             cmd.arg("--database").arg(db);
         }
         for (k, v) in env {
             cmd.env(k, v);
         }
-        std::fs::create_dir_all(data_dir).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.join("server.log"))
-            .unwrap();
-        cmd.env_remove("MAMORI_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
-        let mut child = cmd.spawn().expect("start mamori-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut setup = None;
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(l) = line.strip_prefix("setup link: ") {
-                    setup = Some(l.to_string());
-                }
-                if let Some(u) = line.strip_prefix("listening on ") {
-                    if !sent {
-                        let _ = tx.send((u.to_string(), setup.clone()));
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let (url, setup_link) = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
-                panic!("server did not start; log:\n{log}")
-            });
+        let process = ServerProcess::spawn(cmd, &data_dir.join("server.log"));
         Server {
-            child,
-            url,
-            setup_link,
+            url: process.listening.clone(),
+            setup_link: process.setup_link.clone(),
+            process,
             data_dir: data_dir.to_path_buf(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -101,24 +55,12 @@ impl Server {
 
     /// The server process's id (to look at its open files in `/proc`).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        false
+        self.process.stop()
     }
 
     /// A request with an optional bearer token and JSON body; returns status, headers and body.
@@ -238,23 +180,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.stop();
-        }
-    }
-}
-
-/// The TOTP code of a Base32 secret at a Unix time.
-pub fn code(secret: &str, at: u64) -> String {
-    let s = Secret::from_base32(secret).unwrap();
-    Generator::new(&s, OtpParams::totp())
-        .unwrap()
-        .at_time(at)
-        .to_string()
-}
-
 /// Which database a test runs on.
 pub enum Backend {
     Sqlite,
@@ -280,9 +205,5 @@ impl Backend {
 
 /// A six-digit code valid for no step near `at` (a "wrong code" that is never right by chance).
 pub fn wrong_code(secret: &str, at: u64) -> String {
-    let near: Vec<String> = (0..31).map(|k| code(secret, at + 30 * k - 450)).collect();
-    (0..10)
-        .map(|d: u32| d.to_string().repeat(6))
-        .find(|c| !near.contains(c))
-        .unwrap()
+    mamori_testkit::wrong_code_near(&Secret::from_base32(secret).unwrap(), at, 15)
 }
