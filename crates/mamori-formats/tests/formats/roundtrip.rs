@@ -7,9 +7,7 @@
     clippy::panic
 )]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mamori_formats::{
     export_aegis, export_aegis_with, export_google_migration, export_html, export_otpauth, import,
     import_google_migration, is_duplicate, Account, AegisKdf, Format, FormatError,

@@ -1,4 +1,4 @@
-//! Files made by this suite's own PSKC writer (tests/common): plaintext, pre-shared key
+//! Files made by this suite's own PSKC writer (tests/pskc/common.rs): plaintext, pre-shared key
 //! (AES-128 and AES-256), password-based, HOTP and TOTP, several key packages, different
 //! namespace prefixes. Each imports exactly the tokens that were written.
 #![allow(
@@ -8,9 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
-use common::{write_pskc, GenToken, Kind, Protection};
+use crate::common::{write_pskc, GenToken, Kind, Protection};
 use mamori_otp::{Algorithm, Generator, OtpKind};
 use mamori_pskc::{parse_pskc, Decryption, Token};
 use rand::rngs::StdRng;

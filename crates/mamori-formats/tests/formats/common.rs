@@ -601,7 +601,7 @@ pub fn ente_plain(accounts: &[Account]) -> String {
 
 /// Ente's encrypted export: Argon2id (libsodium crypto_pwhash semantics) and one FINAL message
 /// of a secretstream, pushed with our own implementation (itself checked against libsodium
-/// vectors in tests/secretstream.rs).
+/// vectors in tests/formats/secretstream.rs).
 pub fn ente_encrypted(
     plain: &str,
     password: &str,

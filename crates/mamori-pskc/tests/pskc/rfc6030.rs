@@ -8,9 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
-use common::{fixture, hex, RFC4226_HOTP, RFC4226_TRUNCATED};
+use crate::common::{fixture, hex, RFC4226_HOTP, RFC4226_TRUNCATED};
 use mamori_otp::{Algorithm, Generator, OtpKind, OtpParams};
 use mamori_pskc::{parse_pskc, Decryption, Location, PskcError, Token};
 

@@ -8,9 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
-use common::{write_pskc, GenToken, Protection};
+use crate::common::{write_pskc, GenToken, Protection};
 use data_encoding::BASE64;
 use mamori_pskc::{parse_csv, parse_pskc, Decryption, PskcError, Token};
 use proptest::prelude::*;
@@ -203,8 +201,8 @@ proptest! {
             prop_assert_eq!(r.secret.as_bytes(), w.secret.as_slice());
             prop_assert_eq!(r.params.digits, w.digits);
             match w.kind {
-                common::Kind::Hotp { counter } => prop_assert_eq!(r.params.counter, counter),
-                common::Kind::Totp { period } => prop_assert_eq!(r.params.period, period),
+                crate::common::Kind::Hotp { counter } => prop_assert_eq!(r.params.counter, counter),
+                crate::common::Kind::Totp { period } => prop_assert_eq!(r.params.period, period),
             }
         }
     }

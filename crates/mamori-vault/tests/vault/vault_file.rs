@@ -1,11 +1,9 @@
 //! The vault file: round trips, every open error, atomic writes, backups, locks, limits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use crate::common::*;
 use mamori_otp::{Generator, OtpParams, Secret};
 use mamori_vault::{format, EntryEdit, KdfParams, NewEntry, VaultError, VaultFile};
 

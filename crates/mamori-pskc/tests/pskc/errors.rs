@@ -7,9 +7,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
-use common::{write_pskc, GenToken, Protection};
+use crate::common::{write_pskc, GenToken, Protection};
 use data_encoding::BASE64;
 use mamori_pskc::{
     parse_pskc, Decryption, Location, PskcError, MAX_DEPTH, MAX_ELEMENTS_PER_CHILD,

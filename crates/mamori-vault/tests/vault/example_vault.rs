@@ -3,7 +3,7 @@
 //! seeded generator, so this test also pins the encoder byte for byte.
 //!
 //! Regenerate (only when the format version changes):
-//! `MAMORI_REGENERATE_EXAMPLE=1 cargo test -p mamori-vault --test example_vault`
+//! `MAMORI_REGENERATE_EXAMPLE=1 cargo test -p mamori-vault --test vault example_vault::`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};

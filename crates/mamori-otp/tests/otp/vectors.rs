@@ -22,7 +22,7 @@ fn check(generator: &Generator, step: u64, expected: &str, what: &str) {
 #[test]
 fn rfc4226_appendix_d() {
     let g = Generator::new(&rfc_seed(20), OtpParams::hotp(0)).expect("params");
-    let data = include_str!("data/rfc4226.txt");
+    let data = include_str!("../data/rfc4226.txt");
     let mut n = 0;
     for row in rows(data) {
         let counter: u64 = row[0].parse().expect("counter");
@@ -36,7 +36,7 @@ fn rfc4226_appendix_d() {
 
 #[test]
 fn rfc6238_appendix_b() {
-    let data = include_str!("data/rfc6238.txt");
+    let data = include_str!("../data/rfc6238.txt");
     let mut n = 0;
     for row in rows(data) {
         let time: u64 = row[0].parse().expect("time");
@@ -62,7 +62,7 @@ fn rfc6238_appendix_b() {
 
 #[test]
 fn steam_guard() {
-    let data = include_str!("data/steam.txt");
+    let data = include_str!("../data/steam.txt");
     let mut n = 0;
     for row in rows(data) {
         let secret = match row[0] {

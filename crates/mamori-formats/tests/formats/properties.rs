@@ -7,9 +7,7 @@
     clippy::panic
 )]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mamori_formats::{
     export_aegis_with, export_google_migration, export_otpauth, import, import_google_migration,
     Account, AegisKdf, Format,

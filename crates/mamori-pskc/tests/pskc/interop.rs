@@ -8,9 +8,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
-use common::{fixture, hex};
+use crate::common::{fixture, hex};
 use mamori_otp::{Algorithm, Generator, OtpKind};
 use mamori_pskc::{parse_pskc, Decryption, PskcError, Token};
 

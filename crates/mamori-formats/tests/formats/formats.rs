@@ -7,15 +7,13 @@
     clippy::panic
 )]
 
-mod common;
-
 /// Changes the first character of a Base64 string (so the decoded bytes differ).
 fn alter_first(s: &str) -> String {
     let first = if s.starts_with('A') { 'B' } else { 'A' };
     format!("{first}{}", s.get(1..).unwrap())
 }
 
-use common::*;
+use crate::common::*;
 use mamori_formats::{import, Format, FormatError, ImportReport, MAX_ENTRIES, MAX_INPUT_BYTES};
 use mamori_otp::{OtpKind, OtpParams};
 use serde_json::{json, Value};
