@@ -207,3 +207,57 @@ impl Backend {
 pub fn wrong_code(secret: &str, at: u64) -> String {
     mamori_testkit::wrong_code_near(&Secret::from_base32(secret).unwrap(), at, 15)
 }
+
+/// A console request with the session cookie: a GET of `path`, or (with `form`) a POST of the
+/// form with the CSRF token from the console's cookie and page, from `origin`, as a browser
+/// sends it.
+pub async fn console_request(
+    srv: &Server,
+    origin: &str,
+    session: &str,
+    path: &str,
+    form: Option<&[(&str, &str)]>,
+) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("{}{path}", srv.url);
+    let Some(fields) = form else {
+        let resp = client
+            .get(&url)
+            .header("cookie", format!("mamori_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        return (resp.status().as_u16(), resp.text().await.unwrap());
+    };
+    // Any page hands out the CSRF cookie and token.
+    let resp = client
+        .get(format!("{}/sign-in", srv.url))
+        .send()
+        .await
+        .unwrap();
+    let csrf = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("mamori_csrf="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a CSRF cookie");
+    let mut body: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+    body.extend_from_slice(fields);
+    let resp = client
+        .post(&url)
+        .header(
+            "cookie",
+            format!("mamori_session={session}; mamori_csrf={csrf}"),
+        )
+        .header("origin", origin)
+        .form(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}

@@ -16,55 +16,14 @@ use crate::common::*;
 use crate::recovery_common::SmtpSink;
 use serde_json::{json, Value};
 
-/// A console request with the session cookie: GET `path`, or POST `form` with the CSRF token
-/// the console hands out, from this server's origin, as a browser sends it.
+/// A console request with the session cookie, from this server's origin.
 async fn console(
     srv: &Server,
     session: &str,
     path: &str,
     form: Option<&[(&str, &str)]>,
 ) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let url = format!("{}{path}", srv.url);
-    let Some(fields) = form else {
-        let resp = client
-            .get(&url)
-            .header("cookie", format!("mamori_session={session}"))
-            .send()
-            .await
-            .unwrap();
-        return (resp.status().as_u16(), resp.text().await.unwrap());
-    };
-    let resp = client
-        .get(format!("{}/sign-in", srv.url))
-        .send()
-        .await
-        .unwrap();
-    let csrf = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mamori_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("a CSRF cookie");
-    let mut body: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
-    body.extend_from_slice(fields);
-    let resp = client
-        .post(&url)
-        .header(
-            "cookie",
-            format!("mamori_session={session}; mamori_csrf={csrf}"),
-        )
-        .header("origin", srv.url.as_str())
-        .form(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    console_request(srv, &srv.url, session, path, form).await
 }
 
 /// A mail's text: lettre sends non-ASCII bodies in Base64.
