@@ -786,15 +786,7 @@ async fn app_keys_are_listed_and_revoked(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let csrf = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mamori_csrf="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string();
+    let csrf = csrf_cookie(r.headers());
     let cookies = format!("mamori_csrf={csrf}; mamori_session={}", w.root);
     let page = c
         .get(format!("{}/app-keys", w.srv.url))

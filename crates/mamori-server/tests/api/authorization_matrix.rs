@@ -826,14 +826,7 @@ async fn cancel_page(srv: &Server, token: &str, post: bool) -> (u16, String) {
     if !post {
         return (resp.status().as_u16(), resp.text().await.unwrap());
     }
-    let csrf = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mamori_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("a CSRF cookie");
+    let csrf = csrf_cookie(resp.headers());
     let resp = client
         .post(format!("{}/recovery/cancel", srv.url))
         .header("cookie", format!("mamori_csrf={csrf}"))

@@ -238,14 +238,7 @@ pub async fn console_request(
         .send()
         .await
         .unwrap();
-    let csrf = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mamori_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .expect("a CSRF cookie");
+    let csrf = csrf_cookie(resp.headers());
     let mut body: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
     body.extend_from_slice(fields);
     let resp = client
@@ -260,4 +253,15 @@ pub async fn console_request(
         .await
         .unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// The value of the `mamori_csrf` cookie the console sets in a response (any page hands it out).
+pub fn csrf_cookie(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("mamori_csrf="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .expect("a CSRF cookie")
 }

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Backend, Server, PASSWORD};
+use crate::common::{csrf_cookie, Backend, Server, PASSWORD};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -698,15 +698,7 @@ async fn control_characters(backend: Backend) {
         .build()
         .unwrap();
     let r = c.get(format!("{}/sign-in", srv.url)).send().await.unwrap();
-    let csrf = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mamori_csrf="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string();
+    let csrf = csrf_cookie(r.headers());
     let r = c
         .post(format!("{}/sign-in", srv.url))
         .header("cookie", format!("mamori_csrf={csrf}"))
