@@ -40,6 +40,9 @@ impl Xvfb {
     }
 
     fn clipboard(&self) -> arboard::Clipboard {
+        // arboard reads DISPLAY from the process environment, which the other tests in this
+        // binary share: they start `mamori` with a cleared environment (`Sandbox`, `env -i`) or
+        // for `mamori otp`, which opens no display, so this setting reaches none of them.
         std::env::set_var("DISPLAY", &self.display);
         std::env::remove_var("WAYLAND_DISPLAY");
         arboard::Clipboard::new().expect("clipboard")
