@@ -2,6 +2,7 @@
 //! kill the vault must open with the old or the new content, never something in between.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "vault/common.rs"]
 mod common;
 
 use std::process::{Command, Stdio};

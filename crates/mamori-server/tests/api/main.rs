@@ -1,0 +1,26 @@
+//! mamori-server's tests of the real binary over HTTP (SQLite and PostgreSQL), one test binary for all (issue #16: one link per change, not twenty).
+
+mod common;
+mod recovery_common;
+
+mod account_hardening;
+mod admin_cli;
+mod at_rest;
+mod authorization_matrix;
+mod contacts_change;
+mod defaults;
+mod delivery;
+mod delivery_admin;
+mod edge_hardening;
+mod guess_limits;
+mod http_story;
+mod multi_node;
+mod polish_http;
+mod recovery_admin;
+mod recovery_codes;
+mod recovery_contacts;
+mod recovery_signin;
+mod review_http;
+mod sync_api;
+mod tokens_api;
+mod webauthn_api;

@@ -1,0 +1,65 @@
+//! What the integration tests of mamori-server and mamori-cli share: a real `mamori-server`
+//! process on a free port ([`process`]), an SMTP sink ([`mail`]), a signed-webhook receiver
+//! ([`webhook`]), WebDriver/Chromium sessions with virtual authenticators ([`browser`]) and
+//! TOTP codes at a given time (this module).
+//!
+//! Test support: a failed expectation panics, which is how a test reports it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod browser;
+pub mod mail;
+pub mod process;
+pub mod webhook;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mamori_otp::{Generator, OtpParams, Secret};
+
+/// A strong password the tests use for every server account.
+pub const PASSWORD: &str = "lantern-orbit-velvet-42";
+
+/// The current Unix time in seconds.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The TOTP code (SHA-1, 6 digits, 30 s) of a secret at a Unix time.
+pub fn totp_at(secret: &Secret, at: u64) -> String {
+    Generator::new(secret, OtpParams::totp())
+        .unwrap()
+        .at_time(at)
+        .to_string()
+}
+
+/// The TOTP code of a Base32 secret at a Unix time.
+pub fn code(secret_base32: &str, at: u64) -> String {
+    totp_at(&Secret::from_base32(secret_base32).unwrap(), at)
+}
+
+/// A six-digit code that is right for no step within `steps_each_side` steps of `at`: a
+/// "wrong code" that is never right by chance.
+pub fn wrong_code_near(secret: &Secret, at: u64, steps_each_side: u64) -> String {
+    let near: Vec<String> = (0..=2 * steps_each_side)
+        .map(|k| totp_at(secret, at + 30 * k - 30 * steps_each_side))
+        .collect();
+    (0..10)
+        .map(|d: u32| d.to_string().repeat(6))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// The 6-digit code in a text (a mail body, a text message).
+pub fn six_digits(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
+        .to_string()
+}
