@@ -87,9 +87,9 @@ pub enum Error {
     /// The server key file cannot be read, created or used.
     #[error("server key: {0}")]
     Key(String),
-    /// The database failed.
+    /// The database failed (the cause is kept as the error's source).
     #[error("database: {0}")]
-    Store(String),
+    Store(#[from] StoreError),
     /// Any other internal failure (crypto, I/O).
     #[error("internal error: {0}")]
     Internal(String),
@@ -127,14 +127,46 @@ pub enum Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::Store(e.to_string())
+        Error::Store(StoreError::Sql(std::sync::Arc::new(e)))
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Error::Store(format!("migration failed: {e}"))
+        Error::Store(StoreError::Migrate(std::sync::Arc::new(e)))
     }
+}
+
+/// Why the store failed. The SQL driver's error is kept (as the source) rather than flattened
+/// into text, so a caller can tell a lost connection from a constraint, and a log shows the
+/// chain. Never shown to a user: the edges answer every store error with a generic
+/// `internal` error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database driver failed (connection, query, constraint, decoding). Shared, so the
+    /// audit writer can hand one failure to every event of a failed batch.
+    #[error("{0}")]
+    Sql(#[source] std::sync::Arc<sqlx::Error>),
+    /// A schema migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[source] std::sync::Arc<sqlx::migrate::MigrateError>),
+    /// The data directory for the SQLite file could not be created.
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// A stored value is not one this version writes (an unknown kind or state, a missing
+    /// row the schema promises): the database was changed outside mamori, or by a newer one.
+    #[error("unexpected stored data: {0}")]
+    Corrupt(String),
+    /// The audit log's writer task has stopped (the server is shutting down).
+    #[error("the audit writer has stopped")]
+    AuditWriterStopped,
 }
 
 /// Shorthand.
@@ -167,5 +199,45 @@ impl FactorRefusal {
             }
             FactorRefusal::OwnAccountOnly => "only the account itself may make this change",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    /// A driver failure stays a driver failure: its type is reachable through `source()`, and
+    /// the text is the driver's, prefixed once.
+    #[test]
+    fn store_errors_keep_their_source() {
+        let e = Error::from(sqlx::Error::RowNotFound);
+        assert_eq!(
+            e.to_string(),
+            format!("database: {}", sqlx::Error::RowNotFound)
+        );
+        let store = std::error::Error::source(&e).unwrap();
+        assert!(store.downcast_ref::<StoreError>().is_some());
+        let driver = store.source().unwrap();
+        assert!(
+            matches!(
+                driver
+                    .downcast_ref::<std::sync::Arc<sqlx::Error>>()
+                    .map(|a| &**a),
+                Some(sqlx::Error::RowNotFound)
+            ) || matches!(
+                driver.downcast_ref::<sqlx::Error>(),
+                Some(sqlx::Error::RowNotFound)
+            )
+        );
+        // Cloned for every event of a failed audit batch, the cause is the same.
+        let Error::Store(s) = e else {
+            panic!("not a store error")
+        };
+        assert_eq!(s.clone().to_string(), s.to_string());
+        assert_eq!(
+            Error::from(StoreError::AuditWriterStopped).to_string(),
+            "database: the audit writer has stopped"
+        );
     }
 }

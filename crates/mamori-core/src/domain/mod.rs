@@ -37,7 +37,7 @@ use crate::clock::UnixTime;
 use crate::config::{
     AlternativeFactors, Config, Lockout, MailLanguage, PasswordConfig, RequireMfa,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::keys::ServerKey;
 use crate::store::Store;
 
@@ -236,7 +236,7 @@ impl Service {
         let stored = store
             .meta_get(KEY_CHECK)
             .await?
-            .ok_or_else(|| Error::Store("key check marker missing".into()))?;
+            .ok_or_else(|| StoreError::Corrupt("key check marker missing".into()))?;
         if key.open(KEY_CHECK.as_bytes(), &stored).is_err() {
             return Err(Error::Key(
                 "this server key file is not the one this database was created with".into(),

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::redacted::Redacted;
 use crate::store::recovery::RecoveryCodeRecord;
 use crate::store::AccountRecord;
@@ -140,7 +140,11 @@ fn params_string(m: u32, t: u32, p: u32) -> String {
 
 /// Parses a stored parameter string.
 fn parse_params(s: &str) -> Result<Params> {
-    let bad = || Error::Store(format!("recovery code parameters {s:?}"));
+    let bad = || {
+        Error::from(StoreError::Corrupt(format!(
+            "recovery code parameters {s:?}"
+        )))
+    };
     let mut parts = s.split(';');
     if parts.next() != Some("argon2id") {
         return Err(bad());

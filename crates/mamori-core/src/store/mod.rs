@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 pub use crate::redacted::Redacted;
 
 pub mod postgres;
@@ -118,7 +118,7 @@ impl DeviceKind {
             "virtual" => Ok(DeviceKind::Virtual),
             "security_key" => Ok(DeviceKind::SecurityKey),
             "hardware_otp" => Ok(DeviceKind::HardwareOtp),
-            other => Err(Error::Store(format!("unknown device kind {other:?}"))),
+            other => Err(StoreError::Corrupt(format!("unknown device kind {other:?}")).into()),
         }
     }
 
@@ -197,7 +197,7 @@ impl SessionState {
             "enrollment_required" => Ok(SessionState::EnrollmentRequired),
             "full" => Ok(SessionState::Full),
             "recovery" => Ok(SessionState::Recovery),
-            other => Err(Error::Store(format!("unknown session state {other:?}"))),
+            other => Err(StoreError::Corrupt(format!("unknown session state {other:?}")).into()),
         }
     }
 }

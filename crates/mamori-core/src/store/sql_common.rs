@@ -235,9 +235,13 @@ async fn audit_writer(writer: Pool, mut rx: tokio::sync::mpsc::Receiver<AuditJob
                 }
             }
             Err(e) => {
-                let msg = e.to_string();
+                // One failure for every event of the batch (the driver's error is shared).
+                let shared = match e {
+                    Error::Store(s) => s,
+                    other => StoreError::Corrupt(other.to_string()),
+                };
                 for (_, tx) in jobs {
-                    let _ = tx.send(Err(Error::Store(msg.clone())));
+                    let _ = tx.send(Err(Error::Store(shared.clone())));
                 }
             }
         }
@@ -287,9 +291,10 @@ async fn insert_audit_rows(writer: &Pool, jobs: &[AuditJob]) -> Result<Vec<i64>>
         .collect::<std::result::Result<Vec<_>, _>>()?;
     ids.sort_unstable();
     if ids.len() != jobs.len() {
-        return Err(Error::Store(
-            "audit insert returned the wrong number of ids".into(),
-        ));
+        return Err(StoreError::Corrupt(
+            "the audit insert returned the wrong number of ids".into(),
+        )
+        .into());
     }
     Ok(ids)
 }
@@ -395,7 +400,7 @@ impl Store for This {
             .await?;
         let first = rows
             .first()
-            .ok_or_else(|| Error::Store("the validate lookup returned no row".into()))?;
+            .ok_or_else(|| StoreError::Corrupt("the validate lookup returned no row".into()))?;
         if first.try_get::<Option<String>, _>("id")?.is_none() {
             return Ok(ValidateSubject::Unknown(phantom_from_columns(first, "p_")?));
         }
@@ -970,9 +975,9 @@ impl Store for This {
         self.audit_tx
             .send((e.bounded(), tx))
             .await
-            .map_err(|_| Error::Store("the audit writer has stopped".into()))?;
+            .map_err(|_| StoreError::AuditWriterStopped)?;
         rx.await
-            .map_err(|_| Error::Store("the audit writer has stopped".into()))?
+            .map_err(|_| StoreError::AuditWriterStopped)?
     }
 
     async fn count_audit_since(

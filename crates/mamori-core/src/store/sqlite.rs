@@ -38,8 +38,10 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::Store(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source: std::sync::Arc::new(e),
+                })?;
             }
         }
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?

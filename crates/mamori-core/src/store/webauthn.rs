@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::store::{DeviceRecord, Redacted};
 
 /// What a ceremony is for.
@@ -112,7 +112,7 @@ macro_rules! impl_webauthn_store {
                         "register" => CeremonyKind::Register,
                         "authenticate" => CeremonyKind::Authenticate,
                         other => {
-                            return Err(Error::Store(format!("unknown ceremony kind {other:?}")))
+                            return Err(StoreError::Corrupt(format!("unknown ceremony kind {other:?}")).into())
                         }
                     },
                     device_name: r.try_get("device_name")?,
