@@ -123,6 +123,32 @@ impl Server {
         v["token"].as_str().unwrap().to_string()
     }
 
+    /// An administrator (`admin`'s token) creates the account described by `body` (the JSON of
+    /// `POST /api/v1/users`: `user`, optional `role`, `email`, `phone`); the new user sets
+    /// [`PASSWORD`] from the setup link and signs in. Returns that session's token (full or
+    /// enrollment-only, as the policy decides for an account without a device).
+    pub async fn new_user(&self, admin: &str, body: Value) -> String {
+        let name = body["user"]
+            .as_str()
+            .expect("body names the user")
+            .to_string();
+        let (s, v) = self.post("/api/v1/users", Some(admin), body).await;
+        assert_eq!(s, 201, "{v}");
+        let link = v["setup_link"].as_str().expect("a setup link");
+        let token = link.split("token=").nth(1).expect("the link has a token");
+        let (s, v) = self
+            .post(
+                "/api/v1/setup",
+                None,
+                json!({"token": token, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (s, v) = self.sign_in(&name).await;
+        assert_eq!(s, 200, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
     pub async fn sign_in(&self, user: &str) -> (u16, Value) {
         self.post(
             "/api/v1/sign-in",

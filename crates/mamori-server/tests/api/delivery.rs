@@ -86,34 +86,13 @@ async fn world(phone_url: &str, extra: &[(&str, &str)]) -> World {
 /// Creates `name` with both contacts and an enrolled device; returns a full session.
 async fn user(w: &World, name: &str, phone: &str) -> String {
     let email = format!("{name}@example.test");
-    let (s, v) = w
+    let session = w
         .srv
-        .post(
-            "/api/v1/users",
-            Some(&w.root),
+        .new_user(
+            &w.root,
             json!({"user": name, "email": email, "phone": phone}),
         )
         .await;
-    assert_eq!(s, 201, "{v}");
-    let token = v["setup_link"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let (s, v) = w
-        .srv
-        .post(
-            "/api/v1/setup",
-            None,
-            json!({"token": token, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = w.srv.sign_in(name).await;
-    assert_eq!(s, 200, "{v}");
-    let session = v["token"].as_str().unwrap().to_string();
     let (_, _, full) = w.srv.enroll(&session, &format!("{name}-phone")).await;
     full
 }

@@ -170,25 +170,7 @@ impl Fixture {
 
     /// A new user signed in with a password only (no device yet): its token.
     async fn new_user(&self, name: &str) -> String {
-        let (s, v) = self
-            .srv
-            .post("/api/v1/users", Some(&self.root), json!({"user": name}))
-            .await;
-        assert_eq!(s, 201, "{v}");
-        let link = v["setup_link"].as_str().unwrap();
-        let token = link.split("token=").nth(1).unwrap();
-        let (s, v) = self
-            .srv
-            .post(
-                "/api/v1/setup",
-                None,
-                json!({"token": token, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        let (s, v) = self.srv.sign_in(name).await;
-        assert_eq!(s, 200, "{v}");
-        v["token"].as_str().unwrap().to_string()
+        self.srv.new_user(&self.root, json!({"user": name})).await
     }
 
     /// Imports one hardware token into the inventory and assigns it to the session's user.

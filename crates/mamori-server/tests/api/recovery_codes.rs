@@ -24,27 +24,12 @@ fn has(events: &[Value], kind: &str, result: &str) -> bool {
 async fn alice(srv: &Server) -> (String, String, String) {
     let root = srv.root_session().await;
     let (_, _, root) = srv.enroll(&root, "root-phone").await;
-    let (s, v) = srv
-        .post(
-            "/api/v1/users",
-            Some(&root),
+    let t = srv
+        .new_user(
+            &root,
             json!({"user": "alice", "email": "alice@example.test"}),
         )
         .await;
-    assert_eq!(s, 201, "{v}");
-    let link = v["setup_link"].as_str().unwrap();
-    let token = link.split("token=").nth(1).unwrap();
-    let (s, v) = srv
-        .post(
-            "/api/v1/setup",
-            None,
-            json!({"token": token, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = srv.sign_in("alice").await;
-    assert_eq!(s, 200, "{v}");
-    let t = v["token"].as_str().unwrap().to_string();
     let (_, secret, full) = srv.enroll(&t, "alice-phone").await;
     (root, full, secret)
 }

@@ -119,34 +119,13 @@ async fn nth_phone_message(hook: &WebhookReceiver, to: &str, purpose: &str, n: u
 /// listed in `verify`. Returns (device id, secret, full session token).
 async fn user(w: &World, name: &str, phone: &str, verify: &[&str]) -> (String, String, String) {
     let email = format!("{name}@example.test");
-    let (s, v) = w
+    let session = w
         .srv
-        .post(
-            "/api/v1/users",
-            Some(&w.root),
+        .new_user(
+            &w.root,
             json!({"user": name, "email": email, "phone": phone}),
         )
         .await;
-    assert_eq!(s, 201, "{v}");
-    let token = v["setup_link"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let (s, v) = w
-        .srv
-        .post(
-            "/api/v1/setup",
-            None,
-            json!({"token": token, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = w.srv.sign_in(name).await;
-    assert_eq!(s, 200, "{v}");
-    let session = v["token"].as_str().unwrap().to_string();
     let (id, secret, full) = w.srv.enroll(&session, &format!("{name}-old-phone")).await;
     for channel in verify {
         let (s, v) = w

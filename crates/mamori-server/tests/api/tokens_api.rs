@@ -125,23 +125,7 @@ fn random_secret(len: usize) -> Vec<u8> {
 
 /// A user with a password, signed in (no MFA yet): returns the session token.
 async fn new_user(srv: &Server, root: &str, name: &str) -> String {
-    let (s, v) = srv
-        .post("/api/v1/users", Some(root), json!({"user": name}))
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let link = v["setup_link"].as_str().unwrap();
-    let token = link.split("token=").nth(1).unwrap();
-    let (s, v) = srv
-        .post(
-            "/api/v1/setup",
-            None,
-            json!({"token": token, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let (s, v) = srv.sign_in(name).await;
-    assert_eq!(s, 200, "{v}");
-    v["token"].as_str().unwrap().to_string()
+    srv.new_user(root, json!({"user": name})).await
 }
 
 async fn story(backend: Backend) {
