@@ -100,11 +100,16 @@ pub enum ErrorCode {
     /// 400: the phone number is not a valid number (for the server's default region when it
     /// has no `+` country code); it is stored and sent in E.164 form (`+819012345678`).
     InvalidPhoneNumber,
+
+    // #21 faults
+    /// 503: the database was unreachable or could not write (a restart, a lost connection, a
+    /// full disk); retry after the `Retry-After` seconds.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (for the test that holds docs/api.md to this enum).
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::MalformedRequest,
         ErrorCode::InvalidInput,
         ErrorCode::PayloadTooLarge,
@@ -134,6 +139,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::AdminWithoutMfa,
         ErrorCode::InvalidPhoneNumber,
+        ErrorCode::Unavailable,
     ];
 
     /// Its place in [`ErrorCode::ALL`]. The match is exhaustive, so a new variant needs an arm
@@ -170,6 +176,7 @@ impl ErrorCode {
             ErrorCode::Internal => 26,
             ErrorCode::AdminWithoutMfa => 27,
             ErrorCode::InvalidPhoneNumber => 28,
+            ErrorCode::Unavailable => 29,
         }
     }
 
@@ -209,6 +216,8 @@ impl ErrorCode {
 
             // #15 contacts
             ErrorCode::InvalidPhoneNumber => "invalid_phone_number",
+            // #21 faults
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -202,6 +202,53 @@ impl FactorRefusal {
     }
 }
 
+impl StoreError {
+    /// Whether the database is (for now) out of reach rather than refusing this request: a
+    /// lost or refused connection, an exhausted pool, a server shutting down or restarting, a
+    /// full disk. The edges answer these with 503 and `Retry-After`, not 500: the same request
+    /// may succeed in a few seconds (docs/reliability.md).
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Sql(e) = self else {
+            return false;
+        };
+        match &**e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(db) => {
+                let Some(code) = db.code() else { return false };
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    postgres_unavailable(&code)
+                } else {
+                    sqlite_unavailable(&code)
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL error codes that mean "not now" rather than "not this": PostgreSQL's class 08
+/// (connection exception), 53 (insufficient resources: disk full, out of memory, too many
+/// connections) and 57P01–57P03 (shutdown, crash shutdown, cannot connect now) (PostgreSQL
+/// documentation, Appendix A "Error Codes").
+fn postgres_unavailable(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+/// SQLite result codes that mean "not now": 5 `SQLITE_BUSY`, 10 `SQLITE_IOERR`, 13
+/// `SQLITE_FULL` and 14 `SQLITE_CANTOPEN` (<https://www.sqlite.org/rescode.html>), also as
+/// extended codes (their low byte is the primary code).
+fn sqlite_unavailable(code: &str) -> bool {
+    code.parse::<i64>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 10 | 13 | 14))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -239,5 +286,33 @@ mod tests {
             Error::from(StoreError::AuditWriterStopped).to_string(),
             "database: the audit writer has stopped"
         );
+    }
+
+    /// "Not now" errors are told apart from "not this" errors by kind and code.
+    #[test]
+    fn unavailable_errors_are_recognised() {
+        let sql = |e| StoreError::Sql(std::sync::Arc::new(e));
+        assert!(sql(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(sql(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        )))
+        .is_unavailable());
+        assert!(!sql(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        assert!(!StoreError::AuditWriterStopped.is_unavailable());
+        for code in ["08006", "57P01", "53100"] {
+            assert!(postgres_unavailable(code), "{code}");
+        }
+        for code in ["13", "5", "266", "3338"] {
+            assert!(sqlite_unavailable(code), "{code}");
+        }
+        // Constraint violations (PostgreSQL 23505, SQLite 2067 = SQLITE_CONSTRAINT_UNIQUE) and
+        // syntax errors are the request's or the code's fault, not the database's absence.
+        for code in ["23505", "42601", "40001"] {
+            assert!(!postgres_unavailable(code), "{code}");
+        }
+        for code in ["2067", "19", "1"] {
+            assert!(!sqlite_unavailable(code), "{code}");
+        }
     }
 }

@@ -251,6 +251,17 @@ fn error_page(e: &Error) -> ErrorPage {
             Key("errors.bad_request_todo"),
             None,
         ),
+        // #21 faults: the database is away for now; the page says when to try again.
+        Error::Store(se) if se.is_unavailable() => {
+            tracing::warn!(error = %e, "console: database unavailable");
+            let secs = crate::web::UNAVAILABLE_RETRY_SECS;
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Key("errors.unavailable"),
+                Secs("errors.unavailable_todo", secs),
+                Some(secs),
+            )
+        }
         other => {
             tracing::error!(error = %other, "console: internal error");
             (
@@ -337,6 +348,18 @@ pub fn error_text(tr: &Tr, e: &Error) -> String {
         Error::InvalidInput(_) => tr.t("errors.name"),
         // #15 contacts
         Error::InvalidPhoneNumber(_) => tr.t("contact_change.invalid_phone"),
+        // #21 faults: the database is away for now; the message says when to try again.
+        Error::Store(se) if se.is_unavailable() => {
+            tracing::warn!(error = %se, "console: database unavailable");
+            format!(
+                "{} {}",
+                tr.t("errors.unavailable"),
+                tr.tf(
+                    "errors.unavailable_todo",
+                    &[("secs", &crate::web::UNAVAILABLE_RETRY_SECS.to_string())]
+                )
+            )
+        }
         other => {
             tracing::error!(error = %other, "console: internal error");
             tr.t("errors.internal")

@@ -9,6 +9,7 @@ use axum::Json;
 use mamori_api::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::error::Error;
+use crate::web::UNAVAILABLE_RETRY_SECS;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -37,6 +38,19 @@ impl ApiError {
             code: ErrorCode::RateLimited,
             message: format!("too many attempts: retry in {retry_after} seconds"),
             retry_after: Some(retry_after.max(1)),
+        }
+    }
+
+    /// 503 `unavailable` with `Retry-After`: the database was out of reach (#21). The cause is
+    /// logged by the caller, never sent.
+    pub fn unavailable() -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::Unavailable,
+            message: format!(
+                "the service is briefly unavailable: retry in {UNAVAILABLE_RETRY_SECS} seconds"
+            ),
+            retry_after: Some(UNAVAILABLE_RETRY_SECS),
         }
     }
 
@@ -80,6 +94,13 @@ impl From<Error> for ApiError {
 
             // #15 contacts
             Error::InvalidPhoneNumber(_) => (S::BAD_REQUEST, C::InvalidPhoneNumber),
+
+            // #21 faults: the database is away for now (restart, lost connection, full disk);
+            // the client may retry, so not a 500.
+            Error::Store(se) if se.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                return ApiError::unavailable();
+            }
             _ => {
                 tracing::error!(error = %e, "internal error");
                 return ApiError::new(

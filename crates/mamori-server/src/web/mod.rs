@@ -12,3 +12,8 @@ pub use request::{
     session_credential, session_token, Credential, Meta, ALERT_HEADER, SESSION_COOKIE,
 };
 pub use state::{AppState, RateLimited};
+
+/// The `Retry-After` of a 503 for a database that is out of reach (#21): long enough for a pool
+/// to reconnect after a database restart, short enough that a person retrying by hand is not
+/// kept waiting. Both edges answer with it.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 3;

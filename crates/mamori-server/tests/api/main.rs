@@ -8,6 +8,7 @@ mod admin_cli;
 mod at_rest;
 mod authorization_matrix;
 mod contacts_change;
+mod db_faults;
 mod defaults;
 mod delivery;
 mod delivery_admin;

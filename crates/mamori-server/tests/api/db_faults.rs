@@ -1,0 +1,92 @@
+//! #21 faults: the database goes away under a running server. Every request meanwhile is
+//! answered (200, or 503 `unavailable` with `Retry-After`: never a 500, never a hang), and the
+//! server serves again by itself once the database is back. docs/reliability.md.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{Backend, Server};
+
+/// Ends every connection the server holds to its PostgreSQL database (what a database restart,
+/// a failover or an administrator's `pg_terminate_backend` does to it), with the real `psql`.
+fn terminate_connections(url: &str) -> usize {
+    // psql takes the URL without sqlx's own query options.
+    let url = url.split('?').next().unwrap_or(url);
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-tA", "-c"])
+        .arg(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .output()
+        .expect("psql runs (postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+/// A lost connection on PostgreSQL: answered honestly, then recovered without a restart.
+#[tokio::test]
+async fn lost_database_connections_are_answered_and_recovered() {
+    let backend = Backend::postgres().await;
+    let url = backend.url().expect("postgres").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), Some(&url), &[]);
+    let root = srv.root_session().await;
+    let (_, _, root) = srv.enroll(&root, "root-phone").await;
+    let (s, v) = srv.get("/api/v1/me", Some(&root)).await;
+    assert_eq!(s, 200, "{v}");
+
+    let killed = terminate_connections(&url);
+    assert!(killed > 0, "the server held no connection to terminate");
+
+    // Every answer meanwhile is a success or an honest 503, and the server recovers on its own.
+    let start = Instant::now();
+    let mut unavailable = 0;
+    let mut ok_in_a_row = 0;
+    while ok_in_a_row < 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the server did not recover within 30 s ({unavailable} answers were 503)"
+        );
+        let (s, headers, v) = srv.call("GET", "/api/v1/me", Some(&root), None).await;
+        match s {
+            200 => ok_in_a_row += 1,
+            503 => {
+                assert_eq!(v["error"]["code"], "unavailable", "{v}");
+                let retry = headers
+                    .get("retry-after")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|h| h.parse::<u64>().ok());
+                assert!(retry.is_some_and(|r| r >= 1), "{headers:?}");
+                // The message names no host, database or driver detail.
+                let msg = v["error"]["message"].as_str().unwrap_or_default();
+                assert!(!msg.contains("postgres") && !msg.contains(&url), "{msg}");
+                unavailable += 1;
+                ok_in_a_row = 0;
+            }
+            other => panic!("answered {other} while the database connections were lost: {v}"),
+        }
+    }
+    eprintln!(
+        "{killed} connections ended: {unavailable} answers were 503, recovered after {:?}",
+        start.elapsed()
+    );
+    // Writes work again too (a new device, audited).
+    let (s, v) = srv
+        .post(
+            "/api/v1/mfa-devices/virtual",
+            Some(&root),
+            serde_json::json!({"name": "after-the-outage"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    drop(backend);
+}
