@@ -90,3 +90,128 @@ async fn lost_database_connections_are_answered_and_recovered() {
     assert_eq!(s, 201, "{v}");
     drop(backend);
 }
+
+/// A small tmpfs mounted for one test and unmounted when dropped (the test runs as root, as
+/// `.ci/run` does; without the right to mount it fails, it does not skip).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root (as .ci/run runs): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    /// Fills the disk with a file until the file system says it is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        loop {
+            if f.write_all(&block).is_err() {
+                break;
+            }
+        }
+        // Whatever a smaller write can still take, too.
+        while f.write_all(&[0u8; 512]).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// SQLite's disk fills: writes are answered 503 (never 500), reads go on, nothing is corrupted,
+/// and writes work again once space is freed, without a restart.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_and_keeps_reads_and_data() {
+    let disk = SmallDisk::mount(16 * 1024 * 1024);
+    let db = disk.dir.path().join("mamori.db");
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), Some(&format!("sqlite://{}", db.display())), &[]);
+    let root = srv.root_session().await;
+    let (_, _, root) = srv.enroll(&root, "root-phone").await;
+    let (s, v) = srv
+        .post(
+            "/api/v1/users",
+            Some(&root),
+            serde_json::json!({"user": "before"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+
+    let filler = disk.fill();
+    // Write until the database needs space it cannot have (its WAL may still hold some).
+    let mut refused = None;
+    for i in 0..2000 {
+        let (s, headers, v) = srv
+            .call(
+                "POST",
+                "/api/v1/users",
+                Some(&root),
+                Some(serde_json::json!({"user": format!("u{i}")})),
+            )
+            .await;
+        match s {
+            201 => continue,
+            503 => {
+                assert_eq!(v["error"]["code"], "unavailable", "{v}");
+                assert!(headers.get("retry-after").is_some(), "{headers:?}");
+                refused = Some(i);
+                break;
+            }
+            other => panic!("write {i} on a full disk answered {other}: {v}"),
+        }
+    }
+    let refused = refused.expect("no write was refused on a full disk");
+    // Reads go on.
+    let (s, v) = srv.get("/api/v1/users", Some(&root)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = srv.get("/api/v1/me", Some(&root)).await;
+    assert_eq!(s, 200, "{v}");
+
+    // Space comes back: writes work again, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let (s, v) = srv
+        .post(
+            "/api/v1/users",
+            Some(&root),
+            serde_json::json!({"user": "after"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = srv.get("/api/v1/users", Some(&root)).await;
+    assert_eq!(s, 200, "{v}");
+    let names: Vec<&str> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u["user"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"before") && names.contains(&"after"), "{v}");
+    eprintln!("the disk was full after {refused} more users; writes resumed when space came back");
+
+    // Nothing is corrupted: SQLite's own check, with the real sqlite3, on the live file.
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("sqlite3 runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    drop(srv);
+}
