@@ -1,7 +1,7 @@
 //! What the integration tests of mamori-server and mamori-cli share: a real `mamori-server`
 //! process on a free port ([`process`]), an SMTP sink ([`mail`]), a signed-webhook receiver
 //! ([`webhook`]), WebDriver/Chromium sessions with virtual authenticators ([`browser`]) and
-//! TOTP codes at a given time (this module).
+//! TOTP codes at a given time (this module), and a small disk that fills on demand ([`disk`]).
 //!
 //! Test support: a failed expectation panics, which is how a test reports it.
 #![allow(
@@ -12,6 +12,7 @@
 )]
 
 pub mod browser;
+pub mod disk;
 pub mod mail;
 pub mod process;
 pub mod webhook;

@@ -607,3 +607,46 @@ fn passwd_raises_weak_kdf_parameters_to_the_default() {
     let out: crate::support::Out = crate::support::output_within(&mut c).into();
     assert_eq!(out.ok().stdout, otp_at(&s, GH_URI, "59"));
 }
+
+/// #21 faults: the disk holding the vault is full. A change is refused with one line saying
+/// why, the vault file is byte for byte the old one and opens with the old accounts, no
+/// temporary file is left behind, and the same change succeeds once space is freed.
+#[test]
+fn a_full_disk_leaves_the_vault_as_it_was() {
+    let disk = mamori_testkit::disk::SmallDisk::mount(4 * 1024 * 1024);
+    let mut s = Sandbox::new();
+    s.vault = disk.path().join("vault.mamori");
+    s.init();
+    s.run(&["add", "--uri", GH_URI]).ok();
+    let before = read(&s.vault);
+    let files = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .filter(|n| n != "filler")
+            .collect();
+        names.sort();
+        names
+    };
+    let files_before = files(disk.path());
+    let filler = disk.fill();
+
+    let out = s.run(&["add", "--uri", RFC_URI]).fails();
+    assert!(
+        out.stderr.to_lowercase().contains("space"),
+        "the message says the disk is full: {}",
+        out.stderr
+    );
+    assert_eq!(read(&s.vault), before, "the vault file changed");
+    let list = s.run(&["list"]).ok().stdout;
+    assert!(
+        list.contains("GitHub") && !list.contains("Example"),
+        "{list}"
+    );
+    // The vault, its backup and its lock file, as before: no temporary file left behind.
+    assert_eq!(files(disk.path()), files_before, "files left behind");
+
+    std::fs::remove_file(&filler).expect("free the space");
+    s.run(&["add", "--uri", RFC_URI]).ok();
+    assert_ne!(read(&s.vault), before);
+}

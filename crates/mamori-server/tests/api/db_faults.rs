@@ -5,6 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use mamori_testkit::disk::SmallDisk;
+
 use crate::common::{Backend, Server};
 
 /// Ends every connection the server holds to its PostgreSQL database (what a database restart,
@@ -91,59 +93,12 @@ async fn lost_database_connections_are_answered_and_recovered() {
     drop(backend);
 }
 
-/// A small tmpfs mounted for one test and unmounted when dropped (the test runs as root, as
-/// `.ci/run` does; without the right to mount it fails, it does not skip).
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(bytes: u64) -> SmallDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
-            .arg("tmpfs")
-            .arg(dir.path())
-            .output()
-            .expect("mount runs");
-        assert!(
-            out.status.success(),
-            "mounting a small tmpfs needs root (as .ci/run runs): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk { dir }
-    }
-
-    /// Fills the disk with a file until the file system says it is full.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let path = self.dir.path().join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        loop {
-            if f.write_all(&block).is_err() {
-                break;
-            }
-        }
-        // Whatever a smaller write can still take, too.
-        while f.write_all(&[0u8; 512]).is_ok() {}
-        let _ = f.sync_all();
-        path
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
 /// SQLite's disk fills: writes are answered 503 (never 500), reads go on, nothing is corrupted,
 /// and writes work again once space is freed, without a restart.
 #[tokio::test]
 async fn a_full_disk_refuses_writes_and_keeps_reads_and_data() {
     let disk = SmallDisk::mount(16 * 1024 * 1024);
-    let db = disk.dir.path().join("mamori.db");
+    let db = disk.path().join("mamori.db");
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path(), Some(&format!("sqlite://{}", db.display())), &[]);
     let root = srv.root_session().await;
