@@ -16,6 +16,7 @@ mod edge_hardening;
 mod guess_limits;
 mod http_story;
 mod multi_node;
+mod node_faults;
 mod polish_http;
 mod recovery_admin;
 mod recovery_codes;
