@@ -158,3 +158,41 @@ async fn a_node_killed_under_load_loses_nothing() {
     let again = validate(&a.client, &a.url, &key, &name, &c).await;
     assert_eq!(again, Some(Ok(false)), "a used code after the restart");
 }
+
+/// #21: a server restarted (SIGTERM, as a service manager does) in the middle of a sign-in:
+/// the challenge and the sessions live in the database, so the second step and the signed-in
+/// session work on the new process; SQLite and PostgreSQL.
+async fn flows_survive_a_restart(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::start(dir.path(), backend.url(), &[]);
+    let root = srv.root_session().await;
+    let (_, secret, root) = srv.enroll(&root, "root-phone").await;
+    let (s, v) = srv.sign_in("root").await;
+    assert_eq!(s, 200, "{v}");
+    let challenge = v["challenge"].as_str().unwrap().to_string();
+
+    assert!(srv.stop(), "the server did not exit cleanly on SIGTERM");
+    let srv = Server::start(dir.path(), backend.url(), &[]);
+
+    let (s, v) = srv.get("/api/v1/me", Some(&root)).await;
+    assert_eq!(s, 200, "the session did not survive the restart: {v}");
+    let (s, v) = srv
+        .post(
+            "/api/v1/sign-in/mfa",
+            None,
+            json!({"challenge": challenge, "code": code(&secret, now() + 30)}),
+        )
+        .await;
+    assert_eq!(s, 200, "the challenge did not survive the restart: {v}");
+    assert!(v["token"].is_string(), "{v}");
+}
+
+#[tokio::test]
+async fn flows_survive_a_restart_on_sqlite() {
+    flows_survive_a_restart(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn flows_survive_a_restart_on_postgres() {
+    flows_survive_a_restart(Backend::postgres().await).await;
+}
