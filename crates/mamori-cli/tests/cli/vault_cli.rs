@@ -650,3 +650,95 @@ fn a_full_disk_leaves_the_vault_as_it_was() {
     s.run(&["add", "--uri", RFC_URI]).ok();
     assert_ne!(read(&s.vault), before);
 }
+
+/// #21 faults: `mamori add` and `mamori passwd` killed (SIGKILL) at 200 points of their run.
+/// After every kill the vault opens, with exactly one of the two passwords, and holds either
+/// the accounts before the command or those after it: never neither, never a mix.
+#[test]
+fn a_killed_change_leaves_the_old_vault_or_the_new() {
+    let s = Sandbox::new();
+    s.init();
+    s.run(&["add", "--uri", GH_URI]).ok();
+    let passwords = [s.password_file.clone(), s.path("other-password")];
+    std::fs::write(&passwords[1], "battery staple\n").expect("write");
+    let mut current = 0usize;
+    let list_with = |pw: &std::path::Path| -> Option<String> {
+        let mut c = s.bare(&["list"]);
+        c.env("MAMORI_PASSWORD_FILE", pw);
+        let out: crate::support::Out = crate::support::output_within(&mut c).into();
+        (out.code == 0).then_some(out.stdout)
+    };
+    let mut accounts = list_with(&passwords[0]).expect("the vault opens");
+    let (mut completed, mut interrupted) = (0, 0);
+    for i in 0..200u64 {
+        let passwd = i % 3 == 2;
+        let mut cmd = if passwd {
+            let mut c = s.bare(&[
+                "passwd",
+                "--new-password-file",
+                passwords[1 - current].to_str().expect("utf-8"),
+            ]);
+            c.env("MAMORI_PASSWORD_FILE", &passwords[current]);
+            c
+        } else {
+            let uri = format!("otpauth://totp/Kill{i}:k?secret=JBSWY3DPEHPK3PXP&issuer=Kill{i}");
+            let mut c = s.bare(&["add", "--uri", &uri]);
+            c.env("MAMORI_PASSWORD_FILE", &passwords[current]);
+            c
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn mamori");
+        // Spread the kills over the command's run (a few milliseconds with the test KDF).
+        std::thread::sleep(std::time::Duration::from_micros((i * 7919) % 12_000));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if status.success() {
+            completed += 1;
+        } else {
+            interrupted += 1;
+        }
+
+        let old = list_with(&passwords[current]);
+        let new = list_with(&passwords[1 - current]);
+        match (passwd, old, new) {
+            (true, Some(l), None) => assert_eq!(l, accounts, "round {i}: passwd changed the list"),
+            (true, None, Some(l)) => {
+                assert_eq!(l, accounts, "round {i}: passwd changed the list");
+                current = 1 - current;
+            }
+            (false, Some(l), None) => {
+                let added = l != accounts;
+                if added {
+                    assert!(
+                        l.contains(&format!("Kill{i}"))
+                            && l.lines().count() == accounts.lines().count() + 1,
+                        "round {i}: not the old list plus one account:\n{accounts}\n--\n{l}"
+                    );
+                    accounts = l;
+                }
+            }
+            (_, old, new) => panic!(
+                "round {i} ({}): the vault opens with the old password: {}, with the new: {}",
+                if passwd { "passwd" } else { "add" },
+                old.is_some(),
+                new.is_some()
+            ),
+        }
+    }
+    let mut left: Vec<String> = std::fs::read_dir(s.dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    left.sort();
+    eprintln!(
+        "{completed} commands completed, {interrupted} killed; the vault was whole every time; \
+         files: {left:?}"
+    );
+    assert!(
+        interrupted > 0,
+        "no command was interrupted: the kills came too late"
+    );
+}
