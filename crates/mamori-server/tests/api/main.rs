@@ -23,6 +23,7 @@ mod recovery_codes;
 mod recovery_contacts;
 mod recovery_signin;
 mod review_http;
+mod soak;
 mod sync_api;
 mod tokens_api;
 mod webauthn_api;

@@ -1,0 +1,264 @@
+//! #21 soak: mixed traffic at a steady moderate rate against one server, watching what must stay
+//! flat (open files, memory) and what must stay zero (errors). CI runs a short version
+//! (`MAMORI_SOAK_SECS`, default 12 s per backend); the long run is documented in
+//! docs/reliability.md and its results are in docs/performance.md:
+//!
+//! ```sh
+//! MAMORI_SOAK_SECS=1800 cargo test --release -p mamori-server --test api soak:: -- --nocapture
+//! ```
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// The server's open files, from `/proc`.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The server's resident memory in KiB, from `/proc`.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn p99(samples: &mut [Duration]) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let i = (samples.len() * 99 / 100).min(samples.len() - 1);
+    samples.get(i).copied().unwrap_or_default()
+}
+
+struct Window {
+    at: Duration,
+    requests: usize,
+    p99: Duration,
+    files: usize,
+    rss_kib: u64,
+}
+
+async fn soak(backend: Backend) {
+    let secs: u64 = std::env::var("MAMORI_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let window = Duration::from_secs((secs / 6).max(2));
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(
+        dir.path(),
+        backend.url(),
+        &[
+            ("MAMORI_LIMITS_SIGN_IN_PER_MINUTE", "100000"),
+            ("MAMORI_LIMITS_SIGN_IN_BURST", "100000"),
+            ("MAMORI_LIMITS_VALIDATE_PER_MINUTE", "100000"),
+            ("MAMORI_LIMITS_VALIDATE_BURST", "100000"),
+        ],
+    );
+    let root = srv.root_session().await;
+    let (_, _, root) = srv.enroll(&root, "root-phone").await;
+    let (s, v) = srv
+        .post("/api/v1/app-keys", Some(&root), json!({"name": "gateway"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let key = v["key"].as_str().unwrap().to_string();
+    let user = srv.new_user(&root, json!({"user": "alice"})).await;
+    let (_, secret, alice) = srv.enroll(&user, "phone").await;
+    let (s, v) = srv
+        .post("/api/v1/recovery-codes", Some(&alice), json!({}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+
+    let pid = srv.pid();
+    let start = Instant::now();
+    let mut windows = Vec::new();
+    let mut errors = Vec::new();
+    let mut latencies = Vec::new();
+    let mut requests = 0usize;
+    let mut next_window = start + window;
+    let mut round = 0u64;
+    let db_start = database_bytes(&backend, dir.path());
+    while start.elapsed() < Duration::from_secs(secs) {
+        round += 1;
+        // One round of what users and applications do, a request at a time.
+        let mut timed = |s: u16, want: &[u16], what: &str, t: Instant| {
+            latencies.push(t.elapsed());
+            requests += 1;
+            if !want.contains(&s) {
+                errors.push(format!("{what}: {s}"));
+            }
+        };
+        let t = Instant::now();
+        let (s, _) = srv.get("/api/v1/me", Some(&alice)).await;
+        timed(s, &[200], "me", t);
+        let t = Instant::now();
+        let (s, _) = srv.get("/api/v1/mfa-devices", Some(&alice)).await;
+        timed(s, &[200], "devices", t);
+        let t = Instant::now();
+        let (s, _) = srv.get("/api/v1/recovery-codes", Some(&alice)).await;
+        timed(s, &[200], "recovery status", t);
+        // A validation: the next step's code, accepted once per step, then refused as used
+        // (a failure that the acceptance of the next step clears again).
+        let c = code(&secret, (now() / 30 + 1) * 30);
+        let t = Instant::now();
+        let (s, _, _) = srv
+            .call(
+                "POST",
+                "/api/v1/validate",
+                Some(&key),
+                Some(json!({"user": "alice", "code": c})),
+            )
+            .await;
+        timed(s, &[200], "validate", t);
+        // The password step of a sign-in (a challenge; Argon2id, the costly request).
+        if round % 4 == 0 {
+            let t = Instant::now();
+            let (s, _) = srv.sign_in("alice").await;
+            timed(s, &[200], "sign-in", t);
+        }
+        // An enrollment started and abandoned (created, then deleted).
+        if round % 8 == 0 {
+            let t = Instant::now();
+            let (s, v) = srv
+                .post(
+                    "/api/v1/mfa-devices/virtual",
+                    Some(&root),
+                    json!({"name": format!("spare{round}")}),
+                )
+                .await;
+            timed(s, &[201], "create device", t);
+            if let Some(id) = v["id"].as_str() {
+                let t = Instant::now();
+                let (s, _, _) = srv
+                    .call(
+                        "DELETE",
+                        &format!("/api/v1/mfa-devices/{id}"),
+                        Some(&root),
+                        None,
+                    )
+                    .await;
+                timed(s, &[204, 200], "delete device", t);
+            }
+        }
+        // The administrator's view: audit log and users.
+        if round % 4 == 2 {
+            let t = Instant::now();
+            let (s, _) = srv.get("/api/v1/audit?limit=50", Some(&root)).await;
+            timed(s, &[200], "audit", t);
+            let t = Instant::now();
+            let (s, _) = srv.get("/api/v1/users", Some(&root)).await;
+            timed(s, &[200], "users", t);
+        }
+        // A console page.
+        if round % 4 == 1 {
+            let t = Instant::now();
+            let (s, _) = console_request(&srv, &srv.url, &alice, "/", None).await;
+            timed(s, &[200], "console", t);
+        }
+        if Instant::now() >= next_window {
+            windows.push(Window {
+                at: start.elapsed(),
+                requests,
+                p99: p99(&mut latencies),
+                files: open_files(pid),
+                rss_kib: rss_kib(pid),
+            });
+            latencies.clear();
+            requests = 0;
+            next_window += window;
+        }
+    }
+    eprintln!(
+        "soak on {}: {secs} s",
+        if backend.url().is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
+    eprintln!("  t (s)  requests  p99 (ms)  open files  RSS (MiB)");
+    for w in &windows {
+        eprintln!(
+            "  {:>5}  {:>8}  {:>8.1}  {:>10}  {:>9.1}",
+            w.at.as_secs(),
+            w.requests,
+            w.p99.as_secs_f64() * 1000.0,
+            w.files,
+            w.rss_kib as f64 / 1024.0
+        );
+    }
+    let grown = database_bytes(&backend, dir.path()).saturating_sub(db_start);
+    let total: usize = windows.iter().map(|w| w.requests).sum();
+    eprintln!(
+        "  {total} requests; the database grew {} KiB, about {:.0} MiB per day at this rate",
+        grown / 1024,
+        grown as f64 / secs as f64 * 86_400.0 / (1024.0 * 1024.0)
+    );
+    assert!(errors.is_empty(), "errors during the soak: {errors:?}");
+    assert!(windows.len() >= 2, "too short to compare windows");
+    // What must stay flat: open files (no leaked connection or file) and memory (bounded:
+    // caches and pools fill in the first window, then nothing grows without bound).
+    let first = &windows[0];
+    let last = windows.last().unwrap();
+    assert!(
+        last.files <= first.files + 16,
+        "open files grew from {} to {}",
+        first.files,
+        last.files
+    );
+    assert!(
+        last.rss_kib <= first.rss_kib * 2 + 64 * 1024,
+        "memory grew from {} KiB to {} KiB",
+        first.rss_kib,
+        last.rss_kib
+    );
+}
+
+/// The database's size on disk: the SQLite files, or PostgreSQL's `pg_database_size`.
+fn database_bytes(backend: &Backend, data_dir: &std::path::Path) -> u64 {
+    match backend.url() {
+        None => std::fs::read_dir(data_dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("mamori.db"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0),
+        Some(url) => {
+            let url = url.split('?').next().unwrap_or(url);
+            let out = std::process::Command::new("psql")
+                .arg(url)
+                .args(["-tA", "-c", "SELECT pg_database_size(current_database())"])
+                .output()
+                .expect("psql runs");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0)
+        }
+    }
+}
+
+#[tokio::test]
+async fn soak_on_sqlite() {
+    soak(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn soak_on_postgres() {
+    soak(Backend::postgres().await).await;
+}
