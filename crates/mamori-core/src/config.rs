@@ -372,6 +372,10 @@ pub struct Config {
     pub phone: PhoneConfig,
     /// How many days audit events must be kept (the security review checks that they are).
     pub audit_retention_days: u32,
+    /// Audit events older than this many days are deleted by the server's housekeeping, which
+    /// keeps the database bounded (every validation and sign-in is an event); 0 keeps them
+    /// forever. At least `audit_retention_days` (#21).
+    pub audit_prune_after_days: u32,
     /// Account recovery.
     pub recovery: RecoveryConfig,
 }
@@ -392,6 +396,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             phone: PhoneConfig::default(),
             audit_retention_days: 365,
+            audit_prune_after_days: 400,
             recovery: RecoveryConfig::default(),
         }
     }
@@ -533,6 +538,11 @@ impl Config {
         }
         env_set!(env, c.smtp.from, "MAMORI_SMTP_FROM");
         env_set!(env, c.audit_retention_days, "MAMORI_AUDIT_RETENTION_DAYS");
+        env_set!(
+            env,
+            c.audit_prune_after_days,
+            "MAMORI_AUDIT_PRUNE_AFTER_DAYS"
+        );
         env_set!(env, c.smtp.timeout_secs, "MAMORI_SMTP_TIMEOUT_SECS");
         if let Some(v) = env("MAMORI_PHONE_PROVIDER") {
             c.phone.provider = v;
@@ -597,6 +607,13 @@ impl Config {
         let bad = |m: &str| Err(Error::Config(m.to_string()));
         // #15 contacts
         crate::domain::phone::parse_region(&self.phone.default_region)?;
+        if self.audit_prune_after_days != 0
+            && self.audit_prune_after_days < self.audit_retention_days
+        {
+            return bad(
+                "audit_prune_after_days must be 0 (keep forever) or at least audit_retention_days",
+            );
+        }
         if self.limits.max_devices == 0 || self.limits.max_devices > 64 {
             return bad("limits.max_devices must be between 1 and 64");
         }
@@ -838,6 +855,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("MAMORI_LIMITS_MAX_DEVICES"), "{e}");
+        // #21: pruning sooner than the events must be kept contradicts the policy.
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_AUDIT_PRUNE_AFTER_DAYS", "30")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("audit_prune_after_days"), "{e}");
+        let c = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_AUDIT_PRUNE_AFTER_DAYS", "0")]),
+        )
+        .unwrap();
+        assert_eq!(c.audit_prune_after_days, 0);
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "no_such_key = 1\n").unwrap();

@@ -154,6 +154,10 @@ pub async fn serve(config: Config) -> Result<()> {
                 if let Err(e) = svc.sweep_pending_devices(clock.now()).await {
                     tracing::warn!(error = %e, "sweeping pending devices failed");
                 }
+                // #21: the audit log stays bounded (`audit_prune_after_days`).
+                if let Err(e) = svc.prune_audit(clock.now()).await {
+                    tracing::warn!(error = %e, "pruning old audit events failed");
+                }
                 limiter.retain_recent();
                 validate_limiter.retain_recent();
             }

@@ -55,6 +55,9 @@ pub mod kind {
     // #15 defaults
     /// An administrator without MFA was refused an administrative function.
     pub const ADMIN_WITHOUT_MFA: &str = "admin.without_mfa";
+    // #21 faults
+    /// Old audit events were deleted by the housekeeping (detail: how many, and the age).
+    pub const AUDIT_PRUNE: &str = "audit.prune";
 
     /// Kinds of [`crate::domain::appkeys`].
     pub mod appkeys {
@@ -199,6 +202,11 @@ impl<'a> Event<'a> {
     }
 }
 
+/// Events deleted per statement by [`Service::prune_audit`].
+pub const PRUNE_BATCH: i64 = 1000;
+/// Statements per [`Service::prune_audit`] call.
+pub const PRUNE_BATCHES: usize = 20;
+
 impl Service {
     /// Records an event.
     pub async fn audit(&self, now: UnixTime, meta: &RequestMeta, e: Event<'_>) -> Result<i64> {
@@ -218,8 +226,130 @@ impl Service {
             .await
     }
 
+    /// Deletes audit events older than `audit_prune_after_days` (housekeeping, on every node:
+    /// the deletions are idempotent). At most [`PRUNE_BATCH`] × [`PRUNE_BATCHES`] per call, so
+    /// a long backlog is worked off over several calls without holding the writer; one
+    /// `audit.prune` event says how many went. Returns how many were deleted.
+    pub async fn prune_audit(&self, now: UnixTime) -> Result<u64> {
+        let days = self.policy.audit_prune_after_days;
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = now.saturating_sub(i64::from(days) * 86_400);
+        let mut pruned = 0;
+        for _ in 0..PRUNE_BATCHES {
+            let n = self.store.prune_audit_before(before, PRUNE_BATCH).await?;
+            pruned += n;
+            if n < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+        if pruned > 0 {
+            let detail = format!("{pruned} events older than {days} days");
+            self.audit(
+                now,
+                &RequestMeta::default(),
+                Event {
+                    kind: kind::AUDIT_PRUNE,
+                    result: "success",
+                    account: None,
+                    actor: Some("housekeeping"),
+                    detail: Some(&detail),
+                },
+            )
+            .await?;
+        }
+        Ok(pruned)
+    }
+
     /// Reads audit events, oldest first.
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         self.store.list_audit(filter).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::AuditFilter;
+
+    /// A service on a scratch SQLite file (the directory lives as long as the returned guard).
+    async fn service(prune_after_days: u32) -> (Service, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let mut rng = rand::rngs::OsRng;
+        let mut config = crate::config::Config::default();
+        config.password.argon2_m_kib = 64;
+        config.password.argon2_t = 1;
+        config.audit_prune_after_days = prune_after_days;
+        let svc = Service::new(
+            store,
+            crate::keys::ServerKey::generate(&mut rng),
+            crate::domain::Policy::from_config(&config, "http://127.0.0.1".into()),
+            &mut rng,
+        )
+        .await
+        .unwrap();
+        (svc, dir)
+    }
+
+    async fn event_at(svc: &Service, at: UnixTime) {
+        svc.audit(
+            at,
+            &RequestMeta::default(),
+            Event {
+                kind: kind::SIGN_IN_PASSWORD,
+                result: "success",
+                account: Some("alice"),
+                actor: None,
+                detail: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn kinds(svc: &Service) -> Vec<(UnixTime, String)> {
+        svc.audit_events(&AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.event.at, r.event.kind))
+        .collect()
+    }
+
+    /// Events older than the configured age go, in bounded batches, with one `audit.prune`
+    /// event saying how many; younger ones stay; 0 keeps everything.
+    #[tokio::test]
+    async fn old_events_are_pruned_and_the_pruning_is_audited() {
+        const DAY: i64 = 86_400;
+        let now = 1_000 * DAY;
+        let (svc, _dir) = service(400).await;
+        let old = usize::try_from(PRUNE_BATCH).unwrap() + 5;
+        for i in 0..old {
+            event_at(&svc, now - 401 * DAY - i64::try_from(i).unwrap()).await;
+        }
+        event_at(&svc, now - 399 * DAY).await;
+        assert_eq!(svc.prune_audit(now).await.unwrap(), old as u64);
+        let left = kinds(&svc).await;
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(
+            left[0],
+            (now - 399 * DAY, kind::SIGN_IN_PASSWORD.to_string())
+        );
+        assert_eq!(left[1], (now, kind::AUDIT_PRUNE.to_string()));
+        // Nothing more to prune: no further event.
+        assert_eq!(svc.prune_audit(now).await.unwrap(), 0);
+        assert_eq!(kinds(&svc).await.len(), 2);
+
+        let (keep, _keep_dir) = service(0).await;
+        event_at(&keep, 1).await;
+        assert_eq!(keep.prune_audit(now).await.unwrap(), 0);
+        assert_eq!(kinds(&keep).await.len(), 1);
     }
 }

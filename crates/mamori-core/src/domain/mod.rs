@@ -114,6 +114,8 @@ pub struct Policy {
     pub phone_gateway: Option<String>,
     /// How many days audit events must be kept.
     pub audit_retention_days: u32,
+    /// Audit events older than this many days are pruned (0: never).
+    pub audit_prune_after_days: u32,
     /// Who may sign in with alternative factors.
     pub alternative_factors: AlternativeFactors,
     /// Language of emails.
@@ -142,6 +144,7 @@ impl Policy {
                 other => Some(other.to_string()),
             },
             audit_retention_days: c.audit_retention_days,
+            audit_prune_after_days: c.audit_prune_after_days,
             alternative_factors: c.recovery.alternative_factors,
             mail_language: c.recovery.default_language,
             recovery_wait_secs: c.recovery.waiting_period(),

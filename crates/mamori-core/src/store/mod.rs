@@ -574,6 +574,9 @@ pub trait Store:
     async fn insert_audit(&self, e: &NewAuditEvent) -> Result<i64>;
     /// Reads audit events, oldest first.
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// Deletes at most `limit` of the oldest events recorded before `before`; returns how many.
+    /// Bounded, so that pruning a long backlog never holds the writer for long.
+    async fn prune_audit_before(&self, before: UnixTime, limit: i64) -> Result<u64>;
     /// How many events of `kind` with `result` the account `account` (its name) has at or after
     /// `since`, and the time of the oldest of them: per-account limits that need the history,
     /// such as recovery sign-in starts per hour.

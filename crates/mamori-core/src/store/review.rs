@@ -130,6 +130,23 @@ mod tests {
         assert_eq!(used.get("app:vpn"), Some(&350));
         assert_eq!(used.get("app:ssh"), Some(&120));
         assert_eq!(s.oldest_audit_event().await.unwrap(), Some(100));
+
+        // #21 pruning: oldest first, bounded by the limit, never the events at or after `before`.
+        // The first two by id before 250 are at 100 and 200; 150 and 120 (later ids) remain.
+        assert_eq!(s.prune_audit_before(250, 2).await.unwrap(), 2);
+        assert_eq!(s.oldest_audit_event().await.unwrap(), Some(120));
+        assert_eq!(s.prune_audit_before(250, 100).await.unwrap(), 2);
+        assert_eq!(s.oldest_audit_event().await.unwrap(), Some(250));
+        assert_eq!(s.prune_audit_before(250, 100).await.unwrap(), 0);
+        let left = s
+            .list_audit(&crate::store::AuditFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 4);
+        assert!(left.iter().all(|r| r.event.at >= 250));
     }
 
     #[tokio::test]

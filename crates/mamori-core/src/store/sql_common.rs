@@ -1022,6 +1022,20 @@ impl Store for This {
         Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 
+    async fn prune_audit_before(&self, before: UnixTime, limit: i64) -> Result<u64> {
+        // Ids grow with time, so the oldest events are the first ids: the subquery walks the
+        // primary key from its start and stops after `limit` matches.
+        let r = sqlx::query(
+            "DELETE FROM audit WHERE id IN \
+             (SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE id > $1");
         let mut n = 1;

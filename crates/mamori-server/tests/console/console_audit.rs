@@ -37,6 +37,7 @@ async fn service(dir: &std::path::Path) -> Service {
         },
         phone_gateway: None,
         audit_retention_days: 365,
+        audit_prune_after_days: 400,
         alternative_factors: mamori_server::config::AlternativeFactors::VerifiedContacts,
         mail_language: mamori_server::config::MailLanguage::En,
         recovery_wait_secs: 0,
