@@ -27,6 +27,9 @@ pub struct PgStore {
 
 type This = PgStore;
 
+/// How long a request waits for a database connection (see [`PgStore::connect`]).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl PgStore {
     /// Connects and runs the migrations (sqlx serialises concurrent migrators with an advisory
     /// lock, so several nodes may start at once).
@@ -34,10 +37,13 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            // Below the default request timeout (10 s): while the database is down, sqlx
+            // retries connecting until this deadline, and the request must get its honest 503
+            // (`StoreError::is_unavailable`) before the generic 408 (#21, docs/reliability.md).
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // No ping before every statement (a network round trip each, a third of a
             // validation's round trips). A connection broken by a database restart fails its
-            // next statement, which answers 500 once, and sqlx then drops that connection.
+            // next statement, which answers 503 once, and sqlx then drops that connection.
             .test_before_acquire(false)
             .connect_with(opts)
             .await?;

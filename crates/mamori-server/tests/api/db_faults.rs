@@ -2,6 +2,7 @@
 //! answered (200, or 503 `unavailable` with `Retry-After`: never a 500, never a hang), and the
 //! server serves again by itself once the database is back. docs/reliability.md.
 
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -169,4 +170,131 @@ async fn a_full_disk_refuses_writes_and_keeps_reads_and_data() {
         .expect("sqlite3 runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
     drop(srv);
+}
+
+/// A PostgreSQL cluster of the test's own (initdb in a scratch directory, run as the
+/// `postgres` user on a free port), so that the test can restart it without touching the
+/// suite's shared server. Stopped and removed when dropped.
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+impl OwnPostgres {
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{PG_BIN}/pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    fn start(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        assert!(
+            self.pg_ctl(&["-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"]),
+            "pg_ctl start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn create() -> OwnPostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let chown = Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success(), "chown to postgres (the tests run as root)");
+        let init = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{PG_BIN}/initdb"))
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args(["-A", "trust", "-U", "postgres"])
+            .output()
+            .expect("initdb runs");
+        assert!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let pg = OwnPostgres {
+            dir,
+            port: mamori_testkit::process::free_port(),
+        };
+        pg.start();
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    }
+}
+
+/// PostgreSQL stops and starts again: during the outage every request is answered within the
+/// request timeout with 503 and `Retry-After` (never 500, never a hang: the pool's acquire
+/// timeout is below the request timeout), and service resumes by itself within moments of the
+/// database's return, without restarting mamori.
+#[tokio::test]
+async fn a_database_restart_is_answered_and_recovered() {
+    let pg = OwnPostgres::create();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), Some(&pg.url()), &[]);
+    let root = srv.root_session().await;
+    let (_, _, root) = srv.enroll(&root, "root-phone").await;
+
+    let stop = Instant::now();
+    assert!(pg.pg_ctl(&["-m", "fast", "-w", "stop"]), "pg_ctl stop");
+    let mut answers = HashMap::new();
+    // While the database is down (3 s): answered, honestly, within the request timeout (10 s).
+    while stop.elapsed() < Duration::from_secs(3) {
+        let t = Instant::now();
+        let (s, headers, v) = srv.call("GET", "/api/v1/me", Some(&root), None).await;
+        assert!(t.elapsed() < Duration::from_secs(10), "a request hung");
+        match s {
+            503 => {
+                assert_eq!(v["error"]["code"], "unavailable", "{v}");
+                assert!(headers.get("retry-after").is_some(), "{headers:?}");
+            }
+            other => panic!("answered {other} while the database was down: {v}"),
+        }
+        *answers.entry(s).or_insert(0) += 1;
+    }
+    pg.start();
+    let back = Instant::now();
+    let mut ok_in_a_row = 0;
+    while ok_in_a_row < 10 {
+        assert!(
+            back.elapsed() < Duration::from_secs(20),
+            "no recovery 20 s after the database returned"
+        );
+        let (s, _, v) = srv.call("GET", "/api/v1/me", Some(&root), None).await;
+        match s {
+            200 => ok_in_a_row += 1,
+            503 => ok_in_a_row = 0,
+            other => panic!("answered {other} after the database returned: {v}"),
+        }
+    }
+    eprintln!(
+        "database down 3 s: answers {answers:?}; recovered {:?} after it returned",
+        back.elapsed()
+    );
 }
