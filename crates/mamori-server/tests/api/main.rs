@@ -22,5 +22,6 @@ mod recovery_contacts;
 mod recovery_signin;
 mod review_http;
 mod sync_api;
+mod tls;
 mod tokens_api;
 mod webauthn_api;
