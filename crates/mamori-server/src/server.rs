@@ -146,7 +146,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 let line = info.describe();
                 let _ = writeln!(out, "tls: {line}");
                 tracing::info!(serial = %info.serial, "tls: {line}");
-                if info.not_after <= time::OffsetDateTime::now_utc() {
+                if info.not_after.unix_timestamp() <= clock.now() {
                     let w = "the TLS certificate has expired: clients will refuse it";
                     let _ = writeln!(out, "WARNING: {w}");
                     tracing::warn!("{w}");
