@@ -341,6 +341,50 @@ impl Default for PasswordConfig {
     }
 }
 
+/// Built-in HTTPS from certificate files (`[tls]`, docs/server.md "HTTPS"). Off while both
+/// files are unset; then a TLS-terminating proxy is expected in front.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate first, then its intermediate certificates.
+    pub cert_file: Option<PathBuf>,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// `max-age` of the `Strict-Transport-Security` header sent with TLS on; 0 sends none.
+    pub hsts_max_age_secs: u64,
+    /// How often, in seconds, the files' modification times are checked for a renewed
+    /// certificate (SIGHUP reloads at once).
+    pub reload_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: None,
+            key_file: None,
+            // One year: what HSTS preload lists ask for.
+            hsts_max_age_secs: 31_536_000,
+            reload_secs: 10,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The certificate and key files, when TLS is configured (validation makes sure both or
+    /// neither are set).
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        }
+    }
+
+    /// Whether the server itself speaks HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.files().is_some()
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -378,6 +422,8 @@ pub struct Config {
     pub audit_prune_after_days: u32,
     /// Account recovery.
     pub recovery: RecoveryConfig,
+    /// Built-in HTTPS.
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -398,6 +444,7 @@ impl Default for Config {
             audit_retention_days: 365,
             audit_prune_after_days: 400,
             recovery: RecoveryConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -576,6 +623,15 @@ impl Config {
         if let Some(v) = parse_env(env, "MAMORI_RECOVERY_WAITING_PERIOD_SECS")? {
             c.recovery.waiting_period_secs = Some(v);
         }
+        // Empty unsets, so an environment can turn off TLS configured in the file.
+        if let Some(v) = env("MAMORI_TLS_CERT_FILE") {
+            c.tls.cert_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = env("MAMORI_TLS_KEY_FILE") {
+            c.tls.key_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        env_set!(env, c.tls.hsts_max_age_secs, "MAMORI_TLS_HSTS_MAX_AGE_SECS");
+        env_set!(env, c.tls.reload_secs, "MAMORI_TLS_RELOAD_SECS");
         if let Some(v) = overrides.listen {
             c.listen = v;
         }
@@ -655,6 +711,28 @@ impl Config {
         if self.service_name.trim().is_empty() || self.service_name.contains(':') {
             return bad("service_name must be non-empty and contain no ':'");
         }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => {
+                return bad("tls.cert_file is set but tls.key_file is not: set both or neither")
+            }
+            (None, Some(_)) => {
+                return bad("tls.key_file is set but tls.cert_file is not: set both or neither")
+            }
+            _ => {}
+        }
+        if !(1..=86_400).contains(&self.tls.reload_secs) {
+            return bad("tls.reload_secs must be between 1 and 86400");
+        }
+        // Refused rather than warned about: with an http:// public URL, security keys would be
+        // bound to an origin nobody reaches, cookies would lose `Secure` and every link printed
+        // would point at a port that only speaks TLS.
+        if let Some(u) = &self.public_url {
+            if self.tls.enabled() && !u.trim().to_ascii_lowercase().starts_with("https://") {
+                return Err(Error::Config(format!(
+                    "public_url must start with https:// when [tls] cert_file and key_file are set, not {u:?}"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -696,12 +774,13 @@ impl Config {
     /// `http://localhost:PORT` on a loopback address — a browser treats `localhost` as a
     /// secure context and accepts it as a WebAuthn relying-party id, which an IP address can
     /// never be, so security keys work with the README's command — and `http://ADDR:PORT`
-    /// otherwise (docs/server.md).
+    /// otherwise (docs/server.md); `https://` instead when the server speaks TLS (`[tls]`).
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.enabled() { "https" } else { "http" };
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
-            None if bound.ip().is_loopback() => format!("http://localhost:{}", bound.port()),
-            None => format!("http://{bound}"),
+            None if bound.ip().is_loopback() => format!("{scheme}://localhost:{}", bound.port()),
+            None => format!("{scheme}://{bound}"),
         }
     }
 }
@@ -963,5 +1042,60 @@ mod tests {
                 .contains("MAMORI_RECOVERY_ALTERNATIVE_FACTORS"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_an_https_public_url() {
+        let c = Config::load_with(&Overrides::default(), &env_of(&[])).unwrap();
+        assert!(!c.tls.enabled());
+        assert_eq!(c.tls.hsts_max_age_secs, 31_536_000);
+        assert_eq!(c.tls.reload_secs, 10);
+        let both = [
+            ("MAMORI_TLS_CERT_FILE", "/etc/mamori/cert.pem"),
+            ("MAMORI_TLS_KEY_FILE", "/etc/mamori/key.pem"),
+            ("MAMORI_TLS_HSTS_MAX_AGE_SECS", "0"),
+            ("MAMORI_TLS_RELOAD_SECS", "2"),
+        ];
+        let c = Config::load_with(&Overrides::default(), &env_of(&both)).unwrap();
+        assert!(c.tls.enabled());
+        assert_eq!(c.tls.hsts_max_age_secs, 0);
+        assert_eq!(c.tls.reload_secs, 2);
+        // The default public URL follows the scheme the server speaks.
+        assert_eq!(
+            c.public_url_for("127.0.0.1:8443".parse().unwrap()),
+            "https://localhost:8443"
+        );
+        assert_eq!(
+            c.public_url_for("192.0.2.7:8443".parse().unwrap()),
+            "https://192.0.2.7:8443"
+        );
+        for (pair, missing) in [(&both[..1], "tls.key_file"), (&both[1..2], "tls.cert_file")] {
+            let e = Config::load_with(&Overrides::default(), &env_of(pair)).unwrap_err();
+            assert!(e.to_string().contains(missing), "{e}");
+        }
+        let mut with_http = both.to_vec();
+        with_http.push(("MAMORI_PUBLIC_URL", "http://mfa.example.com"));
+        let e = Config::load_with(&Overrides::default(), &env_of(&with_http)).unwrap_err();
+        assert!(e.to_string().contains("https://"), "{e}");
+        let mut zero = both.to_vec();
+        zero.push(("MAMORI_TLS_RELOAD_SECS", "0"));
+        zero.remove(3);
+        let e = Config::load_with(&Overrides::default(), &env_of(&zero)).unwrap_err();
+        assert!(e.to_string().contains("reload_secs"), "{e}");
+        // An empty variable turns TLS from the file off again.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n").unwrap();
+        let o = Overrides {
+            config_file: Some(f),
+            ..Default::default()
+        };
+        assert!(Config::load_with(&o, &env_of(&[])).unwrap().tls.enabled());
+        let c = Config::load_with(
+            &o,
+            &env_of(&[("MAMORI_TLS_CERT_FILE", ""), ("MAMORI_TLS_KEY_FILE", "")]),
+        )
+        .unwrap();
+        assert!(!c.tls.enabled());
     }
 }

@@ -80,14 +80,27 @@ async fn shutdown_signal() {
 
 /// Runs the server until SIGTERM/Ctrl-C. Prints on standard output (on first start) the root
 /// setup link, then the public URL, the origin security keys are bound to (with a warning when
-/// browsers cannot register keys there), what email and phone delivery do, and `listening on
-/// http://ADDR`; records the public URL
+/// browsers cannot register keys there), what email and phone delivery do, the certificate
+/// served with `[tls]`, and `listening on http://ADDR` (`https://` with TLS); records the public URL
 /// in the data directory for the admin command line.
 pub async fn serve(config: Config) -> Result<()> {
     // Before the first hash (the service's dummy hash is made while opening it).
     if !crate::domain::password::set_concurrency(config.limits.password_hash_concurrency) {
         tracing::warn!("the password hashing bound was already set in this process");
     }
+    // #22: bad certificate files refuse start-up before anything else happens, with one line
+    // naming the file.
+    let certs = match config.tls.files() {
+        Some((cert, key)) => Some(Arc::new(
+            crate::http::tls::Certificates::open(cert, key)
+                .map_err(|e| Error::Config(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let acceptor = match &certs {
+        Some(c) => Some(c.acceptor().map_err(|e| Error::Config(e.to_string()))?),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -127,7 +140,23 @@ pub async fn serve(config: Config) -> Result<()> {
     for line in crate::domain::delivery::startup_lines(&config) {
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(out, "listening on http://{bound}");
+    let scheme = match &certs {
+        Some(c) => {
+            if let Some(info) = c.info() {
+                let line = info.describe();
+                let _ = writeln!(out, "tls: {line}");
+                tracing::info!(serial = %info.serial, "tls: {line}");
+                if info.not_after.unix_timestamp() <= clock.now() {
+                    let w = "the TLS certificate has expired: clients will refuse it";
+                    let _ = writeln!(out, "WARNING: {w}");
+                    tracing::warn!("{w}");
+                }
+            }
+            "https"
+        }
+        None => "http",
+    };
+    let _ = writeln!(out, "listening on {scheme}://{bound}");
     let _ = out.flush();
     tracing::info!(%bound, backend = svc.backend_name(), "listening");
 
@@ -163,8 +192,26 @@ pub async fn serve(config: Config) -> Result<()> {
             }
         }
     });
-    let app = app(state, &config.limits);
-    crate::http::conn::serve(listener, app, &config.limits, shutdown_signal()).await;
+    let mut app = app(state, &config.limits);
+    let reloader = certs
+        .as_ref()
+        .map(|c| c.spawn_reloader(Duration::from_secs(config.tls.reload_secs.max(1))));
+    if certs.is_some() && config.tls.hsts_max_age_secs > 0 {
+        // On every response, errors included: a browser that saw it once never again tries
+        // plain HTTP for this host, so a network attacker cannot strip TLS.
+        if let Ok(v) =
+            axum::http::HeaderValue::try_from(format!("max-age={}", config.tls.hsts_max_age_secs))
+        {
+            app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+                axum::http::header::STRICT_TRANSPORT_SECURITY,
+                v,
+            ));
+        }
+    }
+    crate::http::conn::serve(listener, app, &config.limits, acceptor, shutdown_signal()).await;
+    if let Some(r) = reloader {
+        r.abort();
+    }
     housekeeping.abort();
     svc.close().await;
     tracing::info!("stopped");

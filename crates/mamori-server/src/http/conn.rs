@@ -10,6 +10,8 @@
 //! - a connection on which no byte moved in either direction for `idle_timeout_secs` (checked
 //!   every half of it) is closed: stalled uploads after the request timeout answered, clients
 //!   that stop reading;
+//! - with TLS (`[tls]`, `http/tls.rs`), the handshake must end within `header_read_timeout_secs`
+//!   too, and the idle check counts the encrypted bytes, so both limits hold as for plain HTTP;
 //! - on shutdown, connections finish their request in flight and close (those still open a
 //!   request timeout later are dropped).
 
@@ -29,6 +31,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Limits;
@@ -108,12 +111,13 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then waits for the connections to
-/// finish their requests in flight.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` completes, then
+/// waits for the connections to finish their requests in flight.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -128,6 +132,8 @@ pub async fn serve(
     let shared = Shared {
         app,
         http: Arc::new(http),
+        tls,
+        handshake: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
         idle: Duration::from_secs(limits.idle_timeout_secs.max(1)),
         stop: stop_rx,
         close: close_rx,
@@ -179,6 +185,10 @@ struct Shared {
     app: Router,
     /// HTTP/1 settings (header read timeout, keep-alive).
     http: Arc<hyper::server::conn::http1::Builder>,
+    /// The TLS acceptor, when the server speaks HTTPS itself.
+    tls: Option<TlsAcceptor>,
+    /// How long a TLS handshake may take (the header read timeout).
+    handshake: Duration,
     /// How long a connection may stay without progress.
     idle: Duration,
     /// Becomes `true` when the server stops.
@@ -194,18 +204,40 @@ async fn serve_one(
     permit: OwnedSemaphorePermit,
     shared: Shared,
 ) {
+    let progress = Arc::new(AtomicU64::new(0));
+    let counted = Counted {
+        inner: stream,
+        progress: progress.clone(),
+    };
+    match shared.tls.clone() {
+        None => drive(TokioIo::new(counted), addr, progress, shared).await,
+        Some(acceptor) => {
+            // A client that connects and never completes the handshake holds a permit just
+            // as one that never sends its header does: the same bound.
+            match tokio::time::timeout(shared.handshake, acceptor.accept(counted)).await {
+                Ok(Ok(tls)) => drive(TokioIo::new(tls), addr, progress, shared).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+            }
+        }
+    }
+    drop(permit);
+}
+
+/// Runs HTTP/1.1 on one (plain or TLS) connection until it ends, is idle for too long, or
+/// the server stops.
+async fn drive<I>(io: TokioIo<I>, addr: SocketAddr, progress: Arc<AtomicU64>, shared: Shared)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Shared {
         app,
         http,
         idle,
         mut stop,
         close,
+        ..
     } = shared;
-    let progress = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Counted {
-        inner: stream,
-        progress: progress.clone(),
-    });
     let svc = app.map_request(move |mut req: axum::http::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(addr));
         req
@@ -248,6 +280,5 @@ async fn serve_one(
             }
         }
     }
-    drop(permit);
     drop(close);
 }

@@ -25,6 +25,7 @@ pub mod preferences;
 pub mod recovery;
 mod review;
 pub mod sync;
+pub mod tls;
 pub mod tokens;
 pub mod webauthn;
 

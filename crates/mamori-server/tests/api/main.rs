@@ -25,5 +25,6 @@ mod recovery_signin;
 mod review_http;
 mod soak;
 mod sync_api;
+mod tls;
 mod tokens_api;
 mod webauthn_api;

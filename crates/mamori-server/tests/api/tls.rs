@@ -1,0 +1,355 @@
+//! #22: HTTPS from certificate files, over real TLS on loopback with certificates made here
+//! (rcgen): served with HSTS and `Secure` cookies, refused in plain HTTP, renewed on disk and
+//! picked up without a restart (by polling and on SIGHUP), a broken renewal ignored, bad
+//! files refused at start with the file named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SerialNumber};
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::json;
+
+use super::common::*;
+
+struct Ca {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+fn ca() -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "mamori test CA");
+    let cert = p.self_signed(&key).unwrap();
+    Ca { cert, key }
+}
+
+/// A leaf for `localhost` and 127.0.0.1 (plus `extra`): (chain PEM, key PEM, leaf DER).
+fn leaf(ca: &Ca, serial: u64, extra: &[&str]) -> (String, String, Vec<u8>) {
+    let key = KeyPair::generate().unwrap();
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    names.extend(extra.iter().map(|s| s.to_string()));
+    let mut p = CertificateParams::new(names).unwrap();
+    p.serial_number = Some(SerialNumber::from(serial));
+    p.distinguished_name
+        .push(DnType::CommonName, format!("mamori test {serial}"));
+    let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    // The chain as a CA hands it out: leaf first, then the issuer.
+    let chain = format!("{}{}", cert.pem(), ca.cert.pem());
+    (chain, key.serialize_pem(), cert.der().to_vec())
+}
+
+/// Replaces a file the way renewal tools do (write aside, rename over).
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn write_pair(dir: &Path, chain: &str, key: &str) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    replace(&c, chain);
+    replace(&k, key);
+    (c, k)
+}
+
+fn https_client(ca: &Ca) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert.pem().as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn start(data: &Path, cert: &Path, key: &Path, reload_secs: &str) -> Server {
+    let srv = Server::start(
+        data,
+        None,
+        &[
+            ("MAMORI_TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("MAMORI_TLS_KEY_FILE", key.to_str().unwrap()),
+            ("MAMORI_TLS_RELOAD_SECS", reload_secs),
+        ],
+    );
+    assert!(srv.url.starts_with("https://127.0.0.1:"), "{}", srv.url);
+    srv
+}
+
+fn port(srv: &Server) -> u16 {
+    srv.url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The certificate a fresh TLS connection is served (checked against the test CA), and the
+/// negotiated ALPN protocol.
+async fn peer_cert(port: u16, ca: &Ca) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca.cert.der().to_vec()))
+        .unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (_, conn) = tls.get_ref();
+    (
+        conn.peer_certificates().unwrap()[0].to_vec(),
+        conn.alpn_protocol().map(|p| p.to_vec()),
+    )
+}
+
+/// Waits (15 s) until new connections are served `want`.
+async fn wait_served(port: u16, ca: &Ca, want: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if peer_cert(port, ca).await.0 == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn log_of(srv: &Server) -> String {
+    std::fs::read_to_string(srv.data_dir.join("server.log")).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn serves_https_with_hsts_and_secure_cookies_and_refuses_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let (chain, key, der) = leaf(&ca, 1, &[]);
+    let (c, k) = write_pair(&dir.path().join("tls"), &chain, &key);
+    let mut srv = start(&dir.path().join("data"), &c, &k, "10");
+    srv.client = https_client(&ca);
+
+    let (s, h, _) = srv.call("GET", "/healthz", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(h["strict-transport-security"], "max-age=31536000");
+    let (served, alpn) = peer_cert(port(&srv), &ca).await;
+    assert_eq!(served, der);
+    // HTTP/1.1 only: the accept loop does not speak h2.
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+
+    // Signing in works over HTTPS, and the session cookie is `Secure` (public URL https).
+    let (s, v) = srv
+        .post(
+            "/api/v1/setup",
+            None,
+            json!({"token": srv.setup_token(), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, h, v) = srv
+        .call(
+            "POST",
+            "/api/v1/sign-in",
+            None,
+            Some(json!({"user": "root", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let cookie = h["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(h.contains_key("strict-transport-security"));
+    assert!(srv
+        .setup_link
+        .as_deref()
+        .unwrap()
+        .starts_with("https://localhost:"));
+
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{}/healthz", port(&srv)))
+        .send()
+        .await;
+    match plain {
+        Err(_) => {}
+        Ok(r) => assert!(!r.status().is_success(), "{}", r.status()),
+    }
+
+    // The real counterpart: curl trusting the test CA.
+    if Command::new("curl").arg("--version").output().is_ok() {
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&ca_file)
+            .arg(format!("{}/healthz", srv.url))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{out:?}");
+    }
+    assert!(log_of(&srv).contains("tls: serving certificate for"));
+    assert!(srv.stop());
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let (chain, key, der1) = leaf(&ca, 1, &[]);
+    let tls_dir = dir.path().join("tls");
+    let (c, k) = write_pair(&tls_dir, &chain, &key);
+    let mut srv = start(&dir.path().join("data"), &c, &k, "1");
+    srv.client = https_client(&ca);
+    assert_eq!(peer_cert(port(&srv), &ca).await.0, der1);
+
+    // Renewed on disk: another serial and name, another key.
+    let (chain2, key2, der2) = leaf(&ca, 2, &["renewed.test"]);
+    write_pair(&tls_dir, &chain2, &key2);
+    wait_served(port(&srv), &ca, &der2).await;
+    let (s, _, _) = srv.call("GET", "/healthz", None, None).await;
+    assert_eq!(s, 200);
+
+    // A broken renewal: the previous certificate stays, with a warning that quotes no key.
+    replace(&c, "not a certificate\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !log_of(&srv).contains("reloading the certificate failed") {
+        assert!(Instant::now() < deadline, "no warning: {}", log_of(&srv));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(peer_cert(port(&srv), &ca).await.0, der2);
+    // A certificate that does not match the key on disk is refused too.
+    let (chain3, _, _) = leaf(&ca, 3, &[]);
+    replace(&c, &chain3);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(peer_cert(port(&srv), &ca).await.0, der2);
+    let log = log_of(&srv);
+    assert!(log.contains("does not belong"), "{log}");
+    assert!(!log.contains("PRIVATE KEY"), "{log}");
+    let key_body = key2.lines().nth(1).unwrap();
+    assert!(!log.contains(key_body), "{log}");
+    assert!(srv.stop());
+}
+
+#[tokio::test]
+async fn sighup_reloads_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let (chain, key, der1) = leaf(&ca, 1, &[]);
+    let tls_dir = dir.path().join("tls");
+    let (c, k) = write_pair(&tls_dir, &chain, &key);
+    // Polling an hour apart: only the signal can explain a reload within the test.
+    let mut srv = start(&dir.path().join("data"), &c, &k, "3600");
+    assert_eq!(peer_cert(port(&srv), &ca).await.0, der1);
+    let (chain2, key2, der2) = leaf(&ca, 2, &[]);
+    write_pair(&tls_dir, &chain2, &key2);
+    let st = Command::new("kill")
+        .arg("-HUP")
+        .arg(srv.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_served(port(&srv), &ca, &der2).await;
+    // SIGHUP reloads; it does not stop the server.
+    assert!(srv.stop());
+}
+
+/// Runs `serve` expecting it to refuse to start: returns its standard error.
+fn refused(data: &Path, env: &[(&str, &str)]) -> String {
+    let binary = Path::new(env!("CARGO_BIN_EXE_mamori-server"));
+    let mut cmd = mamori_testkit::process::serve_command(binary, "127.0.0.1:0", data);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(!status.success());
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started with {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    err
+}
+
+#[test]
+fn bad_files_refuse_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ca = ca();
+    let (chain_a, _key_a, _) = leaf(&ca, 1, &[]);
+    let (_, key_b, _) = leaf(&ca, 2, &[]);
+    let (c, k) = write_pair(&dir.path().join("tls"), &chain_a, &key_b);
+    let (cs, ks) = (c.to_str().unwrap(), k.to_str().unwrap());
+
+    let err = refused(
+        &data,
+        &[("MAMORI_TLS_CERT_FILE", cs), ("MAMORI_TLS_KEY_FILE", ks)],
+    );
+    assert!(err.contains(ks) && err.contains("does not belong"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let es = empty.to_str().unwrap();
+    let err = refused(
+        &data,
+        &[("MAMORI_TLS_CERT_FILE", es), ("MAMORI_TLS_KEY_FILE", ks)],
+    );
+    assert!(err.contains("tls.cert_file") && err.contains(es), "{err}");
+
+    // The certificate given as the key.
+    let err = refused(
+        &data,
+        &[("MAMORI_TLS_CERT_FILE", cs), ("MAMORI_TLS_KEY_FILE", cs)],
+    );
+    assert!(err.contains("no PEM private key"), "{err}");
+
+    let missing = dir.path().join("missing.pem");
+    let ms = missing.to_str().unwrap();
+    let err = refused(
+        &data,
+        &[("MAMORI_TLS_CERT_FILE", cs), ("MAMORI_TLS_KEY_FILE", ms)],
+    );
+    assert!(err.contains("tls.key_file") && err.contains(ms), "{err}");
+
+    let err = refused(&data, &[("MAMORI_TLS_CERT_FILE", cs)]);
+    assert!(err.contains("tls.key_file"), "{err}");
+
+    let err = refused(
+        &data,
+        &[
+            ("MAMORI_TLS_CERT_FILE", cs),
+            ("MAMORI_TLS_KEY_FILE", ks),
+            ("MAMORI_PUBLIC_URL", "http://mfa.example.com"),
+        ],
+    );
+    assert!(err.contains("public_url"), "{err}");
+}
