@@ -84,6 +84,40 @@ impl SqliteStore {
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+
+    /// `VACUUM INTO` a new file: one read transaction on a reader connection, so the copy is a
+    /// consistent snapshot while the writer goes on (WAL), and it is compacted.
+    async fn backup_file(&self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let text = path.to_str().ok_or_else(|| {
+            Error::InvalidInput(format!("{}: the path must be UTF-8", path.display()))
+        })?;
+        // Created here, exclusively and private, rather than by SQLite: an existing file is
+        // refused without a race, and the copy is never readable by others (SQLite accepts an
+        // empty file as the target of VACUUM INTO).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Conflict(format!(
+                    "{} already exists: choose a new file name",
+                    path.display()
+                )),
+                _ => Error::InvalidInput(format!("cannot create {}: {e}", path.display())),
+            })?;
+        let copied = sqlx::query("VACUUM INTO $1")
+            .bind(text)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = copied {
+            // Leave no partial copy that could later be mistaken for a backup.
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+        Ok(())
+    }
 }
 
 include!("sql_common.rs");
