@@ -134,6 +134,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn backup_into_copies_the_database_and_never_overwrites() {
+        use crate::store::Store;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        store.meta_init("k", b"v").await.unwrap();
+        let copy = dir.path().join("copy.db");
+        store.backup_into(&copy).await.unwrap();
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let before = std::fs::read(&copy).unwrap();
+        let again = store.backup_into(&copy).await.unwrap_err();
+        assert!(matches!(again, crate::error::Error::Conflict(_)), "{again}");
+        assert!(std::fs::read(&copy).unwrap() == before);
+        let back = super::SqliteStore::open(&copy).await.unwrap();
+        assert_eq!(
+            back.meta_get("k").await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+    }
+
+    #[tokio::test]
     async fn store_suite_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         let store = super::SqliteStore::open(&dir.path().join("t.db"))
