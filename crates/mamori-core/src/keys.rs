@@ -103,6 +103,35 @@ impl ServerKey {
         Ok(ServerKey::from_bytes(bytes))
     }
 
+    /// Writes the key to a new file `path` (mode 0600, exclusively: an existing file is never
+    /// overwritten), for a backup of the key next to a backup of the database.
+    pub fn write_new(&self, path: &Path) -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Conflict(format!(
+                    "{} already exists: choose a new file name",
+                    path.display()
+                )),
+                _ => Error::Key(format!("cannot create {}: {e}", path.display())),
+            })?;
+        f.write_all(self.key.as_slice())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::Key(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// Whether two keys are the same (compared in constant time: they are secrets).
+    pub fn same_as(&self, other: &ServerKey) -> bool {
+        let mut diff = 0u8;
+        for (a, b) in self.key.iter().zip(other.key.iter()) {
+            diff |= a ^ b;
+        }
+        diff == 0
+    }
+
     /// The key file path for a data directory.
     pub fn path_in(dir: &Path) -> PathBuf {
         dir.join(KEY_FILE)

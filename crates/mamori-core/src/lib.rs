@@ -16,6 +16,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -26,5 +26,5 @@ pub mod web;
 
 #[doc(hidden)]
 pub use mamori_core::testing;
-pub use mamori_core::{clock, config, domain, error, keys, store};
+pub use mamori_core::{backup, clock, config, domain, error, keys, store};
 pub use mamori_core::{Error, Result};

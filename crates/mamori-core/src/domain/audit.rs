@@ -59,6 +59,13 @@ pub mod kind {
     /// Old audit events were deleted by the housekeeping (detail: how many, and the age).
     pub const AUDIT_PRUNE: &str = "audit.prune";
 
+    /// Kinds of [`crate::domain::backup`].
+    pub mod backup {
+        /// An administrator copied the database (and the server key, unless left out) to a
+        /// file; detail names the file.
+        pub const BACKUP: &str = "admin.backup";
+    }
+
     /// Kinds of [`crate::domain::appkeys`].
     pub mod appkeys {
         /// An application key was revoked (or the revocation was refused:

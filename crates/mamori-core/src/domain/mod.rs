@@ -44,6 +44,7 @@ use crate::store::Store;
 pub mod accounts;
 pub mod appkeys;
 pub mod audit;
+pub mod backup;
 pub mod console_support;
 pub mod contacts;
 pub mod delivery;
@@ -225,6 +226,22 @@ impl std::fmt::Debug for Service {
 
 const KEY_CHECK: &str = "server_key_check";
 
+/// Checks that `key` is the key this database's secrets were sealed with, by opening the
+/// marker sealed on the database's first use; reads only (a restore checks a copy with it
+/// before putting the copy in place).
+pub async fn check_key(store: &dyn Store, key: &ServerKey) -> Result<()> {
+    let stored = store
+        .meta_get(KEY_CHECK)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("key check marker missing".into()))?;
+    if key.open(KEY_CHECK.as_bytes(), &stored).is_err() {
+        return Err(Error::Key(
+            "this server key file is not the one this database was created with".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Service {
     /// Builds the service and checks that `key` is the key this database's secrets were sealed
     /// with (a marker sealed on first use is stored in the database).
@@ -236,15 +253,7 @@ impl Service {
     ) -> Result<Service> {
         let marker = key.seal(rng, KEY_CHECK.as_bytes(), b"mamori")?;
         store.meta_init(KEY_CHECK, &marker).await?;
-        let stored = store
-            .meta_get(KEY_CHECK)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("key check marker missing".into()))?;
-        if key.open(KEY_CHECK.as_bytes(), &stored).is_err() {
-            return Err(Error::Key(
-                "this server key file is not the one this database was created with".into(),
-            ));
-        }
+        check_key(store.as_ref(), &key).await?;
         let mut pw = [0u8; 32];
         rng.fill_bytes(&mut pw);
         let dummy_hash =

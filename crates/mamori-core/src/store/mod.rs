@@ -391,6 +391,13 @@ pub trait Store:
     /// Closes every connection (on shutdown; SQLite then checkpoints its write-ahead log).
     async fn close(&self);
 
+    /// Writes a consistent copy of the whole database to `path`, a new file (mode 0600: it
+    /// holds password hashes and sealed OTP seeds) that must not exist yet, while other
+    /// connections go on reading and writing (SQLite: `VACUUM INTO`, one read transaction).
+    /// PostgreSQL answers `InvalidInput` pointing to `pg_dump`: a server cannot write a file
+    /// on the database's host, and `pg_dump` is the consistent online copy there.
+    async fn backup_into(&self, path: &std::path::Path) -> Result<()>;
+
     /// Reads a value from the metadata table.
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Sets a value in the metadata table only if it is not set yet; returns whether it was set.
@@ -613,6 +620,13 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
             "database must be sqlite://PATH or postgres://..., not {url:?}"
         )))
     }
+}
+
+/// Removes a copy written by [`Store::backup_into`] when a later step of the backup failed, so
+/// that no backup is left that looks complete but is not (errors ignored: the failed step's
+/// error is the one to report).
+pub fn discard_backup(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
 }
 
 fn clamp_limit(limit: i64) -> i64 {

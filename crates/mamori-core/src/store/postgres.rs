@@ -65,6 +65,16 @@ impl PgStore {
     pub(crate) fn writer(&self) -> &PgPool {
         &self.writer
     }
+
+    /// No server-side copy: the dump belongs to `pg_dump`, run where the database is.
+    async fn backup_file(&self, _path: &std::path::Path) -> Result<()> {
+        Err(Error::InvalidInput(
+            "admin backup copies SQLite databases only: back up PostgreSQL with \
+             `pg_dump --format=custom --file=mamori.dump DATABASE_URL` and copy the server key \
+             file (server.key in the data directory) separately (docs/server.md)"
+                .into(),
+        ))
+    }
 }
 
 include!("sql_common.rs");

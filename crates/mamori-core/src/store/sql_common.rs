@@ -317,6 +317,11 @@ impl Store for This {
         self.pool.close().await;
     }
 
+    async fn backup_into(&self, path: &std::path::Path) -> Result<()> {
+        // Each backend's own statement (below in sqlite.rs / postgres.rs).
+        self.backup_file(path).await
+    }
+
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)

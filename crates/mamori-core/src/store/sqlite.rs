@@ -84,6 +84,40 @@ impl SqliteStore {
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+
+    /// `VACUUM INTO` a new file: one read transaction on a reader connection, so the copy is a
+    /// consistent snapshot while the writer goes on (WAL), and it is compacted.
+    async fn backup_file(&self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let text = path.to_str().ok_or_else(|| {
+            Error::InvalidInput(format!("{}: the path must be UTF-8", path.display()))
+        })?;
+        // Created here, exclusively and private, rather than by SQLite: an existing file is
+        // refused without a race, and the copy is never readable by others (SQLite accepts an
+        // empty file as the target of VACUUM INTO).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Conflict(format!(
+                    "{} already exists: choose a new file name",
+                    path.display()
+                )),
+                _ => Error::InvalidInput(format!("cannot create {}: {e}", path.display())),
+            })?;
+        let copied = sqlx::query("VACUUM INTO $1")
+            .bind(text)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = copied {
+            // Leave no partial copy that could later be mistaken for a backup.
+            let _ = std::fs::remove_file(path);
+            return Err(e.into());
+        }
+        Ok(())
+    }
 }
 
 include!("sql_common.rs");
@@ -97,6 +131,30 @@ mod tests {
         // DEVICE_COLS (in SQL text) and DEVICE_NAMES (to read rows back) must not drift apart.
         let cols: Vec<&str> = super::DEVICE_COLS.split(',').map(str::trim).collect();
         assert_eq!(cols, super::DEVICE_NAMES);
+    }
+
+    #[tokio::test]
+    async fn backup_into_copies_the_database_and_never_overwrites() {
+        use crate::store::Store;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        store.meta_init("k", b"v").await.unwrap();
+        let copy = dir.path().join("copy.db");
+        store.backup_into(&copy).await.unwrap();
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let before = std::fs::read(&copy).unwrap();
+        let again = store.backup_into(&copy).await.unwrap_err();
+        assert!(matches!(again, crate::error::Error::Conflict(_)), "{again}");
+        assert!(std::fs::read(&copy).unwrap() == before);
+        let back = super::SqliteStore::open(&copy).await.unwrap();
+        assert_eq!(
+            back.meta_get("k").await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
     }
 
     #[tokio::test]

@@ -103,6 +103,31 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the SQLite database to FILE while the server may be running (a consistent
+    /// snapshot, mode 0600) and the server key to FILE.key (mode 0600): the key is needed to
+    /// restore the OTP seeds. Refuses existing files. PostgreSQL: use pg_dump (docs/server.md).
+    Backup {
+        /// The new database copy.
+        file: PathBuf,
+        /// Leave the server key out (back up `server.key` separately, e.g. offline): without
+        /// it the copy cannot restore the OTP seeds.
+        #[arg(long)]
+        no_key: bool,
+    },
+    /// Restore a database copied by `admin backup` into this data directory, which must not
+    /// have a database yet (or --force); the key (FILE.key, --key, or the data directory's
+    /// server.key) is checked against the copy before anything is put in place. Stop the
+    /// server first.
+    Restore {
+        /// The database copy written by `admin backup`.
+        file: PathBuf,
+        /// The server key file of the backup (default: FILE.key, else the data directory's).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Replace an existing database (and a different server key).
+        #[arg(long)]
+        force: bool,
+    },
     // #15 delivery
     /// Send a test email through the configured SMTP server and print the outcome in one line;
     /// exits 1 with the reason class (transport, tls, rejected, timeout, not_configured, …)

@@ -103,6 +103,11 @@ pub async fn run(config: &Config, cmd: AdminCommand, out: &mut dyn Write) -> Res
         AdminCommand::TestPhone { number, voice } => {
             return test_phone(config, &number, voice, out).await
         }
+        // Restore works before a service exists on the data directory (opening one would
+        // create the database it is about to restore).
+        AdminCommand::Restore { file, key, force } => {
+            return restore(config, out, file, key, force).await
+        }
         _ => {}
     }
     let public_url = config.admin_public_url();
@@ -172,11 +177,87 @@ pub async fn run_with(
             format,
         } => import_tokens(cx, out, file, psk, password_file, format).await,
         AdminCommand::ListTokens { json } => list_tokens(cx, out, json).await,
+        AdminCommand::Backup { file, no_key } => backup(cx, out, file, no_key).await,
         // Handled by `run` without opening the database.
-        AdminCommand::TestEmail { .. } | AdminCommand::TestPhone { .. } => Err(Error::Internal(
-            "test-email and test-phone do not run on an open service".into(),
+        AdminCommand::TestEmail { .. }
+        | AdminCommand::TestPhone { .. }
+        | AdminCommand::Restore { .. } => Err(Error::Internal(
+            "test-email, test-phone and restore do not run on an open service".into(),
         )),
     }
+}
+
+/// `admin backup`: the database copy and, unless left out, the key beside it. Both names are
+/// checked before anything is written so that a refusal leaves no file behind.
+async fn backup(cx: &Cx<'_>, out: &mut dyn Write, file: PathBuf, no_key: bool) -> Result<()> {
+    let key = (!no_key).then(|| crate::backup::key_path_for(&file));
+    for path in std::iter::once(&file).chain(key.as_ref()) {
+        if path.exists() {
+            return Err(Error::Conflict(format!(
+                "{} already exists: choose a new file name",
+                path.display()
+            )));
+        }
+    }
+    cx.svc
+        .backup(ACTOR, cx.req(), &file, key.as_deref())
+        .await?;
+    writeln!(out, "database copied to {}", file.display()).map_err(io)?;
+    match key {
+        Some(k) => writeln!(
+            out,
+            "server key copied to {} (keep it as safe as server.key: with it the copy's OTP \
+             seeds can be read)",
+            k.display()
+        ),
+        None => writeln!(
+            out,
+            "server key not copied: the copy restores OTP seeds only with this server's \
+             server.key"
+        ),
+    }
+    .map_err(io)
+}
+
+/// `admin restore`: into the configured SQLite database of this data directory.
+async fn restore(
+    config: &Config,
+    out: &mut dyn Write,
+    file: PathBuf,
+    key: Option<PathBuf>,
+    force: bool,
+) -> Result<()> {
+    let url = config.database_url();
+    let Some(database) = url.strip_prefix("sqlite://") else {
+        return Err(Error::InvalidInput(
+            "admin restore restores SQLite databases only: restore PostgreSQL with \
+             `pg_restore --clean --if-exists --dbname=DATABASE_URL mamori.dump` and put the \
+             backup's server key in the data directory (docs/server.md)"
+                .into(),
+        ));
+    };
+    let data_dir = config.data_dir();
+    let done = crate::backup::restore_sqlite(&crate::backup::RestoreRequest {
+        backup: &file,
+        key: key.as_deref(),
+        data_dir: &data_dir,
+        database: std::path::Path::new(database),
+        force,
+    })
+    .await?;
+    writeln!(
+        out,
+        "restored {} into {} (server key checked: {}{})",
+        file.display(),
+        database,
+        done.key_source.display(),
+        if done.key_written {
+            ", written to the data directory"
+        } else {
+            ""
+        }
+    )
+    .map_err(io)
 }
 
 /// `admin create-user`: the account and its one-time setup link.

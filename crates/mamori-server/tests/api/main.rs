@@ -7,6 +7,7 @@ mod account_hardening;
 mod admin_cli;
 mod at_rest;
 mod authorization_matrix;
+mod backup;
 mod contacts_change;
 mod db_faults;
 mod defaults;
