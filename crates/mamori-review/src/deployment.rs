@@ -402,8 +402,9 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         "The server is reached over HTTPS with secure cookies",
         Severity::High,
         transport,
-        "put the server behind a TLS-terminating proxy and set public_url to its https:// address",
-        "/docs/server.md#configuration",
+        "serve HTTPS itself ([tls] cert_file and key_file) or put the server behind a \
+         TLS-terminating proxy, and set public_url to its https:// address",
+        "/docs/server.md#https",
     ));
     f.push(check(
         "DR-PHONE-GATEWAY",
