@@ -35,7 +35,9 @@ pub struct Target {
     /// Whether token-level (line, JSON) mutations make sense.
     pub text: bool,
     /// Relative cost: the short run gives a target `iterations / cost` executions, so slow
-    /// targets (key derivation on every input) do not dominate it.
+    /// targets (key derivation on every input) do not dominate it. andOTP is the extreme: its
+    /// files choose their own PBKDF2 count, up to the reader's cap, so a mutated file of the
+    /// real app costs up to a second in a debug build.
     pub cost: u32,
 }
 
@@ -52,7 +54,7 @@ pub fn all() -> Vec<Target> {
         t("import_google_migration", |b| import(Format::GoogleMigration, b), none, true, 1),
         t("import_aegis", |b| import(Format::Aegis, b), aegis_seeds, true, 4),
         t("import_2fas", |b| import(Format::TwoFas, b), none, true, 4),
-        t("import_andotp", |b| import(Format::AndOtp, b), none, false, 4),
+        t("import_andotp", |b| import(Format::AndOtp, b), none, false, 100),
         t("import_bitwarden", |b| import(Format::Bitwarden, b), none, true, 1),
         t("import_ente", |b| import(Format::Ente, b), none, true, 4),
         t("import_freeotp_plus", |b| import(Format::FreeOtpPlus, b), none, true, 1),

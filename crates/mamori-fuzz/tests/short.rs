@@ -10,7 +10,7 @@ fn every_target_survives_the_short_run() {
     let mut findings = Vec::new();
     let mut total = 0;
     for t in mamori_fuzz::all() {
-        let n = (SHORT_ITERATIONS / u64::from(t.cost)).max(50);
+        let n = (SHORT_ITERATIONS / u64::from(t.cost)).max(20);
         let o = mamori_fuzz::fuzz(&t, n, SEED, None);
         eprintln!(
             "{:<24} {:>6} executions in {:>7.1?}, slowest {:?}, {} findings",
