@@ -86,7 +86,10 @@ fn save_finding(target: &Target, input: &[u8]) -> PathBuf {
     let name = format!(
         "{}-{}",
         target.name,
-        hash.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
+        hash.iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     let dir = crate_dir().join("crashes");
     let _ = std::fs::create_dir_all(&dir);

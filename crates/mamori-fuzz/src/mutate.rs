@@ -30,8 +30,33 @@ const INTERESTING_CHUNKS: [&[u8]; 12] = [
 
 /// Tokens for text formats: structure characters and values of every JSON/XML/URI kind.
 const TOKENS: [&str; 28] = [
-    "{", "}", "[", "]", ",", ":", "\"", "null", "true", "false", "-0", "0.5", "[]", "{}", "\"\"",
-    "<", ">", "</", "&amp;", "<![CDATA[", "&", "=", "?", "%", "%zz", "otpauth://", "\\u0000",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "null",
+    "true",
+    "false",
+    "-0",
+    "0.5",
+    "[]",
+    "{}",
+    "\"\"",
+    "<",
+    ">",
+    "</",
+    "&amp;",
+    "<![CDATA[",
+    "&",
+    "=",
+    "?",
+    "%",
+    "%zz",
+    "otpauth://",
+    "\\u0000",
     "\r\n",
 ];
 
@@ -246,7 +271,8 @@ fn json_value_swap(rng: &mut StdRng, out: &mut Vec<u8>) {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < out.len() && matches!(out[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                while i < out.len()
+                    && matches!(out[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
                 {
                     i += 1;
                 }
@@ -272,7 +298,10 @@ mod tests {
 
     #[test]
     fn mutation_is_deterministic_from_the_seed() {
-        let corpus = vec![b"{\"a\": 1,\n\"b\": \"x\"}\n".to_vec(), b"line\nother\n".to_vec()];
+        let corpus = vec![
+            b"{\"a\": 1,\n\"b\": \"x\"}\n".to_vec(),
+            b"line\nother\n".to_vec(),
+        ];
         let run = |seed| {
             let mut rng = StdRng::seed_from_u64(seed);
             (0..200)

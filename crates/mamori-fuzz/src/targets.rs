@@ -45,19 +45,61 @@ pub struct Target {
 pub fn all() -> Vec<Target> {
     vec![
         t("otpauth_uri", otpauth_uri, uri_seeds, true, 1),
-        t("google_migration", google_migration, migration_seeds, false, 1),
+        t(
+            "google_migration",
+            google_migration,
+            migration_seeds,
+            false,
+            1,
+        ),
         t("qr_image", qr_image, qr_seeds, false, 20),
         t("pskc_xml", pskc_xml, none, true, 4),
         t("token_csv", token_csv, none, true, 1),
         t("credential_report", credential_report, none, true, 1),
-        t("import_otpauth", |b| import(Format::Otpauth, b), uri_lines, true, 1),
-        t("import_google_migration", |b| import(Format::GoogleMigration, b), none, true, 1),
-        t("import_aegis", |b| import(Format::Aegis, b), aegis_seeds, true, 4),
+        t(
+            "import_otpauth",
+            |b| import(Format::Otpauth, b),
+            uri_lines,
+            true,
+            1,
+        ),
+        t(
+            "import_google_migration",
+            |b| import(Format::GoogleMigration, b),
+            none,
+            true,
+            1,
+        ),
+        t(
+            "import_aegis",
+            |b| import(Format::Aegis, b),
+            aegis_seeds,
+            true,
+            4,
+        ),
         t("import_2fas", |b| import(Format::TwoFas, b), none, true, 4),
-        t("import_andotp", |b| import(Format::AndOtp, b), none, false, 100),
-        t("import_bitwarden", |b| import(Format::Bitwarden, b), none, true, 1),
+        t(
+            "import_andotp",
+            |b| import(Format::AndOtp, b),
+            none,
+            false,
+            100,
+        ),
+        t(
+            "import_bitwarden",
+            |b| import(Format::Bitwarden, b),
+            none,
+            true,
+            1,
+        ),
         t("import_ente", |b| import(Format::Ente, b), none, true, 4),
-        t("import_freeotp_plus", |b| import(Format::FreeOtpPlus, b), none, true, 1),
+        t(
+            "import_freeotp_plus",
+            |b| import(Format::FreeOtpPlus, b),
+            none,
+            true,
+            1,
+        ),
         t("vault_file", vault_file, vault_file_seeds, false, 2),
         t("vault_payload", vault_payload, vault_payload_seeds, true, 1),
         t("sync_item", sync_item, sync_item_seeds, true, 1),
@@ -66,7 +108,13 @@ pub fn all() -> Vec<Target> {
     ]
 }
 
-fn t(name: &'static str, run: fn(&[u8]), seeds: fn() -> Vec<Vec<u8>>, text: bool, cost: u32) -> Target {
+fn t(
+    name: &'static str,
+    run: fn(&[u8]),
+    seeds: fn() -> Vec<Vec<u8>>,
+    text: bool,
+    cost: u32,
+) -> Target {
     Target {
         name,
         run,
@@ -128,11 +176,7 @@ fn uri_lines() -> Vec<Vec<u8>> {
 
 fn migration_seeds() -> Vec<Vec<u8>> {
     let encoded = mamori_otp::migration::encode(&sample_uris(), 1);
-    let mut out: Vec<Vec<u8>> = encoded
-        .uris
-        .iter()
-        .map(|u| u.as_bytes().to_vec())
-        .collect();
+    let mut out: Vec<Vec<u8>> = encoded.uris.iter().map(|u| u.as_bytes().to_vec()).collect();
     // Raw protobuf, including an algorithm and type this crate would refuse to write.
     out.push(mamori_otp::migration::raw_payload(
         &[
@@ -198,7 +242,11 @@ fn aegis_seeds() -> Vec<Vec<u8>> {
         .collect();
     let mut rng = StdRng::seed_from_u64(21);
     let pw = SecretString::from(PASSWORD.to_string());
-    let fast = AegisKdf { n: 1 << 10, r: 8, p: 1 };
+    let fast = AegisKdf {
+        n: 1 << 10,
+        r: 8,
+        p: 1,
+    };
     let mut out = Vec::new();
     if let Ok(plain) = mamori_formats::export_aegis(&accounts, None, &mut rng) {
         out.push(plain.to_vec());
@@ -241,7 +289,11 @@ fn make_vault_fixture() -> Option<VaultFixture> {
         .ok()?;
     file.update(&Unlock::Key(opened.key), &mut rng, |v: &mut Vault| {
         for uri in sample_uris() {
-            let _ = v.add(NewEntry::from_key_uri(&uri), &mut StdRng::seed_from_u64(3), 1_700_000_000);
+            let _ = v.add(
+                NewEntry::from_key_uri(&uri),
+                &mut StdRng::seed_from_u64(3),
+                1_700_000_000,
+            );
         }
         Ok(())
     })
@@ -308,7 +360,9 @@ fn vault_file(bytes: &[u8]) {
 }
 
 fn vault_file_seeds() -> Vec<Vec<u8>> {
-    vault_fixture().map(|f| vec![f.file.clone()]).unwrap_or_default()
+    vault_fixture()
+        .map(|f| vec![f.file.clone()])
+        .unwrap_or_default()
 }
 
 /// Encrypts `payload` into a valid vault file with the fixture's key, then opens it: fuzzes

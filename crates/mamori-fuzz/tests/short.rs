@@ -24,7 +24,10 @@ fn every_target_survives_the_short_run() {
         findings.extend(o.findings);
     }
     eprintln!("total {total} executions");
-    assert!(findings.is_empty(), "inputs that panicked or hung: {findings:?}");
+    assert!(
+        findings.is_empty(),
+        "inputs that panicked or hung: {findings:?}"
+    );
 }
 
 #[test]

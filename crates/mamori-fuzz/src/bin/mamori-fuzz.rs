@@ -23,7 +23,9 @@ fn main() -> ExitCode {
             _ => false,
         };
         if !parsed {
-            eprintln!("usage: mamori-fuzz [--target NAME] [--iterations N] [--seed S] [--minutes M]");
+            eprintln!(
+                "usage: mamori-fuzz [--target NAME] [--iterations N] [--seed S] [--minutes M]"
+            );
             return ExitCode::from(2);
         }
     }
@@ -42,7 +44,11 @@ fn main() -> ExitCode {
     let mut findings = 0;
     for t in &targets {
         let deadline = share.map(|s| Instant::now() + s);
-        let n = if share.is_some() { u64::MAX } else { iterations };
+        let n = if share.is_some() {
+            u64::MAX
+        } else {
+            iterations
+        };
         let o = mamori_fuzz::fuzz(t, n, seed, deadline);
         println!(
             "{:<24} {:>10} executions in {:>8.1?} (slowest input {:?}), {} findings",
