@@ -108,10 +108,21 @@ pub fn fuzz(target: &Target, iterations: u64, seed: u64, deadline: Option<Instan
     let corpus = corpus(target);
     let mut rng = StdRng::seed_from_u64(seed ^ fnv(target.name));
     let mut out = Outcome::default();
+    // Inputs under the bound but slow enough to look into are kept when asked for
+    // (`MAMORI_FUZZ_SLOW_MS`), without failing the run.
+    let slow_ms: Option<u128> = std::env::var("MAMORI_FUZZ_SLOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let record = |out: &mut Outcome, input: &[u8]| {
         out.executions += 1;
         match run_one(target, input) {
-            Ok(took) => out.slowest = out.slowest.max(took),
+            Ok(took) => {
+                if slow_ms.is_some_and(|ms| took.as_millis() >= ms) {
+                    let path = save_finding(target, input);
+                    eprintln!("SLOW {} ({took:?}): {}", target.name, path.display());
+                }
+                out.slowest = out.slowest.max(took)
+            }
             Err(why) => {
                 let path = save_finding(target, input);
                 eprintln!("FINDING {}: {why}: {}", target.name, path.display());
