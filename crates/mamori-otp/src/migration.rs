@@ -152,10 +152,21 @@ pub fn decode_uri(input: &str) -> Result<MigrationBatch, UriError> {
     decode_payload(&bytes)
 }
 
+/// Most batches one export may declare. The app puts about ten accounts in a batch; this is far
+/// above any real export, and stops a hand-made `batch_size` near `i32::MAX` from making
+/// [`missing_batches`] list two billion missing batches (found by mamori-fuzz, issue #21).
+pub const MAX_BATCH_SIZE: i32 = 1_000;
+
 /// Decodes the protobuf bytes of a migration payload.
 pub fn decode_payload(bytes: &[u8]) -> Result<MigrationBatch, UriError> {
     let payload = MigrationPayload::decode(bytes)
         .map_err(|e| UriError::MigrationPayload(format!("not a migration payload: {e}")))?;
+    if payload.batch_size > MAX_BATCH_SIZE {
+        return Err(UriError::MigrationPayload(format!(
+            "batch size {} is more than {MAX_BATCH_SIZE}",
+            payload.batch_size
+        )));
+    }
     let mut accounts = Vec::new();
     let mut skipped = Vec::new();
     for (index, p) in payload.otp_parameters.iter().enumerate() {
@@ -370,7 +381,13 @@ pub fn missing_batches(batches: &[MigrationBatch]) -> Vec<(i32, i32, Vec<i32>)> 
     let mut out = Vec::new();
     for id in ids {
         let of_id: Vec<&MigrationBatch> = batches.iter().filter(|b| b.batch_id == id).collect();
-        let size = of_id.iter().map(|b| b.batch_size).max().unwrap_or(1).max(1);
+        // Clamped as well: a caller may build batches by hand, past decode_payload's check.
+        let size = of_id
+            .iter()
+            .map(|b| b.batch_size)
+            .max()
+            .unwrap_or(1)
+            .clamp(1, MAX_BATCH_SIZE);
         let missing: Vec<i32> = (0..size)
             .filter(|i| !of_id.iter().any(|b| b.batch_index == *i))
             .collect();

@@ -234,3 +234,25 @@ fn plus_in_unencoded_base64_survives() {
         &[0xfb, 0xef, 0xbe, 0xfb, 0xef]
     );
 }
+
+/// Found by mamori-fuzz (issue #21): a payload declaring a batch size near `i32::MAX` made
+/// `missing_batches` (and the importer's one note per missing batch) run for seconds and could
+/// allocate gigabytes. It is refused when decoded, and clamped if built by hand.
+#[test]
+fn a_huge_batch_size_is_refused_not_enumerated() {
+    let secret: &[u8] = b"12345678901234567890";
+    let bytes = raw_payload(&[(secret, "alice", "Example", 1, 1, 2, 0)], i32::MAX, 0, 7);
+    assert!(matches!(
+        decode_payload(&bytes),
+        Err(UriError::MigrationPayload(_))
+    ));
+    let ok = raw_payload(&[(secret, "alice", "Example", 1, 1, 2, 0)], 3, 0, 7);
+    let mut batch = decode_payload(&ok).expect("a normal batch decodes");
+    batch.batch_size = i32::MAX;
+    let missing = missing_batches(&[batch]);
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        missing[0].2.len(),
+        usize::try_from(migration::MAX_BATCH_SIZE - 1).expect("small")
+    );
+}
