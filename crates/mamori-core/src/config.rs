@@ -59,8 +59,8 @@ impl FromStr for AlternativeFactors {
     }
 }
 
-/// Language of notification emails (`[recovery] default_language`): the server stores no
-/// per-account language, so every email is written in this one.
+/// Language of emails and phone texts: an account's own choice (domain::preferences), else the
+/// server's `[recovery] default_language`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailLanguage {
