@@ -1,6 +1,8 @@
 //! Configuration: defaults, then a TOML file, then `MAMORI_*` environment variables, then
 //! command-line flags (each later source wins). Every limit the server enforces is here.
 
+pub mod radius;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -424,6 +426,8 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     /// Built-in HTTPS.
     pub tls: TlsConfig,
+    /// The RADIUS server (#19).
+    pub radius: radius::RadiusConfig,
 }
 
 impl Default for Config {
@@ -445,6 +449,7 @@ impl Default for Config {
             audit_prune_after_days: 400,
             recovery: RecoveryConfig::default(),
             tls: TlsConfig::default(),
+            radius: radius::RadiusConfig::default(),
         }
     }
 }
@@ -720,6 +725,7 @@ impl Config {
             }
             _ => {}
         }
+        self.radius.validate()?;
         if !(1..=86_400).contains(&self.tls.reload_secs) {
             return bad("tls.reload_secs must be between 1 and 86400");
         }

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod console;
 pub mod delivery;
 pub mod http;
+pub mod radius;
 pub mod seed_file;
 pub mod server;
 pub mod web;

@@ -156,6 +156,16 @@ pub async fn serve(config: Config) -> Result<()> {
         }
         None => "http",
     };
+    // #19: the RADIUS server, when configured, before `listening on` (its line tells where).
+    let radius = match crate::radius::bind(&config.radius, svc.clone(), clock.clone()).await? {
+        Some(r) => {
+            let addr = r.local_addr()?;
+            let _ = writeln!(out, "radius: listening on udp://{addr}");
+            tracing::info!(%addr, "radius: listening");
+            Some(tokio::spawn(r.run()))
+        }
+        None => None,
+    };
     let _ = writeln!(out, "listening on {scheme}://{bound}");
     let _ = out.flush();
     tracing::info!(%bound, backend = svc.backend_name(), "listening");
@@ -213,6 +223,9 @@ pub async fn serve(config: Config) -> Result<()> {
         r.abort();
     }
     housekeeping.abort();
+    if let Some(r) = radius {
+        r.abort();
+    }
     svc.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -259,8 +259,31 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<Validation> {
-        let actor = format!("app:{}", app.name);
-        // Every validate event names the application as its user agent.
+        self.validate_as(
+            &format!("app:{}", app.name),
+            app.allow_root,
+            user,
+            code,
+            now,
+            meta,
+        )
+        .await
+    }
+
+    /// Validates `user`'s `code` for the caller `actor` (`app:NAME` for an application key,
+    /// `radius:NAME` for a RADIUS client), which may validate root's codes when `allow_root`:
+    /// one rule for every entry point that checks a code without a password.
+    pub async fn validate_as(
+        &self,
+        actor: &str,
+        allow_root: bool,
+        user: &str,
+        code: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<Validation> {
+        let actor = actor.to_string();
+        // Every validate event names the caller as its user agent.
         let meta = RequestMeta {
             client_addr: meta.client_addr.clone(),
             user_agent: Some(actor.clone()),
@@ -284,7 +307,7 @@ impl Service {
             return Ok(Validation::RejectInvalidCode);
         }
         let phantom_key = token_hash(user);
-        if user == ROOT && !app.allow_root {
+        if user == ROOT && !allow_root {
             // Root exists on every installation, so reading its phantom (not its account)
             // reveals nothing; its own failure counter is never touched.
             let state = self.store.phantom_failures(&phantom_key).await?;

@@ -56,6 +56,7 @@ pub mod password;
 // #15 contacts
 pub mod phone;
 pub mod preferences;
+pub mod radius;
 pub mod recovery;
 pub mod recovery_signin;
 // #15 recovery

@@ -187,15 +187,27 @@ struct Matrix {
     /// Application keys: without and with `allow_root`.
     app_key: String,
     root_app_key: String,
+    /// The RADIUS server's UDP port.
+    radius_port: u16,
     n: usize,
 }
 
 impl Matrix {
     async fn start(backend: &Backend, dir: &std::path::Path) -> Matrix {
+        // #19: a RADIUS client on loopback, password and code in one field (the common VPN way).
+        let radius_port = super::radius::free_udp_port();
+        let radius_conf = super::radius::radius_config(
+            &dir.join("radius"),
+            radius_port,
+            "password_code",
+            "127.0.0.1",
+            "",
+        );
         let srv = Server::start(
             dir,
             backend.url(),
             &[
+                ("MAMORI_CONFIG", radius_conf.to_str().unwrap()),
                 // A relying party security keys can be registered for (an IP address cannot
                 // be one); the console's origin check then expects this origin too.
                 ("MAMORI_PUBLIC_URL", ORIGIN),
@@ -226,6 +238,7 @@ impl Matrix {
             root,
             app_key: String::new(),
             root_app_key: String::new(),
+            radius_port,
             n: 0,
         };
         m.app_key = m.new_app_key("gateway", false).await;
@@ -401,6 +414,16 @@ impl Matrix {
                 (u.clone(), u)
             }
             "app>root" | "rootapp>root" => (self.root.clone(), self.root.clone()),
+            // #19: the RADIUS client (a NAS) for a user with a device, root, one without.
+            "nas>user" => {
+                let u = self.user(&fresh_user, "user", true).await;
+                (u.clone(), u)
+            }
+            "nas>root" => (self.root.clone(), self.root.clone()),
+            "nas>new" => {
+                let u = self.user(&fresh_user, "user", false).await;
+                (u.clone(), u)
+            }
             other => panic!("unknown actor->target {other}"),
         }
     }
@@ -422,6 +445,9 @@ impl Matrix {
         {
             // Root keeps its first device; each row works on a device of its own.
             target.device = Some(self.enabled(&target).await);
+        }
+        if row.edge == "radius" {
+            return self.run_radius(row, &target);
         }
         if row.edge == "validate" {
             let key = if row.pair.starts_with("rootapp") {
@@ -708,6 +734,27 @@ impl Matrix {
 
 impl Matrix {
     // #15 recovery
+    /// A RADIUS row through radclient: the answer's packet code and its name.
+    fn run_radius(&self, row: &Row, target: &Account) -> (u16, Option<String>) {
+        let code_now = match (&target.device, row.op.as_str()) {
+            (Some((_, secret)), "password_code") => code(secret, now() + 30),
+            (Some((_, secret)), "wrong_code") => wrong_code(secret, now()),
+            (None, _) => "123456".to_string(),
+            (_, other) => panic!("unknown radius operation {other}"),
+        };
+        let r = super::radius::radclient(
+            self.radius_port,
+            super::radius::SECRET,
+            &super::radius::pap(&target.name, &format!("{PASSWORD}{code_now}")),
+        );
+        match r.kind.as_str() {
+            "Access-Accept" => (2, Some("accept".into())),
+            "Access-Reject" => (3, Some("reject".into())),
+            "Access-Challenge" => (11, Some("challenge".into())),
+            _ => (0, Some("dropped".into())),
+        }
+    }
+
     /// A sync device token of `a` (registered with a fresh session); revoked when `revoked`.
     async fn sync_token(&mut self, a: &Account, revoked: bool) -> String {
         self.n += 1;

@@ -19,6 +19,7 @@ mod http_story;
 mod multi_node;
 mod node_faults;
 mod polish_http;
+mod radius;
 mod recovery_admin;
 mod recovery_codes;
 mod recovery_contacts;
