@@ -105,6 +105,7 @@ pub fn all() -> Vec<Target> {
         t("sync_item", sync_item, sync_item_seeds, true, 1),
         t("sync_state", sync_state, sync_state_seeds, true, 1),
         t("api_json", api_json, none, true, 1),
+        t("radius_packet", radius_packet, radius_seeds, false, 1),
     ]
 }
 
@@ -540,4 +541,59 @@ fn api_json(bytes: &[u8]) {
         a::recovery::ConfirmRequest,
         a::recovery::SetContactRequest,
     );
+}
+
+// ---- mamori-radius (#19) ----
+
+const RADIUS_SECRET: &[u8] = b"fuzz-shared-secret-0123";
+
+fn radius_packet(bytes: &[u8]) {
+    // The server's path (verified request, then the password revealed), and the parser and
+    // password reveal on their own, since a mutation almost never keeps the HMAC right.
+    if let Ok(p) = mamori_radius::verify_request(bytes, RADIUS_SECRET) {
+        if let Some(pw) = p.get(mamori_radius::attr::USER_PASSWORD) {
+            let _ = mamori_radius::reveal_password(pw, RADIUS_SECRET, &p.authenticator);
+        }
+        let _ = mamori_radius::response(mamori_radius::code::ACCESS_REJECT, &p, &[], RADIUS_SECRET);
+    }
+    if let Ok(p) = mamori_radius::Packet::parse(bytes) {
+        for (_, v) in &p.attributes {
+            let _ = mamori_radius::reveal_password(v, RADIUS_SECRET, &p.authenticator);
+        }
+        let _ = p.encode();
+        let _ = mamori_radius::verify_response(bytes, &p.authenticator, RADIUS_SECRET);
+    }
+}
+
+fn radius_seeds() -> Vec<Vec<u8>> {
+    use mamori_radius::{attr, code, hide_password, sign_request, Packet};
+    let mut out = Vec::new();
+    for (i, (user, pw, state)) in [
+        ("alice", "correct horse123456", None),
+        ("bob", "123456", Some("challenge-token")),
+        ("root", "", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ra = [u8::try_from(i).unwrap_or(0).wrapping_mul(37); 16];
+        let mut attributes = vec![(attr::USER_NAME, user.as_bytes().to_vec())];
+        if let Ok(h) = hide_password(pw.as_bytes(), RADIUS_SECRET, &ra) {
+            attributes.push((attr::USER_PASSWORD, h));
+        }
+        if let Some(s) = state {
+            attributes.push((attr::STATE, s.as_bytes().to_vec()));
+        }
+        attributes.push((attr::NAS_IDENTIFIER, b"fuzz-nas".to_vec()));
+        let p = Packet {
+            code: code::ACCESS_REQUEST,
+            identifier: u8::try_from(i).unwrap_or(0),
+            authenticator: ra,
+            attributes,
+        };
+        if let Ok(bytes) = sign_request(p, RADIUS_SECRET) {
+            out.push(bytes);
+        }
+    }
+    out
 }
