@@ -16,6 +16,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result, StoreError};
 pub use crate::redacted::Redacted;
 
+pub mod groups;
 pub mod postgres;
 pub mod preferences;
 pub mod recovery;
@@ -27,6 +28,7 @@ pub mod sync;
 pub mod tokens;
 pub mod webauthn;
 
+pub use groups::GroupStore;
 pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
@@ -381,6 +383,7 @@ pub trait Store:
     + WebauthnStore
     + recovery_pending::PendingRecoveryStore
     + PreferencesStore
+    + GroupStore
     + Send
     + Sync
     + 'static
