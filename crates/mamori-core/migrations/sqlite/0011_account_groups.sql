@@ -12,3 +12,15 @@ CREATE TABLE account_groups (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (account_id, group_name)
 );
+
+-- The forward-auth single-sign-on tokens (issue #18; docs/forward-auth.md "The cookie"): a
+-- second token of a console session, sent in a cookie scoped to the protected applications'
+-- parent domain. Only its SHA-256 is stored. It is only good for forward-auth checks (the API
+-- and the console never look here), so the cookie every protected application sees cannot
+-- act on the account; it ends with its session (sign-out, revocation, expiry) by the cascade.
+CREATE TABLE forward_sessions (
+    token_hash BLOB PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX forward_sessions_session ON forward_sessions(session_id);

@@ -15,8 +15,10 @@
 //! and, on [`Service`], the session check of a forward-auth cookie through the same guard as
 //! every other session ([`Service::authenticate_forward`]) and the audit of denials.
 
+use rand::{CryptoRng, RngCore};
 use regex::Regex;
 use url::Url;
+use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
 use crate::config::{AccessPolicy, AccessRuleConfig, ForwardAuthConfig};
@@ -25,7 +27,7 @@ use crate::error::{Error, Result};
 use super::audit::Event;
 use super::groups::check_group_name;
 use super::session::Authenticated;
-use super::{RequestMeta, Service};
+use super::{new_token, token_hash, RequestMeta, Service};
 
 /// Audit kinds of this module (defined with every other kind in [`super::audit::kind`]).
 pub use super::audit::kind::forward_auth as kind;
@@ -505,6 +507,43 @@ impl Rules {
 }
 
 impl Service {
+    /// Issues the forward-auth token of a console session (set in the single-sign-on cookie
+    /// after sign-in, when the browser came from a protected application). Only a full session
+    /// gets one: an enrollment-only or recovery session is not signed in for any application.
+    /// The token is good for forward-auth checks only and ends with its session.
+    pub async fn issue_forward_token<R: RngCore + CryptoRng + Send>(
+        &self,
+        auth: &Authenticated,
+        host: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+        rng: &mut R,
+    ) -> Result<Zeroizing<String>> {
+        auth.require_full()?;
+        let (token, hash) = new_token(rng);
+        self.store
+            .create_forward_token(&hash, &auth.session.id, now)
+            .await?;
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::SIGN_IN, "success", &auth.account.name).detail(host),
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// The session of a forward-auth token, by the same check as every other session
+    /// ([`Service::authenticate`]'s: absolute end, idle time, account).
+    pub async fn authenticate_forward(&self, token: &str, now: UnixTime) -> Result<Authenticated> {
+        let session = self
+            .store
+            .session_by_forward_token(&token_hash(token))
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        self.authenticate_session(session, now).await
+    }
+
     /// The compiled forward-auth rules of this server.
     pub fn forward_rules(&self) -> &Rules {
         &self.policy.forward_auth

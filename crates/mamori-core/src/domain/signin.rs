@@ -315,6 +315,21 @@ impl Service {
             .await?
             .filter(|s| s.state != SessionState::MfaPending)
             .ok_or(Error::Unauthenticated)?;
+        self.authenticate_session(session, now).await
+    }
+
+    /// The one session check behind every credential (the session token of the API and the
+    /// console, the forward-auth cookie's token): the absolute end and the idle time (an ended
+    /// session is deleted), the account, the activity time (written at most once a minute)
+    /// and the enabled devices.
+    pub(super) async fn authenticate_session(
+        &self,
+        session: SessionRecord,
+        now: UnixTime,
+    ) -> Result<Authenticated> {
+        if session.state == SessionState::MfaPending {
+            return Err(Error::Unauthenticated);
+        }
         if session.expires_at <= now || session.last_seen_at + SESSION_IDLE_SECS <= now {
             self.store
                 .delete_session(&session.account_id, &session.id)

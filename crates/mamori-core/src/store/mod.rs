@@ -16,6 +16,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result, StoreError};
 pub use crate::redacted::Redacted;
 
+pub mod forward_auth;
 pub mod groups;
 pub mod postgres;
 pub mod preferences;
@@ -28,6 +29,7 @@ pub mod sync;
 pub mod tokens;
 pub mod webauthn;
 
+pub use forward_auth::ForwardAuthStore;
 pub use groups::GroupStore;
 pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
@@ -384,6 +386,7 @@ pub trait Store:
     + recovery_pending::PendingRecoveryStore
     + PreferencesStore
     + GroupStore
+    + ForwardAuthStore
     + Send
     + Sync
     + 'static
