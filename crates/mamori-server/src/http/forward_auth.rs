@@ -123,18 +123,27 @@ pub async fn check(
         Decision::Allow { .. } => {
             count("allow");
             let mut r = StatusCode::OK.into_response();
-            if let Some(a) = &auth {
-                let h = r.headers_mut();
-                let mut put = |name: &'static str, value: &str| {
-                    if let Ok(v) = HeaderValue::from_str(value) {
-                        h.insert(name, v);
-                    }
-                };
-                put("remote-user", &a.account.name);
-                put("remote-name", &a.account.name);
-                put("remote-email", a.account.email.as_deref().unwrap_or(""));
-                put("remote-groups", &groups.join(","));
-            }
+            // Always all four, empty on a bypass without a session: the proxy then overwrites
+            // whatever the client sent under these names, and Caddy (2.6) copies an empty
+            // value instead of its unreplaced placeholder.
+            let (user, email, groups) = match &auth {
+                Some(a) => (
+                    a.account.name.as_str(),
+                    a.account.email.as_deref().unwrap_or(""),
+                    groups.join(","),
+                ),
+                None => ("", "", String::new()),
+            };
+            let h = r.headers_mut();
+            let mut put = |name: &'static str, value: &str| {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    h.insert(name, v);
+                }
+            };
+            put("remote-user", user);
+            put("remote-name", user);
+            put("remote-email", email);
+            put("remote-groups", &groups);
             Ok(r)
         }
         Decision::SignIn | Decision::StepUp { .. } => {

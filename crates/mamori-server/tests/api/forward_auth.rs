@@ -62,6 +62,11 @@ methods = ["GET", "HEAD"]
 policy = "one_factor"
 
 [[forward_auth.rules]]
+host = "app1.mamori.test"
+path = "/denied"
+policy = "deny"
+
+[[forward_auth.rules]]
 host = "*.mamori.test"
 policy = "two_factor"
 "#
@@ -490,7 +495,11 @@ async fn endpoint_conventions(f: &Fwd) {
         .nginx_check("http://app1.mamori.test/public/style.css", "GET", None)
         .await;
     assert_eq!(s, 200);
-    assert!(h.get("remote-user").is_none());
+    assert_eq!(header(&h, "remote-user"), "");
+    assert!(
+        h.get("remote-user").is_some(),
+        "sent empty, so the proxy overwrites a forged one"
+    );
     // Not a protected host at all: default deny, whoever asks.
     let (s, _) = f.nginx_check("http://other.example/", "GET", None).await;
     assert_eq!(s, 403);
