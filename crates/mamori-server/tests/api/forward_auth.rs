@@ -662,10 +662,93 @@ async fn return_addresses(f: &Fwd) {
     }
 }
 
+fn admin(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mamori-server"))
+        .arg("admin")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("MAMORI_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `mamori-server admin add-group/remove-group/list-groups` on the data directory of the
+/// running server, and the console's user page with its groups.
+async fn admin_cli_and_console(f: &Fwd, data: &std::path::Path) {
+    let (ok, out, err) = admin(data, &["add-group", "bob", "qa"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "bob is now in group qa\n");
+    let (ok, out, _) = admin(data, &["add-group", "bob", "qa"]);
+    assert!(ok);
+    assert_eq!(out, "bob was already in group qa\n");
+    let (ok, _, err) = admin(data, &["add-group", "bob", "Q A"]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("a group name is 1 to 64 characters"), "{err}");
+    let (ok, out, _) = admin(data, &["list-groups", "alice"]);
+    assert!(ok);
+    assert_eq!(out, "ops\n");
+    let (_, v) = f.srv.get("/api/v1/users/bob/groups", Some(&f.root)).await;
+    assert_eq!(v["groups"], json!(["qa"]));
+    let events = f
+        .srv
+        .audit(&f.root, "user=bob&kind=account.group_add")
+        .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["actor"] == "admin-cli" && e["detail"] == "qa"),
+        "{events:?}"
+    );
+    // The console's user page lists the groups and offers the forms.
+    let (s, page) =
+        super::common::console_request(&f.srv, &f.srv.url, &f.root, "/users/bob", None).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("<code>qa</code>"), "{page}");
+    assert!(
+        page.contains("action=\"/users/bob/groups/qa/remove\""),
+        "{page}"
+    );
+    assert!(page.contains("id=\"add-group-form\""), "{page}");
+    let (s, _) = super::common::console_request(
+        &f.srv,
+        &f.srv.url,
+        &f.root,
+        "/users/bob/groups/qa/remove",
+        Some(&[]),
+    )
+    .await;
+    assert_eq!(s, 303);
+    let (s, page) = super::common::console_request(
+        &f.srv,
+        &f.srv.url,
+        &f.root,
+        "/users/bob/groups",
+        Some(&[("group", "Not OK")]),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(page.contains("id=\"group-error\""), "{page}");
+    let (ok, out, _) = admin(data, &["remove-group", "bob", "qa"]);
+    assert!(!ok, "already removed in the console: {out}");
+    let (ok, out, _) = admin(data, &["list-groups", "bob"]);
+    assert!(ok);
+    assert_eq!(out, "");
+}
+
 async fn run(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let f = Fwd::start(dir.path(), &backend).await;
     groups_api(&f).await;
+    if matches!(backend, Backend::Sqlite) {
+        admin_cli_and_console(&f, &dir.path().join("data")).await;
+    }
     endpoint_conventions(&f).await;
     signed_in_policies(&f).await;
     return_addresses(&f).await;
