@@ -127,7 +127,7 @@ impl Rule {
     fn matches_request(&self, t: &Target) -> bool {
         self.host.matches(&t.host)
             && self.path.matches(&t.path)
-            && (self.methods.is_empty() || self.methods.iter().any(|m| *m == t.method))
+            && (self.methods.is_empty() || self.methods.contains(&t.method))
     }
 
     fn has_subjects(&self) -> bool {
