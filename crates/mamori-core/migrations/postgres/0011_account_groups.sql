@@ -24,3 +24,9 @@ CREATE TABLE forward_sessions (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX forward_sessions_session ON forward_sessions(session_id);
+
+-- The kind of the session's latest second factor (#18, the forward-auth policy
+-- `phishing_resistant`): 'security_key' (a security key or passkey: WebAuthn binds the answer to
+-- the origin) or 'otp' (a code of any kind); NULL for sessions without one and those made
+-- before this migration (which then count as not phishing-resistant).
+ALTER TABLE sessions ADD COLUMN second_factor_kind TEXT;

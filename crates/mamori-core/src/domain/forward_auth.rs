@@ -560,16 +560,23 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
     ) -> Result<(Decision, Vec<String>)> {
-        let groups = match auth {
-            Some(a) => self.groups_of(&a.account).await?,
-            None => Vec::new(),
+        let (groups, phishing_resistant) = match auth {
+            Some(a) => (
+                self.groups_of(&a.account).await?,
+                self.store
+                    .second_factor_kind(&a.session.id)
+                    .await?
+                    .as_deref()
+                    == Some(super::factors::SECOND_FACTOR_SECURITY_KEY),
+            ),
+            None => (Vec::new(), false),
         };
         let subject = auth.map(|a| Subject {
             user: &a.account.name,
             groups: &groups,
             full: a.require_full().is_ok(),
             second_factor_at: a.session.second_factor_at,
-            phishing_resistant: false,
+            phishing_resistant,
         });
         let d = self
             .policy

@@ -88,6 +88,10 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<NewSession> {
+        let factor_kind = match &grant {
+            SessionGrant::SecondFactor(proof) => Some(proof.kind()),
+            _ => None,
+        };
         let (state, second_factor_at) = match grant {
             SessionGrant::SecondFactor(proof) => {
                 if proof.account_id() != account.id {
@@ -129,6 +133,9 @@ impl Service {
             user_agent: meta.user_agent.clone(),
         };
         self.store.create_session(&record).await?;
+        if let Some(kind) = factor_kind {
+            self.store.set_second_factor_kind(&record.id, kind).await?;
+        }
         Ok(NewSession { token, record })
     }
 
@@ -392,6 +399,9 @@ impl Service {
         .await?;
         self.store
             .set_session_second_factor(&auth.session.id, now)
+            .await?;
+        self.store
+            .set_second_factor_kind(&auth.session.id, super::factors::SECOND_FACTOR_OTP)
             .await
     }
 
@@ -415,6 +425,9 @@ impl Service {
         if auth.session.state == SessionState::Full {
             self.store
                 .set_session_second_factor(&auth.session.id, now)
+                .await?;
+            self.store
+                .set_second_factor_kind(&auth.session.id, proof.kind())
                 .await?;
             return Ok(None);
         }

@@ -22,6 +22,10 @@ pub trait ForwardAuthStore: Send + Sync {
     /// The session a forward-auth token belongs to, read in one joined statement (this is the
     /// path every request to every protected application takes).
     async fn session_by_forward_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
+    /// Records the kind of the session's latest second factor (`security_key` or `otp`).
+    async fn set_second_factor_kind(&self, session_id: &str, kind: &str) -> Result<()>;
+    /// The kind of the session's latest second factor, if recorded.
+    async fn second_factor_kind(&self, session_id: &str) -> Result<Option<String>>;
 }
 
 macro_rules! impl_forward_auth_store {
@@ -66,6 +70,24 @@ macro_rules! impl_forward_auth_store {
                     row.as_ref()
                         .map(super::$module::session_from_row)
                         .transpose()
+                }
+
+                async fn set_second_factor_kind(&self, session_id: &str, kind: &str) -> Result<()> {
+                    sqlx::query("UPDATE sessions SET second_factor_kind = $2 WHERE id = $1")
+                        .bind(session_id)
+                        .bind(kind)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn second_factor_kind(&self, session_id: &str) -> Result<Option<String>> {
+                    let row: Option<(Option<String>,)> =
+                        sqlx::query_as("SELECT second_factor_kind FROM sessions WHERE id = $1")
+                            .bind(session_id)
+                            .fetch_optional(self.pool())
+                            .await?;
+                    Ok(row.and_then(|r| r.0))
                 }
             }
         };

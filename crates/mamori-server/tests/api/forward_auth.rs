@@ -228,7 +228,12 @@ impl Browser {
         let cookies = self.cookies_for(&host);
         let mut req = req;
         if !cookies.is_empty() {
-            req.headers_mut().insert("cookie", cookies.parse().unwrap());
+            // After any cookie the request already carries.
+            let all = match req.headers().get("cookie") {
+                Some(own) => format!("{}; {cookies}", own.to_str().unwrap()),
+                None => cookies,
+            };
+            req.headers_mut().insert("cookie", all.parse().unwrap());
         }
         let r = self.client.execute(req).await.unwrap();
         self.store(&host, r.headers());
@@ -641,6 +646,56 @@ async fn signed_in_policies(f: &Fwd) {
     assert_eq!(s, 200, "bob's session is his own");
 }
 
+/// `phishing_resistant` for a session whose latest second factor is a code: the endpoint asks
+/// for a step-up, and `/sso` refuses (403) rather than loop, since the code was just given.
+/// (That a security key's session is recorded as such: tests/domain/webauthn_domain.rs; that
+/// the rule then lets it in: the unit tests of `Rules::decide`.)
+async fn phishing_resistant(f: &Fwd) {
+    let srv = &f.srv;
+    let t = srv.new_user(&f.root, json!({"user": "carol"})).await;
+    let (_, _, full) = srv.enroll(&t, "phone").await;
+    let b = f.browser(&[]);
+    let r = b
+        .send(
+            b.client
+                .get(format!(
+                    "{}/sso?rd=http%3A%2F%2Fapp1.mamori.test%2Fkey",
+                    f.public
+                ))
+                .header("cookie", format!("mamori_session={full}")),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(set_cookie(r.headers(), "mamori_sso").is_none());
+    // The same session for another address gets its cookie, which /key still does not pass.
+    let r = b
+        .send(
+            b.client
+                .get(format!(
+                    "{}/sso?rd=http%3A%2F%2Fapp1.mamori.test%2F",
+                    f.public
+                ))
+                .header("cookie", format!("mamori_session={full}")),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = set_cookie(r.headers(), "mamori_sso").unwrap();
+    let token = cookie
+        .strip_prefix("mamori_sso=")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let (s, _) = f
+        .nginx_check("http://app1.mamori.test/key", "GET", Some(token))
+        .await;
+    assert_eq!(s, 401);
+    let (s, h) = f
+        .nginx_check("http://app1.mamori.test/", "GET", Some(token))
+        .await;
+    assert_eq!((s, header(&h, "remote-user")), (200, "carol"));
+}
+
 async fn return_addresses(f: &Fwd) {
     let browser = f.browser(&[]);
     for rd in [
@@ -751,6 +806,7 @@ async fn run(backend: Backend) {
     }
     endpoint_conventions(&f).await;
     signed_in_policies(&f).await;
+    phishing_resistant(&f).await;
     return_addresses(&f).await;
 }
 
