@@ -10,7 +10,7 @@
 
 use mamori_server::config::RequireMfa;
 use mamori_server::domain::Request;
-use mamori_server::store::{DeviceKind, ForwardAuthStore};
+use mamori_server::store::DeviceKind;
 use mamori_server::Error;
 use rand::rngs::OsRng;
 use webauthn_authenticator_rs::softtoken::SoftToken;
