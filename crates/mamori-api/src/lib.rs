@@ -20,6 +20,7 @@ pub mod review;
 pub mod sync;
 pub mod webauthn;
 // #15 polish
+pub mod groups;
 pub mod preferences;
 
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].

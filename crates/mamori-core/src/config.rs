@@ -387,6 +387,79 @@ impl TlsConfig {
     }
 }
 
+/// What a forward-auth rule asks of a request's session (`policy = "..."`,
+/// docs/forward-auth.md "Rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessPolicy {
+    /// Anyone, signed in or not.
+    Bypass,
+    /// A full session (password; the second factor if the account has one).
+    OneFactor,
+    /// A full session whose second factor was given (within `max_age` when set).
+    TwoFactor,
+    /// Like `two_factor`, with a security key or passkey as the second factor.
+    PhishingResistant,
+    /// Nobody.
+    Deny,
+}
+
+impl AccessPolicy {
+    /// The configuration's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessPolicy::Bypass => "bypass",
+            AccessPolicy::OneFactor => "one_factor",
+            AccessPolicy::TwoFactor => "two_factor",
+            AccessPolicy::PhishingResistant => "phishing_resistant",
+            AccessPolicy::Deny => "deny",
+        }
+    }
+}
+
+/// One `[[forward_auth.rules]]` entry as written; `domain::forward_auth::Rules::compile`
+/// checks it and turns it into the matcher (at start, so a bad rule stops the server with a
+/// message naming it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRuleConfig {
+    /// `app.example.com` or `*.example.com` (any subdomain, not the domain itself).
+    pub host: String,
+    /// A path prefix (`/admin` matches `/admin` and `/admin/…`, not `/administrator`).
+    pub path: Option<String>,
+    /// A regular expression the whole path (without the query) is searched with.
+    pub path_regex: Option<String>,
+    /// HTTP methods (empty: every method).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// What the rule asks for.
+    pub policy: AccessPolicy,
+    /// Accounts the rule is about (with `groups`: either matches; both empty: everyone).
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Groups the rule is about.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Seconds: the second factor must be at most this old, else the browser is sent to give
+    /// it again (`two_factor` and `phishing_resistant` only).
+    pub max_age: Option<u64>,
+}
+
+/// `[forward_auth]` (#18, docs/forward-auth.md): protecting other applications behind a
+/// reverse proxy. Off while there are no rules.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardAuthConfig {
+    /// The parent domain the single-sign-on cookie is scoped to (`example.com`); unset: the
+    /// console's own host only.
+    pub cookie_domain: Option<String>,
+    /// Hosts a sign-in may return to (`app.example.com`, `*.example.com`); the rules' hosts
+    /// are always included.
+    pub protected_domains: Vec<String>,
+    /// The access rules, first match wins, default deny.
+    pub rules: Vec<AccessRuleConfig>,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -428,6 +501,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// The RADIUS server (#19).
     pub radius: radius::RadiusConfig,
+    /// Forward authentication for reverse proxies (#18, docs/forward-auth.md).
+    pub forward_auth: ForwardAuthConfig,
 }
 
 impl Default for Config {
@@ -450,6 +525,7 @@ impl Default for Config {
             recovery: RecoveryConfig::default(),
             tls: TlsConfig::default(),
             radius: radius::RadiusConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
         }
     }
 }
@@ -726,6 +802,8 @@ impl Config {
             _ => {}
         }
         self.radius.validate()?;
+        // #18: every rule compiled once here, so a mistake stops the start with its position.
+        crate::domain::forward_auth::Rules::compile(&self.forward_auth)?;
         if !(1..=86_400).contains(&self.tls.reload_secs) {
             return bad("tls.reload_secs must be between 1 and 86400");
         }

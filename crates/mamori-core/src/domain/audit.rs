@@ -91,6 +91,25 @@ pub mod kind {
         pub const REMOVE: &str = "contact.remove";
     }
 
+    /// Kinds of [`crate::domain::groups`].
+    pub mod groups {
+        /// An account was put in a group (`success`), or not: `invalid` (a bad name),
+        /// `refused_limit` (the account has the most groups allowed).
+        pub const GROUP_ADD: &str = "account.group_add";
+        /// An account was taken out of a group (`success`, `not_member`).
+        pub const GROUP_REMOVE: &str = "account.group_remove";
+    }
+
+    /// Kinds of [`crate::domain::forward_auth`].
+    pub mod forward_auth {
+        /// A forward-auth check refused an account (`denied`, detail: host, path and the
+        /// reason); allowed checks are counted in `/metrics`, not audited.
+        pub const DENY: &str = "forward_auth.deny";
+        /// A console sign-in that came from a protected application and went back to it
+        /// (`success`, detail: the host returned to).
+        pub const SIGN_IN: &str = "forward_auth.sign_in";
+    }
+
     /// Kinds of [`crate::domain::preferences`].
     pub mod preferences {
         /// An account changed its language or time zone.

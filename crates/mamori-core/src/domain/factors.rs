@@ -32,6 +32,8 @@ use super::{
 #[derive(Debug)]
 pub struct SecondFactorVerified {
     account_id: String,
+    /// A security key or passkey (#18: the forward-auth policy `phishing_resistant`).
+    phishing_resistant: bool,
     _private: (),
 }
 
@@ -39,7 +41,25 @@ impl SecondFactorVerified {
     pub(super) fn new(account_id: &str) -> Self {
         SecondFactorVerified {
             account_id: account_id.to_string(),
+            phishing_resistant: false,
             _private: (),
+        }
+    }
+
+    /// The proof of a security key's or passkey's answer (WebAuthn binds it to the origin).
+    pub(super) fn security_key(account_id: &str) -> Self {
+        SecondFactorVerified {
+            phishing_resistant: true,
+            ..SecondFactorVerified::new(account_id)
+        }
+    }
+
+    /// The kind recorded with the session (`sessions.second_factor_kind`).
+    pub fn kind(&self) -> &'static str {
+        if self.phishing_resistant {
+            SECOND_FACTOR_SECURITY_KEY
+        } else {
+            SECOND_FACTOR_OTP
         }
     }
 
@@ -48,6 +68,11 @@ impl SecondFactorVerified {
         &self.account_id
     }
 }
+
+/// `sessions.second_factor_kind` of a security key or passkey.
+pub const SECOND_FACTOR_SECURITY_KEY: &str = "security_key";
+/// `sessions.second_factor_kind` of a one-time code of any kind.
+pub const SECOND_FACTOR_OTP: &str = "otp";
 
 /// How long the account must wait before the next attempt, if at all: nothing for the first
 /// `delay_after` failures, then `base`, `2·base`, `4·base`, … up to `max` seconds after the last

@@ -51,6 +51,8 @@ pub mod delivery;
 pub mod devices;
 pub mod factor_changes;
 pub mod factors;
+pub mod forward_auth;
+pub mod groups;
 pub mod notify;
 pub mod password;
 // #15 contacts
@@ -129,6 +131,9 @@ pub struct Policy {
     // #15 contacts
     /// Region in which phone numbers without `+` country code are read.
     pub phone_region: phonenumber::country::Id,
+
+    /// The compiled forward-auth rules (#18).
+    pub forward_auth: forward_auth::Rules,
 }
 
 impl Policy {
@@ -155,6 +160,9 @@ impl Policy {
             // configurations built in code without validation.
             phone_region: phone::parse_region(&c.phone.default_region)
                 .unwrap_or(phonenumber::country::Id::JP),
+            // Config::validate refuses a bad rule at start; a configuration built in code
+            // without validation gets no rules, which denies every forward-auth request.
+            forward_auth: forward_auth::Rules::compile(&c.forward_auth).unwrap_or_default(),
         }
     }
 }

@@ -88,6 +88,10 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<NewSession> {
+        let factor_kind = match &grant {
+            SessionGrant::SecondFactor(proof) => Some(proof.kind()),
+            _ => None,
+        };
         let (state, second_factor_at) = match grant {
             SessionGrant::SecondFactor(proof) => {
                 if proof.account_id() != account.id {
@@ -129,6 +133,9 @@ impl Service {
             user_agent: meta.user_agent.clone(),
         };
         self.store.create_session(&record).await?;
+        if let Some(kind) = factor_kind {
+            self.store.set_second_factor_kind(&record.id, kind).await?;
+        }
         Ok(NewSession { token, record })
     }
 
@@ -315,6 +322,21 @@ impl Service {
             .await?
             .filter(|s| s.state != SessionState::MfaPending)
             .ok_or(Error::Unauthenticated)?;
+        self.authenticate_session(session, now).await
+    }
+
+    /// The one session check behind every credential (the session token of the API and the
+    /// console, the forward-auth cookie's token): the absolute end and the idle time (an ended
+    /// session is deleted), the account, the activity time (written at most once a minute)
+    /// and the enabled devices.
+    pub(super) async fn authenticate_session(
+        &self,
+        session: SessionRecord,
+        now: UnixTime,
+    ) -> Result<Authenticated> {
+        if session.state == SessionState::MfaPending {
+            return Err(Error::Unauthenticated);
+        }
         if session.expires_at <= now || session.last_seen_at + SESSION_IDLE_SECS <= now {
             self.store
                 .delete_session(&session.account_id, &session.id)
@@ -377,6 +399,9 @@ impl Service {
         .await?;
         self.store
             .set_session_second_factor(&auth.session.id, now)
+            .await?;
+        self.store
+            .set_second_factor_kind(&auth.session.id, super::factors::SECOND_FACTOR_OTP)
             .await
     }
 
@@ -400,6 +425,9 @@ impl Service {
         if auth.session.state == SessionState::Full {
             self.store
                 .set_session_second_factor(&auth.session.id, now)
+                .await?;
+            self.store
+                .set_second_factor_kind(&auth.session.id, proof.kind())
                 .await?;
             return Ok(None);
         }

@@ -424,7 +424,7 @@ impl Service {
             Event::own(audit_kind::MFA_ENABLE, "success", &account.name).detail(&name),
         )
         .await?;
-        Ok((device, SecondFactorVerified::new(&account.id)))
+        Ok((device, SecondFactorVerified::security_key(&account.id)))
     }
 
     /// Begins an assertion with the account's security keys, bound to `session_id`.
@@ -542,7 +542,12 @@ impl Service {
             audit_kind::SESSION_VERIFY,
         )
         .await?;
-        self.store.set_session_second_factor(&session.id, now).await
+        self.store
+            .set_session_second_factor(&session.id, now)
+            .await?;
+        self.store
+            .set_second_factor_kind(&session.id, super::factors::SECOND_FACTOR_SECURITY_KEY)
+            .await
     }
 
     /// Verifies an assertion against the ceremony `ceremony` of `session_id`, with the lock,
@@ -626,7 +631,7 @@ impl Service {
             Event::own(event, "success", name).detail(&device.name),
         )
         .await?;
-        Ok(SecondFactorVerified::new(&account.id))
+        Ok(SecondFactorVerified::security_key(&account.id))
     }
 
     /// The account's enabled security key holding `credential_id`.

@@ -16,6 +16,8 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result, StoreError};
 pub use crate::redacted::Redacted;
 
+pub mod forward_auth;
+pub mod groups;
 pub mod postgres;
 pub mod preferences;
 pub mod recovery;
@@ -27,6 +29,8 @@ pub mod sync;
 pub mod tokens;
 pub mod webauthn;
 
+pub use forward_auth::ForwardAuthStore;
+pub use groups::GroupStore;
 pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
@@ -381,6 +385,8 @@ pub trait Store:
     + WebauthnStore
     + recovery_pending::PendingRecoveryStore
     + PreferencesStore
+    + GroupStore
+    + ForwardAuthStore
     + Send
     + Sync
     + 'static

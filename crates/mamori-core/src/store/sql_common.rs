@@ -12,7 +12,7 @@ const ACCOUNT_COLS: &str = "id, name, role, email, phone, password_hash, passwor
      created_at, mfa_failures, mfa_last_failure_at, locked_at";
 const DEVICE_COLS: &str = "id, account_id, kind, name, serial, created_at, enabled_at, \
      last_used_at, secret_sealed, otp_type, algorithm, digits, period, drift, last_step, credential";
-const SESSION_COLS: &str = "id, token_hash, account_id, state, created_at, last_seen_at, \
+pub(super) const SESSION_COLS: &str = "id, token_hash, account_id, state, created_at, last_seen_at, \
      expires_at, second_factor_at, client_addr, user_agent";
 const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at, allow_root";
 const AUDIT_COLS: &str = "id, at, account, actor, client_addr, user_agent, kind, result, detail";
@@ -123,7 +123,7 @@ fn device_from_columns<S: AsRef<str>>(r: &DbRow, c: &[S; 16]) -> Result<DeviceRe
     })
 }
 
-fn session_from_row(r: &DbRow) -> Result<SessionRecord> {
+pub(super) fn session_from_row(r: &DbRow) -> Result<SessionRecord> {
     Ok(SessionRecord {
         id: r.try_get("id")?,
         token_hash: r.try_get("token_hash")?,

@@ -33,6 +33,25 @@ pub enum AdminCommand {
         /// User name.
         user: String,
     },
+    /// Put a user in a group (#18: forward-auth rules and the Remote-Groups header).
+    AddGroup {
+        /// User name.
+        user: String,
+        /// Group name (a-z, 0-9, '-', '_', '.'; at most 32 groups per user).
+        group: String,
+    },
+    /// Take a user out of a group.
+    RemoveGroup {
+        /// User name.
+        user: String,
+        /// Group name.
+        group: String,
+    },
+    /// List a user's groups, one per line.
+    ListGroups {
+        /// User name.
+        user: String,
+    },
     /// Create an application key for the validate API (printed once).
     CreateAppKey {
         /// Application name.

@@ -150,6 +150,9 @@ pub async fn run_with(
         } => create_user(cx, out, name, role, email, phone).await,
         AdminCommand::ListUsers { json } => list_users(cx, out, json).await,
         AdminCommand::ResetMfa { user } => reset_mfa(cx, out, user).await,
+        AdminCommand::AddGroup { user, group } => add_group(cx, out, user, group).await,
+        AdminCommand::RemoveGroup { user, group } => remove_group(cx, out, user, group).await,
+        AdminCommand::ListGroups { user } => list_groups(cx, out, user).await,
         AdminCommand::CreateAppKey { name, allow_root } => {
             create_app_key(cx, out, name, allow_root).await
         }
@@ -359,6 +362,39 @@ async fn reset_mfa(cx: &Cx<'_>, out: &mut dyn Write, user: String) -> Result<()>
         "removed {n} MFA devices of {user}, unlocked the account and ended its sessions"
     )
     .map_err(io)?;
+    Ok(())
+}
+
+/// `admin add-group` (#18).
+async fn add_group(cx: &Cx<'_>, out: &mut dyn Write, user: String, group: String) -> Result<()> {
+    let added = cx
+        .svc
+        .add_group(ACTOR, &user, &group, cx.clock.now(), &cx.meta)
+        .await?;
+    let msg = if added {
+        format!("{user} is now in group {group}")
+    } else {
+        format!("{user} was already in group {group}")
+    };
+    writeln!(out, "{msg}").map_err(io)?;
+    Ok(())
+}
+
+/// `admin remove-group` (#18).
+async fn remove_group(cx: &Cx<'_>, out: &mut dyn Write, user: String, group: String) -> Result<()> {
+    cx.svc
+        .remove_group(ACTOR, &user, &group, cx.clock.now(), &cx.meta)
+        .await?;
+    writeln!(out, "{user} is no longer in group {group}").map_err(io)?;
+    Ok(())
+}
+
+/// `admin list-groups` (#18): one group per line, nothing for none.
+async fn list_groups(cx: &Cx<'_>, out: &mut dyn Write, user: String) -> Result<()> {
+    let account = cx.svc.account(&user).await?;
+    for g in cx.svc.groups_of(&account).await? {
+        writeln!(out, "{g}").map_err(io)?;
+    }
     Ok(())
 }
 

@@ -36,6 +36,8 @@ pub mod i18n;
 // #15 polish
 mod pages_admin;
 mod pages_auth;
+// #18 forward authentication
+mod pages_forward;
 mod pages_polish;
 mod pages_recovery;
 mod pages_recovery_signin;
@@ -905,6 +907,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/users", get(a::users).post(a::create_user))
         .route("/users/{name}", get(a::user))
+        // #18 forward authentication
+        .route("/users/{name}/groups", post(a::add_group))
+        .route("/users/{name}/groups/{group}/remove", post(a::remove_group))
+        .route("/sso", get(pages_forward::sso))
         .route(
             "/users/{name}/devices/{id}/deactivate",
             get(a::deactivate_form).post(a::deactivate),

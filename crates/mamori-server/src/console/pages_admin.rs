@@ -136,12 +136,28 @@ pub async fn create_user(
 }
 
 pub async fn user(ctx: Ctx, Path(name): Path<String>, Query(q): Query<Done>) -> PageResult {
-    ctx.admin().await?;
+    let v = user_view(&ctx, &name, q.done.as_deref(), None).await?;
+    Ok(render(&v, StatusCode::OK))
+}
+
+async fn user_view(
+    ctx: &Ctx,
+    name: &str,
+    done: Option<&str>,
+    group_error: Option<String>,
+) -> Result<UserView, Fail> {
+    let auth = ctx.admin().await?;
     let tr = ctx.tr;
-    let account = ctx.st.svc.account(&name).await?;
+    let account = ctx.st.svc.account(name).await?;
     let devices = ctx.st.svc.list_devices(&account).await?;
-    let v = UserView {
-        p: Page::new(&ctx, "user.title", "users"),
+    // #18: the account's groups, through the same rule as the API's.
+    let groups = ctx
+        .st
+        .svc
+        .user_groups(auth, name, ctx.now, &ctx.meta.meta)
+        .await?;
+    Ok(UserView {
+        p: Page::new(ctx, "user.title", "users"),
         role: match account.role {
             Role::Admin => tr.t("users.role_admin"),
             Role::User => tr.t("users.role_user"),
@@ -151,10 +167,53 @@ pub async fn user(ctx: Ctx, Path(name): Path<String>, Query(q): Query<Done>) -> 
         created: ctx.when(account.created_at),
         locked: account.locked_at.is_some(),
         devices: devices.iter().map(|d| DeviceRow::new(&tr, d)).collect(),
-        notice: notice(&ctx, q.done.as_deref()),
+        notice: notice(ctx, done),
+        groups,
+        group_error,
         name: account.name,
-    };
-    Ok(render(&v, StatusCode::OK))
+    })
+}
+
+/// The form that puts an account in a group (#18).
+#[derive(Deserialize)]
+pub struct GroupForm {
+    group: String,
+}
+
+/// POST `/users/{name}/groups`: an administrator puts the account in a group.
+pub async fn add_group(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Form(f): Form<GroupForm>,
+) -> PageResult {
+    let auth = ctx.admin().await?;
+    match st
+        .svc
+        .add_user_group(auth, &name, f.group.trim(), ctx.now, &ctx.meta.meta)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/users/{name}?done=group_added"))),
+        Err(e) if is_form_error(&e) => {
+            let v = user_view(&ctx, &name, None, Some(error_text(&ctx.tr, &e))).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// POST `/users/{name}/groups/{group}/remove`: an administrator takes the account out of a
+/// group.
+pub async fn remove_group(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path((name, group)): Path<(String, String)>,
+) -> PageResult {
+    let auth = ctx.admin().await?;
+    st.svc
+        .remove_user_group(auth, &name, &group, ctx.now, &ctx.meta.meta)
+        .await?;
+    Ok(see_other(&format!("/users/{name}?done=group_removed")))
 }
 
 fn recent_factor(a: &crate::domain::signin::Authenticated, now: i64) -> bool {

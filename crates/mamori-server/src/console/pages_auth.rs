@@ -44,13 +44,25 @@ pub(super) fn notice(ctx: &Ctx, done: Option<&str>) -> Option<String> {
         "key_added" => "polish.key_added",
         "sync_revoked" => "polish.sync_revoked",
         "preferences" => "polish.preferences_saved",
+        // #18
+        "group_added" => "groups.added",
+        "group_removed" => "groups.removed",
         _ => return None,
     };
     Some(ctx.tr.t(key))
 }
 
-pub async fn dashboard(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
+pub async fn dashboard(
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<Done>,
+) -> PageResult {
     let auth = ctx.signed_in()?;
+    // #18: a sign-in that began at a protected application goes back to it (every way of
+    // signing in ends here).
+    if auth.session.state == SessionState::Full && super::pages_forward::returning(&headers) {
+        return Ok(see_other("/sso"));
+    }
     let tr = ctx.tr;
     let enrollment_required = auth.session.state != SessionState::Full;
     let own = ctx.st.svc.account_alerts(auth).await?;
@@ -420,6 +432,8 @@ pub async fn sign_out(ctx: Ctx) -> PageResult {
     }
     let mut r = see_other("/sign-in?done=signed_out");
     ctx.set_cookie(&mut r, crate::web::SESSION_COOKIE, None, 0);
+    // #18: the single-sign-on cookie goes too (its token already ended with the session).
+    super::pages_forward::clear_cookies(&ctx, &mut r);
     Ok(r)
 }
 

@@ -425,6 +425,9 @@ pub struct UserView {
     pub locked: bool,
     pub devices: Vec<DeviceRow>,
     pub notice: Option<String>,
+    /// #18: the account's groups, and the error of the last group change.
+    pub groups: Vec<String>,
+    pub group_error: Option<String>,
 }
 
 /// An application key in the list.

@@ -18,6 +18,8 @@ use crate::domain::signin::Authenticated;
 pub mod conn;
 pub mod edge;
 pub mod error;
+pub mod forward_auth;
+pub mod groups;
 pub(crate) mod handlers;
 pub mod openapi;
 // #15 polish
@@ -243,6 +245,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(webauthn::router())
         // #15 polish
         .merge(preferences::router())
+        // #18 forward authentication
+        .merge(groups::router())
+        .merge(forward_auth::router())
 }
 
 /// The authenticated session of a request (inserted by the session middleware).

@@ -73,6 +73,11 @@ use utoipa::OpenApi;
         // #15 polish
         super::preferences::preferences,
         super::preferences::set_preferences,
+        // #18 forward authentication
+        super::groups::list,
+        super::groups::add,
+        super::groups::remove,
+        super::forward_auth::check,
         // The authenticator's sync (docs/sync-protocol.md), missing until #16's route test.
         super::sync::register,
         super::sync::devices,
@@ -150,6 +155,7 @@ use utoipa::OpenApi;
         // #15 polish
         api::preferences::PreferencesResponse,
         api::preferences::PreferencesRequest,
+        api::groups::GroupsResponse,
         api::sync::RegisterDeviceRequest,
         api::sync::RegisterDeviceResponse,
         api::sync::SyncDevice,
@@ -181,6 +187,13 @@ impl utoipa::Modify for Security {
         components.add_security_scheme(
             "app_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // #18: the single-sign-on cookie the browser sends through the reverse proxy.
+        components.add_security_scheme(
+            "forward_cookie",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new(crate::web::FORWARD_COOKIE),
+            )),
         );
     }
 }

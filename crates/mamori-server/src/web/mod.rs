@@ -9,7 +9,8 @@ pub mod state;
 pub mod wire;
 
 pub use request::{
-    session_credential, session_token, Credential, Meta, ALERT_HEADER, SESSION_COOKIE,
+    cookie_value, session_credential, session_token, Credential, Meta, ALERT_HEADER,
+    FORWARD_COOKIE, SESSION_COOKIE,
 };
 pub use state::{AppState, RateLimited};
 

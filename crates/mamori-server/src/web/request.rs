@@ -11,6 +11,9 @@ use crate::domain::RequestMeta;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "mamori_session";
+/// Name of the forward-auth single-sign-on cookie (#18): a token good only for forward-auth
+/// checks, scoped to `[forward_auth] cookie_domain`, set by the console's `/sso`.
+pub const FORWARD_COOKIE: &str = "mamori_sso";
 /// Header carrying the security alert on every response to an account without MFA.
 pub const ALERT_HEADER: &str = "x-mamori-alert";
 
@@ -88,4 +91,16 @@ pub fn session_credential(headers: &axum::http::HeaderMap) -> Option<(String, Cr
 /// The session token of a request: `Authorization: Bearer TOKEN`, else the session cookie.
 pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
     session_credential(headers).map(|(t, _)| t)
+}
+
+/// The value of the cookie `name` (the first one), if the request has it.
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
 }

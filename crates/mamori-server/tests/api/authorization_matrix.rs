@@ -122,6 +122,39 @@ impl Db {
         token
     }
 
+    // #18
+    /// Writes a forward-auth token of the session whose bearer token is `session` and returns
+    /// it (what the console's `/sso` puts in the single-sign-on cookie).
+    async fn forward_token(&self, session: &str) -> String {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = data_encoding::BASE64URL_NOPAD.encode(&raw);
+        let sql = "INSERT INTO forward_sessions (token_hash, session_id, created_at) \
+                   SELECT $1, id, 0 FROM sessions WHERE token_hash = $2";
+        let (hash, of) = (
+            mamori_server::domain::token_hash(&token),
+            mamori_server::domain::token_hash(session),
+        );
+        let n = match self {
+            Db::Sqlite(p) => sqlx::query(sql)
+                .bind(&hash)
+                .bind(&of)
+                .execute(p)
+                .await
+                .unwrap()
+                .rows_affected(),
+            Db::Pg(p) => sqlx::query(sql)
+                .bind(&hash)
+                .bind(&of)
+                .execute(p)
+                .await
+                .unwrap()
+                .rows_affected(),
+        };
+        assert_eq!(n, 1);
+        token
+    }
+
     // #15 recovery
     /// Writes a pending alternative-factor recovery of `account_id`, as the phone step makes
     /// one; returns its id and cancel token.
@@ -194,20 +227,22 @@ struct Matrix {
 
 impl Matrix {
     async fn start(backend: &Backend, dir: &std::path::Path) -> Matrix {
-        // #19: a RADIUS client on loopback, password and code in one field (the common VPN way).
+        // #19: a RADIUS client on loopback, password and code in one field (the common VPN way),
+        // and #18: one forward-auth rule for the forward_auth rows, in one configuration file.
         let radius_port = super::radius::free_udp_port();
-        let radius_conf = super::radius::radius_config(
+        let cfg = super::radius::radius_config(
             &dir.join("radius"),
             radius_port,
             "password_code",
             "127.0.0.1",
-            "",
+            "[forward_auth]\n[[forward_auth.rules]]\nhost = \"app.matrix.test\"\n\
+             policy = \"two_factor\"\nmax_age = 300\n",
         );
         let srv = Server::start(
-            dir,
+            &dir.join("data"),
             backend.url(),
             &[
-                ("MAMORI_CONFIG", radius_conf.to_str().unwrap()),
+                ("MAMORI_CONFIG", cfg.to_str().unwrap()),
                 // A relying party security keys can be registered for (an IP address cannot
                 // be one); the console's origin check then expects this origin too.
                 ("MAMORI_PUBLIC_URL", ORIGIN),
@@ -726,6 +761,59 @@ impl Matrix {
                 let path = format!("/security/sync-devices/{id}/revoke");
                 let (s, _) = console(&self.srv, &session, &path, Some(&[("code", "")])).await;
                 (s, None)
+            }
+            // #18 account groups
+            ("api", "list_groups") => {
+                api(self.srv.get(&format!("/api/v1/users/{}/groups", target.name), t).await)
+            }
+            ("api", "add_group") => {
+                let path = format!("/api/v1/users/{}/groups/g{n}", target.name);
+                let (s, _, v) = self.srv.call("PUT", &path, t, None).await;
+                api((s, v))
+            }
+            ("api", "remove_group") => {
+                let path = format!("/api/v1/users/{}/groups/g{n}", target.name);
+                let root = self.fresh(&self.root).await;
+                let (s, _, v) = self.srv.call("PUT", &path, Some(&root), None).await;
+                assert_eq!(s, 201, "line {}: {v}", row.line);
+                let (s, _, v) = self.srv.call("DELETE", &path, t, None).await;
+                api((s, v))
+            }
+            ("console", "add_group") => {
+                let path = format!("/users/{}/groups", target.name);
+                let group = format!("g{n}");
+                let (s, _) = console(&self.srv, &session, &path, Some(&[("group", &group)])).await;
+                (s, None)
+            }
+            ("console", "remove_group") => {
+                let group = format!("g{n}");
+                let api_path = format!("/api/v1/users/{}/groups/{group}", target.name);
+                let root = self.fresh(&self.root).await;
+                let (s, _, v) = self.srv.call("PUT", &api_path, Some(&root), None).await;
+                assert_eq!(s, 201, "line {}: {v}", row.line);
+                let path = format!("/users/{}/groups/{group}/remove", target.name);
+                let (s, _) = console(&self.srv, &session, &path, Some(&[])).await;
+                (s, None)
+            }
+            // #18 forward authentication
+            ("api", "forward_auth" | "forward_auth_api_token") => {
+                let cookie = if row.op == "forward_auth" {
+                    self.db.forward_token(&session).await
+                } else {
+                    session.clone()
+                };
+                let resp = self
+                    .srv
+                    .client
+                    .get(format!("{}/api/v1/forward-auth", self.srv.url))
+                    .header("x-original-url", "https://app.matrix.test/")
+                    .header("cookie", format!("mamori_sso={cookie}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let s = resp.status().as_u16();
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                api((s, v))
             }
             (edge, op) => panic!("line {}: no operation {edge} {op}", row.line),
         }

@@ -32,8 +32,19 @@ pub struct Server {
 impl Server {
     /// Starts a server with a data directory and optional database URL and extra environment.
     pub fn start(data_dir: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Server {
+        Server::start_on("127.0.0.1:0", data_dir, database, env)
+    }
+
+    /// Like [`Server::start`], listening on `listen` (a port chosen beforehand, when the
+    /// configuration must name it: #18's public URL on a test host name).
+    pub fn start_on(
+        listen: &str,
+        data_dir: &Path,
+        database: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let binary = Path::new(env!("CARGO_BIN_EXE_mamori-server"));
-        let mut cmd = serve_command(binary, "127.0.0.1:0", data_dir);
+        let mut cmd = serve_command(binary, listen, data_dir);
         if let Some(db) = database {
             cmd.arg("--database").arg(db);
         }

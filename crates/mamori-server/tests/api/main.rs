@@ -14,6 +14,8 @@ mod defaults;
 mod delivery;
 mod delivery_admin;
 mod edge_hardening;
+mod forward_auth;
+mod forward_auth_proxies;
 mod guess_limits;
 mod http_story;
 mod multi_node;

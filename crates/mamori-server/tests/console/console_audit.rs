@@ -43,6 +43,7 @@ async fn service(dir: &std::path::Path) -> Service {
         recovery_wait_secs: 0,
 
         phone_region: mamori_server::domain::phone::parse_region("JP").unwrap(),
+        forward_auth: Default::default(),
     };
     Service::new(store, ServerKey::generate(&mut OsRng), policy, &mut OsRng)
         .await

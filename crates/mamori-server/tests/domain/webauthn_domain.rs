@@ -31,6 +31,16 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
     let session = f.root_signed_in(&secret, t1).await;
     let auth = f.svc.authenticate(&session, t1).await.unwrap();
     let (account, s) = (&auth.account, &auth.session);
+    assert_eq!(
+        f.svc
+            .store()
+            .second_factor_kind(&s.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("otp"),
+        "signed in with a code"
+    );
     let mut key = SoftToken::new(true).unwrap().0;
 
     // Finished 301 seconds after it began: expired.
@@ -142,4 +152,15 @@ async fn ceremonies_expire_and_registration_needs_a_fresh_factor_at_finish() {
         .unwrap();
     let again = f.svc.authenticate(&session, t1 + 1099).await.unwrap();
     assert_eq!(again.session.second_factor_at, Some(t1 + 1099));
+    // #18: the session records that its latest second factor is now a security key (the
+    // forward-auth policy phishing_resistant); it was a code before.
+    assert_eq!(
+        f.svc
+            .store()
+            .second_factor_kind(&s.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("security_key")
+    );
 }
