@@ -255,15 +255,16 @@ impl Certificates {
         (stamp(&self.cert_path), stamp(&self.key_path))
     }
 
-    /// The acceptor of the server's connections: TLS 1.2 and 1.3, no client certificates,
-    /// ALPN `http/1.1` (the accept loop speaks HTTP/1.1 only).
+    /// The acceptor of the server's connections: TLS 1.2 and 1.3 only (rustls has no older
+    /// version), no client certificates, ALPN `h2` then `http/1.1` (a client that names
+    /// neither gets HTTP/1.1).
     pub fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, TlsError> {
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Setup(e.to_string()))?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
