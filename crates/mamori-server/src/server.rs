@@ -108,6 +108,18 @@ pub async fn serve(config: Config) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let public_url = config.public_url_for(bound);
+    // #22: bound before anything is served, so a taken port 80 refuses start-up.
+    let redirect = match config.tls.redirect_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await.map_err(|e| {
+                Error::Config(format!("tls.redirect_listen: cannot listen on {addr}: {e}"))
+            })?;
+            let at = l.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
+            Some((l, at))
+        }
+        None => None,
+    };
+    let challenges = Arc::new(crate::http::acme::Challenges::default());
     let svc = Arc::new(open_service(&config, public_url.clone()).await?);
     // The admin command line makes its links from this file, so they name the port this
     // server really listens on (`--listen 127.0.0.1:0` included), not the configured one.
@@ -156,6 +168,9 @@ pub async fn serve(config: Config) -> Result<()> {
         }
         None => "http",
     };
+    if let Some((_, at)) = &redirect {
+        let _ = writeln!(out, "redirecting http://{at} to {public_url}");
+    }
     let _ = writeln!(out, "listening on {scheme}://{bound}");
     let _ = out.flush();
     tracing::info!(%bound, backend = svc.backend_name(), "listening");
@@ -208,7 +223,27 @@ pub async fn serve(config: Config) -> Result<()> {
             ));
         }
     }
-    crate::http::conn::serve(listener, app, &config.limits, acceptor, shutdown_signal()).await;
+    // One shutdown for both listeners.
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let redirector = redirect.map(|(l, _)| {
+        let app = crate::http::redirect::router(&public_url, challenges.clone());
+        let limits = config.limits.clone();
+        let mut down = down_rx.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = down.wait_for(|d| *d).await;
+            };
+            crate::http::conn::serve(l, app, &limits, None, stop).await;
+        })
+    });
+    let stop = async move {
+        shutdown_signal().await;
+        let _ = down_tx.send(true);
+    };
+    crate::http::conn::serve(listener, app, &config.limits, acceptor, stop).await;
+    if let Some(r) = redirector {
+        let _ = r.await;
+    }
     if let Some(r) = reloader {
         r.abort();
     }

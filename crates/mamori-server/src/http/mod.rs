@@ -15,6 +15,7 @@ use mamori_api::ErrorCode;
 
 use crate::domain::signin::Authenticated;
 
+pub mod acme;
 pub mod conn;
 pub mod edge;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod openapi;
 // #15 polish
 pub mod preferences;
 pub mod recovery;
+pub mod redirect;
 mod review;
 pub mod sync;
 pub mod tls;

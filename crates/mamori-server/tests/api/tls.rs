@@ -493,3 +493,109 @@ async fn speaks_h2_and_http11_and_refuses_tls_before_1_2() {
     }
     assert!(srv.stop());
 }
+
+#[tokio::test]
+async fn the_redirect_listener_only_redirects_to_the_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let (chain, key, _) = leaf(&ca, 1, &[]);
+    let (c, k) = write_pair(&dir.path().join("tls"), &chain, &key);
+    let plain_port = mamori_testkit::process::free_port();
+    let plain_addr = format!("127.0.0.1:{plain_port}");
+    let mut srv = Server::start(
+        &dir.path().join("data"),
+        None,
+        &[
+            ("MAMORI_TLS_CERT_FILE", c.to_str().unwrap()),
+            ("MAMORI_TLS_KEY_FILE", k.to_str().unwrap()),
+            ("MAMORI_TLS_REDIRECT_LISTEN", plain_addr.as_str()),
+        ],
+    );
+    let public = format!("https://localhost:{}", port(&srv));
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/console/sign-in?next=%2Fconsole"),
+        ("POST", "/api/v1/sign-in"),
+        ("GET", "//evil.example/x"),
+        ("GET", "/.well-known/acme-challenge/not-ours"),
+    ] {
+        let r = plain
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("http://{plain_addr}{path}"),
+            )
+            // Whatever the client says its host is, the target is the public URL.
+            .header("host", "evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 308, "{method} {path}");
+        assert_eq!(r.headers()["location"], format!("{public}{path}").as_str());
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    // A request line in absolute form gives its path only.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .args(["--request-target", "http://evil.example/abs?x=1"])
+        .arg(format!("http://{plain_addr}/"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("308 {public}/abs?x=1"),
+        "{out:?}"
+    );
+    // Following the redirect ends on the HTTPS server.
+    let follow = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert.pem().as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .resolve(
+            "localhost",
+            format!("127.0.0.1:{}", port(&srv)).parse().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let r = follow
+        .get(format!("http://{plain_addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.url().as_str(), format!("{public}/healthz"));
+    assert!(srv.stop());
+    // Both listeners are closed at shutdown.
+    assert!(std::net::TcpStream::connect(&plain_addr).is_err());
+}
+
+#[test]
+fn a_taken_redirect_port_refuses_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let (chain, key, _) = leaf(&ca, 1, &[]);
+    let (c, k) = write_pair(&dir.path().join("tls"), &chain, &key);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = refused(
+        &dir.path().join("data"),
+        &[
+            ("MAMORI_TLS_CERT_FILE", c.to_str().unwrap()),
+            ("MAMORI_TLS_KEY_FILE", k.to_str().unwrap()),
+            ("MAMORI_TLS_REDIRECT_LISTEN", addr.as_str()),
+        ],
+    );
+    assert!(
+        err.contains("tls.redirect_listen") && err.contains(&addr),
+        "{err}"
+    );
+}
