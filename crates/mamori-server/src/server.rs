@@ -120,7 +120,11 @@ pub async fn serve(config: Config) -> Result<()> {
         None => None,
     };
     let challenges = Arc::new(crate::http::acme::Challenges::default());
-    let svc = Arc::new(open_service(&config, public_url.clone()).await?);
+    let mut svc = open_service(&config, public_url.clone()).await?;
+    if let Some(c) = &certs {
+        svc = svc.with_served_certificate(c.expiry());
+    }
+    let svc = Arc::new(svc);
     // The admin command line makes its links from this file, so they name the port this
     // server really listens on (`--listen 127.0.0.1:0` included), not the configured one.
     let url_file = config.server_url_file();
@@ -181,6 +185,10 @@ pub async fn serve(config: Config) -> Result<()> {
         &config.limits,
         metrics_recorder(),
     );
+    // The recorder exists from here on: the gauge set before it was not recorded.
+    if let Some(c) = &certs {
+        c.publish();
+    }
     let limiter = state.sign_in_limiter.clone();
     let validate_limiter = state.validate_limiter.clone();
     let housekeeping = tokio::spawn({

@@ -102,6 +102,10 @@ impl Service {
             audit_retention_days: p.audit_retention_days,
             first_start,
             oldest_audit_event: self.store.oldest_audit_event().await?,
+            tls_certificate_expiry: self
+                .served_certificate
+                .as_ref()
+                .map(|e| e.load(std::sync::atomic::Ordering::Relaxed)),
         };
         Ok(deployment::review(
             &DeploymentFacts {

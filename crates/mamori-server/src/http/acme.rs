@@ -56,3 +56,8 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// The certificate chain (PEM) stored for `config`'s ACME domain, if any.
+pub async fn stored_chain(_config: &crate::config::Config) -> Option<String> {
+    None
+}

@@ -31,10 +31,24 @@ fn ca() -> Ca {
 
 /// A leaf for `localhost` and 127.0.0.1 (plus `extra`): (chain PEM, key PEM, leaf DER).
 fn leaf(ca: &Ca, serial: u64, extra: &[&str]) -> (String, String, Vec<u8>) {
+    leaf_until(ca, serial, extra, None)
+}
+
+/// As [`leaf`], valid until `not_after` (rcgen's default, 4096, when `None`).
+fn leaf_until(
+    ca: &Ca,
+    serial: u64,
+    extra: &[&str],
+    not_after: Option<time::OffsetDateTime>,
+) -> (String, String, Vec<u8>) {
     let key = KeyPair::generate().unwrap();
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     names.extend(extra.iter().map(|s| s.to_string()));
     let mut p = CertificateParams::new(names).unwrap();
+    if let Some(t) = not_after {
+        p.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        p.not_after = t;
+    }
     p.serial_number = Some(SerialNumber::from(serial));
     p.distinguished_name
         .push(DnType::CommonName, format!("mamori test {serial}"));
@@ -598,4 +612,131 @@ fn a_taken_redirect_port_refuses_start() {
         err.contains("tls.redirect_listen") && err.contains(&addr),
         "{err}"
     );
+}
+
+/// The value of a metric line without labels.
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn review_outcome(review: &serde_json::Value, id: &str) -> (String, serde_json::Value) {
+    let f = review["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {review}"));
+    (
+        f["outcome"].as_str().unwrap().to_string(),
+        f["affected"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn certificate_expiry_is_printed_exported_and_reviewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    // Whole seconds: what a certificate holds.
+    let soon = time::OffsetDateTime::from_unix_timestamp(
+        time::OffsetDateTime::now_utc().unix_timestamp() + 10 * 86_400 + 1800,
+    )
+    .unwrap();
+    let (chain, key, _) = leaf_until(&ca, 1, &[], Some(soon));
+    let tls_dir = dir.path().join("tls");
+    let (c, k) = write_pair(&tls_dir, &chain, &key);
+    let mut srv = start(&dir.path().join("data"), &c, &k, "1");
+    srv.client = https_client(&ca);
+
+    // Start-up names the certificate: subject, issuer, expiry.
+    let until = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let log = log_of(&srv);
+    let line = log
+        .lines()
+        .find(|l| l.contains("tls: serving certificate for"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("CN=mamori test 1"), "{line}");
+    assert!(line.contains("issued by CN=mamori test CA"), "{line}");
+    assert!(line.contains(&format!("valid until {until}")), "{line}");
+
+    let (s, m) = srv.get("/metrics", None).await;
+    assert_eq!(s, 200);
+    let m = m.as_str().unwrap().to_string();
+    assert_eq!(
+        gauge(&m, "mamori_tls_certificate_expiry_timestamp_seconds"),
+        Some(soon.unix_timestamp() as f64),
+        "{m}"
+    );
+
+    let token = srv.root_session().await;
+    let (_, _, full) = srv.enroll(&token, "phone").await;
+    let (s, review) = srv.get("/api/v1/review", Some(&full)).await;
+    assert_eq!(s, 200, "{review}");
+    let (outcome, affected) = review_outcome(&review, "DR-TLS-CERT-EXPIRY");
+    assert_eq!(outcome, "fail");
+    assert_eq!(
+        affected,
+        json!(["the certificate expires in 10 days (240 hours)"])
+    );
+    assert_eq!(review_outcome(&review, "DR-SECURE-TRANSPORT").0, "pass");
+    // The command line reviews the same certificate, read from the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_mamori-server"))
+        .args(["admin", "review", "--json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("MAMORI_CONFIG")
+        .env("MAMORI_TLS_CERT_FILE", &c)
+        .env("MAMORI_TLS_KEY_FILE", &k)
+        .output()
+        .unwrap();
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        review_outcome(&cli, "DR-TLS-CERT-EXPIRY"),
+        ("fail".to_string(), affected)
+    );
+
+    // Renewed: 90 days. The gauge and the review follow without a restart.
+    let later = time::OffsetDateTime::from_unix_timestamp(
+        time::OffsetDateTime::now_utc().unix_timestamp() + 90 * 86_400,
+    )
+    .unwrap();
+    let (chain2, key2, der2) = leaf_until(&ca, 2, &[], Some(later));
+    write_pair(&tls_dir, &chain2, &key2);
+    wait_served(port(&srv), &ca, &der2).await;
+    let (_, m) = srv.get("/metrics", None).await;
+    assert_eq!(
+        gauge(
+            m.as_str().unwrap(),
+            "mamori_tls_certificate_expiry_timestamp_seconds"
+        ),
+        Some(later.unix_timestamp() as f64)
+    );
+    let (_, review) = srv.get("/api/v1/review", Some(&full)).await;
+    assert_eq!(review_outcome(&review, "DR-TLS-CERT-EXPIRY").0, "pass");
+    assert!(srv.stop());
+}
+
+#[tokio::test]
+async fn without_built_in_tls_the_expiry_check_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::start(dir.path(), None, &[]);
+    let token = srv.root_session().await;
+    let (_, _, full) = srv.enroll(&token, "phone").await;
+    let (s, review) = srv.get("/api/v1/review", Some(&full)).await;
+    assert_eq!(s, 200, "{review}");
+    assert_eq!(
+        review_outcome(&review, "DR-TLS-CERT-EXPIRY").0,
+        "not_applicable"
+    );
+    let (_, m) = srv.get("/metrics", None).await;
+    assert_eq!(
+        gauge(
+            m.as_str().unwrap(),
+            "mamori_tls_certificate_expiry_timestamp_seconds"
+        ),
+        None
+    );
+    assert!(srv.stop());
 }
