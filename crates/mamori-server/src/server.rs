@@ -90,12 +90,21 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     // #22: bad certificate files refuse start-up before anything else happens, with one line
     // naming the file.
-    let certs = match config.tls.files() {
-        Some((cert, key)) => Some(Arc::new(
+    let challenges = Arc::new(crate::http::acme::Challenges::default());
+    let acme = crate::http::acme::AcmeSettings::from_config(&config);
+    let certs = match (config.tls.files(), &acme) {
+        (Some((cert, key)), _) => Some(Arc::new(
             crate::http::tls::Certificates::open(cert, key)
                 .map_err(|e| Error::Config(e.to_string()))?,
         )),
-        None => None,
+        // #22 ACME: the stored certificate, if any, is served at once; a new one is ordered
+        // once the listener answers the CA's challenges.
+        (None, Some(a)) => {
+            let c = crate::http::tls::Certificates::for_acme(challenges.clone());
+            crate::http::acme::start(a, &c);
+            Some(Arc::new(c))
+        }
+        (None, None) => None,
     };
     let acceptor = match &certs {
         Some(c) => Some(c.acceptor().map_err(|e| Error::Config(e.to_string()))?),
@@ -119,7 +128,6 @@ pub async fn serve(config: Config) -> Result<()> {
         }
         None => None,
     };
-    let challenges = Arc::new(crate::http::acme::Challenges::default());
     let mut svc = open_service(&config, public_url.clone()).await?;
     if let Some(c) = &certs {
         svc = svc.with_served_certificate(c.expiry());
@@ -158,6 +166,16 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     let scheme = match &certs {
         Some(c) => {
+            if c.info().is_none() {
+                if let Some(a) = &acme {
+                    let line = format!(
+                        "tls: acme: no certificate for {} yet; ordering one from {}",
+                        a.domain, a.directory
+                    );
+                    let _ = writeln!(out, "{line}");
+                    tracing::info!("{line}");
+                }
+            }
             if let Some(info) = c.info() {
                 let line = info.describe();
                 let _ = writeln!(out, "tls: {line}");
@@ -231,6 +249,14 @@ pub async fn serve(config: Config) -> Result<()> {
             ));
         }
     }
+    let acme_task = match (&acme, &certs) {
+        (Some(a), Some(c)) => Some(crate::http::acme::spawn(
+            a.clone(),
+            c.clone(),
+            challenges.clone(),
+        )),
+        _ => None,
+    };
     // One shutdown for both listeners.
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
     let redirector = redirect.map(|(l, _)| {
@@ -254,6 +280,9 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     if let Some(r) = reloader {
         r.abort();
+    }
+    if let Some(t) = acme_task {
+        t.abort();
     }
     housekeeping.abort();
     svc.close().await;

@@ -270,6 +270,11 @@ impl Certificates {
         }
     }
 
+    /// The served certificate and key, if any.
+    pub fn current_key(&self) -> Option<Arc<CertifiedKey>> {
+        self.current()
+    }
+
     fn current(&self) -> Option<Arc<CertifiedKey>> {
         // A poisoned lock still holds a whole `Arc` (it is only ever replaced whole).
         self.current
