@@ -66,6 +66,8 @@ pub mod signin;
 pub mod sync;
 // #15 polish
 pub mod sync_devices;
+// #22 built-in HTTPS
+pub mod tls_state;
 pub mod tokens;
 pub mod transport;
 pub mod webauthn;

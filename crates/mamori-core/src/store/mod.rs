@@ -24,6 +24,8 @@ pub mod recovery_pending;
 pub mod review;
 pub mod sqlite;
 pub mod sync;
+// #22 built-in HTTPS
+pub mod tls;
 pub mod tokens;
 pub mod webauthn;
 
@@ -31,6 +33,7 @@ pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
 pub use sync::SyncStore;
+pub use tls::TlsStore;
 pub use tokens::TokenStore;
 pub use webauthn::WebauthnStore;
 
@@ -381,6 +384,7 @@ pub trait Store:
     + WebauthnStore
     + recovery_pending::PendingRecoveryStore
     + PreferencesStore
+    + TlsStore
     + Send
     + Sync
     + 'static
