@@ -99,11 +99,9 @@ pub async fn serve(config: Config) -> Result<()> {
         )),
         // #22 ACME: the stored certificate, if any, is served at once; a new one is ordered
         // once the listener answers the CA's challenges.
-        (None, Some(a)) => {
-            let c = crate::http::tls::Certificates::for_acme(challenges.clone());
-            crate::http::acme::start(a, &c);
-            Some(Arc::new(c))
-        }
+        (None, Some(_)) => Some(Arc::new(crate::http::tls::Certificates::for_acme(
+            challenges.clone(),
+        ))),
         (None, None) => None,
     };
     let acceptor = match &certs {
@@ -133,6 +131,11 @@ pub async fn serve(config: Config) -> Result<()> {
         svc = svc.with_served_certificate(c.expiry());
     }
     let svc = Arc::new(svc);
+    // With PostgreSQL the ACME state is the database's, shared by every node.
+    let acme = acme.map(|a| a.with_service(&svc));
+    if let (Some(a), Some(c)) = (&acme, &certs) {
+        crate::http::acme::start(a, c).await;
+    }
     // The admin command line makes its links from this file, so they name the port this
     // server really listens on (`--listen 127.0.0.1:0` included), not the configured one.
     let url_file = config.server_url_file();

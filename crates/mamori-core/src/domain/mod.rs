@@ -282,7 +282,7 @@ impl Service {
     }
 
     /// #22: the review reads the served certificate's expiry (Unix seconds) from `expiry`,
-    /// which the server updates whenever it serves another certificate.
+    /// which the server updates whenever it serves another certificate (0: none yet).
     pub fn with_served_certificate(mut self, expiry: Arc<std::sync::atomic::AtomicI64>) -> Service {
         self.served_certificate = Some(expiry);
         self

@@ -105,7 +105,9 @@ impl Service {
             tls_certificate_expiry: self
                 .served_certificate
                 .as_ref()
-                .map(|e| e.load(std::sync::atomic::Ordering::Relaxed)),
+                .map(|e| e.load(std::sync::atomic::Ordering::Relaxed))
+                // 0: no certificate served yet (ACME before its first), or unreadable.
+                .filter(|t| *t != 0),
         };
         Ok(deployment::review(
             &DeploymentFacts {

@@ -77,7 +77,36 @@ pub struct AcmeSettings {
     pub dir: PathBuf,
     /// How often the remaining lifetime is checked.
     pub check: Duration,
+    /// Where the account and certificate are kept, shared by every node with PostgreSQL.
+    pub storage: Storage,
 }
+
+/// Where ACME state is kept.
+#[derive(Clone)]
+pub enum Storage {
+    /// `DATA_DIR/acme/`, files 0600 (one node).
+    Files,
+    /// The database, sealed with the server key; the node that orders holds a lease, the
+    /// others serve what it stored.
+    Database {
+        /// The domain service (sealing, the lease).
+        svc: Arc<crate::domain::Service>,
+        /// This node's name in the lease.
+        node: String,
+    },
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Files => f.write_str("Files"),
+            Storage::Database { node, .. } => write!(f, "Database({node})"),
+        }
+    }
+}
+
+/// How long a node may order before another may take over (a dead node's lease expires).
+const LEASE_SECS: i64 = 600;
 
 impl AcmeSettings {
     /// From a validated configuration with `tls.acme` on.
@@ -98,7 +127,29 @@ impl AcmeSettings {
             http01: config.tls.redirect_listen.is_some(),
             dir: config.data_dir().join("acme"),
             check: Duration::from_secs(config.tls.acme_check_secs.max(1)),
+            storage: Storage::Files,
         })
+    }
+
+    /// Keeps the state in the database of `svc` when it is PostgreSQL (shared by nodes).
+    pub fn with_service(mut self, svc: &Arc<crate::domain::Service>) -> AcmeSettings {
+        if svc.backend_name() == "postgres" {
+            let mut id = [0u8; 8];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+            self.storage = Storage::Database {
+                svc: svc.clone(),
+                node: data_encoding::HEXLOWER.encode(&id),
+            };
+        }
+        self
+    }
+
+    fn db_account(&self) -> String {
+        format!("acme:account:{}", self.directory)
+    }
+
+    fn db_cert(&self) -> String {
+        format!("acme:certificate:{}", self.domain)
     }
 
     fn account_file(&self) -> PathBuf {
@@ -166,10 +217,96 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The certificate chain (PEM) stored for `config`'s ACME domain, if any.
-pub async fn stored_chain(config: &Config) -> Option<String> {
-    let s = AcmeSettings::from_config(config)?;
-    std::fs::read_to_string(s.cert_file()).ok()
+/// The certificate chain (PEM) stored for `config`'s ACME domain, if any (in the database
+/// of `svc` when it is PostgreSQL).
+pub async fn stored_chain(config: &Config, svc: &Arc<crate::domain::Service>) -> Option<String> {
+    let s = AcmeSettings::from_config(config)?.with_service(svc);
+    let (chain, _) = read_stored(&s).await?;
+    Some(chain)
+}
+
+/// What is stored in the database under [`AcmeSettings::db_cert`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCert {
+    chain: String,
+    key: String,
+}
+
+/// The stored chain and key (PEM), from the files or the database.
+async fn read_stored(s: &AcmeSettings) -> Option<(String, Zeroizing<String>)> {
+    match &s.storage {
+        Storage::Files => {
+            let chain = std::fs::read_to_string(s.cert_file()).ok()?;
+            let key = Zeroizing::new(std::fs::read_to_string(s.key_file()).ok()?);
+            Some((chain, key))
+        }
+        Storage::Database { svc, .. } => {
+            let bytes = match svc.tls_state_get(&s.db_cert()).await {
+                Ok(b) => b?,
+                Err(e) => {
+                    tracing::warn!(error = %e, "acme: reading the stored certificate failed");
+                    return None;
+                }
+            };
+            let stored: StoredCert = serde_json::from_slice(&bytes).ok()?;
+            Some((stored.chain, Zeroizing::new(stored.key)))
+        }
+    }
+}
+
+/// Stores a new chain and key.
+async fn write_stored(s: &AcmeSettings, chain: &str, key: &str) -> Result<(), AcmeError> {
+    match &s.storage {
+        Storage::Files => {
+            std::fs::create_dir_all(&s.dir).map_err(|source| AcmeError::Storage {
+                path: s.dir.clone(),
+                source,
+            })?;
+            // The key first: a certificate on disk always has its key there.
+            write_private(&s.key_file(), key.as_bytes())?;
+            write_private(&s.cert_file(), chain.as_bytes())
+        }
+        Storage::Database { svc, .. } => {
+            let json = Zeroizing::new(
+                serde_json::to_vec(&StoredCert {
+                    chain: chain.to_string(),
+                    key: key.to_string(),
+                })
+                .map_err(|e| AcmeError::Order(e.to_string()))?,
+            );
+            svc.tls_state_put(&s.db_cert(), &json, now())
+                .await
+                .map_err(|e| AcmeError::Order(format!("storing the certificate: {e}")))
+        }
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A chain and key in PEM, checked as certificate files are.
+fn parse(chain: &str, key: &str) -> Result<CertifiedKey, AcmeError> {
+    use rustls::pki_types::pem::PemObject;
+    let bad = |w: &str| AcmeError::Order(format!("the stored certificate: {w}"));
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("no PEM certificate"))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| bad("no PEM key"))?;
+    let signer = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|_| bad("unsupported key"))?;
+    let certified = CertifiedKey::new(certs, signer);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(_) => Err(bad("the key does not belong to the certificate")),
+    }
 }
 
 /// instant-acme's HTTP through reqwest: rustls on ring, the system's roots plus
@@ -259,13 +396,10 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), AcmeError> {
 }
 
 /// The stored certificate and key, parsed; `None` when absent or unusable.
-fn load_stored(s: &AcmeSettings) -> Option<CertifiedKey> {
-    let (c, k) = (s.cert_file(), s.key_file());
-    if !c.exists() || !k.exists() {
-        return None;
-    }
-    match crate::http::tls::load(&c, &k) {
-        Ok(key) => Some(key),
+async fn load_stored(s: &AcmeSettings) -> Option<CertifiedKey> {
+    let (chain, key) = read_stored(s).await?;
+    match parse(&chain, &key) {
+        Ok(k) => Some(k),
         Err(e) => {
             tracing::warn!(error = %e, "acme: the stored certificate cannot be used; ordering a new one");
             None
@@ -291,9 +425,9 @@ fn not_before(key: &CertifiedKey) -> Option<i64> {
     Some(cert.validity().not_before.timestamp())
 }
 
-/// What renewal decides for the served certificate.
-fn due(certs: &Certificates, s: &AcmeSettings) -> bool {
-    let Some(key) = certs.current_key() else {
+/// Whether `key` (the served or the stored certificate) must be replaced.
+fn due(key: Option<&CertifiedKey>, s: &AcmeSettings) -> bool {
+    let Some(key) = key else {
         return true;
     };
     let (Some(info), Some(nb)) = (
@@ -314,14 +448,20 @@ fn due(certs: &Certificates, s: &AcmeSettings) -> bool {
 async fn account(s: &AcmeSettings) -> Result<Account, AcmeError> {
     let http =
         || ReqwestHttp::new(s.ca_file.as_deref()).map(|h| Box::new(h) as Box<dyn HttpClient>);
-    let file = s.account_file();
-    if let Ok(text) = std::fs::read(&file).map(Zeroizing::new) {
+    let stored: Option<Zeroizing<Vec<u8>>> = match &s.storage {
+        Storage::Files => std::fs::read(s.account_file()).ok().map(Zeroizing::new),
+        Storage::Database { svc, .. } => svc
+            .tls_state_get(&s.db_account())
+            .await
+            .map_err(|e| AcmeError::Order(format!("reading the account: {e}")))?,
+    };
+    if let Some(text) = stored {
         if let Ok(creds) = serde_json::from_slice::<AccountCredentials>(&text) {
             return Ok(Account::builder_with_http(http()?)
                 .from_credentials(creds)
                 .await?);
         }
-        tracing::warn!(path = %file.display(), "acme: the stored account cannot be read; creating a new one");
+        tracing::warn!("acme: the stored account cannot be read; creating a new one");
     }
     let contact: Vec<&str> = s.contact.as_deref().into_iter().collect();
     let (account, creds) = Account::builder_with_http(http()?)
@@ -337,7 +477,19 @@ async fn account(s: &AcmeSettings) -> Result<Account, AcmeError> {
         .await?;
     let json =
         Zeroizing::new(serde_json::to_vec(&creds).map_err(|e| AcmeError::Order(e.to_string()))?);
-    write_private(&file, &json)?;
+    match &s.storage {
+        Storage::Files => {
+            std::fs::create_dir_all(&s.dir).map_err(|source| AcmeError::Storage {
+                path: s.dir.clone(),
+                source,
+            })?;
+            write_private(&s.account_file(), &json)?;
+        }
+        Storage::Database { svc, .. } => svc
+            .tls_state_put(&s.db_account(), &json, now())
+            .await
+            .map_err(|e| AcmeError::Order(format!("storing the account: {e}")))?,
+    }
     tracing::info!(id = account.id(), "acme: created the account");
     Ok(account)
 }
@@ -425,26 +577,70 @@ async fn renew(
     // Whatever happened, the challenges are no longer answered.
     challenges.clear();
     let (chain, key) = got?;
-    std::fs::create_dir_all(&s.dir).map_err(|source| AcmeError::Storage {
-        path: s.dir.clone(),
-        source,
-    })?;
-    // The key first: a certificate on disk always has its key there.
-    write_private(&s.key_file(), key.as_bytes())?;
-    write_private(&s.cert_file(), chain.as_bytes())?;
-    let certified = crate::http::tls::load(&s.cert_file(), &s.key_file())
-        .map_err(|e| AcmeError::Order(format!("the issued certificate: {e}")))?;
+    let certified = parse(&chain, &key)?;
+    write_stored(s, &chain, &key).await?;
     Ok(certs.set(certified))
 }
 
+/// One check: serves what another node stored, and orders when the certificate is due (with
+/// the database, only under the lease).
+async fn check(
+    s: &AcmeSettings,
+    certs: &Certificates,
+    challenges: &Challenges,
+) -> Result<Option<CertInfo>, AcmeError> {
+    if let Storage::Database { svc, node } = &s.storage {
+        // Another node may have renewed: serve the stored certificate if it is another one.
+        if let Some(stored) = load_stored(s).await {
+            let served = certs.current_key();
+            let same = served.as_ref().and_then(|k| k.cert.first()) == stored.cert.first();
+            if !same && !due(Some(&stored), s) {
+                return Ok(certs.set(stored));
+            }
+        }
+        if !due(certs.current_key().as_deref(), s) {
+            return Ok(None);
+        }
+        let lease = format!("acme:order:{}", s.domain);
+        let held = svc
+            .tls_lease(&lease, node, now(), LEASE_SECS)
+            .await
+            .map_err(|e| AcmeError::Order(format!("the ordering lease: {e}")))?;
+        if !held {
+            tracing::debug!("acme: another node is ordering the certificate");
+            return Ok(None);
+        }
+        tracing::info!(domain = %s.domain, directory = %s.directory, node = %node, "acme: ordering a certificate (this node holds the lease)");
+        let r = renew(s, certs, challenges).await;
+        if let Err(e) = svc.tls_lease_release(&lease, node).await {
+            tracing::warn!(error = %e, "acme: releasing the ordering lease failed (it expires by itself)");
+        }
+        return r;
+    }
+    if !due(certs.current_key().as_deref(), s) {
+        return Ok(None);
+    }
+    tracing::info!(domain = %s.domain, directory = %s.directory, "acme: ordering a certificate");
+    renew(s, certs, challenges).await
+}
+
 /// Serves the stored certificate at start-up, if there is a usable one for the domain.
-pub fn start(s: &AcmeSettings, certs: &Certificates) -> Option<CertInfo> {
-    std::fs::create_dir_all(&s.dir).ok();
-    let key = load_stored(s)?;
+pub async fn start(s: &AcmeSettings, certs: &Certificates) -> Option<CertInfo> {
+    let key = load_stored(s).await?;
+    if due(Some(&key), s)
+        && key
+            .cert
+            .first()
+            .and_then(|c| CertInfo::of(c).ok())
+            .is_some_and(|i| i.not_after.unix_timestamp() <= now())
+    {
+        // Expired: nothing to serve until the new one.
+        return None;
+    }
     certs.set(key)
 }
 
-/// Keeps a certificate served: orders one now if needed, then checks every `s.check`.
+/// Keeps a certificate served: checks at once, then every `s.check`.
 pub fn spawn(
     s: AcmeSettings,
     certs: Arc<Certificates>,
@@ -453,20 +649,17 @@ pub fn spawn(
     tokio::spawn(async move {
         loop {
             let mut wait = s.check;
-            if due(&certs, &s) {
-                tracing::info!(domain = %s.domain, directory = %s.directory, "acme: ordering a certificate");
-                match renew(&s, &certs, &challenges).await {
-                    Ok(Some(info)) => tracing::info!(
-                        serial = %info.serial,
-                        "tls: acme: obtained; {}",
-                        info.describe()
-                    ),
-                    Ok(None) => tracing::info!("tls: acme: obtained a certificate"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "acme: ordering a certificate failed; still serving the previous one, if any");
-                        if certs.current_key().is_none() {
-                            wait = wait.min(Duration::from_secs(60));
-                        }
+            match check(&s, &certs, &challenges).await {
+                Ok(Some(info)) => tracing::info!(
+                    serial = %info.serial,
+                    "tls: acme: serving a new certificate; {}",
+                    info.describe()
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "acme: ordering a certificate failed; still serving the previous one, if any");
+                    if certs.current_key().is_none() {
+                        wait = wait.min(Duration::from_secs(60));
                     }
                 }
             }

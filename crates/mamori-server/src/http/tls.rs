@@ -134,11 +134,16 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError>
 /// The end of validity (Unix seconds) of the certificate a server with `config` serves, read
 /// without the server (the admin command line's review): the certificate file's first
 /// certificate, or with ACME the stored one.
-pub async fn configured_expiry(config: &crate::config::Config) -> Option<i64> {
+pub async fn configured_expiry(
+    config: &crate::config::Config,
+    svc: &Arc<crate::domain::Service>,
+) -> Option<i64> {
     let pem = if let Some((cert, _)) = config.tls.files() {
         std::fs::read(cert).ok()?
     } else if config.tls.acme {
-        crate::http::acme::stored_chain(config).await?.into_bytes()
+        crate::http::acme::stored_chain(config, svc)
+            .await?
+            .into_bytes()
     } else {
         return None;
     };

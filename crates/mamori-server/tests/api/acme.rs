@@ -223,14 +223,29 @@ async fn healthz(tls: &mut Tls) -> u16 {
 }
 
 fn start_server(dir: &Path, port: u16, p: &Pebble, extra: &[(&str, &str)]) -> ServerProcess {
+    start_node(dir, port, port, p, extra)
+}
+
+/// A server listening on `port`, with the public URL's port `public_port` (nodes behind one
+/// address share it).
+fn start_node(
+    dir: &Path,
+    port: u16,
+    public_port: u16,
+    p: &Pebble,
+    extra: &[(&str, &str)],
+) -> ServerProcess {
     let binary = Path::new(env!("CARGO_BIN_EXE_mamori-server"));
     let mut cmd = serve_command(binary, &format!("127.0.0.1:{port}"), dir);
-    cmd.env("MAMORI_PUBLIC_URL", format!("https://{DOMAIN}:{port}"))
-        .env("MAMORI_TLS_ACME", "true")
-        .env("MAMORI_TLS_ACME_DIRECTORY", &p.directory)
-        .env("MAMORI_TLS_ACME_CA_FILE", &p.ca_file)
-        .env("MAMORI_TLS_ACME_CONTACT", "ops@mamori.test")
-        .env("MAMORI_TLS_ACME_CHECK_SECS", "1");
+    cmd.env(
+        "MAMORI_PUBLIC_URL",
+        format!("https://{DOMAIN}:{public_port}"),
+    )
+    .env("MAMORI_TLS_ACME", "true")
+    .env("MAMORI_TLS_ACME_DIRECTORY", &p.directory)
+    .env("MAMORI_TLS_ACME_CA_FILE", &p.ca_file)
+    .env("MAMORI_TLS_ACME_CONTACT", "ops@mamori.test")
+    .env("MAMORI_TLS_ACME_CHECK_SECS", "1");
     for (k, v) in extra {
         cmd.env(k, v);
     }
@@ -400,4 +415,53 @@ async fn obtains_with_http_01_through_the_redirect_listener() {
         .unwrap();
     assert_eq!(r.status(), 308);
     assert!(srv.stop());
+}
+
+#[tokio::test]
+async fn two_postgresql_nodes_one_orders_and_both_serve_the_same_certificate() {
+    let db = mamori_server::testing::TempDatabase::create()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let p = pebble(&dir.path().join("pebble"), free_port(), port_a, 3600);
+    // One data directory for the server key, as nodes share theirs (docs/server.md).
+    let data = dir.path().join("data");
+    let db_arg = ("MAMORI_DATABASE", db.url.as_str());
+    let mut a = start_node(&data, port_a, port_a, &p, &[db_arg]);
+    let log = data.join("server.log");
+    let root = p.issuing_root().await;
+    let leaf = wait_certificate(port_a, &root, None, 60, &log).await;
+
+    // Nothing is written to the data directory: the state is in the database, sealed.
+    assert!(!data.join("acme").join(format!("{DOMAIN}.key.pem")).exists());
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT name, value FROM tls_state")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the account and the certificate");
+    for (name, value) in &rows {
+        let text = String::from_utf8_lossy(value);
+        assert!(
+            !text.contains("BEGIN") && !text.contains("key_pkcs8"),
+            "{name} is not sealed"
+        );
+    }
+    pool.close().await;
+
+    // The second node serves the same certificate without ordering one.
+    let mut b = start_node(&data, port_b, port_a, &p, &[db_arg]);
+    let served_b = wait_certificate(port_b, &root, None, 30, &log).await;
+    assert_eq!(served_b, leaf);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pebble_log = std::fs::read_to_string(dir.path().join("pebble/pebble.log")).unwrap();
+    assert_eq!(
+        pebble_log.matches("Issued certificate serial").count(),
+        1,
+        "{pebble_log}"
+    );
+    assert_eq!(pebble_log.matches("There are now 1 accounts").count(), 1);
+    assert!(a.stop());
+    assert!(b.stop());
 }
