@@ -627,14 +627,13 @@ async fn check(
 /// Serves the stored certificate at start-up, if there is a usable one for the domain.
 pub async fn start(s: &AcmeSettings, certs: &Certificates) -> Option<CertInfo> {
     let key = load_stored(s).await?;
-    if due(Some(&key), s)
-        && key
-            .cert
-            .first()
-            .and_then(|c| CertInfo::of(c).ok())
-            .is_some_and(|i| i.not_after.unix_timestamp() <= now())
-    {
-        // Expired: nothing to serve until the new one.
+    let expired = key
+        .cert
+        .first()
+        .and_then(|c| CertInfo::of(c).ok())
+        .is_none_or(|i| i.not_after.unix_timestamp() <= now());
+    if expired {
+        // Nothing worth serving: handshakes fail until the new one is obtained.
         return None;
     }
     certs.set(key)
