@@ -432,7 +432,7 @@ fn due(key: Option<&CertifiedKey>, s: &AcmeSettings) -> bool {
     };
     let (Some(info), Some(nb)) = (
         key.cert.first().and_then(|c| CertInfo::of(c).ok()),
-        not_before(&key),
+        not_before(key),
     ) else {
         return true;
     };
