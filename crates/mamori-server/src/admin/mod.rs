@@ -119,7 +119,7 @@ pub async fn run(config: &Config, cmd: AdminCommand, out: &mut dyn Write) -> Res
         svc = svc.with_served_certificate(expiry.clone());
     }
     let svc = std::sync::Arc::new(svc);
-    if let Some(t) = crate::http::tls::configured_expiry(config, &svc).await {
+    if let Some(t) = crate::http::acme::configured_expiry(config, &svc).await {
         expiry.store(t, std::sync::atomic::Ordering::Relaxed);
     }
     run_with(&svc, &SystemClock, cmd, out).await

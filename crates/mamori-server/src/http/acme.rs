@@ -12,11 +12,10 @@
 //!   connections are not dropped. A failed order keeps the certificate served and is retried
 //!   at the next check (at most a minute later while none is served).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -30,6 +29,7 @@ use rustls::sign::CertifiedKey;
 use zeroize::Zeroizing;
 
 use crate::config::Config;
+pub use crate::http::challenges::Challenges;
 use crate::http::tls::{CertInfo, Certificates};
 
 /// Why an order failed. Messages never quote a key.
@@ -163,58 +163,6 @@ impl AcmeSettings {
     fn key_file(&self) -> PathBuf {
         self.dir.join(format!("{}.key.pem", self.domain))
     }
-}
-
-/// The challenges of an order in progress, answered by the redirect listener (HTTP-01) and
-/// by the TLS listener (TLS-ALPN-01, RFC 8737).
-#[derive(Debug, Default)]
-pub struct Challenges {
-    /// HTTP-01: token → key authorization.
-    http01: RwLock<HashMap<String, String>>,
-    /// TLS-ALPN-01: lower-case domain → the self-signed validation certificate.
-    alpn: RwLock<HashMap<String, Arc<CertifiedKey>>>,
-}
-
-impl Challenges {
-    /// Whether any HTTP-01 challenge is being answered.
-    pub fn http01_active(&self) -> bool {
-        !read(&self.http01).is_empty()
-    }
-
-    /// The key authorization of an HTTP-01 token.
-    pub fn http01(&self, token: &str) -> Option<String> {
-        read(&self.http01).get(token).cloned()
-    }
-
-    /// The TLS-ALPN-01 certificate for a server name.
-    pub fn alpn(&self, domain: &str) -> Option<Arc<CertifiedKey>> {
-        read(&self.alpn).get(&domain.to_ascii_lowercase()).cloned()
-    }
-
-    /// Answers an HTTP-01 challenge until [`Challenges::clear`].
-    pub fn put_http01(&self, token: String, key_auth: String) {
-        write(&self.http01).insert(token, key_auth);
-    }
-
-    /// Answers a TLS-ALPN-01 challenge until [`Challenges::clear`].
-    pub fn put_alpn(&self, domain: &str, key: Arc<CertifiedKey>) {
-        write(&self.alpn).insert(domain.to_ascii_lowercase(), key);
-    }
-
-    /// Stops answering every challenge (the order is done, or failed).
-    pub fn clear(&self) {
-        write(&self.http01).clear();
-        write(&self.alpn).clear();
-    }
-}
-
-// The maps are only ever changed whole-entry, so a poisoned lock still holds consistent data.
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The certificate chain (PEM) stored for `config`'s ACME domain, if any (in the database
@@ -665,4 +613,27 @@ pub fn spawn(
             tokio::time::sleep(wait).await;
         }
     })
+}
+
+/// The end of validity (Unix seconds) of the certificate a server with `config` serves, read
+/// without the server (the admin command line's review): the certificate file's first
+/// certificate, or with ACME the stored one.
+pub async fn configured_expiry(
+    config: &crate::config::Config,
+    svc: &Arc<crate::domain::Service>,
+) -> Option<i64> {
+    let pem = if let Some((cert, _)) = config.tls.files() {
+        std::fs::read(cert).ok()?
+    } else if config.tls.acme {
+        stored_chain(config, svc).await?.into_bytes()
+    } else {
+        return None;
+    };
+    use rustls::pki_types::pem::PemObject;
+    let first = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .next()?
+        .ok()?;
+    CertInfo::of(&first)
+        .ok()
+        .map(|i| i.not_after.unix_timestamp())
 }

@@ -16,6 +16,7 @@ use mamori_api::ErrorCode;
 use crate::domain::signin::Authenticated;
 
 pub mod acme;
+pub mod challenges;
 pub mod conn;
 pub mod edge;
 pub mod error;

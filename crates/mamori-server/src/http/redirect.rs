@@ -15,7 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::http::acme::Challenges;
+use crate::http::challenges::Challenges;
 
 /// The path prefix of HTTP-01 challenges.
 const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";

@@ -21,7 +21,7 @@ use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
-use crate::http::acme::Challenges;
+use crate::http::challenges::Challenges;
 
 /// Why certificate files cannot be served. Messages name the file and the setting, and never
 /// quote the key file's contents.
@@ -129,28 +129,6 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError>
         }),
         Err(e) => Err(no_cert(e.to_string())),
     }
-}
-
-/// The end of validity (Unix seconds) of the certificate a server with `config` serves, read
-/// without the server (the admin command line's review): the certificate file's first
-/// certificate, or with ACME the stored one.
-pub async fn configured_expiry(
-    config: &crate::config::Config,
-    svc: &Arc<crate::domain::Service>,
-) -> Option<i64> {
-    let pem = if let Some((cert, _)) = config.tls.files() {
-        std::fs::read(cert).ok()?
-    } else if config.tls.acme {
-        crate::http::acme::stored_chain(config, svc)
-            .await?
-            .into_bytes()
-    } else {
-        return None;
-    };
-    let first = CertificateDer::pem_slice_iter(&pem).next()?.ok()?;
-    CertInfo::of(&first)
-        .ok()
-        .map(|i| i.not_after.unix_timestamp())
 }
 
 /// What start-up and reloads say about a certificate.
