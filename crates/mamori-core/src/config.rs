@@ -357,7 +357,25 @@ pub struct TlsConfig {
     /// How often, in seconds, the files' modification times are checked for a renewed
     /// certificate (SIGHUP reloads at once).
     pub reload_secs: u64,
+    /// A plain-HTTP listener (usually `[::]:80` or `0.0.0.0:80`) that only answers 308 to the
+    /// same path on `public_url`, and the ACME HTTP-01 challenges when `acme` is on.
+    pub redirect_listen: Option<SocketAddr>,
+    /// Certificates from an ACME CA (RFC 8555) for `public_url`'s host instead of files.
+    pub acme: bool,
+    /// The ACME directory URL (Let's Encrypt's by default).
+    pub acme_directory: String,
+    /// The contact email given to the CA for expiry and policy notices.
+    pub acme_contact: Option<String>,
+    /// A PEM file of CA certificates trusted for the ACME directory besides the system roots
+    /// (a private or test CA).
+    pub acme_ca_file: Option<PathBuf>,
+    /// How often, in seconds, the certificate's remaining lifetime is checked (a renewal
+    /// starts when less than a third of it remains).
+    pub acme_check_secs: u64,
 }
+
+/// Let's Encrypt's production ACME directory, `tls.acme_directory`'s default.
+pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 impl Default for TlsConfig {
     fn default() -> Self {
@@ -367,6 +385,14 @@ impl Default for TlsConfig {
             // One year: what HSTS preload lists ask for.
             hsts_max_age_secs: 31_536_000,
             reload_secs: 10,
+            redirect_listen: None,
+            acme: false,
+            acme_directory: LETS_ENCRYPT_DIRECTORY.to_string(),
+            acme_contact: None,
+            acme_ca_file: None,
+            // Twice a day, as certbot's timer: a 90-day certificate is renewed within
+            // half a day of its 60th day.
+            acme_check_secs: 43_200,
         }
     }
 }
@@ -381,9 +407,9 @@ impl TlsConfig {
         }
     }
 
-    /// Whether the server itself speaks HTTPS.
+    /// Whether the server itself speaks HTTPS (certificate files or ACME).
     pub fn enabled(&self) -> bool {
-        self.files().is_some()
+        self.files().is_some() || self.acme
     }
 }
 
@@ -713,6 +739,27 @@ impl Config {
         }
         env_set!(env, c.tls.hsts_max_age_secs, "MAMORI_TLS_HSTS_MAX_AGE_SECS");
         env_set!(env, c.tls.reload_secs, "MAMORI_TLS_RELOAD_SECS");
+        // #22 redirect listener and ACME; empty unsets as for the files.
+        if let Some(v) = env("MAMORI_TLS_REDIRECT_LISTEN") {
+            c.tls.redirect_listen = if v.trim().is_empty() {
+                None
+            } else {
+                Some(v.trim().parse().map_err(|_| {
+                    Error::Config(format!(
+                        "MAMORI_TLS_REDIRECT_LISTEN must be an address like 0.0.0.0:80, not {v:?}"
+                    ))
+                })?)
+            };
+        }
+        env_set!(env, c.tls.acme, "MAMORI_TLS_ACME");
+        env_set!(env, c.tls.acme_directory, "MAMORI_TLS_ACME_DIRECTORY");
+        if let Some(v) = env("MAMORI_TLS_ACME_CONTACT") {
+            c.tls.acme_contact = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = env("MAMORI_TLS_ACME_CA_FILE") {
+            c.tls.acme_ca_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        env_set!(env, c.tls.acme_check_secs, "MAMORI_TLS_ACME_CHECK_SECS");
         if let Some(v) = overrides.listen {
             c.listen = v;
         }
@@ -807,13 +854,49 @@ impl Config {
         if !(1..=86_400).contains(&self.tls.reload_secs) {
             return bad("tls.reload_secs must be between 1 and 86400");
         }
+        if self.tls.acme {
+            if self.tls.files().is_some() {
+                return bad("tls.acme and tls.cert_file/key_file are both set: choose one");
+            }
+            if !(1..=86_400).contains(&self.tls.acme_check_secs) {
+                return bad("tls.acme_check_secs must be between 1 and 86400");
+            }
+            let dir = self.tls.acme_directory.trim().to_ascii_lowercase();
+            if !dir.starts_with("https://") {
+                return bad("tls.acme_directory must be an https:// URL");
+            }
+            if let Some(c) = &self.tls.acme_contact {
+                if !c.contains('@') || c.contains(char::is_whitespace) || c.contains(',') {
+                    return Err(Error::Config(format!(
+                        "tls.acme_contact must be one email address, not {c:?}"
+                    )));
+                }
+            }
+            match &self.public_url {
+                None => {
+                    return bad(
+                        "tls.acme needs public_url (https://NAME): the certificate is for its host name",
+                    )
+                }
+                Some(u) => {
+                    if acme_domain(u).is_none() {
+                        return Err(Error::Config(format!(
+                            "tls.acme needs public_url to be https:// with a DNS name (not an IP address), not {u:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        if self.tls.redirect_listen.is_some() && !self.tls.enabled() {
+            return bad("tls.redirect_listen needs HTTPS (tls.cert_file/key_file or tls.acme)");
+        }
         // Refused rather than warned about: with an http:// public URL, security keys would be
         // bound to an origin nobody reaches, cookies would lose `Secure` and every link printed
         // would point at a port that only speaks TLS.
         if let Some(u) = &self.public_url {
             if self.tls.enabled() && !u.trim().to_ascii_lowercase().starts_with("https://") {
                 return Err(Error::Config(format!(
-                    "public_url must start with https:// when [tls] cert_file and key_file are set, not {u:?}"
+                    "public_url must start with https:// when [tls] cert_file and key_file (or acme) are set, not {u:?}"
                 )));
             }
         }
@@ -867,6 +950,41 @@ impl Config {
             None => format!("{scheme}://{bound}"),
         }
     }
+}
+
+/// The host name ACME certificates are ordered for: `public_url`'s host when it is https://
+/// and a DNS name (lower case, without port); `None` otherwise.
+pub fn acme_domain(public_url: &str) -> Option<String> {
+    let rest = public_url.trim().strip_prefix("https://").or_else(|| {
+        let t = public_url.trim();
+        t.get(..8)
+            .filter(|p| p.eq_ignore_ascii_case("https://"))
+            .map(|_| &t[8..])
+    })?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') || authority.starts_with('[') {
+        return None;
+    }
+    let host = authority.split(':').next()?.trim_end_matches('.');
+    let host = host.to_ascii_lowercase();
+    let ok_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.len() > 253
+        || !host.split('.').all(ok_label)
+        || host.parse::<std::net::IpAddr>().is_ok()
+    {
+        return None;
+    }
+    // An all-numeric last label is an IP address written some other way.
+    if host.rsplit('.').next()?.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(host)
 }
 
 /// The file name, in the data directory, of the running server's public URL.
@@ -1126,6 +1244,74 @@ mod tests {
                 .contains("MAMORI_RECOVERY_ALTERNATIVE_FACTORS"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn acme_needs_an_https_public_url_with_a_dns_name_and_no_files() {
+        assert_eq!(
+            acme_domain("https://MFA.Example.com:8443/x").as_deref(),
+            Some("mfa.example.com")
+        );
+        assert_eq!(
+            acme_domain("https://a.localhost").as_deref(),
+            Some("a.localhost")
+        );
+        for bad in [
+            "http://mfa.example.com",
+            "https://10.0.0.1",
+            "https://[::1]:443",
+            "https://user@mfa.example.com",
+            "https://mfa..example.com",
+            "https://-a.example.com",
+            "https://1.2.3",
+            "https://",
+        ] {
+            assert_eq!(acme_domain(bad), None, "{bad}");
+        }
+        let ok = [
+            ("MAMORI_TLS_ACME", "true"),
+            ("MAMORI_PUBLIC_URL", "https://mfa.example.com"),
+            ("MAMORI_TLS_ACME_CONTACT", "ops@example.com"),
+            ("MAMORI_TLS_REDIRECT_LISTEN", "0.0.0.0:80"),
+        ];
+        let c = Config::load_with(&Overrides::default(), &env_of(&ok)).unwrap();
+        assert!(c.tls.enabled() && c.tls.acme);
+        assert_eq!(c.tls.acme_directory, LETS_ENCRYPT_DIRECTORY);
+        assert_eq!(c.tls.redirect_listen, Some("0.0.0.0:80".parse().unwrap()));
+        assert_eq!(
+            c.public_url_for("127.0.0.1:1".parse().unwrap()),
+            "https://mfa.example.com"
+        );
+        for (change, why) in [
+            (("MAMORI_PUBLIC_URL", "https://10.1.2.3"), "DNS name"),
+            (("MAMORI_PUBLIC_URL", "http://mfa.example.com"), "https://"),
+            (("MAMORI_TLS_ACME_CONTACT", "a@b.c, d@e.f"), "one email"),
+            (
+                ("MAMORI_TLS_ACME_DIRECTORY", "http://ca.test/dir"),
+                "https:// URL",
+            ),
+            (("MAMORI_TLS_CERT_FILE", "/c.pem"), "choose one"),
+            (("MAMORI_TLS_ACME_CHECK_SECS", "0"), "acme_check_secs"),
+            (
+                ("MAMORI_TLS_REDIRECT_LISTEN", "port 80"),
+                "MAMORI_TLS_REDIRECT_LISTEN",
+            ),
+        ] {
+            let mut env = ok.to_vec();
+            env.retain(|(k, _)| *k != change.0);
+            env.push(change);
+            if change.0 == "MAMORI_TLS_CERT_FILE" {
+                env.push(("MAMORI_TLS_KEY_FILE", "/k.pem"));
+            }
+            let e = Config::load_with(&Overrides::default(), &env_of(&env)).unwrap_err();
+            assert!(e.to_string().contains(why), "{change:?}: {e}");
+        }
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_TLS_REDIRECT_LISTEN", "0.0.0.0:80")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("needs HTTPS"), "{e}");
     }
 
     #[test]

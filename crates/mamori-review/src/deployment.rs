@@ -15,6 +15,11 @@ pub const KEY_ROTATION_DAYS: i64 = 90;
 /// with a second factor; every account starts password-only (its setup link sets the
 /// password before any MFA device exists, and `require_mfa` may leave it so), so 15.
 pub const MIN_PASSWORD_LENGTH: u32 = 15;
+/// `DR-TLS-CERT-EXPIRY` fails when the served certificate expires within this many days
+/// (#22): time to notice a renewal that stopped working, as Let's Encrypt's own expiry
+/// notices give (they start 20 days ahead; ACME renewal starts at a third of the lifetime
+/// left, 30 days for a 90-day certificate).
+pub const TLS_EXPIRY_WARN_DAYS: i64 = 14;
 /// Recovery codes at or below this count raise the same alert as the console's.
 pub const FEW_RECOVERY_CODES: u32 = 2;
 
@@ -113,6 +118,9 @@ pub struct SettingsFacts {
     pub first_start: i64,
     /// Unix time of the oldest audit event still stored, if any.
     pub oldest_audit_event: Option<i64>,
+    /// Unix time the certificate the server itself serves expires (`[tls]`, #22); `None`
+    /// when TLS is terminated elsewhere (a proxy).
+    pub tls_certificate_expiry: Option<i64>,
 }
 
 /// Everything the review looks at.
@@ -184,6 +192,42 @@ fn recovery_delivery(s: &SettingsFacts) -> Finding {
          recovery.alternative_factors = \"off\"",
         LINK,
     )
+}
+
+/// `DR-TLS-CERT-EXPIRY`: the certificate served with built-in TLS has 14 days or more left.
+fn tls_expiry(s: &SettingsFacts, now: i64) -> Finding {
+    const ID: &str = "DR-TLS-CERT-EXPIRY";
+    const TITLE: &str = "The server's TLS certificate is valid for 14 more days or longer";
+    const LINK: &str = "/docs/server.md#https";
+    const REMEDY: &str = "renew the certificate: with tls.acme, read the server log's `acme:` \
+                          lines for why renewal fails; with certificate files, replace them (the \
+                          server reloads them by itself)";
+    let Some(expiry) = s.tls_certificate_expiry else {
+        return Finding {
+            id: ID,
+            title: TITLE,
+            severity: Severity::High,
+            outcome: Outcome::NotApplicable,
+            affected: vec![],
+            remedy: "the server does not serve TLS itself: check the certificate of the proxy \
+                     in front of it"
+                .to_string(),
+            link: Some(LINK.to_string()),
+        };
+    };
+    let left = expiry - now;
+    let affected = if left <= 0 {
+        vec![format!("the certificate expired {} days ago", days(-left))]
+    } else if left < TLS_EXPIRY_WARN_DAYS * DAY {
+        vec![format!(
+            "the certificate expires in {} days ({} hours)",
+            days(left),
+            left / 3600
+        )]
+    } else {
+        vec![]
+    };
+    check(ID, TITLE, Severity::High, affected, REMEDY, LINK)
 }
 
 fn days(secs: i64) -> i64 {
@@ -402,10 +446,11 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         "The server is reached over HTTPS with secure cookies",
         Severity::High,
         transport,
-        "serve HTTPS itself ([tls] cert_file and key_file) or put the server behind a \
+        "serve HTTPS itself ([tls] cert_file and key_file, or [tls] acme) or put the server behind a \
          TLS-terminating proxy, and set public_url to its https:// address",
         "/docs/server.md#https",
     ));
+    f.push(tls_expiry(s, now));
     f.push(check(
         "DR-PHONE-GATEWAY",
         "Phone verification codes go to a real gateway, not the log",

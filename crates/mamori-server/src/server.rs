@@ -90,12 +90,19 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     // #22: bad certificate files refuse start-up before anything else happens, with one line
     // naming the file.
-    let certs = match config.tls.files() {
-        Some((cert, key)) => Some(Arc::new(
+    let challenges = Arc::new(crate::http::acme::Challenges::default());
+    let acme = crate::http::acme::AcmeSettings::from_config(&config);
+    let certs = match (config.tls.files(), &acme) {
+        (Some((cert, key)), _) => Some(Arc::new(
             crate::http::tls::Certificates::open(cert, key)
                 .map_err(|e| Error::Config(e.to_string()))?,
         )),
-        None => None,
+        // #22 ACME: the stored certificate, if any, is served at once; a new one is ordered
+        // once the listener answers the CA's challenges.
+        (None, Some(_)) => Some(Arc::new(crate::http::tls::Certificates::for_acme(
+            challenges.clone(),
+        ))),
+        (None, None) => None,
     };
     let acceptor = match &certs {
         Some(c) => Some(c.acceptor().map_err(|e| Error::Config(e.to_string()))?),
@@ -108,7 +115,27 @@ pub async fn serve(config: Config) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let public_url = config.public_url_for(bound);
-    let svc = Arc::new(open_service(&config, public_url.clone()).await?);
+    // #22: bound before anything is served, so a taken port 80 refuses start-up.
+    let redirect = match config.tls.redirect_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await.map_err(|e| {
+                Error::Config(format!("tls.redirect_listen: cannot listen on {addr}: {e}"))
+            })?;
+            let at = l.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
+            Some((l, at))
+        }
+        None => None,
+    };
+    let mut svc = open_service(&config, public_url.clone()).await?;
+    if let Some(c) = &certs {
+        svc = svc.with_served_certificate(c.expiry());
+    }
+    let svc = Arc::new(svc);
+    // With PostgreSQL the ACME state is the database's, shared by every node.
+    let acme = acme.map(|a| a.with_service(&svc));
+    if let (Some(a), Some(c)) = (&acme, &certs) {
+        crate::http::acme::start(a, c).await;
+    }
     // The admin command line makes its links from this file, so they name the port this
     // server really listens on (`--listen 127.0.0.1:0` included), not the configured one.
     let url_file = config.server_url_file();
@@ -142,6 +169,16 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     let scheme = match &certs {
         Some(c) => {
+            if c.info().is_none() {
+                if let Some(a) = &acme {
+                    let line = format!(
+                        "tls: acme: no certificate for {} yet; ordering one from {}",
+                        a.domain, a.directory
+                    );
+                    let _ = writeln!(out, "{line}");
+                    tracing::info!("{line}");
+                }
+            }
             if let Some(info) = c.info() {
                 let line = info.describe();
                 let _ = writeln!(out, "tls: {line}");
@@ -156,6 +193,9 @@ pub async fn serve(config: Config) -> Result<()> {
         }
         None => "http",
     };
+    if let Some((_, at)) = &redirect {
+        let _ = writeln!(out, "redirecting http://{at} to {public_url}");
+    }
     // #19: the RADIUS server, when configured, before `listening on` (its line tells where).
     let radius = match crate::radius::bind(&config.radius, svc.clone(), clock.clone()).await? {
         Some(r) => {
@@ -176,6 +216,10 @@ pub async fn serve(config: Config) -> Result<()> {
         &config.limits,
         metrics_recorder(),
     );
+    // The recorder exists from here on: the gauge set before it was not recorded.
+    if let Some(c) = &certs {
+        c.publish();
+    }
     let limiter = state.sign_in_limiter.clone();
     let validate_limiter = state.validate_limiter.clone();
     let housekeeping = tokio::spawn({
@@ -218,9 +262,40 @@ pub async fn serve(config: Config) -> Result<()> {
             ));
         }
     }
-    crate::http::conn::serve(listener, app, &config.limits, acceptor, shutdown_signal()).await;
+    let acme_task = match (&acme, &certs) {
+        (Some(a), Some(c)) => Some(crate::http::acme::spawn(
+            a.clone(),
+            c.clone(),
+            challenges.clone(),
+        )),
+        _ => None,
+    };
+    // One shutdown for both listeners.
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let redirector = redirect.map(|(l, _)| {
+        let app = crate::http::redirect::router(&public_url, challenges.clone());
+        let limits = config.limits.clone();
+        let mut down = down_rx.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = down.wait_for(|d| *d).await;
+            };
+            crate::http::conn::serve(l, app, &limits, None, stop).await;
+        })
+    });
+    let stop = async move {
+        shutdown_signal().await;
+        let _ = down_tx.send(true);
+    };
+    crate::http::conn::serve(listener, app, &config.limits, acceptor, stop).await;
+    if let Some(r) = redirector {
+        let _ = r.await;
+    }
     if let Some(r) = reloader {
         r.abort();
+    }
+    if let Some(t) = acme_task {
+        t.abort();
     }
     housekeeping.abort();
     if let Some(r) = radius {

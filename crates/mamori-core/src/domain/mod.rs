@@ -69,6 +69,8 @@ pub mod signin;
 pub mod sync;
 // #15 polish
 pub mod sync_devices;
+// #22 built-in HTTPS
+pub mod tls_state;
 pub mod tokens;
 pub mod transport;
 pub mod webauthn;
@@ -222,6 +224,9 @@ pub struct Service {
     // #15 delivery
     /// Bound of one synchronous send of a code ([`delivery`]).
     delivery_bound: std::time::Duration,
+    /// #22: the Unix time the certificate served with built-in TLS expires, kept current by
+    /// the server across reloads and renewals; `None` when TLS is terminated elsewhere.
+    served_certificate: Option<Arc<std::sync::atomic::AtomicI64>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -275,12 +280,20 @@ impl Service {
             notifier: Arc::new(notify::NotConfigured),
             phone: Arc::new(notify::NoPhoneGateway),
             delivery_bound: delivery::DEFAULT_BOUND,
+            served_certificate: None,
         })
     }
 
     /// Sends security notifications through `notifier`.
     pub fn with_notifier(mut self, notifier: Arc<dyn transport::Notifier>) -> Service {
         self.notifier = notifier;
+        self
+    }
+
+    /// #22: the review reads the served certificate's expiry (Unix seconds) from `expiry`,
+    /// which the server updates whenever it serves another certificate (0: none yet).
+    pub fn with_served_certificate(mut self, expiry: Arc<std::sync::atomic::AtomicI64>) -> Service {
+        self.served_certificate = Some(expiry);
         self
     }
 

@@ -102,6 +102,12 @@ impl Service {
             audit_retention_days: p.audit_retention_days,
             first_start,
             oldest_audit_event: self.store.oldest_audit_event().await?,
+            tls_certificate_expiry: self
+                .served_certificate
+                .as_ref()
+                .map(|e| e.load(std::sync::atomic::Ordering::Relaxed))
+                // 0: no certificate served yet (ACME before its first), or unreadable.
+                .filter(|t| *t != 0),
         };
         Ok(deployment::review(
             &DeploymentFacts {

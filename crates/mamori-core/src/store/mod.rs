@@ -26,6 +26,8 @@ pub mod recovery_pending;
 pub mod review;
 pub mod sqlite;
 pub mod sync;
+// #22 built-in HTTPS
+pub mod tls;
 pub mod tokens;
 pub mod webauthn;
 
@@ -35,6 +37,7 @@ pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
 pub use sync::SyncStore;
+pub use tls::TlsStore;
 pub use tokens::TokenStore;
 pub use webauthn::WebauthnStore;
 
@@ -387,6 +390,7 @@ pub trait Store:
     + PreferencesStore
     + GroupStore
     + ForwardAuthStore
+    + TlsStore
     + Send
     + Sync
     + 'static

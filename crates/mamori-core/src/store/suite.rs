@@ -80,6 +80,29 @@ pub async fn run_all(s: &dyn Store) {
     audit(s).await;
     audit_text_from_requests(s).await;
     audit_by_detail(s).await;
+    tls_state_and_lease(s).await;
+}
+
+// #22: one node at a time holds the ordering lease; it expires by itself.
+async fn tls_state_and_lease(s: &dyn Store) {
+    assert_eq!(s.tls_state_get("cert").await.unwrap(), None);
+    s.tls_state_put("cert", b"one", 10).await.unwrap();
+    s.tls_state_put("cert", b"two", 20).await.unwrap();
+    assert_eq!(
+        s.tls_state_get("cert").await.unwrap(),
+        Some(b"two".to_vec())
+    );
+    assert!(s.tls_lease("order", "a", 100, 200).await.unwrap());
+    assert!(!s.tls_lease("order", "b", 150, 250).await.unwrap());
+    // The holder extends it; another takes it once it expired.
+    assert!(s.tls_lease("order", "a", 150, 300).await.unwrap());
+    assert!(!s.tls_lease("order", "b", 299, 400).await.unwrap());
+    assert!(s.tls_lease("order", "b", 301, 400).await.unwrap());
+    // Released by its holder only.
+    s.tls_lease_release("order", "a").await.unwrap();
+    assert!(!s.tls_lease("order", "a", 302, 400).await.unwrap());
+    s.tls_lease_release("order", "b").await.unwrap();
+    assert!(s.tls_lease("order", "a", 303, 400).await.unwrap());
 }
 
 async fn meta(s: &dyn Store) {

@@ -3,7 +3,7 @@
 
 use mamori_review::deployment::{
     review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, RequireMfa,
-    SettingsFacts, MIN_PASSWORD_LENGTH,
+    SettingsFacts, MIN_PASSWORD_LENGTH, TLS_EXPIRY_WARN_DAYS,
 };
 use mamori_review::{Finding, Outcome, Review, Severity};
 
@@ -49,6 +49,7 @@ fn good() -> DeploymentFacts {
             audit_retention_days: 365,
             first_start: NOW - 400 * DAY,
             oldest_audit_event: Some(NOW - 365 * DAY),
+            tls_certificate_expiry: Some(NOW + 60 * DAY),
         },
     }
 }
@@ -384,4 +385,40 @@ fn root_without_verified_contacts() {
             ("DR-CONTACTS-UNVERIFIED", &["root (email unverified)"]),
         ],
     );
+}
+
+#[test]
+fn tls_certificate_expiry() {
+    let finding = |change: &dyn Fn(&mut DeploymentFacts)| {
+        let mut d = good();
+        change(&mut d);
+        review(&d, NOW)
+            .findings
+            .into_iter()
+            .find(|f| f.id == "DR-TLS-CERT-EXPIRY")
+            .unwrap()
+    };
+    // 14 days and one second left: still a pass; 14 days less one second: a warning.
+    let f = finding(&|d| {
+        d.settings.tls_certificate_expiry = Some(NOW + TLS_EXPIRY_WARN_DAYS * DAY + 1)
+    });
+    assert_eq!(f.outcome, Outcome::Pass);
+    check(
+        |d| d.settings.tls_certificate_expiry = Some(NOW + TLS_EXPIRY_WARN_DAYS * DAY - 1),
+        &[(
+            "DR-TLS-CERT-EXPIRY",
+            &["the certificate expires in 13 days (335 hours)"],
+        )],
+    );
+    check(
+        |d| d.settings.tls_certificate_expiry = Some(NOW - 3 * DAY),
+        &[(
+            "DR-TLS-CERT-EXPIRY",
+            &["the certificate expired 3 days ago"],
+        )],
+    );
+    // Behind a proxy the server cannot see the certificate: not applicable, not a pass.
+    let f = finding(&|d| d.settings.tls_certificate_expiry = None);
+    assert_eq!(f.outcome, Outcome::NotApplicable);
+    assert_eq!(f.severity, Severity::High);
 }

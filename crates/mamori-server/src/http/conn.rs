@@ -1,4 +1,5 @@
-//! How connections are accepted and served (HTTP/1.1 on hyper), with the limits that keep
+//! How connections are accepted and served (HTTP/1.1 on hyper, and HTTP/2 when a TLS client
+//! asks for it by ALPN), with the limits that keep
 //! unauthenticated clients from exhausting the server (`[limits]`, docs/server.md):
 //!
 //! - at most `max_connections` connections are served at once: the accept loop takes a permit
@@ -12,13 +13,15 @@
 //!   that stop reading;
 //! - with TLS (`[tls]`, `http/tls.rs`), the handshake must end within `header_read_timeout_secs`
 //!   too, and the idle check counts the encrypted bytes, so both limits hold as for plain HTTP;
+//! - HTTP/2 (only over TLS, negotiated by ALPN `h2`) carries at most `H2_MAX_STREAMS` requests
+//!   at once per connection, with headers bounded as HTTP/1.1's; the idle check applies as is;
 //! - on shutdown, connections finish their request in flight and close (those still open a
 //!   request timeout later are dropped).
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,7 +29,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -129,9 +132,14 @@ pub async fn serve(
     // ends, so `close_tx.closed()` tells when all are done.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (close_tx, close_rx) = watch::channel(());
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_BYTES);
     let shared = Shared {
         app,
         http: Arc::new(http),
+        h2: Arc::new(h2),
         tls,
         handshake: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
         idle: Duration::from_secs(limits.idle_timeout_secs.max(1)),
@@ -185,6 +193,8 @@ struct Shared {
     app: Router,
     /// HTTP/1 settings (header read timeout, keep-alive).
     http: Arc<hyper::server::conn::http1::Builder>,
+    /// HTTP/2 settings (streams per connection, header size).
+    h2: Arc<hyper::server::conn::http2::Builder<TokioExecutor>>,
     /// The TLS acceptor, when the server speaks HTTPS itself.
     tls: Option<TlsAcceptor>,
     /// How long a TLS handshake may take (the header read timeout).
@@ -215,7 +225,14 @@ async fn serve_one(
             // A client that connects and never completes the handshake holds a permit just
             // as one that never sends its header does: the same bound.
             match tokio::time::timeout(shared.handshake, acceptor.accept(counted)).await {
-                Ok(Ok(tls)) => drive(TokioIo::new(tls), addr, progress, shared).await,
+                Ok(Ok(tls)) => {
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    if h2 {
+                        drive_h2(TokioIo::new(tls), addr, progress, shared).await
+                    } else {
+                        drive(TokioIo::new(tls), addr, progress, shared).await
+                    }
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
             }
@@ -224,34 +241,130 @@ async fn serve_one(
     drop(permit);
 }
 
-/// Runs HTTP/1.1 on one (plain or TLS) connection until it ends, is idle for too long, or
-/// the server stops.
+/// Requests one HTTP/2 connection may carry at once: as many as a browser opens, far below
+/// hyper's default (200), so one connection cannot take a large share of the server.
+const H2_MAX_STREAMS: u32 = 64;
+/// The largest header block an HTTP/2 request may send (HTTP/1.1's is bounded by hyper's
+/// buffer, which is about as large).
+const H2_MAX_HEADER_BYTES: u32 = 64 * 1024;
+
+/// A connection served by hyper, HTTP/1.1 or HTTP/2: a future that ends with it, and a way
+/// to ask it to finish the requests in flight and close.
+trait Served: std::future::Future<Output = Result<(), hyper::Error>> {
+    fn shut(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Served for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shut(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B> Served for hyper::server::conn::http2::Connection<I, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn shut(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// The routes of one connection, with the client's address given to each request and the
+/// requests in flight counted in `inflight` (a response produced ends one).
+type ConnService = tower::util::BoxCloneService<
+    axum::http::Request<Incoming>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
+fn service(app: Router, addr: SocketAddr, inflight: Arc<AtomicUsize>) -> ConnService {
+    let started = inflight.clone();
+    let svc = app
+        .map_request(move |mut req: axum::http::Request<Incoming>| {
+            started.fetch_add(1, Ordering::Relaxed);
+            req.extensions_mut().insert(ConnectInfo(addr));
+            req
+        })
+        .map_response(move |resp| {
+            inflight.fetch_sub(1, Ordering::Relaxed);
+            resp
+        });
+    tower::util::BoxCloneService::new(svc)
+}
+
+/// Runs HTTP/1.1 on one (plain or TLS) connection.
 async fn drive<I>(io: TokioIo<I>, addr: SocketAddr, progress: Arc<AtomicU64>, shared: Shared)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let conn = shared.http.serve_connection(
+        io,
+        TowerToHyperService::new(service(shared.app.clone(), addr, inflight)),
+    );
+    // HTTP/1.1 closes by itself at shutdown once its request in flight is answered.
+    watch_over(conn, addr, progress, None, shared).await;
+}
+
+/// Runs HTTP/2 on one TLS connection that negotiated `h2`.
+async fn drive_h2<I>(io: TokioIo<I>, addr: SocketAddr, progress: Arc<AtomicU64>, shared: Shared)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let conn = shared.h2.serve_connection(
+        io,
+        TowerToHyperService::new(service(shared.app.clone(), addr, inflight.clone())),
+    );
+    watch_over(conn, addr, progress, Some(inflight), shared).await;
+}
+
+/// Drives a connection until it ends, is idle for too long, or the server stops.
+///
+/// At shutdown an HTTP/2 connection sends GOAWAY and then waits for the client's answer to a
+/// ping before closing; a client that never answers would hold the shutdown for the whole
+/// grace period. So with `inflight` given, the connection is closed once no request is in
+/// flight and no byte moved for `SETTLE`.
+async fn watch_over<C: Served>(
+    conn: C,
+    addr: SocketAddr,
+    progress: Arc<AtomicU64>,
+    inflight: Option<Arc<AtomicUsize>>,
+    shared: Shared,
+) {
+    const SETTLE: Duration = Duration::from_millis(200);
     let Shared {
-        app,
-        http,
         idle,
         mut stop,
         close,
         ..
     } = shared;
-    let svc = app.map_request(move |mut req: axum::http::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(addr));
-        req
-    });
-    let conn = http.serve_connection(io, TowerToHyperService::new(svc));
     tokio::pin!(conn);
     let mut tick = tokio::time::interval(idle / 2);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let mut settle = tokio::time::interval(SETTLE);
+    settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = progress.load(Ordering::Relaxed);
+    let mut settled_at = seen;
     let mut quiet_ticks = 0u32;
     let mut stopping = *stop.borrow();
     if stopping {
-        conn.as_mut().graceful_shutdown();
+        conn.as_mut().shut();
     }
     loop {
         tokio::select! {
@@ -263,7 +376,18 @@ where
             }
             _ = stop.changed(), if !stopping => {
                 stopping = true;
-                conn.as_mut().graceful_shutdown();
+                conn.as_mut().shut();
+            }
+            _ = settle.tick(), if stopping && inflight.is_some() => {
+                let now = progress.load(Ordering::Relaxed);
+                let idle_now = inflight
+                    .as_ref()
+                    .is_some_and(|n| n.load(Ordering::Relaxed) == 0);
+                if idle_now && now == settled_at {
+                    tracing::debug!(%addr, "closing an HTTP/2 connection at shutdown");
+                    break;
+                }
+                settled_at = now;
             }
             _ = tick.tick() => {
                 let now = progress.load(Ordering::Relaxed);

@@ -15,6 +15,8 @@ use mamori_api::ErrorCode;
 
 use crate::domain::signin::Authenticated;
 
+pub mod acme;
+pub mod challenges;
 pub mod conn;
 pub mod edge;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod openapi;
 // #15 polish
 pub mod preferences;
 pub mod recovery;
+pub mod redirect;
 mod review;
 pub mod sync;
 pub mod tls;

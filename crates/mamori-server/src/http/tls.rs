@@ -9,6 +9,7 @@
 //! never takes the server down; only start-up refuses bad files.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
+
+use crate::http::challenges::Challenges;
 
 /// Why certificate files cannot be served. Messages name the file and the setting, and never
 /// quote the key file's contents.
@@ -206,26 +209,56 @@ fn stamp(path: &Path) -> Stamp {
     Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
-/// The served certificate: the rustls resolver, and what reloads it.
+/// The served certificate: the rustls resolver, and what reloads or replaces it.
 #[derive(Debug)]
 pub struct Certificates {
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    current: RwLock<Arc<CertifiedKey>>,
+    /// The certificate and key files (`None` with ACME, which calls [`Certificates::set`]).
+    files: Option<(PathBuf, PathBuf)>,
+    /// `None` only with ACME before its first certificate: handshakes fail until then.
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// The served certificate's end of validity (Unix seconds), for the review and metrics.
+    expiry: Arc<AtomicI64>,
+    /// With ACME: TLS-ALPN-01 validation certificates, served to `acme-tls/1` handshakes.
+    challenges: Option<Arc<Challenges>>,
 }
+
+/// The gauge `/metrics` exports the served certificate's expiry in (Unix seconds).
+pub const EXPIRY_GAUGE: &str = "mamori_tls_certificate_expiry_timestamp_seconds";
+
+/// The ALPN protocol of TLS-ALPN-01 validation handshakes (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 impl Certificates {
     /// Loads the files; an error here refuses start-up.
     pub fn open(cert_path: &Path, key_path: &Path) -> Result<Certificates, TlsError> {
         let key = load(cert_path, key_path)?;
-        Ok(Certificates {
-            cert_path: cert_path.to_path_buf(),
-            key_path: key_path.to_path_buf(),
-            current: RwLock::new(Arc::new(key)),
-        })
+        let certs = Certificates {
+            files: Some((cert_path.to_path_buf(), key_path.to_path_buf())),
+            current: RwLock::new(None),
+            expiry: Arc::new(AtomicI64::new(0)),
+            challenges: None,
+        };
+        certs.put(Arc::new(key));
+        Ok(certs)
     }
 
-    fn current(&self) -> Arc<CertifiedKey> {
+    /// With ACME: nothing served until [`Certificates::set`], and the TLS-ALPN-01
+    /// challenges of `challenges` answered.
+    pub fn for_acme(challenges: Arc<Challenges>) -> Certificates {
+        Certificates {
+            files: None,
+            current: RwLock::new(None),
+            expiry: Arc::new(AtomicI64::new(0)),
+            challenges: Some(challenges),
+        }
+    }
+
+    /// The served certificate and key, if any.
+    pub fn current_key(&self) -> Option<Arc<CertifiedKey>> {
+        self.current()
+    }
+
+    fn current(&self) -> Option<Arc<CertifiedKey>> {
         // A poisoned lock still holds a whole `Arc` (it is only ever replaced whole).
         self.current
             .read()
@@ -233,37 +266,77 @@ impl Certificates {
             .clone()
     }
 
+    /// Serves `key` from the next handshake on (connections already open keep theirs).
+    fn put(&self, key: Arc<CertifiedKey>) -> Option<CertInfo> {
+        let info = key.cert.first().and_then(|c| CertInfo::of(c).ok());
+        if let Some(i) = &info {
+            self.expiry
+                .store(i.not_after.unix_timestamp(), Ordering::Relaxed);
+        }
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+        self.publish();
+        info
+    }
+
+    /// Serves a certificate obtained by ACME (checked as files are: the key must match).
+    pub fn set(&self, key: CertifiedKey) -> Option<CertInfo> {
+        self.put(Arc::new(key))
+    }
+
+    /// The served certificate's expiry, shared with the review ([`crate::domain::Service`]).
+    pub fn expiry(&self) -> Arc<AtomicI64> {
+        self.expiry.clone()
+    }
+
+    /// Sets the `/metrics` gauge of the served certificate's expiry (once the metrics
+    /// recorder is installed, then at every change).
+    pub fn publish(&self) {
+        let t = self.expiry.load(Ordering::Relaxed);
+        if t != 0 {
+            metrics::gauge!(EXPIRY_GAUGE).set(t as f64);
+        }
+    }
+
     /// What is served now.
     pub fn info(&self) -> Option<CertInfo> {
-        let key = self.current();
+        let key = self.current()?;
         CertInfo::of(key.cert.first()?).ok()
     }
 
     /// Reads the files again and serves them if they are good; otherwise keeps the
     /// certificate served so far.
     pub fn reload(&self) -> Result<Option<CertInfo>, TlsError> {
-        let key = Arc::new(load(&self.cert_path, &self.key_path)?);
-        let info = key.cert.first().and_then(|c| CertInfo::of(c).ok());
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
-        Ok(info)
+        let Some((cert, key)) = &self.files else {
+            return Ok(self.info());
+        };
+        let key = Arc::new(load(cert, key)?);
+        Ok(self.put(key))
     }
 
     fn stamps(&self) -> (Stamp, Stamp) {
-        (stamp(&self.cert_path), stamp(&self.key_path))
+        match &self.files {
+            Some((c, k)) => (stamp(c), stamp(k)),
+            None => (None, None),
+        }
     }
 
-    /// The acceptor of the server's connections: TLS 1.2 and 1.3, no client certificates,
-    /// ALPN `http/1.1` (the accept loop speaks HTTP/1.1 only).
+    /// The acceptor of the server's connections: TLS 1.2 and 1.3 only (rustls has no older
+    /// version), no client certificates, ALPN `h2` then `http/1.1` (a client that names
+    /// neither gets HTTP/1.1).
     pub fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, TlsError> {
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Setup(e.to_string()))?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        if self.challenges.is_some() {
+            // Only a validation handshake offers it, and it offers nothing else (RFC 8737).
+            config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+        }
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
@@ -322,7 +395,17 @@ impl Certificates {
 }
 
 impl ResolvesServerCert for Certificates {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(ch) = &self.challenges {
+            let validation = hello
+                .alpn()
+                .is_some_and(|mut protos| protos.any(|p| p == ACME_TLS_ALPN));
+            if validation {
+                // The validation certificate, or no handshake at all: never the real one
+                // on that protocol (RFC 8737 section 3).
+                return ch.alpn(hello.server_name()?);
+            }
+        }
+        self.current()
     }
 }

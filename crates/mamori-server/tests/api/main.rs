@@ -30,5 +30,7 @@ mod review_http;
 mod soak;
 mod sync_api;
 mod tls;
+// #22 ACME against Pebble
+mod acme;
 mod tokens_api;
 mod webauthn_api;
