@@ -20,7 +20,7 @@
 use mamori_aws::enroll::{enroll, Steps};
 use mamori_aws::{credentials, Aws, AwsError};
 use mamori_otp::Secret;
-use mamori_testkit::moto::{aws_cli, user_with_key, Moto, Recorder};
+use mamori_testkit::moto::{aws_cli, user_with_key, virtual_device_seed, Moto, Recorder};
 
 /// The enrolment's vault and clock, in memory: the clock is a variable so the test knows the
 /// steps (the real wait is the CLI test's).
@@ -65,26 +65,6 @@ impl Steps for MemSteps {
         self.waited_until = Some(at);
         self.now = self.now.max(at);
     }
-}
-
-/// The seed moto holds for `serial` (Base64 of the Base32 text), as the Base32 text.
-fn moto_seed(endpoint: &str, home: &std::path::Path, serial: &str) -> String {
-    let list: serde_json::Value = serde_json::from_str(&aws_cli(
-        endpoint,
-        home,
-        &["iam", "list-virtual-mfa-devices"],
-    ))
-    .unwrap();
-    let dev = list["VirtualMFADevices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["SerialNumber"] == serial)
-        .unwrap_or_else(|| panic!("moto has no device {serial}: {list}"));
-    let b64 = dev["Base32StringSeed"]
-        .as_str()
-        .expect("moto lists the seed");
-    String::from_utf8(data_encoding::BASE64.decode(b64.as_bytes()).unwrap()).unwrap()
 }
 
 fn device_names(aws: &Aws) -> Vec<String> {
@@ -153,7 +133,7 @@ fn enrolment_sessions_rollback_and_account_facts_against_moto() {
     assert_eq!(done.serial, serial);
     assert_eq!(done.steps, (now / 30, now / 30 + 1));
     assert_eq!(steps.waited_until, Some((now / 30 + 1) * 30));
-    let seed = moto_seed(&moto.endpoint(), home, serial);
+    let seed = virtual_device_seed(&moto.endpoint(), home, serial);
     let (stored_serial, stored) = steps.stored.take().unwrap();
     assert_eq!(stored_serial, serial);
     assert_eq!(

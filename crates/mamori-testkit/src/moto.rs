@@ -251,3 +251,29 @@ pub fn user_with_key(endpoint: &str, home: &Path, user: &str) -> (String, String
             .to_string(),
     )
 }
+
+/// The Base32 seed moto holds for virtual MFA device `serial`. moto (unlike AWS) lists a
+/// device's seed, Base64-encoded, which lets a test check codes against the emulator's own copy.
+pub fn virtual_device_seed(endpoint: &str, home: &Path, serial: &str) -> String {
+    let list: serde_json::Value = serde_json::from_str(&aws_cli(
+        endpoint,
+        home,
+        &["iam", "list-virtual-mfa-devices"],
+    ))
+    .expect("list-virtual-mfa-devices JSON");
+    let dev = list["VirtualMFADevices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["SerialNumber"] == serial)
+        .unwrap_or_else(|| panic!("moto has no device {serial}: {list}"));
+    let b64 = dev["Base32StringSeed"]
+        .as_str()
+        .expect("moto lists the seed");
+    String::from_utf8(
+        data_encoding::BASE64
+            .decode(b64.as_bytes())
+            .expect("Base64"),
+    )
+    .expect("text")
+}

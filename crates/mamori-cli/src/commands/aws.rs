@@ -204,13 +204,14 @@ fn credentials_for(
 }
 
 fn fresh(profile: &Profile, opened: &Opened, secs: u32) -> anyhow::Result<SessionCredentials> {
-    let label = profile.label();
     let aws = Aws::connect(profile.clone())?;
     let serial = match &profile.mfa_serial {
         Some(s) => s.clone(),
-        None => {
-            aws_vault::pick_device(&aws.list_mfa_devices(None)?, opened.vault.entries(), &label)?
-        }
+        None => aws_vault::pick_device(
+            &aws.list_mfa_devices(None)?,
+            opened.vault.entries(),
+            &profile.name,
+        )?,
     };
     let entry = aws_vault::entry_for(opened.vault.entries(), &serial)?;
     let generator = Generator::new(entry.secret(), entry.params)
