@@ -22,6 +22,8 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+// Unit tests state their expectations with panicking assertions and JSON indexing.
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
 
 pub mod cache;
 mod client;

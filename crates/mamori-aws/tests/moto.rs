@@ -144,8 +144,8 @@ fn enrolment_sessions_rollback_and_account_facts_against_moto() {
     let first = mamori_testkit::code(&seed, (now / 30) * 30);
     let second = mamori_testkit::code(&seed, (now / 30 + 1) * 30);
     assert_ne!(first, second);
-    assert_eq!(rec.form_values("AuthenticationCode1"), [first.clone()]);
-    assert_eq!(rec.form_values("AuthenticationCode2"), [second.clone()]);
+    assert_eq!(rec.form_values("AuthenticationCode1"), [first.as_str()]);
+    assert_eq!(rec.form_values("AuthenticationCode2"), [second.as_str()]);
     assert_eq!(
         rec.form_values("UserName").last().map(String::as_str),
         Some("alice")
@@ -164,7 +164,7 @@ fn enrolment_sessions_rollback_and_account_facts_against_moto() {
     let creds = aws.get_session_token(serial, &code, 3600).unwrap();
     assert!(!creds.access_key_id.is_empty() && !creds.session_token.is_empty());
     assert!(creds.expiration > 0);
-    assert_eq!(rec.form_values("TokenCode"), [code.clone()]);
+    assert_eq!(rec.form_values("TokenCode"), [code.as_str()]);
     assert_eq!(rec.form_values("SerialNumber"), [serial]);
     assert_eq!(rec.form_values("DurationSeconds"), ["3600"]);
 
@@ -223,7 +223,7 @@ fn enrolment_sessions_rollback_and_account_facts_against_moto() {
         matches!(**cause, AwsError::Service { ref code, .. } if code == "NoSuchEntity"),
         "{cause:?}"
     );
-    assert_eq!(ghost.forgotten, [removed.clone()]);
+    assert_eq!(ghost.forgotten, [removed.as_str()]);
     assert_eq!(device_names(&aws), [serial]);
 
     // The account facts `review aws` reads.

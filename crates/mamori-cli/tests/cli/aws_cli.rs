@@ -92,8 +92,16 @@ fn step_of(seed: &str, code: &str, from: u64, to: u64) -> Option<u64> {
 fn enroll_list_session_exec_review_and_the_aws_cli() {
     let bin = env!("CARGO_BIN_EXE_mamori");
     let w = World::new(&format!(
-        "[profile mfa]\nregion = us-east-1\ncredential_process = {bin} aws session --profile alice --credential-process\n"
+        "[profile mfa]\nregion = us-east-1\ncredential_process = {bin} aws session --profile alice --credential-process\n\n[profile admin]\nrole_arn = arn:aws:iam::123456789012:role/Admin\nsource_profile = alice\nmfa_serial = {SERIAL}\nduration_seconds = 1800\n"
     ));
+    w.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "Admin",
+        "--assume-role-policy-document",
+        "{}",
+    ]);
     let (before, after) = w.enroll();
 
     // The two codes sent are the seed's codes for two consecutive steps within the run.
@@ -219,6 +227,30 @@ fn enroll_list_session_exec_review_and_the_aws_cli() {
         "exit 7",
     ]);
     assert_eq!(out.code, 7);
+
+    // A role profile: AssumeRole with the device, a right code and the profile's duration.
+    w.rec.clear();
+    let t0 = mamori_testkit::now();
+    let out = w
+        .run(&[
+            "aws",
+            "session",
+            "--profile",
+            "admin",
+            "--credential-process",
+        ])
+        .ok();
+    let t1 = mamori_testkit::now();
+    assert!(out.stdout.contains("\"Version\": 1"), "{}", out.stdout);
+    assert_eq!(w.rec.form_values("Action"), ["AssumeRole"]);
+    assert_eq!(
+        w.rec.form_values("RoleArn"),
+        ["arn:aws:iam::123456789012:role/Admin"]
+    );
+    assert_eq!(w.rec.form_values("SerialNumber"), [SERIAL]);
+    assert_eq!(w.rec.form_values("DurationSeconds"), ["1800"]);
+    let sent = w.rec.form_values("TokenCode");
+    assert!(step_of(&seed, &sent[0], t0, t1 + 3).is_some());
 
     // The real AWS CLI runs `mamori aws session --credential-process` itself.
     let aws = Command::new("aws")
