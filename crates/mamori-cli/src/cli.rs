@@ -86,6 +86,12 @@ pub enum Command {
     #[command(subcommand)]
     Review(ReviewCommand),
 
+    /// AWS IAM MFA with the vault's seeds: enrol a virtual device, MFA sessions for the AWS CLI
+    /// and SDKs (credential_process, export, exec). See docs/aws.md.
+    #[cfg(feature = "aws")]
+    #[command(subcommand)]
+    Aws(AwsCommand),
+
     /// Multi-device, end-to-end-encrypted sync through a mamori-server (docs/sync-protocol.md).
     ///
     /// Without a subcommand: one round now (pull, merge, push). Codes never need the network.
@@ -437,6 +443,132 @@ pub enum ReviewCommand {
     ///
     /// Exits 1 when a high-severity check fails, so scripts can stop on it.
     CredentialReport(CredentialReportArgs),
+
+    /// Review an AWS account through its API: the credential report's checks, the account
+    /// summary and unassigned virtual MFA devices (docs/review.md).
+    ///
+    /// Exits 1 when a high-severity check fails, 4 when one cannot be decided.
+    #[cfg(feature = "aws")]
+    Aws(ReviewAwsArgs),
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Args)]
+pub struct ReviewAwsArgs {
+    /// The AWS profile (default: AWS_PROFILE, else the environment's credentials and `default`).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Print the findings as JSON (the shape of `review credential-report --json`).
+    #[arg(long)]
+    pub json: bool,
+
+    /// CR-ROOT-USE (CIS 1.7) fails when root's password or an access key was used less than
+    /// this many days ago (1 to 3650).
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = mamori_review::credential_report::ROOT_USE_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub root_use_days: u32,
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// The IAM user's virtual MFA devices.
+    #[command(subcommand)]
+    Mfa(AwsMfaCommand),
+
+    /// Temporary credentials with MFA (GetSessionToken, or AssumeRole for a profile with
+    /// role_arn), the code taken from the vault; cached, sealed under the vault key, until 5
+    /// minutes before they expire.
+    ///
+    /// Without --credential-process or --export, prints when the session ends (no secrets).
+    Session(AwsSessionArgs),
+
+    /// Run a command with MFA session credentials in its environment
+    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); exits with its status.
+    Exec(AwsExecArgs),
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Subcommand)]
+pub enum AwsMfaCommand {
+    /// Create a virtual MFA device, keep its seed in the vault and enable it with two
+    /// consecutive codes (waits for the next 30-second window). If anything fails after the
+    /// device is created, it is removed again.
+    Enroll(AwsEnrollArgs),
+
+    /// List the IAM user's MFA devices and the vault entry that holds each seed.
+    List(AwsListArgs),
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Args)]
+pub struct AwsEnrollArgs {
+    /// The AWS profile whose credentials create the device.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// The IAM user to enable the device for (default: the profile's own user).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// The device's name in IAM (default: the user name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Args)]
+pub struct AwsListArgs {
+    /// The AWS profile.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// The IAM user (default: the profile's own user).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Args)]
+pub struct AwsSessionArgs {
+    /// The AWS profile (its mfa_serial, role_arn, source_profile, duration_seconds).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// How long the session lasts: seconds, or e.g. 90m, 12h, 1h30m (GetSessionToken: 15m to
+    /// 36h, default 12h; AssumeRole: 15m to 12h, default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Print the AWS CLI's credential_process JSON (for `credential_process = mamori aws
+    /// session --profile P --credential-process` in ~/.aws/config).
+    #[arg(long, conflicts_with = "export")]
+    pub credential_process: bool,
+
+    /// Print `export AWS_…=…` lines for a POSIX shell (`eval "$(mamori aws session --export)"`).
+    #[arg(long)]
+    pub export: bool,
+}
+
+#[cfg(feature = "aws")]
+#[derive(Debug, Args)]
+pub struct AwsExecArgs {
+    /// The AWS profile.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// How long the session lasts (as for `aws session`).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

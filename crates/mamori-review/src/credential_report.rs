@@ -506,16 +506,16 @@ impl Default for Options {
 
 /// One check: its stable id, its question, how bad a failure is, and where the fix is made.
 /// Every finding is made through one of these, so none goes without its link.
-struct Check {
-    id: &'static str,
-    title: &'static str,
-    severity: Severity,
-    link: &'static str,
+pub(crate) struct Check {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) severity: Severity,
+    pub(crate) link: &'static str,
 }
 
 impl Check {
     /// Passes with nobody affected, fails otherwise.
-    fn result(&self, affected: Vec<String>, remedy: &str) -> Finding {
+    pub(crate) fn result(&self, affected: Vec<String>, remedy: &str) -> Finding {
         Finding {
             id: self.id,
             title: self.title,
@@ -532,7 +532,7 @@ impl Check {
     }
 
     /// The report cannot answer this check; `why` says so and what would.
-    fn undecidable(&self, why: &str) -> Finding {
+    pub(crate) fn undecidable(&self, why: &str) -> Finding {
         Finding {
             id: self.id,
             title: self.title,
@@ -566,7 +566,7 @@ const ROOT_MFA: Check = Check {
 };
 
 /// CIS 1.6 "Ensure hardware MFA is enabled for the 'root' user account".
-const ROOT_HARDWARE_MFA: Check = Check {
+pub(crate) const ROOT_HARDWARE_MFA: Check = Check {
     id: "CR-ROOT-HARDWARE-MFA",
     title: "The root user's MFA is a hardware device",
     severity: Severity::Medium,

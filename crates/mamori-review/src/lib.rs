@@ -12,6 +12,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod credential_report;
 pub mod deployment;
 mod finding;

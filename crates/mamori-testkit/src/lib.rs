@@ -1,7 +1,8 @@
 //! What the integration tests of mamori-server and mamori-cli share: a real `mamori-server`
 //! process on a free port ([`process`]), an SMTP sink ([`mail`]), a signed-webhook receiver
 //! ([`webhook`]), WebDriver/Chromium sessions with virtual authenticators ([`browser`]) and
-//! TOTP codes at a given time (this module), and a small disk that fills on demand ([`disk`]).
+//! TOTP codes at a given time (this module), a small disk that fills on demand ([`disk`]), and moto, the AWS emulator, with a relay that
+//! records what is sent to it ([`moto`]).
 //!
 //! Test support: a failed expectation panics, which is how a test reports it.
 #![allow(
@@ -14,6 +15,7 @@
 pub mod browser;
 pub mod disk;
 pub mod mail;
+pub mod moto;
 pub mod process;
 pub mod webhook;
 

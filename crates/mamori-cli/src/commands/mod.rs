@@ -1,6 +1,8 @@
 //! One module per command. Each takes its parsed arguments, calls the libraries and prints.
 
 mod agent;
+#[cfg(feature = "aws")]
+mod aws;
 pub mod clipboard;
 mod manage;
 mod otp;
@@ -28,7 +30,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Passwd(args) => manage::passwd(&g, args),
         Command::Import(args) => transfer::import(&g, args),
         Command::Export(args) => transfer::export(&g, args),
-        Command::Review(cmd) => review::run(cmd),
+        Command::Review(cmd) => review::run(&g, cmd),
+        #[cfg(feature = "aws")]
+        Command::Aws(cmd) => aws::run(&g, cmd),
         Command::Sync(args) => sync::run(&g, args),
         Command::Unlock(args) => agent::unlock(&g, args),
         Command::Lock => agent::lock(),

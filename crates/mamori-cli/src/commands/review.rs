@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use mamori_review::credential_report;
 use mamori_review::{Outcome, Review, Severity};
 
-use crate::cli::{CredentialReportArgs, ReviewCommand};
+use crate::cli::{CredentialReportArgs, GlobalArgs, ReviewCommand};
 
 /// A high-severity check failed: `main` exits 1.
 #[derive(Debug)]
@@ -42,9 +42,11 @@ impl std::error::Error for HighSeverityUndecidable {}
 /// Exit status of a review whose high-severity checks did not fail but were not all decided.
 pub const EXIT_UNDECIDABLE: u8 = 4;
 
-pub fn run(cmd: ReviewCommand) -> anyhow::Result<()> {
+pub fn run(_g: &GlobalArgs, cmd: ReviewCommand) -> anyhow::Result<()> {
     match cmd {
         ReviewCommand::CredentialReport(args) => credential(args),
+        #[cfg(feature = "aws")]
+        ReviewCommand::Aws(args) => super::aws::review(args),
     }
 }
 
@@ -69,10 +71,15 @@ fn credential(args: CredentialReportArgs) -> anyhow::Result<()> {
         root_use_days: args.root_use_days,
     };
     let review = credential_report::review_with(&report, now, &options);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&review)?);
+    finish(&review, report.users.len(), args.json)
+}
+
+/// Prints a review (text or JSON) and turns its high-severity outcome into the exit status.
+pub fn finish(review: &Review, users: usize, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(review)?);
     } else {
-        print_text(&review, report.users.len());
+        print_text(review, users);
     }
     // A failure outranks an undecidable check: exit 1 says more than exit 4.
     if review.has_high_failure() {
@@ -96,7 +103,7 @@ fn print_text(review: &Review, users: usize) {
             Outcome::Pass => "PASS",
             Outcome::Fail => "FAIL",
             Outcome::Undecidable => "N/A ",
-            // No credential-report check has this outcome (it exists for deployment checks
+            // No credential-report or account check has this outcome (it exists for deployment checks
             // that do not apply); shown distinctly should one ever appear.
             Outcome::NotApplicable => "SKIP",
         };

@@ -3,6 +3,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[cfg(feature = "aws")]
+mod aws_cli;
 mod clipboard_x11;
 mod otp_cli;
 mod otp_oathtool;
