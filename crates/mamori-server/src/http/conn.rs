@@ -13,7 +13,8 @@
 //! - with TLS (`[tls]`, `http/tls.rs`), the handshake must end within `header_read_timeout_secs`
 //!   too, and the idle check counts the encrypted bytes, so both limits hold as for plain HTTP;
 //! - on shutdown, connections finish their request in flight and close (those still open a
-//!   request timeout later are dropped).
+//!   request timeout later are dropped); a connection accepted just before the signal is
+//!   given until its first request (at most the header read timeout), which it then finishes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -234,11 +235,16 @@ where
         app,
         http,
         idle,
+        handshake,
         mut stop,
         close,
         ..
     } = shared;
+    // Requests this connection has begun (their head parsed), for the shutdown below.
+    let begun = Arc::new(AtomicU64::new(0));
+    let counter = begun.clone();
     let svc = app.map_request(move |mut req: axum::http::Request<Incoming>| {
+        counter.fetch_add(1, Ordering::Relaxed);
         req.extensions_mut().insert(ConnectInfo(addr));
         req
     });
@@ -249,11 +255,24 @@ where
     tick.tick().await;
     let mut seen = progress.load(Ordering::Relaxed);
     let mut quiet_ticks = 0u32;
+    // On shutdown hyper closes a connection at once if it has not read anything yet, even
+    // when the client's request already waits in the socket (accepted just before the
+    // signal: found by tests/api/sigterm.rs). So a connection that has begun no request is
+    // given until its first one (or the header read timeout, which bounds it anyway) before
+    // the graceful shutdown, which then lets that request finish. A keep-alive connection
+    // idle after its requests is closed at once (clients retry on a reused connection).
     let mut stopping = *stop.borrow();
-    if stopping {
-        conn.as_mut().graceful_shutdown();
-    }
+    let mut stop_deadline = stopping.then(|| tokio::time::Instant::now() + handshake);
+    let mut shut = false;
     loop {
+        if stopping
+            && !shut
+            && (begun.load(Ordering::Relaxed) > 0
+                || stop_deadline.is_some_and(|d| tokio::time::Instant::now() >= d))
+        {
+            shut = true;
+            conn.as_mut().graceful_shutdown();
+        }
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -263,8 +282,11 @@ where
             }
             _ = stop.changed(), if !stopping => {
                 stopping = true;
-                conn.as_mut().graceful_shutdown();
+                stop_deadline = Some(tokio::time::Instant::now() + handshake);
             }
+            // While waiting for a fresh connection's first request: look again soon (the
+            // request's start is seen by the counter, not by an event this loop awaits).
+            () = tokio::time::sleep(Duration::from_millis(10)), if stopping && !shut => {}
             _ = tick.tick() => {
                 let now = progress.load(Ordering::Relaxed);
                 if now == seen {
