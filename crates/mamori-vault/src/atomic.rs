@@ -4,7 +4,8 @@
 //! A temporary file `FILE.tmp.PID` in the same directory is created with the final mode, written
 //! and fsynced, then renamed over `FILE`, and the directory is fsynced so the rename itself is on
 //! disk. A reader sees the complete old or the complete new content, never a mix, and a crash
-//! leaves at worst a stray temporary file (the vault removes those under its write lock).
+//! leaves at worst a stray temporary file, which the next write of the same file removes once
+//! the process that made it is gone (the vault also removes its own under its write lock).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -36,6 +37,7 @@ pub(crate) fn atomic_write_with(
     mode: u32,
     before_rename: impl FnOnce() -> Result<(), VaultError>,
 ) -> Result<(), VaultError> {
+    remove_dead_temporaries(path);
     let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
     let written = (|| {
         let mut f = OpenOptions::new()
@@ -59,6 +61,34 @@ pub(crate) fn atomic_write_with(
     File::open(&dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| VaultError::io(&dir, e))
+}
+
+/// Removes `FILE.tmp.PID` files whose process no longer exists: what a writer killed between
+/// creating its temporary file and the rename leaves behind (the sync state has no lock of
+/// its own to clean up under, and without this each killed `mamori sync` would leave one
+/// more). A temporary file of a live process is left alone: it may be writing right now.
+/// Best effort: a failure here never stops the write.
+fn remove_dead_temporaries(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!("{name}.tmp.");
+    let Ok(entries) = fs::read_dir(parent_dir(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        // Only the exact `FILE.tmp.<digits>` form: any other file is not ours to delete.
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !crate::sys::process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The directory holding `path` (`.` for a bare file name), whose entry the rename changes.
@@ -146,6 +176,69 @@ mod tests {
         let err = atomic_write(&file.join("f"), b"new", 0o600).unwrap_err();
         assert!(err.to_string().contains("not-a-dir"), "{err}");
         assert_eq!(fs::read(&file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_dead_writers_temporary_file_is_removed_at_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.sync");
+        atomic_write(&path, b"old", 0o600).unwrap();
+        // A writer that has exited and been reaped: its id is free (unless the system reused
+        // it meanwhile, which the assertion below checks against /proc).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let dead_tmp = sibling(&path, &format!(".tmp.{dead}"));
+        fs::write(&dead_tmp, b"half").unwrap();
+        // A live process's temporary file (our parent's: alive while we run), a non-numeric
+        // suffix and another file's temporary stay.
+        let live = std::os::unix::process::parent_id();
+        let live_tmp = sibling(&path, &format!(".tmp.{live}"));
+        fs::write(&live_tmp, b"busy").unwrap();
+        let other = sibling(&path, ".tmp.notapid");
+        fs::write(&other, b"x").unwrap();
+        let other_file = dir.path().join("w.sync.tmp.1");
+        fs::write(&other_file, b"x").unwrap();
+
+        atomic_write(&path, b"new", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            dead_tmp.exists(),
+            pid_exists(dead),
+            "a dead writer's file is removed (kept only if its id was reused meanwhile)"
+        );
+        assert!(live_tmp.exists(), "a live process's file is kept");
+        assert!(
+            other.exists() && other_file.exists(),
+            "other files are kept"
+        );
+    }
+
+    #[test]
+    fn process_alive_tells_a_live_process_from_a_reaped_one() {
+        assert!(crate::sys::process_alive(std::process::id()));
+        assert!(
+            crate::sys::process_alive(1),
+            "init: alive, even if not ours"
+        );
+        assert!(!crate::sys::process_alive(0));
+        assert!(!crate::sys::process_alive(u32::MAX));
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(crate::sys::process_alive(pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: the id is free, unless the system reused it within these microseconds, as
+        // /proc (an independent view) then shows.
+        assert_eq!(crate::sys::process_alive(pid), pid_exists(pid));
+    }
+
+    /// Whether `/proc/PID` exists: the kernel's own list, to compare `process_alive` with.
+    fn pid_exists(pid: u32) -> bool {
+        Path::new(&format!("/proc/{pid}")).exists()
     }
 
     #[test]

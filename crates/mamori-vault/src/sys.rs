@@ -70,3 +70,19 @@ pub(crate) fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
 pub(crate) fn peer_uid(_stream: &UnixStream) -> io::Result<u32> {
     Ok(getuid())
 }
+
+/// Whether a process with this id exists (`kill(pid, 0)`: no signal is sent). A process of
+/// another user counts as alive (`EPERM`); only `ESRCH` says there is none.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        // 0 and negative ids name process groups, not a process.
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks that the target exists and may be signalled;
+    // it takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}

@@ -6,5 +6,6 @@ mod sync_common;
 
 mod sync_bench;
 mod sync_devices;
+mod sync_kill;
 mod sync_recovery;
 mod sync_tls;

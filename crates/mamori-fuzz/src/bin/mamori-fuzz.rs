@@ -1,5 +1,9 @@
 //! `mamori-fuzz [--target NAME] [--iterations N] [--seed S] [--minutes M]`: long fuzz runs.
 //! With `--minutes`, the time is shared equally between the targets run.
+//!
+//! `mamori-fuzz --write-corpus DIR [--target NAME]` writes each target's corpus (its directory's
+//! files and the seeds made by code) as `DIR/<target>/seed-NNNN`, for the coverage-guided
+//! harnesses in `coverage/` (`scripts/fuzz-coverage.sh`), and runs nothing.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -9,6 +13,7 @@ fn main() -> ExitCode {
     let mut iterations: u64 = 10_000;
     let mut seed: u64 = 21;
     let mut minutes: Option<f64> = None;
+    let mut write_corpus: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let value = args.next();
@@ -20,11 +25,16 @@ fn main() -> ExitCode {
             ("--iterations", Some(v)) => v.parse().map(|n| iterations = n).is_ok(),
             ("--seed", Some(v)) => v.parse().map(|n| seed = n).is_ok(),
             ("--minutes", Some(v)) => v.parse().map(|n| minutes = Some(n)).is_ok(),
+            ("--write-corpus", Some(v)) => {
+                write_corpus = Some(v.into());
+                true
+            }
             _ => false,
         };
         if !parsed {
             eprintln!(
-                "usage: mamori-fuzz [--target NAME] [--iterations N] [--seed S] [--minutes M]"
+                "usage: mamori-fuzz [--target NAME] [--iterations N] [--seed S] [--minutes M] \
+                 | --write-corpus DIR [--target NAME]"
             );
             return ExitCode::from(2);
         }
@@ -37,6 +47,18 @@ fn main() -> ExitCode {
         let names: Vec<_> = mamori_fuzz::all().iter().map(|t| t.name).collect();
         eprintln!("no such target; targets: {}", names.join(", "));
         return ExitCode::from(2);
+    }
+    if let Some(dir) = write_corpus {
+        return match write_corpora(&dir, &targets) {
+            Ok(n) => {
+                println!("{n} corpus files written under {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mamori-fuzz: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     // With a time budget the iteration count is no limit.
     let share = minutes.map(|m| Duration::from_secs_f64(m * 60.0 / targets.len() as f64));
@@ -70,4 +92,19 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes every target's corpus as `dir/<target>/seed-NNNN`; returns the number of files.
+fn write_corpora(dir: &std::path::Path, targets: &[mamori_fuzz::Target]) -> Result<usize, String> {
+    let mut n = 0;
+    for t in targets {
+        let sub = dir.join(t.name);
+        std::fs::create_dir_all(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+        for (i, input) in mamori_fuzz::corpus(t).iter().enumerate() {
+            let path = sub.join(format!("seed-{i:04}"));
+            std::fs::write(&path, input).map_err(|e| format!("{}: {e}", path.display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

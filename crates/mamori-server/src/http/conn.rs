@@ -16,7 +16,8 @@
 //! - HTTP/2 (only over TLS, negotiated by ALPN `h2`) carries at most `H2_MAX_STREAMS` requests
 //!   at once per connection, with headers bounded as HTTP/1.1's; the idle check applies as is;
 //! - on shutdown, connections finish their request in flight and close (those still open a
-//!   request timeout later are dropped).
+//!   request timeout later are dropped); a connection accepted just before the signal is
+//!   given until its first request (at most the header read timeout), which it then finishes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -291,11 +292,17 @@ type ConnService = tower::util::BoxCloneService<
     std::convert::Infallible,
 >;
 
-fn service(app: Router, addr: SocketAddr, inflight: Arc<AtomicUsize>) -> ConnService {
+fn service(
+    app: Router,
+    addr: SocketAddr,
+    inflight: Arc<AtomicUsize>,
+    begun: Arc<AtomicU64>,
+) -> ConnService {
     let started = inflight.clone();
     let svc = app
         .map_request(move |mut req: axum::http::Request<Incoming>| {
             started.fetch_add(1, Ordering::Relaxed);
+            begun.fetch_add(1, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(addr));
             req
         })
@@ -312,12 +319,13 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let inflight = Arc::new(AtomicUsize::new(0));
+    let begun = Arc::new(AtomicU64::new(0));
     let conn = shared.http.serve_connection(
         io,
-        TowerToHyperService::new(service(shared.app.clone(), addr, inflight)),
+        TowerToHyperService::new(service(shared.app.clone(), addr, inflight, begun.clone())),
     );
     // HTTP/1.1 closes by itself at shutdown once its request in flight is answered.
-    watch_over(conn, addr, progress, None, shared).await;
+    watch_over(conn, addr, progress, None, begun, shared).await;
 }
 
 /// Runs HTTP/2 on one TLS connection that negotiated `h2`.
@@ -326,11 +334,17 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let inflight = Arc::new(AtomicUsize::new(0));
+    let begun = Arc::new(AtomicU64::new(0));
     let conn = shared.h2.serve_connection(
         io,
-        TowerToHyperService::new(service(shared.app.clone(), addr, inflight.clone())),
+        TowerToHyperService::new(service(
+            shared.app.clone(),
+            addr,
+            inflight.clone(),
+            begun.clone(),
+        )),
     );
-    watch_over(conn, addr, progress, Some(inflight), shared).await;
+    watch_over(conn, addr, progress, Some(inflight), begun, shared).await;
 }
 
 /// Drives a connection until it ends, is idle for too long, or the server stops.
@@ -339,16 +353,25 @@ where
 /// ping before closing; a client that never answers would hold the shutdown for the whole
 /// grace period. So with `inflight` given, the connection is closed once no request is in
 /// flight and no byte moved for `SETTLE`.
+///
+/// On shutdown hyper closes a connection at once if it has not read anything yet, even when
+/// the client's request already waits in the socket (accepted just before the signal: found
+/// by tests/api/sigterm.rs, #21). So a connection that has begun no request (`begun`) is given
+/// until its first one, or the header read timeout, which bounds it anyway, before the
+/// graceful shutdown, which then lets that request finish. A keep-alive connection idle after
+/// its requests is closed at once (clients retry on a reused connection).
 async fn watch_over<C: Served>(
     conn: C,
     addr: SocketAddr,
     progress: Arc<AtomicU64>,
     inflight: Option<Arc<AtomicUsize>>,
+    begun: Arc<AtomicU64>,
     shared: Shared,
 ) {
     const SETTLE: Duration = Duration::from_millis(200);
     let Shared {
         idle,
+        handshake,
         mut stop,
         close,
         ..
@@ -363,10 +386,17 @@ async fn watch_over<C: Served>(
     let mut settled_at = seen;
     let mut quiet_ticks = 0u32;
     let mut stopping = *stop.borrow();
-    if stopping {
-        conn.as_mut().shut();
-    }
+    let mut stop_deadline = stopping.then(|| tokio::time::Instant::now() + handshake);
+    let mut shut = false;
     loop {
+        if stopping
+            && !shut
+            && (begun.load(Ordering::Relaxed) > 0
+                || stop_deadline.is_some_and(|d| tokio::time::Instant::now() >= d))
+        {
+            shut = true;
+            conn.as_mut().shut();
+        }
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
@@ -376,9 +406,12 @@ async fn watch_over<C: Served>(
             }
             _ = stop.changed(), if !stopping => {
                 stopping = true;
-                conn.as_mut().shut();
+                stop_deadline = Some(tokio::time::Instant::now() + handshake);
             }
-            _ = settle.tick(), if stopping && inflight.is_some() => {
+            // While waiting for a fresh connection's first request: look again soon (the
+            // request's start is seen by the counter, not by an event this loop awaits).
+            () = tokio::time::sleep(Duration::from_millis(10)), if stopping && !shut => {}
+            _ = settle.tick(), if shut && inflight.is_some() => {
                 let now = progress.load(Ordering::Relaxed);
                 let idle_now = inflight
                     .as_ref()

@@ -145,3 +145,173 @@ async fn a_backup_of_a_running_server_restores_every_factor_and_key() {
         .await;
     assert_eq!(s, 200, "{v}");
 }
+
+/// The URL for PostgreSQL's own tools: the same database, without the driver's query options.
+fn libpq_url(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// PostgreSQL: the documented procedure (docs/server.md) — `pg_dump --format=custom` of a
+/// running server's database, `pg_restore --clean --if-exists` into a fresh database — and a
+/// server with the same key on the restored database: every device code, the security key and
+/// a recovery code still sign in, the application key validates. A server started on it with
+/// another key refuses to start, with one clear line.
+#[tokio::test]
+async fn a_pg_dump_restores_every_factor_and_a_wrong_key_is_refused() {
+    use crate::webauthn_api::{assert_with, attest, finish_sign_in, key_challenge, new_key};
+    let env = crate::webauthn_api::env();
+    let tmp = tempfile::tempdir().unwrap();
+    let live_dir = tmp.path().join("live");
+    let live_db = TempDatabase::create().await.unwrap();
+    let srv = Server::start(&live_dir, Some(&live_db.url), &env);
+    let root = srv.root_session().await;
+    let (_, root_secret, root) = srv.enroll(&root, "root-phone").await;
+    let mut key = new_key();
+    let (s, begun) = srv
+        .post(
+            "/api/v1/mfa-devices/security-key/begin",
+            Some(&root),
+            json!({"name": "root-key"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{begun}");
+    let credential = attest(&mut key, &begun);
+    let (s, v) = srv
+        .post(
+            "/api/v1/mfa-devices/security-key/finish",
+            Some(&root),
+            json!({"ceremony": begun["ceremony"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = srv
+        .post("/api/v1/app-keys", Some(&root), json!({"name": "vpn"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let app_key = v["key"].as_str().unwrap().to_string();
+    let alice = srv.new_user(&root, json!({"user": "alice"})).await;
+    let (_, alice_secret, alice) = srv.enroll(&alice, "alice-phone").await;
+    let (s, v) = srv
+        .post("/api/v1/recovery-codes", Some(&alice), json!({}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let recovery = v["codes"][0].as_str().unwrap().to_string();
+
+    // The dump, taken while the server runs (pg_dump reads one snapshot).
+    let dump = tmp.path().join("mamori.dump");
+    let out = Command::new("pg_dump")
+        .arg("--format=custom")
+        .arg(format!("--file={}", dump.display()))
+        .arg(libpq_url(&live_db.url))
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, v) = srv.get("/api/v1/me", Some(&alice)).await;
+    assert_eq!(s, 200, "the server kept serving during the dump: {v}");
+
+    // Restored into a fresh database, exactly as docs/server.md says.
+    let restored_db = TempDatabase::create().await.unwrap();
+    let out = Command::new("pg_restore")
+        .args(["--clean", "--if-exists"])
+        .arg(format!("--dbname={}", libpq_url(&restored_db.url)))
+        .arg(&dump)
+        .output()
+        .expect("run pg_restore");
+    assert!(
+        out.status.success(),
+        "pg_restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Another key (a different installation's): the server refuses to start, in one line,
+    // and the restored database is not touched (the right key still works below).
+    let other = tmp.path().join("other");
+    let (ok, _, err) = admin(&other, &["setup-root"]);
+    assert!(ok, "{err}");
+    let wrong_dir = tmp.path().join("wrong");
+    std::fs::create_dir_all(&wrong_dir).unwrap();
+    std::fs::copy(other.join("server.key"), wrong_dir.join("server.key")).unwrap();
+    let log = tmp.path().join("wrong.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mamori-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&wrong_dir)
+        .arg("--database")
+        .arg(&restored_db.url)
+        .env_remove("MAMORI_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run mamori-server");
+    // It must exit by itself; a server that starts serving instead is killed and fails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the server kept running with the wrong key: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: std::fs::read(&log).unwrap(),
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with the wrong key: {err}");
+    assert!(
+        err.contains("this server key file is not the one this database was created with"),
+        "{err}"
+    );
+    // One error line (the log may say what sqlx noticed before it).
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("mamori-server:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert!(
+        !err.contains(" ERROR ") && !err.contains(" WARN "),
+        "only the one error: {err}"
+    );
+
+    // The right key (the live node's data directory holds it; a restore puts it in each
+    // node's data directory): every factor works.
+    drop(srv);
+    let key_dir = tmp.path().join("restored");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    std::fs::copy(live_dir.join("server.key"), key_dir.join("server.key")).unwrap();
+    let restored = Server::start(&key_dir, Some(&restored_db.url), &env);
+    // The next time step: the current one may have been accepted before the dump.
+    let (s, v) = restored
+        .post(
+            "/api/v1/validate",
+            Some(&app_key),
+            json!({"user": "alice", "code": code(&alice_secret, now() + 30)}),
+        )
+        .await;
+    assert_eq!((s, v["result"].as_str()), (200, Some("accept")), "{v}");
+    let (s, v) = restored
+        .sign_in_with_code("root", &code(&root_secret, now() + 30))
+        .await;
+    assert_eq!(s, 200, "the device code: {v}");
+    let (challenge, begun) = key_challenge(&restored, "root").await;
+    let assertion = assert_with(&mut key, &begun);
+    let (s, v) = finish_sign_in(&restored, &challenge, &begun["ceremony"], assertion).await;
+    assert_eq!(s, 200, "the security key: {v}");
+    let (s, v) = restored.sign_in_with_code("alice", &recovery).await;
+    assert_eq!(s, 200, "the recovery code: {v}");
+    let (s, v) = restored
+        .get("/api/v1/me", Some(v["token"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 200, "{v}");
+}

@@ -27,6 +27,7 @@ mod recovery_codes;
 mod recovery_contacts;
 mod recovery_signin;
 mod review_http;
+mod sigterm;
 mod soak;
 mod sync_api;
 mod tls;

@@ -20,7 +20,7 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, 
 /// The relying party of these tests: RP id `mamori.test`, this origin.
 const ORIGIN: &str = "https://mamori.test";
 
-fn env() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("MAMORI_PUBLIC_URL", ORIGIN),
         ("MAMORI_LIMITS_MAX_DEVICES", "3"),
@@ -35,7 +35,7 @@ fn origin() -> Url {
     Url::parse(ORIGIN).unwrap()
 }
 
-fn new_key() -> SoftToken {
+pub(crate) fn new_key() -> SoftToken {
     SoftToken::new(true).unwrap().0
 }
 
@@ -50,13 +50,13 @@ async fn register_begin(s: &Server, token: &str, name: &str) -> (u16, Value) {
 }
 
 /// The authenticator's answer to a begun registration.
-fn attest(key: &mut impl WebauthnAuthenticator, begun: &Value) -> Value {
+pub(crate) fn attest(key: &mut impl WebauthnAuthenticator, begun: &Value) -> Value {
     let ccr: CreationChallengeResponse = serde_json::from_value(begun["options"].clone()).unwrap();
     serde_json::to_value(key.do_registration(origin(), ccr).unwrap()).unwrap()
 }
 
 /// The authenticator's assertion for a begun authentication.
-fn assert_with(key: &mut impl WebauthnAuthenticator, begun: &Value) -> Value {
+pub(crate) fn assert_with(key: &mut impl WebauthnAuthenticator, begun: &Value) -> Value {
     let rcr: RequestChallengeResponse = serde_json::from_value(begun["options"].clone()).unwrap();
     serde_json::to_value(key.do_authentication(origin(), rcr).unwrap()).unwrap()
 }
@@ -80,7 +80,7 @@ async fn register(
 }
 
 /// Password, then the key: returns (challenge, begin answer).
-async fn key_challenge(s: &Server, user: &str) -> (String, Value) {
+pub(crate) async fn key_challenge(s: &Server, user: &str) -> (String, Value) {
     let (st, v) = s.sign_in(user).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["status"], "mfa_required", "{v}");
@@ -96,7 +96,7 @@ async fn key_challenge(s: &Server, user: &str) -> (String, Value) {
     (challenge, begun)
 }
 
-async fn finish_sign_in(
+pub(crate) async fn finish_sign_in(
     s: &Server,
     challenge: &str,
     ceremony: &Value,
