@@ -17,7 +17,7 @@
 //!   at once per connection, with headers bounded as HTTP/1.1's; the idle check applies as is;
 //! - on shutdown, connections finish their request in flight and close (those still open a
 //!   request timeout later are dropped); a connection accepted just before the signal is
-//!   given until its first request (at most the header read timeout), which it then finishes.
+//!   given until its first request (for at most a second), which it then finishes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -357,8 +357,10 @@ where
 /// On shutdown hyper closes a connection at once if it has not read anything yet, even when
 /// the client's request already waits in the socket (accepted just before the signal: found
 /// by tests/api/sigterm.rs, #21). So a connection that has begun no request (`begun`) is given
-/// until its first one, or the header read timeout, which bounds it anyway, before the
-/// graceful shutdown, which then lets that request finish. A keep-alive connection idle after
+/// until its first one, for at most `FIRST_REQUEST_GRACE` (a request already in the socket is
+/// read within milliseconds; a client that only connected must not hold the shutdown for the
+/// whole header read timeout), before the graceful shutdown, which then lets that request
+/// finish. A keep-alive connection idle after
 /// its requests is closed at once (clients retry on a reused connection).
 async fn watch_over<C: Served>(
     conn: C,
@@ -369,6 +371,7 @@ async fn watch_over<C: Served>(
     shared: Shared,
 ) {
     const SETTLE: Duration = Duration::from_millis(200);
+    const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
     let Shared {
         idle,
         handshake,
@@ -386,7 +389,8 @@ async fn watch_over<C: Served>(
     let mut settled_at = seen;
     let mut quiet_ticks = 0u32;
     let mut stopping = *stop.borrow();
-    let mut stop_deadline = stopping.then(|| tokio::time::Instant::now() + handshake);
+    let mut stop_deadline =
+        stopping.then(|| tokio::time::Instant::now() + handshake.min(FIRST_REQUEST_GRACE));
     let mut shut = false;
     loop {
         if stopping
@@ -406,7 +410,7 @@ async fn watch_over<C: Served>(
             }
             _ = stop.changed(), if !stopping => {
                 stopping = true;
-                stop_deadline = Some(tokio::time::Instant::now() + handshake);
+                stop_deadline = Some(tokio::time::Instant::now() + handshake.min(FIRST_REQUEST_GRACE));
             }
             // While waiting for a fresh connection's first request: look again soon (the
             // request's start is seen by the counter, not by an event this loop awaits).
