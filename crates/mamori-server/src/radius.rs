@@ -48,17 +48,21 @@ struct Client {
 }
 
 type DuplicateKey = (SocketAddr, u8, [u8; 16]);
+/// When a request was first seen, and its answer once decided.
+type Remembered = (Instant, Option<Vec<u8>>);
 
 /// A bound RADIUS server, ready to [`RadiusServer::run`].
 pub struct RadiusServer {
     socket: UdpSocket,
     clients: Vec<Client>,
-    replies: HashMap<String, Vec<(u8, Vec<u8>)>>,
+    /// Reply attributes by user name and by group name.
+    user_replies: HashMap<String, Vec<(u8, Vec<u8>)>>,
+    group_replies: HashMap<String, Vec<(u8, Vec<u8>)>>,
     svc: Arc<Service>,
     clock: Arc<dyn Clock>,
     permits: Arc<Semaphore>,
     // None while the first copy is being decided.
-    recent: Mutex<HashMap<DuplicateKey, (Instant, Option<Vec<u8>>)>>,
+    recent: Mutex<HashMap<DuplicateKey, Remembered>>,
 }
 
 /// Reads the clients' secrets and binds the socket; `None` when `[radius] listen` is unset.
@@ -107,9 +111,15 @@ pub async fn bind(
             limiter: RateLimiter::direct(Quota::per_minute(per_minute)),
         });
     }
-    let mut replies: HashMap<String, Vec<(u8, Vec<u8>)>> = HashMap::new();
+    let mut user_replies: HashMap<String, Vec<(u8, Vec<u8>)>> = HashMap::new();
+    let mut group_replies: HashMap<String, Vec<(u8, Vec<u8>)>> = HashMap::new();
     for r in &cfg.replies {
-        let list = replies.entry(r.user.clone()).or_default();
+        let (map, name) = match (&r.user, &r.group) {
+            (Some(u), _) => (&mut user_replies, u),
+            (None, Some(g)) => (&mut group_replies, g),
+            (None, None) => continue, // refused by the configuration's validation
+        };
+        let list = map.entry(name.clone()).or_default();
         for (t, v) in [
             (attr::CLASS, &r.class),
             (attr::FILTER_ID, &r.filter_id),
@@ -118,8 +128,7 @@ pub async fn bind(
             if let Some(v) = v {
                 if v.is_empty() || v.len() > 253 {
                     return Err(Error::Config(format!(
-                        "radius reply for {}: attribute values are 1 to 253 bytes",
-                        r.user
+                        "radius reply for {name}: attribute values are 1 to 253 bytes"
                     )));
                 }
                 list.push((t, v.as_bytes().to_vec()));
@@ -132,7 +141,8 @@ pub async fn bind(
     Ok(Some(Arc::new(RadiusServer {
         socket,
         clients,
-        replies,
+        user_replies,
+        group_replies,
         svc,
         clock,
         permits: Arc::new(Semaphore::new(cfg.max_in_flight)),
@@ -345,10 +355,16 @@ impl RadiusServer {
             },
         };
         let (code, attributes) = match outcome {
-            RadiusOutcome::Accept { account } => {
+            RadiusOutcome::Accept { account, groups } => {
                 metrics::counter!("mamori_radius_requests_total", "outcome" => "accept")
                     .increment(1);
-                let attrs = self.replies.get(&account).cloned().unwrap_or_default();
+                // The user's own attributes, then its groups' (in the groups' sorted order).
+                let mut attrs = self.user_replies.get(&account).cloned().unwrap_or_default();
+                for g in &groups {
+                    if let Some(more) = self.group_replies.get(g) {
+                        attrs.extend(more.iter().cloned());
+                    }
+                }
                 (code::ACCESS_ACCEPT, attrs)
             }
             RadiusOutcome::Challenge { state } => {

@@ -70,12 +70,16 @@ fn default_per_minute() -> u32 {
     6000
 }
 
-/// Attributes sent with an Access-Accept to one user (e.g. `Class` for a VPN's policy).
+/// Attributes sent with an Access-Accept to one user or to the members of one group (e.g.
+/// `Class` for a VPN's policy). The user's own entries come first, then those of each of its
+/// groups in the order of the file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusReply {
-    /// The account these are for.
-    pub user: String,
+    /// The account these are for (exactly one of `user` and `group`).
+    pub user: Option<String>,
+    /// The group these are for (#18's account groups).
+    pub group: Option<String>,
     /// `Class` (25).
     pub class: Option<String>,
     /// `Filter-Id` (11).
@@ -210,6 +214,11 @@ impl RadiusConfig {
                 ));
             }
         }
+        for r in &self.replies {
+            if r.user.is_some() == r.group.is_some() {
+                return bad("each [[radius.replies]] names exactly one of user and group".into());
+            }
+        }
         Ok(())
     }
 }
@@ -273,6 +282,15 @@ mod tests {
             client("a", "10.0.0.2", 6)
         ]))
         .contains("twice"));
+        let mut both = with(vec![client("vpn", "10.0.0.1", 6)]);
+        both.replies.push(RadiusReply {
+            user: Some("a".into()),
+            group: Some("g".into()),
+            class: None,
+            filter_id: None,
+            reply_message: None,
+        });
+        assert!(e(both).contains("exactly one of user and group"));
         let toml = "listen = \"127.0.0.1:1812\"\n[[clients]]\nname = \"vpn\"\naddress = \"127.0.0.1\"\nsecret_file = \"/s\"\nmode = \"challenge\"\n";
         let c: RadiusConfig = toml::from_str(toml).unwrap();
         assert_eq!(c.clients[0].mode, RadiusMode::Challenge);

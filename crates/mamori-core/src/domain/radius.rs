@@ -29,8 +29,11 @@ use super::{RequestMeta, Service, ROOT};
 /// What to answer a RADIUS client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RadiusOutcome {
-    /// Access-Accept for this account.
-    Accept { account: String },
+    /// Access-Accept for this account, a member of `groups` (for the reply attributes).
+    Accept {
+        account: String,
+        groups: Vec<String>,
+    },
     /// Access-Challenge: ask for the code; `state` goes in the State attribute.
     Challenge { state: Zeroizing<String> },
     /// Access-Reject.
@@ -183,8 +186,10 @@ impl Service {
                 self.store
                     .delete_session(&account.id, &session.record.id)
                     .await?;
+                let groups = self.groups_of(&account).await?;
                 Ok(RadiusOutcome::Accept {
                     account: account.name,
+                    groups,
                 })
             }
             Err(e) => rejection(e),
@@ -208,9 +213,16 @@ impl Service {
                 .validate_as(&actor, allow_root, user, code, now, &meta)
                 .await?
             {
-                Validation::Accept => RadiusOutcome::Accept {
-                    account: user.to_string(),
-                },
+                Validation::Accept => {
+                    let groups = match self.store.account_by_name(user).await? {
+                        Some(account) => self.groups_of(&account).await?,
+                        None => Vec::new(),
+                    };
+                    RadiusOutcome::Accept {
+                        account: user.to_string(),
+                        groups,
+                    }
+                }
                 Validation::RejectInvalidCode => RadiusOutcome::Reject(RadiusReject::Invalid),
                 Validation::RejectLocked => RadiusOutcome::Reject(RadiusReject::Locked),
                 Validation::RejectThrottled(s) => RadiusOutcome::Reject(RadiusReject::Throttled(s)),

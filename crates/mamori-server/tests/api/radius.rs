@@ -132,7 +132,8 @@ async fn pap_with_the_code_after_the_password_accepts_once_and_sends_the_reply_a
         port,
         "password_code",
         "127.0.0.1",
-        "[[radius.replies]]\nuser = \"alice\"\nclass = \"vpn-admins\"\nfilter_id = \"full\"\n",
+        "[[radius.replies]]\nuser = \"alice\"\nclass = \"vpn-admins\"\nfilter_id = \"full\"\n\
+         [[radius.replies]]\ngroup = \"vpn-users\"\nreply_message = \"Welcome, VPN user\"\n",
     );
     let srv = Server::start(
         &dir.path().join("data"),
@@ -141,12 +142,28 @@ async fn pap_with_the_code_after_the_password_accepts_once_and_sends_the_reply_a
     );
     let (root, secrets) = accounts(&srv, &["alice", "bob"]).await;
     let (alice, bob) = (&secrets[0], &secrets[1]);
+    // #18's groups: alice is a member of vpn-users, whose reply attributes she gets too.
+    let (s, _, v) = srv
+        .call(
+            "PUT",
+            "/api/v1/users/alice/groups/vpn-users",
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     // enroll() used the current step; the next one is accepted within the drift window.
     let next = code(alice, now() + 30);
 
     let r = radclient(port, SECRET, &pap("alice", &format!("{PASSWORD}{next}")));
     assert_eq!(r.kind, "Access-Accept", "{}", r.output);
     assert_eq!(r.attr("Filter-Id").as_deref(), Some("full"), "{}", r.output);
+    assert_eq!(
+        r.attr("Reply-Message").as_deref(),
+        Some("Welcome, VPN user"),
+        "{}",
+        r.output
+    );
     assert!(r.output.contains("Class"), "{}", r.output);
     assert!(
         r.output.contains("Message-Authenticator"),
