@@ -473,7 +473,7 @@ pub struct AccessRuleConfig {
 
 /// `[forward_auth]` (#18, docs/forward-auth.md): protecting other applications behind a
 /// reverse proxy. Off while there are no rules.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForwardAuthConfig {
     /// The parent domain the single-sign-on cookie is scoped to (`example.com`); unset: the
@@ -484,6 +484,21 @@ pub struct ForwardAuthConfig {
     pub protected_domains: Vec<String>,
     /// The access rules, first match wins, default deny.
     pub rules: Vec<AccessRuleConfig>,
+    /// Seconds a forward-auth check's reading of a session is reused by the next checks of the
+    /// same cookie (0: read every time; at most 60). A sign-out or any other change made
+    /// through another node reaches this node's answers within this bound.
+    pub cache_secs: u32,
+}
+
+impl Default for ForwardAuthConfig {
+    fn default() -> Self {
+        ForwardAuthConfig {
+            cookie_domain: None,
+            protected_domains: Vec::new(),
+            rules: Vec::new(),
+            cache_secs: 2,
+        }
+    }
 }
 
 /// The whole configuration.

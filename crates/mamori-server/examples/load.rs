@@ -9,6 +9,7 @@
 //! load bodies   --users N [--requests M] --out FILE   # request bodies for scripts/load/validate.lua (wrk)
 //! load sign-in  --url U --users N --requests M --concurrency C
 //! load argon2   --hashes N --threads T
+//! load fwd-tokens --data-dir D [--database URL] --sessions S --out FILE  # #18: single-sign-on tokens
 //! ```
 #![allow(
     clippy::unwrap_used,
@@ -23,8 +24,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mamori_otp::{Generator, OtpParams, Secret};
 use mamori_server::config::{Config, Overrides, PasswordConfig};
-use mamori_server::domain::{password, RequestMeta};
-use mamori_server::store::{AccountRecord, DeviceKind, DeviceRecord, Redacted, Role};
+use mamori_server::domain::{password, token_hash, RequestMeta};
+use mamori_server::store::{
+    AccountRecord, DeviceKind, DeviceRecord, Redacted, Role, SessionRecord, SessionState,
+};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
@@ -378,6 +381,58 @@ fn argon2_rate(args: &[String]) {
     println!("{line}");
 }
 
+/// #18: full sessions (second factor just given) for the first S seeded users, each with the
+/// forward-auth token its single-sign-on cookie would carry, one token per line in FILE, for
+/// `scripts/load/forward_auth.sh`. The sessions are written through the store and the tokens
+/// issued by the service, as `/sso` issues them.
+async fn fwd_tokens(args: &[String]) {
+    let sessions = num(args, "--sessions", 1000);
+    let out = arg(args, "--out").expect("--out FILE");
+    let config = Config::load(&Overrides {
+        data_dir: arg(args, "--data-dir").map(Into::into),
+        database: arg(args, "--database"),
+        ..Default::default()
+    })
+    .unwrap();
+    let svc = mamori_server::server::open_service(&config, "http://bench".into())
+        .await
+        .unwrap();
+    let t = now() as i64;
+    let meta = RequestMeta::cli();
+    let mut lines = String::new();
+    for i in 0..sessions {
+        let account = svc
+            .store()
+            .account_by_name(&user_of(i))
+            .await
+            .unwrap()
+            .expect("seeded user (run `load seed` first)");
+        let token = format!("bench-session-{i}-{}", uuid::Uuid::new_v4());
+        let session = SessionRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            token_hash: token_hash(&token),
+            account_id: account.id.clone(),
+            state: SessionState::Full,
+            created_at: t,
+            last_seen_at: t,
+            expires_at: t + 8 * 3600,
+            second_factor_at: Some(t),
+            client_addr: None,
+            user_agent: None,
+        };
+        svc.store().create_session(&session).await.unwrap();
+        let auth = svc.authenticate(&token, t).await.unwrap();
+        let fwd = svc
+            .issue_forward_token(&auth, "app.bench.test", t, &meta, &mut OsRng)
+            .await
+            .unwrap();
+        lines.push_str(fwd.as_str());
+        lines.push('\n');
+    }
+    std::fs::write(&out, lines).unwrap();
+    svc.store().close().await;
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -387,9 +442,10 @@ async fn main() {
         Some("bodies") => bodies(&args),
         Some("sign-in") => sign_in(&args).await,
         Some("argon2") => argon2_rate(&args),
+        Some("fwd-tokens") => fwd_tokens(&args).await,
         _ => {
             eprintln!(
-                "usage: load seed|validate|bodies|sign-in|argon2 [options] (see the source header)"
+                "usage: load seed|validate|bodies|sign-in|argon2|fwd-tokens [options] (see the source header)"
             );
             std::process::exit(2);
         }

@@ -234,6 +234,7 @@ impl Service {
         }
         self.store.set_password(&account.id, &phc, now).await?;
         self.store.delete_sessions_for_account(&account.id).await?;
+        self.forget_forward_sessions(&account.id);
         self.audit(now, meta, Event::own(kind::SETUP, "success", &account.name))
             .await?;
         // A link for an account that had a password (`admin setup-root`) replaces it: like a
@@ -295,6 +296,7 @@ impl Service {
             .store
             .delete_other_sessions(&account.id, &auth.session.id)
             .await?;
+        self.forget_forward_sessions(&account.id);
         let detail = format!("{ended} other sessions ended");
         self.audit(
             now,
@@ -397,6 +399,7 @@ impl Service {
         let account = self.account(user).await?;
         let removed = self.store.reset_mfa(&account.id).await?;
         self.store.delete_sessions_for_account(&account.id).await?;
+        self.forget_forward_sessions(&account.id);
         self.sync_revoke_all(&account, actor, "MFA reset", now, meta)
             .await?;
         let detail = format!("{removed} devices removed");

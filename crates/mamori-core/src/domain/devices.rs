@@ -359,6 +359,7 @@ impl Service {
             // signed in or syncing with the account's old trust ends too (the lost phone may
             // hold a sync token).
             self.store.delete_sessions_for_account(&target.id).await?;
+            self.forget_forward_sessions(&target.id);
             self.sync_revoke_all(
                 &target,
                 admin,

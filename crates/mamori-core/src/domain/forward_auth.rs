@@ -25,6 +25,7 @@ use crate::config::{AccessPolicy, AccessRuleConfig, ForwardAuthConfig};
 use crate::error::{Error, Result};
 
 use super::audit::Event;
+pub use super::forward_cache::ForwardSession;
 use super::groups::check_group_name;
 use super::session::Authenticated;
 use super::{new_token, token_hash, RequestMeta, Service};
@@ -35,6 +36,10 @@ pub use super::audit::kind::forward_auth as kind;
 /// The longest address the proxy may ask about (longer ones are refused, not truncated).
 pub const MAX_TARGET_LEN: usize = 4096;
 
+/// How many plain-`http://` hosts the security review is told about (a proxy forwarding
+/// arbitrary `Host` headers must not grow the set without bound).
+pub const MAX_PLAIN_HTTP_HOSTS: usize = 32;
+
 /// A host pattern: `app.example.com` (that host) or `*.example.com` (any name below
 /// `example.com`, not `example.com` itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +47,16 @@ enum HostPattern {
     Exact(String),
     /// The suffix with its leading dot: `.example.com`.
     Below(String),
+}
+
+impl std::fmt::Display for HostPattern {
+    /// The configuration's spelling.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Below(suffix) => write!(f, "*{suffix}"),
+        }
+    }
 }
 
 impl HostPattern {
@@ -147,7 +162,12 @@ pub struct Rules {
     rules: Vec<Rule>,
     protected: Vec<HostPattern>,
     cookie_domain: Option<String>,
+    cache_secs: u32,
 }
+
+/// The longest `[forward_auth] cache_secs`: beyond a minute, a sign-out on another node would
+/// go unnoticed for too long.
+pub const MAX_CACHE_SECS: u32 = 60;
 
 fn compile_rule(r: &AccessRuleConfig) -> std::result::Result<Rule, String> {
     let host = HostPattern::parse(&r.host)?;
@@ -396,11 +416,23 @@ impl Rules {
                 Some(d.to_string())
             }
         };
+        if c.cache_secs > MAX_CACHE_SECS {
+            return Err(Error::Config(format!(
+                "forward_auth.cache_secs = {} is more than {MAX_CACHE_SECS}",
+                c.cache_secs
+            )));
+        }
         Ok(Rules {
             rules,
             protected,
             cookie_domain,
+            cache_secs: c.cache_secs,
         })
+    }
+
+    /// How long a check's reading of a session is reused (`[forward_auth] cache_secs`).
+    pub fn cache_secs(&self) -> u32 {
+        self.cache_secs
     }
 
     /// Whether any rule is configured (forward auth is off otherwise).
@@ -534,19 +566,110 @@ impl Service {
     }
 
     /// The session of a forward-auth token, by the same check as every other session
-    /// ([`Service::authenticate`]'s: absolute end, idle time, account).
-    pub async fn authenticate_forward(&self, token: &str, now: UnixTime) -> Result<Authenticated> {
+    /// ([`Service::authenticate`]'s: absolute end, idle time, account), with what the rules
+    /// need of it. What a check read is reused for `[forward_auth] cache_secs`
+    /// ([`super::forward_cache`]); the session's end and idle time are judged every time.
+    pub async fn authenticate_forward(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<std::sync::Arc<ForwardSession>> {
+        let hash = token_hash(token);
+        if let Some(who) = self.forward_cache.get(&hash, now) {
+            let s = &who.auth.session;
+            // An idle-looking record is read again: its activity may be newer than the
+            // remembered copy, and the lookup writes it.
+            if s.expires_at > now && s.last_seen_at + super::SESSION_IDLE_SECS > now {
+                return Ok(who);
+            }
+        }
         let session = self
             .store
-            .session_by_forward_token(&token_hash(token))
+            .session_by_forward_token(&hash)
             .await?
             .ok_or(Error::Unauthenticated)?;
-        self.authenticate_session(session, now).await
+        let auth = self.authenticate_session(session, now).await?;
+        let who = std::sync::Arc::new(self.forward_session_of(auth).await?);
+        self.forward_cache.put(hash, who.clone(), now);
+        Ok(who)
+    }
+
+    /// What the rules need of an authenticated session (the console's own session at `/sso`).
+    pub async fn forward_session_of(&self, auth: Authenticated) -> Result<ForwardSession> {
+        let groups = self.groups_of(&auth.account).await?;
+        let phishing_resistant = self
+            .store
+            .second_factor_kind(&auth.session.id)
+            .await?
+            .as_deref()
+            == Some(super::factors::SECOND_FACTOR_SECURITY_KEY);
+        Ok(ForwardSession {
+            auth,
+            groups,
+            phishing_resistant,
+        })
+    }
+
+    /// Forgets what forward-auth checks of this node remember about the account's sessions:
+    /// called wherever a session ends or the account's groups change, so that this node
+    /// answers from the database at once (other nodes within `cache_secs`).
+    pub(crate) fn forget_forward_sessions(&self, account_id: &str) {
+        self.forward_cache.forget_account(account_id);
     }
 
     /// The compiled forward-auth rules of this server.
     pub fn forward_rules(&self) -> &Rules {
         &self.policy.forward_auth
+    }
+
+    /// Remembers that `host` is protected over plain HTTP (loopback names excepted: a
+    /// proxy and its application on one machine for development), for `DR-FWD-HTTPS`.
+    fn note_plain_http(&self, host: &str) {
+        let loopback = host == "localhost"
+            || host.ends_with(".localhost")
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return;
+        }
+        // A poisoned lock only means another thread panicked mid-insert: the set is still a
+        // set, and the review is better served by it than by nothing.
+        let mut set = self
+            .plain_http_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if set.len() < MAX_PLAIN_HTTP_HOSTS && !set.contains(host) {
+            set.insert(host.to_string());
+        }
+    }
+
+    /// The security review's facts about forward authentication (`None`: it is off).
+    pub(crate) fn forward_review_facts(
+        &self,
+    ) -> Option<mamori_review::deployment::ForwardAuthFacts> {
+        let rules = &self.policy.forward_auth;
+        if !rules.enabled() {
+            return None;
+        }
+        let plain_http_hosts = self
+            .plain_http_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        Some(mamori_review::deployment::ForwardAuthFacts {
+            one_factor_rules: rules
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.policy == AccessPolicy::OneFactor)
+                .map(|(i, r)| format!("rule {} ({})", i + 1, r.host))
+                .collect(),
+            plain_http_hosts,
+        })
     }
 
     /// The answer of the forward-auth endpoint for `target` and the session (if any) of the
@@ -556,33 +679,25 @@ impl Service {
     pub async fn forward_decide(
         &self,
         target: &Target,
-        auth: Option<&Authenticated>,
+        who: Option<&ForwardSession>,
         now: UnixTime,
         meta: &RequestMeta,
-    ) -> Result<(Decision, Vec<String>)> {
-        let (groups, phishing_resistant) = match auth {
-            Some(a) => (
-                self.groups_of(&a.account).await?,
-                self.store
-                    .second_factor_kind(&a.session.id)
-                    .await?
-                    .as_deref()
-                    == Some(super::factors::SECOND_FACTOR_SECURITY_KEY),
-            ),
-            None => (Vec::new(), false),
-        };
-        let subject = auth.map(|a| Subject {
-            user: &a.account.name,
-            groups: &groups,
-            full: a.require_full().is_ok(),
-            second_factor_at: a.session.second_factor_at,
-            phishing_resistant,
+    ) -> Result<Decision> {
+        if target.url.starts_with("http://") {
+            self.note_plain_http(&target.host);
+        }
+        let subject = who.map(|w| Subject {
+            user: &w.auth.account.name,
+            groups: &w.groups,
+            full: w.auth.require_full().is_ok(),
+            second_factor_at: w.auth.session.second_factor_at,
+            phishing_resistant: w.phishing_resistant,
         });
         let d = self
             .policy
             .forward_auth
             .decide(target, subject.as_ref(), now);
-        if let (Decision::Deny { rule }, Some(a)) = (d, auth) {
+        if let (Decision::Deny { rule }, Some(w)) = (d, who) {
             let detail = format!(
                 "{} {}{} ({})",
                 target.method,
@@ -593,11 +708,11 @@ impl Service {
             self.audit(
                 now,
                 meta,
-                Event::own(kind::DENY, "denied", &a.account.name).detail(&detail),
+                Event::own(kind::DENY, "denied", &w.auth.account.name).detail(&detail),
             )
             .await?;
         }
-        Ok((d, groups))
+        Ok(d)
     }
 }
 
@@ -624,6 +739,7 @@ mod tests {
             cookie_domain: Some("example.com".into()),
             protected_domains: vec![],
             rules: rs,
+            cache_secs: 2,
         })
         .unwrap()
     }
@@ -948,6 +1064,20 @@ mod tests {
         assert!(Target::from_parts("javascript", "app.example.com", "/", "GET").is_err());
     }
 
+    #[test]
+    fn cache_secs_is_bounded() {
+        let c = |secs| ForwardAuthConfig {
+            rules: vec![rule("app.example.com", AccessPolicy::TwoFactor)],
+            cache_secs: secs,
+            ..Default::default()
+        };
+        assert_eq!(Rules::compile(&c(0)).unwrap().cache_secs(), 0);
+        assert_eq!(Rules::compile(&c(60)).unwrap().cache_secs(), 60);
+        let e = Rules::compile(&c(61)).unwrap_err().to_string();
+        assert!(e.contains("forward_auth.cache_secs = 61"), "{e}");
+        assert_eq!(ForwardAuthConfig::default().cache_secs, 2);
+    }
+
     /// The return-address table (issue #18: no open redirect).
     #[test]
     fn return_addresses() {
@@ -955,6 +1085,7 @@ mod tests {
             cookie_domain: Some("example.com".into()),
             protected_domains: vec!["*.example.com".into()],
             rules: vec![rule("app.other.org", AccessPolicy::OneFactor)],
+            ..Default::default()
         })
         .unwrap();
         let table: &[(&str, bool)] = &[

@@ -120,6 +120,7 @@ impl Service {
         let max = i64::try_from(MAX_GROUPS_PER_ACCOUNT).unwrap_or(i64::MAX);
         match self.store.add_group(&account.id, group, max, now).await? {
             GroupAdded::Added => {
+                self.forget_forward_sessions(&account.id);
                 self.audit(
                     now,
                     meta,
@@ -162,6 +163,9 @@ impl Service {
         // asking the store (PostgreSQL refuses NUL in text).
         let removed =
             check_group_name(group).is_ok() && self.store.remove_group(&account.id, group).await?;
+        if removed {
+            self.forget_forward_sessions(&account.id);
+        }
         let result = if removed { "success" } else { "not_member" };
         let detail = if removed { group } else { "" };
         let mut event = Event::own(kind::GROUP_REMOVE, result, &account.name).by(actor);

@@ -52,6 +52,7 @@ pub mod devices;
 pub mod factor_changes;
 pub mod factors;
 pub mod forward_auth;
+pub mod forward_cache;
 pub mod groups;
 pub mod notify;
 pub mod password;
@@ -227,6 +228,11 @@ pub struct Service {
     /// #22: the Unix time the certificate served with built-in TLS expires, kept current by
     /// the server across reloads and renewals; `None` when TLS is terminated elsewhere.
     served_certificate: Option<Arc<std::sync::atomic::AtomicI64>>,
+    /// #18: hosts of protected applications the proxies asked about over `http://` since
+    /// start (at most [`forward_auth::MAX_PLAIN_HTTP_HOSTS`]), for the security review.
+    plain_http_hosts: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// #18: what forward-auth checks read about sessions, for `[forward_auth] cache_secs`.
+    forward_cache: forward_cache::ForwardCache,
 }
 
 impl std::fmt::Debug for Service {
@@ -265,6 +271,7 @@ impl Service {
         policy: Policy,
         rng: &mut R,
     ) -> Result<Service> {
+        let policy_cache_secs = policy.forward_auth.cache_secs();
         let marker = key.seal(rng, KEY_CHECK.as_bytes(), b"mamori")?;
         store.meta_init(KEY_CHECK, &marker).await?;
         check_key(store.as_ref(), &key).await?;
@@ -281,6 +288,8 @@ impl Service {
             phone: Arc::new(notify::NoPhoneGateway),
             delivery_bound: delivery::DEFAULT_BOUND,
             served_certificate: None,
+            plain_http_hosts: std::sync::Mutex::default(),
+            forward_cache: forward_cache::ForwardCache::new(policy_cache_secs),
         })
     }
 

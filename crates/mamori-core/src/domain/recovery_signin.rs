@@ -527,6 +527,7 @@ impl Service {
             .store
             .delete_sessions_for_account(&auth.account.id)
             .await?;
+        self.forget_forward_sessions(&auth.account.id);
         // Sync devices registered before the loss end too: whoever has the lost device (or the
         // password) may have registered one.
         self.sync_revoke_all(

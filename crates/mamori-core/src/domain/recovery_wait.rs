@@ -338,6 +338,7 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<()> {
         let sessions = self.store.delete_sessions_for_account(&account.id).await?;
+        self.forget_forward_sessions(&account.id);
         let syncs = self
             .sync_revoke_all(
                 account,

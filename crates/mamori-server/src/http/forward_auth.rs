@@ -114,9 +114,9 @@ pub async fn check(
             Err(e) => return Err(e.into()),
         },
     };
-    let (decision, groups) = st
+    let decision = st
         .svc
-        .forward_decide(&target, auth.as_ref(), now, &m.meta)
+        .forward_decide(&target, auth.as_deref(), now, &m.meta)
         .await?;
     let location = || sign_in_location(&st.svc.policy().public_url, &target.url);
     match decision {
@@ -127,10 +127,10 @@ pub async fn check(
             // whatever the client sent under these names, and Caddy (2.6) copies an empty
             // value instead of its unreplaced placeholder.
             let (user, email, groups) = match &auth {
-                Some(a) => (
-                    a.account.name.as_str(),
-                    a.account.email.as_deref().unwrap_or(""),
-                    groups.join(","),
+                Some(w) => (
+                    w.auth.account.name.as_str(),
+                    w.auth.account.email.as_deref().unwrap_or(""),
+                    w.groups.join(","),
                 ),
                 None => ("", "", String::new()),
             };
