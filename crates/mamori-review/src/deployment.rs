@@ -121,6 +121,20 @@ pub struct SettingsFacts {
     /// Unix time the certificate the server itself serves expires (`[tls]`, #22); `None`
     /// when TLS is terminated elsewhere (a proxy).
     pub tls_certificate_expiry: Option<i64>,
+    /// Forward authentication (#18); `None` when no `[forward_auth]` rule is configured.
+    pub forward_auth: Option<ForwardAuthFacts>,
+}
+
+/// What the review judges of forward authentication (#18, docs/forward-auth.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ForwardAuthFacts {
+    /// Rules whose policy is `one_factor`, as `rule N (HOST)`: a password alone opens them for
+    /// accounts without a device.
+    pub one_factor_rules: Vec<String>,
+    /// Hosts of protected applications that proxies have asked about with an `http://`
+    /// address (seen by this server since it started): the single-sign-on cookie and everything
+    /// the application shows travel unencrypted.
+    pub plain_http_hosts: Vec<String>,
 }
 
 /// Everything the review looks at.
@@ -228,6 +242,52 @@ fn tls_expiry(s: &SettingsFacts, now: i64) -> Finding {
         vec![]
     };
     check(ID, TITLE, Severity::High, affected, REMEDY, LINK)
+}
+
+/// `DR-FWD-ONE-FACTOR` and `DR-FWD-HTTPS` (#18): the forward-auth rules ask for a second factor
+/// and the protected applications are reached over HTTPS. Not applicable without rules.
+fn forward_auth(s: &SettingsFacts) -> [Finding; 2] {
+    const LINK: &str = "/docs/forward-auth.md#security-review";
+    const ONE_TITLE: &str = "Forward-auth rules ask for a second factor (no one_factor rules)";
+    const HTTPS_TITLE: &str = "Applications behind forward authentication are reached over HTTPS";
+    let Some(fa) = &s.forward_auth else {
+        let na = |id, title, severity| Finding {
+            id,
+            title,
+            severity,
+            outcome: Outcome::NotApplicable,
+            affected: vec![],
+            remedy: "forward authentication is off (no [forward_auth] rules)".to_string(),
+            link: Some(LINK.to_string()),
+        };
+        return [
+            na("DR-FWD-ONE-FACTOR", ONE_TITLE, Severity::Medium),
+            na("DR-FWD-HTTPS", HTTPS_TITLE, Severity::High),
+        ];
+    };
+    [
+        check(
+            "DR-FWD-ONE-FACTOR",
+            ONE_TITLE,
+            Severity::Medium,
+            fa.one_factor_rules.clone(),
+            "change these rules to policy = \"two_factor\" (or \"phishing_resistant\"), or limit \
+             them to the users or groups that must get in with a password alone",
+            LINK,
+        ),
+        check(
+            "DR-FWD-HTTPS",
+            HTTPS_TITLE,
+            Severity::High,
+            fa.plain_http_hosts
+                .iter()
+                .map(|h| format!("http://{h} is protected without HTTPS"))
+                .collect(),
+            "serve these applications over HTTPS at the proxy (the single-sign-on cookie is \
+             then sent with Secure) and redirect http:// to https://",
+            LINK,
+        ),
+    ]
 }
 
 fn days(secs: i64) -> i64 {
@@ -451,6 +511,7 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
         "/docs/server.md#https",
     ));
     f.push(tls_expiry(s, now));
+    f.extend(forward_auth(s));
     f.push(check(
         "DR-PHONE-GATEWAY",
         "Phone verification codes go to a real gateway, not the log",

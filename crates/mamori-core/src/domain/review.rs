@@ -108,6 +108,7 @@ impl Service {
                 .map(|e| e.load(std::sync::atomic::Ordering::Relaxed))
                 // 0: no certificate served yet (ACME before its first), or unreadable.
                 .filter(|t| *t != 0),
+            forward_auth: self.forward_review_facts(),
         };
         Ok(deployment::review(
             &DeploymentFacts {

@@ -2,8 +2,8 @@
 //! check fails on the state it exists to catch (and only that check).
 
 use mamori_review::deployment::{
-    review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, RequireMfa,
-    SettingsFacts, MIN_PASSWORD_LENGTH, TLS_EXPIRY_WARN_DAYS,
+    review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, ForwardAuthFacts,
+    RequireMfa, SettingsFacts, MIN_PASSWORD_LENGTH, TLS_EXPIRY_WARN_DAYS,
 };
 use mamori_review::{Finding, Outcome, Review, Severity};
 
@@ -50,6 +50,7 @@ fn good() -> DeploymentFacts {
             first_start: NOW - 400 * DAY,
             oldest_audit_event: Some(NOW - 365 * DAY),
             tls_certificate_expiry: Some(NOW + 60 * DAY),
+            forward_auth: Some(ForwardAuthFacts::default()),
         },
     }
 }
@@ -421,4 +422,41 @@ fn tls_certificate_expiry() {
     let f = finding(&|d| d.settings.tls_certificate_expiry = None);
     assert_eq!(f.outcome, Outcome::NotApplicable);
     assert_eq!(f.severity, Severity::High);
+}
+
+// #18: forward authentication's two checks fail on exactly what they exist to catch.
+#[test]
+fn forward_auth_rules_without_a_second_factor_and_plain_http_applications_fail() {
+    check(
+        |d| {
+            d.settings.forward_auth = Some(ForwardAuthFacts {
+                one_factor_rules: vec!["rule 2 (wiki.example.com)".into()],
+                plain_http_hosts: vec![],
+            })
+        },
+        &[("DR-FWD-ONE-FACTOR", &["rule 2 (wiki.example.com)"])],
+    );
+    check(
+        |d| {
+            d.settings.forward_auth = Some(ForwardAuthFacts {
+                one_factor_rules: vec![],
+                plain_http_hosts: vec!["grafana.example.com".into()],
+            })
+        },
+        &[(
+            "DR-FWD-HTTPS",
+            &["http://grafana.example.com is protected without HTTPS"],
+        )],
+    );
+}
+
+#[test]
+fn forward_auth_checks_do_not_apply_without_rules() {
+    let mut d = good();
+    d.settings.forward_auth = None;
+    let r = review(&d, NOW);
+    for id in ["DR-FWD-ONE-FACTOR", "DR-FWD-HTTPS"] {
+        let f = r.findings.iter().find(|f| f.id == id);
+        assert_eq!(f.map(|f| f.outcome), Some(Outcome::NotApplicable), "{id}");
+    }
 }

@@ -64,6 +64,21 @@ pub fn translate_detail(tr: &Tr, s: &str) -> String {
     {
         return tr.tf("review_details.not_https", &[("url", url)]);
     }
+    // #18 forward authentication.
+    if let Some(host) = s
+        .strip_prefix("http://")
+        .and_then(|r| r.strip_suffix(" is protected without HTTPS"))
+    {
+        return tr.tf("review_details.fwd_plain_http", &[("host", host)]);
+    }
+    if let Some((n, host)) = s
+        .strip_prefix("rule ")
+        .and_then(|r| r.strip_suffix(')'))
+        .and_then(|r| r.split_once(" ("))
+        .filter(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    {
+        return tr.tf("review_details.fwd_rule", &[("n", n), ("host", host)]);
+    }
     if let Some(rest) = s.strip_prefix("the oldest event is ") {
         if let Some((old, keep)) = rest
             .strip_suffix(" days should be kept")

@@ -208,9 +208,10 @@ async fn recovery_delivery_follows_the_configuration() {
         "{text}"
     );
     let summary = text.lines().last().unwrap_or_default();
-    // Recovery delivery, and the certificate expiry check (no built-in TLS here).
+    // Recovery delivery, the certificate expiry check (no built-in TLS here) and forward
+    // authentication's two checks (no rules).
     assert!(
-        summary.ends_with(", 0 undecidable, 2 not applicable"),
+        summary.ends_with(", 0 undecidable, 4 not applicable"),
         "{summary}"
     );
 }
