@@ -426,14 +426,22 @@ impl Service {
             self.store
                 .set_session_second_factor(&auth.session.id, now)
                 .await?;
-            self.store
-                .set_second_factor_kind(&auth.session.id, proof.kind())
-                .await?;
+            // Registering a security key does not make this session phishing-resistant: the
+            // session was proven with whatever factor it had (a code, perhaps typed into a
+            // phishing proxy), and whoever holds it may register a key of their own. Only a
+            // sign-in or step-up *with* a key records one (`forward_auth`'s
+            // `phishing_resistant` rules read this).
+            if proof.kind() != super::factors::SECOND_FACTOR_SECURITY_KEY {
+                self.store
+                    .set_second_factor_kind(&auth.session.id, proof.kind())
+                    .await?;
+            }
             return Ok(None);
         }
         self.store
             .delete_session(&auth.account.id, &auth.session.id)
             .await?;
+        self.forget_forward_sessions(&auth.account.id);
         let s = self
             .create_session(
                 &auth.account,
@@ -456,6 +464,7 @@ impl Service {
         self.store
             .delete_session(&auth.account.id, &auth.session.id)
             .await?;
+        self.forget_forward_sessions(&auth.account.id);
         self.audit(
             now,
             meta,
@@ -485,6 +494,7 @@ impl Service {
         {
             return Err(Error::NotFound("session"));
         }
+        self.forget_forward_sessions(&auth.account.id);
         self.audit(
             now,
             meta,
