@@ -78,7 +78,8 @@ pub fn secure_cookies(public_url: &str) -> bool {
     } else {
         host.split(':').next().unwrap_or("").to_string()
     };
-    !matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    // `*.localhost` names are loopback too (RFC 6761 §6.3; browsers resolve them so).
+    !(matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost"))
 }
 
 /// A `Set-Cookie` value: always `Path=/`, `HttpOnly` and `SameSite=Strict`.
@@ -966,6 +967,8 @@ mod tests {
     fn secure_except_on_loopback_http() {
         assert!(!secure_cookies("http://127.0.0.1:8080"));
         assert!(!secure_cookies("http://localhost"));
+        assert!(!secure_cookies("http://auth.mamori.localhost:8080"));
+        assert!(secure_cookies("http://localhost.example.com"));
         assert!(!secure_cookies("http://[::1]:9000/"));
         assert!(secure_cookies("http://mfa.example.com"));
         assert!(secure_cookies("http://127.0.0.1.example.com"));

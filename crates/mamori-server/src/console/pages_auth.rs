@@ -61,7 +61,7 @@ pub async fn dashboard(
     // #18: a sign-in that began at a protected application goes back to it (every way of
     // signing in ends here).
     if auth.session.state == SessionState::Full && super::pages_forward::returning(&headers) {
-        return Ok(see_other("/sso"));
+        return Ok(super::pages_forward::continue_to_sso(&ctx));
     }
     let tr = ctx.tr;
     let enrollment_required = auth.session.state != SessionState::Full;

@@ -8,22 +8,27 @@
 //! - signed in with a full session: the session's forward-auth token is issued in the
 //!   single-sign-on cookie (scoped to `[forward_auth] cookie_domain`, `HttpOnly`,
 //!   `SameSite=Lax`, `Secure` when the application is https) and the browser goes back;
-//! - signed in, but the rule asks for a fresher second factor: the session ends and the
-//!   browser signs in again (a sign-in is the console's step-up for every kind of factor).
+//! - signed in, but the rule asks for a fresher or a phishing-resistant second factor: an
+//!   account with a security key confirms with it on a page here, in the same session, and
+//!   comes back to `/sso`; otherwise the session ends and the browser signs in again (a
+//!   sign-in is the console's step-up for every kind of factor), unless that cannot help: an
+//!   account without any second factor, or one that has just given a code for a rule that
+//!   wants a key, is refused (403) with what to do.
 //!
 //! Anything else is refused without a redirect (no open redirect).
 
 use axum::extract::Query;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::forward_auth::{Decision, Target};
-use crate::store::SessionState;
+use crate::store::{DeviceKind, SessionState};
 use crate::web::FORWARD_COOKIE;
 use crate::Error;
 
+use super::views::{render, Page, SsoContinueView, SsoStepUpView};
 use super::{read_cookie, see_other, Ctx, Fail, PageResult};
 
 /// The cookie that keeps the return address during a sign-in.
@@ -76,6 +81,13 @@ pub fn clear_cookies(ctx: &Ctx, resp: &mut Response) {
     }
 }
 
+/// Sends the browser on to `/sso` with a page that refreshes to it ([`SsoContinueView`]): the
+/// end of every form (sign-in, a key step-up) on its way back to a protected application.
+pub fn continue_to_sso(ctx: &Ctx) -> Response {
+    let p = Page::new(ctx, "sso.continue_title", "");
+    render(&SsoContinueView { p }, StatusCode::OK)
+}
+
 /// Whether a sign-in is on its way back to a protected application (the dashboard's check).
 pub fn returning(headers: &HeaderMap) -> bool {
     read_cookie(headers, RETURN_COOKIE).is_some_and(|v| !v.is_empty())
@@ -115,15 +127,44 @@ pub async fn sso(ctx: Ctx, headers: HeaderMap, Query(q): Query<SsoQuery>) -> Pag
         return Ok(remember(see_other("/sign-in")));
     };
     let target = Target::parse(&url, "GET")?;
-    let (decision, _) = ctx
+    let who = ctx.st.svc.forward_session_of(auth.clone()).await?;
+    let decision = ctx
         .st
         .svc
-        .forward_decide(&target, Some(auth), ctx.now, &ctx.meta.meta)
+        .forward_decide(&target, Some(&who), ctx.now, &ctx.meta.meta)
         .await?;
+    let has_key = matches!(decision, Decision::StepUp { .. })
+        && ctx
+            .st
+            .svc
+            .enabled_devices(&auth.account)
+            .await?
+            .iter()
+            .any(|d| d.kind == DeviceKind::SecurityKey);
     match decision {
         Decision::Deny { .. } => Err(Fail::Domain(Error::Forbidden(
             "the access rules do not let this account in".into(),
         ))),
+        // An account without a second factor (require_mfa = "root") cannot step up by
+        // signing in again: that would loop. It must assign a device first.
+        Decision::StepUp { .. } if auth.session.second_factor_at.is_none() => {
+            Err(Fail::Domain(Error::Forbidden(
+                "this application asks for a second factor: assign an MFA device under My \
+                 security credentials first"
+                    .into(),
+            )))
+        }
+        // With a security key, the step-up happens here, in the session: the key satisfies
+        // every rule (fresh, and phishing-resistant), and back on /sso the rule lets it in.
+        Decision::StepUp { .. } if has_key => {
+            let host = target.host.clone();
+            let p = Page::new(&ctx, "sso.step_up_title", "");
+            let intro = p.tr.tf("sso.step_up_intro", &[("host", &host)]);
+            Ok(remember(render(
+                &SsoStepUpView { p, intro },
+                StatusCode::OK,
+            )))
+        }
         Decision::StepUp { .. }
             if auth
                 .session
@@ -131,7 +172,9 @@ pub async fn sso(ctx: Ctx, headers: HeaderMap, Query(q): Query<SsoQuery>) -> Pag
                 .is_some_and(|t| ctx.now.saturating_sub(t) < JUST_GIVEN_SECS) =>
         {
             Err(Fail::Domain(Error::Forbidden(
-                "this application asks for a security key or passkey as the second factor".into(),
+                "this application asks for a security key or passkey as the second factor: \
+                 register one under My security credentials"
+                    .into(),
             )))
         }
         Decision::StepUp { .. } => {

@@ -288,8 +288,13 @@ pub struct VerifyForm {
 }
 
 /// Where a step-up returns to: a page of the security section or of the users' pages (an
-/// administrator's confirmation), else the overview.
+/// administrator's confirmation), or `/sso` (forward authentication's step-up), else the
+/// overview.
 fn back_to(back: &str) -> &str {
+    // `/sso`: the forward-auth step-up page (#18), which goes on to the application.
+    if back == "/sso" {
+        return back;
+    }
     let ok = (back.starts_with("/security/") || back.starts_with("/users/"))
         && !back.contains("//")
         && back
@@ -332,6 +337,9 @@ pub async fn verify_finish(
         },
     };
     match result {
+        // Forward authentication's step-up goes on to the application: by a refresh, not a
+        // redirect (see `pages_forward::continue_to_sso`).
+        Ok(()) if back_to(&f.back) == "/sso" => Ok(super::pages_forward::continue_to_sso(&ctx)),
         Ok(()) => Ok(see_other(back_to(&f.back))),
         Err(e) => Err(e.into()),
     }
@@ -351,6 +359,8 @@ mod tests {
             back_to("/users/alice/devices/abc-1/deactivate"),
             "/users/alice/devices/abc-1/deactivate"
         );
+        assert_eq!(back_to("/sso"), "/sso");
+        assert_eq!(back_to("/sso?rd=https://evil.example/"), "/security");
         for bad in [
             "https://evil.example/",
             "//evil.example/security/",

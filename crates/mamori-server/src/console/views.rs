@@ -366,6 +366,24 @@ pub struct MfaResyncView {
     pub error: Option<String>,
 }
 
+/// The page that sends a browser on to `/sso` by a refresh instead of a redirect (#18): after
+/// a form (sign-in, a key step-up), Chromium applies the console's CSP `form-action 'self'` to
+/// every redirect that follows the submission, so a redirect chain ending at the protected
+/// application would be blocked; a refresh is a navigation of its own.
+#[derive(Template)]
+#[template(path = "sso_continue.html")]
+pub struct SsoContinueView {
+    pub p: Page,
+}
+
+#[derive(Template)]
+#[template(path = "sso_step_up.html")]
+pub struct SsoStepUpView {
+    pub p: Page,
+    /// "APP asks for your security key" in the page's language.
+    pub intro: String,
+}
+
 #[derive(Template)]
 #[template(path = "confirm.html")]
 pub struct ConfirmView {
