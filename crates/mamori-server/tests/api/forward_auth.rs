@@ -25,9 +25,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The rules every forward-auth test uses: `app1`/`app2.mamori.test` behind the proxies.
-pub fn config(public_url: &str) -> String {
-    format!(
+/// The rules every forward-auth test uses: `app1`/`app2.DOMAIN` behind the proxies, where
+/// DOMAIN is `mamori.test`, or `mamori.localhost` for the browser test (Chromium resolves it to
+/// loopback and treats it as a secure context).
+pub fn config_for(public_url: &str, domain: &str) -> String {
+    let rules = format!(
         r#"public_url = "{public_url}"
 
 [forward_auth]
@@ -70,7 +72,8 @@ policy = "deny"
 host = "*.mamori.test"
 policy = "two_factor"
 "#
-    )
+    );
+    rules.replace("mamori.test", domain)
 }
 
 /// A server with the forward-auth rules, its public URL on `auth.mamori.test`.
@@ -88,10 +91,15 @@ pub struct Fwd {
 
 impl Fwd {
     pub async fn start(dir: &std::path::Path, backend: &Backend) -> Fwd {
+        Fwd::start_in(dir, backend, "mamori.test").await
+    }
+
+    /// A server whose public URL is `auth.DOMAIN` and whose rules protect `*.DOMAIN`.
+    pub async fn start_in(dir: &std::path::Path, backend: &Backend, domain: &str) -> Fwd {
         let port = free_port();
-        let public = format!("http://auth.mamori.test:{port}");
+        let public = format!("http://auth.{domain}:{port}");
         let cfg = dir.join("mamori.toml");
-        std::fs::write(&cfg, config(&public)).unwrap();
+        std::fs::write(&cfg, config_for(&public, domain)).unwrap();
         let srv = Server::start_on(
             &format!("127.0.0.1:{port}"),
             &dir.join("data"),
@@ -308,10 +316,17 @@ pub async fn console_sign_in(
         .await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(header(r.headers(), "location"), "/");
-    // Every sign-in ends on the dashboard, which sends a returning browser to /sso.
+    // Every sign-in ends on the dashboard, which sends a returning browser on to /sso by a
+    // refresh (a redirect after the sign-in form would fall under the console's CSP
+    // `form-action 'self'` in Chromium, all the way to the application).
     let r = browser.get(&format!("{public}/")).await;
-    assert_eq!(r.status().as_u16(), 303);
-    assert_eq!(header(r.headers(), "location"), "/sso");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("location").is_none());
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(r#"<meta http-equiv="refresh" content="0;url=/sso">"#),
+        "{page}"
+    );
     let r = browser.get(&format!("{public}/sso")).await;
     assert_eq!(r.status().as_u16(), 303);
     let cookie = set_cookie(r.headers(), "mamori_sso").expect("the single-sign-on cookie");
@@ -797,6 +812,103 @@ async fn admin_cli_and_console(f: &Fwd, data: &std::path::Path) {
     assert_eq!(out, "");
 }
 
+/// The security review's two forward-auth checks: the `/wiki` rule is `one_factor`, and the
+/// proxies asked about `http://app1.mamori.test` (loopback names are not reported).
+async fn review_checks(f: &Fwd) {
+    // No rule covers localhost: denied (the default), and not reported either.
+    let (s, _) = f.nginx_check("http://localhost/x", "GET", None).await;
+    assert_eq!(s, 403);
+    let (s, review) = f.srv.get("/api/v1/review", Some(&f.root)).await;
+    assert_eq!(s, 200, "{review}");
+    let finding = |id: &str| {
+        review["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {review}"))
+            .clone()
+    };
+    let one = finding("DR-FWD-ONE-FACTOR");
+    assert_eq!(one["outcome"], "fail", "{one}");
+    assert_eq!(one["affected"], json!(["rule 5 (app1.mamori.test)"]));
+    let https = finding("DR-FWD-HTTPS");
+    assert_eq!(https["outcome"], "fail", "{https}");
+    let affected: Vec<&str> = https["affected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        affected.contains(&"http://app1.mamori.test is protected without HTTPS"),
+        "{affected:?}"
+    );
+    assert!(
+        !affected.iter().any(|a| a.contains("localhost")),
+        "{affected:?}"
+    );
+}
+
+/// Two nodes on one PostgreSQL database: a single sign-on made through one node's console is
+/// honoured by the other node's forward-auth endpoint, and signing out on the first ends it on
+/// the second within the stated bound (`cache_secs`).
+async fn second_node(f: &Fwd, dir: &std::path::Path, backend: &Backend) {
+    let cfg = dir.join("mamori.toml");
+    let b = super::common::Server::start(
+        &dir.join("data"),
+        backend.url(),
+        &[("MAMORI_CONFIG", cfg.to_str().unwrap())],
+    );
+    let browser = f.browser(&[]);
+    let app = "http://app2.mamori.test/";
+    let (_, h) = f.nginx_check(app, "GET", None).await;
+    let start = header(&h, "location").to_string();
+    // A user of its own: the others' codes of this step are spent.
+    let t = f.srv.new_user(&f.root, json!({"user": "dave"})).await;
+    let (_, dave_secret, _) = f.srv.enroll(&t, "phone").await;
+    let (alice, _) = console_sign_in(&browser, &f.public, &start, "dave", &dave_secret).await;
+    let check_b = |token: String| {
+        let req = b
+            .client
+            .get(format!("{}/api/v1/forward-auth", b.url))
+            .header("x-original-url", app)
+            .header("cookie", format!("mamori_sso={token}"));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.headers().clone())
+        }
+    };
+    let (s, h) = check_b(alice.clone()).await;
+    assert_eq!((s, header(&h, "remote-user")), (200, "dave"));
+    let r = browser.get(&format!("{}/", f.public)).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let csrf = browser.cookie("auth.mamori.test", "mamori_csrf").unwrap();
+    let r = browser
+        .post_form(
+            &format!("{}/sign-out", f.public),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    // Node B remembers what its last check read for `[forward_auth] cache_secs` (2 by
+    // default): the sign-out made through node A must reach it within that bound (whole
+    // seconds, so one more for the rounding).
+    let signed_out = std::time::Instant::now();
+    loop {
+        let (s, _) = check_b(alice.clone()).await;
+        if s == 401 {
+            break;
+        }
+        assert_eq!(s, 200);
+        assert!(
+            signed_out.elapsed() < std::time::Duration::from_secs(3),
+            "node B still lets a session in that ended on node A"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn run(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let f = Fwd::start(dir.path(), &backend).await;
@@ -808,6 +920,10 @@ async fn run(backend: Backend) {
     signed_in_policies(&f).await;
     phishing_resistant(&f).await;
     return_addresses(&f).await;
+    review_checks(&f).await;
+    if !matches!(backend, Backend::Sqlite) {
+        second_node(&f, dir.path(), &backend).await;
+    }
 }
 
 #[tokio::test]

@@ -22,9 +22,9 @@ use super::common::Backend;
 use super::forward_auth::{console_sign_in, free_port, set_cookie, Browser, Fwd};
 
 /// A proxy process, stopped when dropped.
-struct Proxy {
+pub struct Proxy {
     child: Child,
-    port: u16,
+    pub port: u16,
     name: &'static str,
 }
 
@@ -68,8 +68,14 @@ fn wait_for(port: u16, log: &Path, child: &mut Child) {
     );
 }
 
-/// nginx with `auth_request`, as docs/forward-auth.md configures it.
+/// nginx with `auth_request`, as docs/forward-auth.md configures it, for
+/// `app1`/`app2.mamori.test`.
 fn nginx(dir: &Path, mamori: u16, upstream: u16) -> Proxy {
+    nginx_for(dir, mamori, upstream, "mamori.test")
+}
+
+/// [`nginx`] for `app1`/`app2.DOMAIN`.
+pub fn nginx_for(dir: &Path, mamori: u16, upstream: u16, domain: &str) -> Proxy {
     let port = free_port();
     let d = dir.display();
     let conf = format!(
@@ -88,7 +94,7 @@ http {{
   scgi_temp_path {d}/scgi;
   server {{
     listen 127.0.0.1:{port};
-    server_name app1.mamori.test app2.mamori.test;
+    server_name app1.{domain} app2.{domain};
 
     location = /_mamori {{
       internal;
@@ -185,7 +191,7 @@ http://app1.mamori.test:{port}, http://app2.mamori.test:{port} {{
 }
 
 /// The protected application: answers every request with what it was told about the user.
-async fn upstream() -> u16 {
+pub async fn upstream() -> u16 {
     async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> String {
         let h = |n: &str| {
             headers
