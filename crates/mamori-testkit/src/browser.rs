@@ -53,7 +53,8 @@ pub struct ChromeDriver {
 }
 
 impl ChromeDriver {
-    pub fn start() -> ChromeDriver {
+    /// Starts chromedriver, with `HOME` set to `home` when given (the browser inherits it).
+    pub fn start(home: Option<&Path>) -> ChromeDriver {
         for bin in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(bin).exists(),
@@ -62,7 +63,11 @@ impl ChromeDriver {
             );
         }
         let port = crate::process::free_port();
-        let child = Command::new(CHROMEDRIVER)
+        let mut cmd = Command::new(CHROMEDRIVER);
+        if let Some(h) = home {
+            cmd.env("HOME", h);
+        }
+        let child = cmd
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -114,18 +119,58 @@ pub fn artifacts_dir() -> PathBuf {
 }
 
 /// Browser options.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Options {
     /// `Accept-Language` (and UI language) of the browser.
     pub accept_language: &'static str,
+    /// Chromium's `--host-resolver-rules` (`MAP mamori.test 127.0.0.1`): test host names
+    /// without touching the system's resolver.
+    pub host_resolver_rules: Option<String>,
+    /// `HOME` of chromedriver and the browser: Chromium on Linux trusts the certificate
+    /// authorities in `$HOME/.pki/nssdb`, so a test trusts its own CA for this browser only
+    /// ([`trust_ca`]).
+    pub home: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             accept_language: "en-US,en",
+            host_resolver_rules: None,
+            home: None,
         }
     }
+}
+
+/// Makes `home/.pki/nssdb`, the NSS database Chromium on Linux reads, trusting the CA in
+/// `ca_pem` to identify web sites (`certutil` from Debian's libnss3-tools).
+pub fn trust_ca(home: &Path, ca_pem: &Path) {
+    let db = home.join(".pki").join("nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let sql = format!("sql:{}", db.display());
+    let run = |args: &[&str]| {
+        let out = Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil (apt-get install libnss3-tools)");
+        assert!(
+            out.status.success(),
+            "certutil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["-N", "-d", &sql, "--empty-password"]);
+    run(&[
+        "-A",
+        "-d",
+        &sql,
+        "-n",
+        "mamori test CA",
+        "-t",
+        "C,,",
+        "-i",
+        ca_pem.to_str().unwrap(),
+    ]);
 }
 
 /// A browser session against a server.
@@ -149,7 +194,7 @@ where
     for ext in ["png", "html"] {
         let _ = std::fs::remove_file(artifacts_dir().join(format!("FAILED-{name}.{ext}")));
     }
-    let cd = ChromeDriver::start();
+    let cd = ChromeDriver::start(opts.home.as_deref());
     let profile = tempfile::tempdir().unwrap();
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM).unwrap();
@@ -170,6 +215,10 @@ where
     }
     caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
         .unwrap();
+    if let Some(rules) = &opts.host_resolver_rules {
+        caps.add_arg(&format!("--host-resolver-rules={rules}"))
+            .unwrap();
+    }
     let primary = opts.accept_language.split(',').next().unwrap_or("en");
     caps.add_arg(&format!("--lang={primary}")).unwrap();
     caps.add_experimental_option(

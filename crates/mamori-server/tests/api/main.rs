@@ -15,6 +15,7 @@ mod delivery;
 mod delivery_admin;
 mod edge_hardening;
 mod forward_auth;
+mod forward_auth_browser;
 mod forward_auth_proxies;
 mod guess_limits;
 mod http_story;
@@ -31,6 +32,7 @@ mod sigterm;
 mod soak;
 mod sync_api;
 mod tls;
+mod tls_browser;
 // #22 ACME against Pebble
 mod acme;
 mod tokens_api;

@@ -14,12 +14,12 @@ use serde_json::json;
 
 use super::common::*;
 
-struct Ca {
-    cert: rcgen::Certificate,
+pub struct Ca {
+    pub cert: rcgen::Certificate,
     key: KeyPair,
 }
 
-fn ca() -> Ca {
+pub fn ca() -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -35,7 +35,7 @@ fn leaf(ca: &Ca, serial: u64, extra: &[&str]) -> (String, String, Vec<u8>) {
 }
 
 /// As [`leaf`], valid until `not_after` (rcgen's default, 4096, when `None`).
-fn leaf_until(
+pub fn leaf_until(
     ca: &Ca,
     serial: u64,
     extra: &[&str],
@@ -65,7 +65,7 @@ fn replace(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-fn write_pair(dir: &Path, chain: &str, key: &str) -> (PathBuf, PathBuf) {
+pub fn write_pair(dir: &Path, chain: &str, key: &str) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     replace(&c, chain);

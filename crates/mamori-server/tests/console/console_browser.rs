@@ -547,6 +547,7 @@ async fn the_same_sign_in_in_japanese() {
     let url = srv.url.clone();
     let opts = Options {
         accept_language: "ja,en;q=0.5",
+        ..Default::default()
     };
     with_browser("japanese", &srv, opts, move |b| async move {
         // Accept-Language chooses Japanese.

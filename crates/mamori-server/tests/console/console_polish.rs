@@ -29,6 +29,7 @@ async fn japanese_console_polish() {
     let base = srv.url.clone();
     let opts = Options {
         accept_language: "ja,en;q=0.5",
+        ..Default::default()
     };
     with_browser("polish", &srv, opts, move |b| async move {
         b.resize(DESKTOP).await;

@@ -180,6 +180,7 @@ async fn waiting_page_and_cancel_link(name: &'static str, t: &'static Texts) {
     let db = format!("sqlite://{}", data_dir.join("mamori.db").display());
     let opts = Options {
         accept_language: t.accept_language,
+        ..Default::default()
     };
     with_browser(name, &srv, opts, move |b| async move {
         // Root: a password, two MFA devices (so the account keeps other factors when one is
