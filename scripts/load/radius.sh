@@ -58,10 +58,11 @@ def count(word):
     m = re.search(word + r"\s*:\s*(\d+)", text)
     return int(m.group(1)) if m else None
 secs = float(sys.argv[3]) - float(sys.argv[2])
-accepted = count("Access-Accepts") or 0
+# radclient -s prints "Accepted : N", "Rejected : N", "Lost : N".
+accepted = count("Accepted") or 0
 cpu = (int(sys.argv[5]) - int(sys.argv[4])) / int(sys.argv[6])
 print(json.dumps({"kind": "radius_code_only", "users": int(sys.argv[7]), "requests": int(sys.argv[8]),
-    "parallel": int(sys.argv[9]), "accepted": accepted, "rejected": count("Access-Rejects"),
+    "parallel": int(sys.argv[9]), "accepted": accepted, "rejected": count("Rejected"),
     "lost": count("Lost"), "seconds": round(secs, 2), "accepted_per_s": round(accepted / secs),
     "server_cpu_us_per_request": round(cpu * 1e6 / max(int(sys.argv[8]), 1)),
     "loadavg_1m": float(open("/proc/loadavg").read().split()[0])}))
