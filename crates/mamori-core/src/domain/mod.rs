@@ -54,6 +54,9 @@ pub mod factors;
 pub mod forward_auth;
 pub mod groups;
 pub mod notify;
+// #17 the OpenID provider
+pub mod oidc;
+pub mod oidc_jwt;
 pub mod password;
 // #15 contacts
 pub mod phone;
