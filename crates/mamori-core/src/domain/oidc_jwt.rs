@@ -123,7 +123,10 @@ mod tests {
         let k = generate_es256(&mut OsRng);
         let claims = serde_json::json!({"sub": "x", "n": 1});
         let t = sign_es256(&k.private, &k.kid, &claims).unwrap();
-        assert_eq!(verify_es256(&[k.public_jwk.clone()], &t), Some(claims));
+        assert_eq!(
+            verify_es256(std::slice::from_ref(&k.public_jwk), &t),
+            Some(claims)
+        );
         // Another payload under the same signature.
         let parts: Vec<&str> = t.split('.').collect();
         let forged = format!(
@@ -132,7 +135,10 @@ mod tests {
             BASE64URL_NOPAD.encode(br#"{"sub":"y","n":1}"#),
             parts[2]
         );
-        assert_eq!(verify_es256(&[k.public_jwk.clone()], &forged), None);
+        assert_eq!(
+            verify_es256(std::slice::from_ref(&k.public_jwk), &forged),
+            None
+        );
         // Another key with the same kid does not verify it.
         let other = generate_es256(&mut OsRng);
         let swapped = other.public_jwk.replace(&other.kid, &k.kid);
