@@ -171,7 +171,6 @@ pub struct NewClient {
 }
 
 /// A client just registered, or with a new secret: the secret is shown once.
-#[derive(Debug)]
 pub struct ClientCreated {
     /// The client.
     pub client: OidcClientRecord,
@@ -313,7 +312,7 @@ pub enum AuthorizeStep {
 }
 
 /// How a client authenticated at the token, revocation or introspection endpoint.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClientCredentials {
     /// `client_id` (from Basic or the form).
     pub client_id: Option<String>,
@@ -325,7 +324,7 @@ pub struct ClientCredentials {
 }
 
 /// The token request's form (RFC 6749 §4.1.3, §6).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct TokenParams {
     /// `authorization_code` or `refresh_token`.
     pub grant_type: Option<String>,
@@ -340,7 +339,6 @@ pub struct TokenParams {
 }
 
 /// A token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
-#[derive(Debug)]
 pub struct TokenResponse {
     /// Opaque access token.
     pub access_token: Zeroizing<String>,
@@ -352,6 +350,52 @@ pub struct TokenResponse {
     pub id_token: String,
     /// Granted scopes.
     pub scope: String,
+}
+
+// The secrets these carry (client secrets, codes, verifiers, tokens) never reach a log: their
+// Debug shows only what is not secret.
+impl std::fmt::Debug for ClientCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCreated")
+            .field("client", &self.client)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("basic", &self.basic)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TokenParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("TokenParams")
+            .field("grant_type", &self.grant_type)
+            .field("code", &r(&self.code))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &r(&self.code_verifier))
+            .field("refresh_token", &r(&self.refresh_token))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"[redacted]")
+            .field("id_token", &"[redacted]")
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 fn check_uri(u: &str) -> Result<()> {
@@ -709,10 +753,10 @@ impl Service {
             .map(|s| s.to_string())
             .collect();
         let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_PARAM_LEN);
-        if too_long(&p.state) || too_long(&p.nonce) {
+        if too_long(&p.state) || too_long(&p.nonce) || too_long(&p.scope) {
             return Err(refuse(
                 "invalid_request",
-                "state and nonce are at most 512 characters",
+                "state, nonce and scope are at most 512 characters",
             ));
         }
         let code_challenge =
@@ -1170,6 +1214,19 @@ impl Service {
         if grant.revoked_at.is_some() || grant.expires_at <= now {
             return Err(invalid);
         }
+        // The account must still exist, be unlocked and be allowed by the client's policy
+        // (an administrator may have taken it out of the client's groups since).
+        let account = self.store.account_by_id(&grant.account_id).await?;
+        let still = match &account {
+            Some(a) => a.locked_at.is_none() && self.oidc_account_allowed(client, a).await?,
+            None => false,
+        };
+        if !still {
+            self.store.revoke_oidc_grant(&grant.id, now).await?;
+            return Err(OidcError::InvalidGrant(
+                "the account may no longer use this client",
+            ));
+        }
         let resp = self
             .oidc_issue(client, &grant, None, now, meta, rng)
             .await?;
@@ -1508,6 +1565,33 @@ mod tests {
             ),
             "https://a.example/cb?x=1&code=c+d&state=s%26"
         );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let creds = ClientCredentials {
+            client_id: Some("id".into()),
+            secret: Some(Zeroizing::new("s3cret-value".into())),
+            basic: true,
+        };
+        let params = TokenParams {
+            code: Some("c0de-value".into()),
+            code_verifier: Some("ver1fier-value".into()),
+            refresh_token: Some("refr3sh-value".into()),
+            ..Default::default()
+        };
+        let resp = TokenResponse {
+            access_token: Zeroizing::new("acc3ss-value".into()),
+            expires_in: 1,
+            refresh_token: Zeroizing::new("refr3sh-value".into()),
+            id_token: "header.payl0ad.sig".into(),
+            scope: "openid".into(),
+        };
+        let all = format!("{creds:?} {params:?} {resp:?}");
+        for secret in ["s3cret", "c0de", "ver1fier", "refr3sh", "acc3ss", "payl0ad"] {
+            assert!(!all.contains(secret), "{secret} in {all}");
+        }
+        assert!(all.contains("id"));
     }
 
     #[test]
