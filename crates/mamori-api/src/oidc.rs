@@ -33,7 +33,7 @@ pub struct Discovery {
     pub grant_types_supported: Vec<String>,
     /// `["public"]`.
     pub subject_types_supported: Vec<String>,
-    /// `["ES256"]`.
+    /// `["ES256", "RS256"]` (each client signs with one).
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// The scopes.
     pub scopes_supported: Vec<String>,

@@ -168,6 +168,8 @@ pub struct NewClient {
     pub allowed_users: Vec<String>,
     /// Allowed groups.
     pub allowed_groups: Vec<String>,
+    /// ID-token signing algorithm: `ES256` (the default) or `RS256`.
+    pub alg: String,
 }
 
 /// A client just registered, or with a new secret: the secret is shown once.
@@ -495,6 +497,11 @@ impl Service {
             &new.post_logout_redirect_uris,
             0,
         )?;
+        if !oidc_jwt::ALGS.contains(&new.alg.as_str()) {
+            return Err(Error::InvalidInput(
+                "the signing algorithm must be ES256 or RS256".into(),
+            ));
+        }
         if self.store.list_oidc_clients().await?.len() >= MAX_CLIENTS {
             return Err(Error::Conflict(format!("at most {MAX_CLIENTS} clients")));
         }
@@ -514,7 +521,7 @@ impl Service {
             require_factor: new.require.as_str().into(),
             allowed_users: new.allowed_users,
             allowed_groups: new.allowed_groups,
-            alg: oidc_jwt::ES256.into(),
+            alg: new.alg.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -630,25 +637,27 @@ impl Service {
     }
 
     /// The active signing key of `alg`, generated (and stored sealed) on first use. Two nodes
-    /// generating at once: the unique index keeps one, and both read it back.
+    /// generating at once: the unique index keeps one, and both read it back. (An RSA key
+    /// takes a moment to generate; it happens once per database.)
     async fn oidc_signing_key<R: RngCore + CryptoRng + Send>(
         &self,
+        alg: &str,
         now: UnixTime,
         meta: &RequestMeta,
         rng: &mut R,
     ) -> Result<(String, Zeroizing<Vec<u8>>)> {
         let active = |keys: Vec<OidcKeyRecord>| {
             keys.into_iter()
-                .find(|k| k.alg == oidc_jwt::ES256 && k.retired_at.is_none())
+                .find(|k| k.alg == alg && k.retired_at.is_none())
         };
         let key = match active(self.store.oidc_keys().await?) {
             Some(k) => k,
             None => {
-                let g = oidc_jwt::generate_es256(rng);
+                let g = oidc_jwt::generate(alg, rng)?;
                 let sealed = self.key.seal(rng, &sign_key_identity(&g.kid), &g.private)?;
                 let record = OidcKeyRecord {
                     kid: g.kid.clone(),
-                    alg: oidc_jwt::ES256.into(),
+                    alg: alg.into(),
                     private_sealed: Redacted::new(sealed),
                     public_jwk: g.public_jwk,
                     created_at: now,
@@ -687,7 +696,7 @@ impl Service {
             .into_iter()
             .map(|k| k.public_jwk)
             .collect();
-        Ok(oidc_jwt::verify_es256(&jwks, token))
+        Ok(oidc_jwt::verify(&jwks, token))
     }
 
     // ----- authorization endpoint ----------------------------------------------------
@@ -1305,8 +1314,8 @@ impl Service {
         if let (Some(n), Some(obj)) = (nonce, claims.as_object_mut()) {
             obj.insert("nonce".into(), n.into());
         }
-        let (kid, private) = self.oidc_signing_key(now, meta, rng).await?;
-        let id_token = oidc_jwt::sign_es256(&private, &kid, &claims)?;
+        let (kid, private) = self.oidc_signing_key(&client.alg, now, meta, rng).await?;
+        let id_token = oidc_jwt::sign(&client.alg, &private, &kid, &claims)?;
         Ok(TokenResponse {
             access_token: access,
             expires_in: ACCESS_TOKEN_SECS,

@@ -1,7 +1,8 @@
 //! JSON Web Signatures for the OpenID provider (#17): ES256 (ECDSA P-256 with SHA-256, RFC
-//! 7518 §3.4) in the JWS Compact Serialization (RFC 7515 §7.1), and the public keys as JWKs
-//! (RFC 7517, EC keys RFC 7518 §6.2) with the RFC 7638 thumbprint as `kid`. Pure: no store,
-//! no clock; randomness is an argument.
+//! 7518 §3.4) and RS256 (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3, 2048-bit keys) in the
+//! JWS Compact Serialization (RFC 7515 §7.1), and the public keys as JWKs (RFC 7517; EC keys
+//! RFC 7518 §6.2, RSA keys §6.3) with the RFC 7638 thumbprint as `kid`. Pure: no store, no
+//! clock; randomness is an argument.
 
 use data_encoding::BASE64URL_NOPAD;
 use p256::ecdsa::signature::{Signer, Verifier};
@@ -12,12 +13,18 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// The one algorithm this slice signs with.
+/// ECDSA P-256 with SHA-256: the default.
 pub const ES256: &str = "ES256";
+/// RSASSA-PKCS1-v1_5 with SHA-256, per client.
+pub const RS256: &str = "RS256";
+/// The algorithms this provider signs with.
+pub const ALGS: [&str; 2] = [ES256, RS256];
+/// RSA modulus size (RFC 7518 §3.3: 2048 bits or larger).
+const RSA_BITS: usize = 2048;
 
-/// A freshly generated key: the private scalar (to seal), the public JWK and its kid.
+/// A freshly generated key: the private key (to seal), the public JWK and its kid.
 pub struct GeneratedKey {
-    /// The 32-byte private scalar.
+    /// The private key: the 32-byte P-256 scalar, or the RSA key's PKCS#1 DER.
     pub private: Zeroizing<Vec<u8>>,
     /// The public key as a JWK (JSON text, with `kid`, `alg` and `use`).
     pub public_jwk: String,
@@ -53,6 +60,77 @@ pub fn generate_es256<R: RngCore + CryptoRng>(rng: &mut R) -> GeneratedKey {
     }
 }
 
+/// Generates a key for `alg` (`ES256` or `RS256`).
+pub fn generate<R: RngCore + CryptoRng>(alg: &str, rng: &mut R) -> Result<GeneratedKey> {
+    match alg {
+        ES256 => Ok(generate_es256(rng)),
+        RS256 => generate_rs256(rng),
+        other => Err(Error::InvalidInput(format!(
+            "signing algorithm {other}: ES256 or RS256"
+        ))),
+    }
+}
+
+/// Generates an RS256 key (2048 bits, e = 65537).
+pub fn generate_rs256<R: RngCore + CryptoRng>(rng: &mut R) -> Result<GeneratedKey> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPrivateKey::new(rng, RSA_BITS)
+        .map_err(|_| Error::Internal("RSA key generation failed".into()))?;
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|_| Error::Internal("RSA key encoding failed".into()))?;
+    let n = BASE64URL_NOPAD.encode(&key.n().to_bytes_be());
+    let e = BASE64URL_NOPAD.encode(&key.e().to_bytes_be());
+    // RFC 7638 §3.2 for RSA: e, kty, n.
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    let kid = BASE64URL_NOPAD.encode(&Sha256::digest(canonical.as_bytes()));
+    let public_jwk = serde_json::json!({
+        "kty": "RSA", "n": n, "e": e, "kid": kid, "alg": RS256, "use": "sig",
+    })
+    .to_string();
+    Ok(GeneratedKey {
+        private: Zeroizing::new(der.as_bytes().to_vec()),
+        public_jwk,
+        kid,
+    })
+}
+
+/// Signs `claims` with the stored private key of `alg` under `kid`.
+pub fn sign(alg: &str, private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
+    match alg {
+        ES256 => sign_es256(private, kid, claims),
+        RS256 => sign_rs256(private, kid, claims),
+        other => Err(Error::Internal(format!("no signer for {other}"))),
+    }
+}
+
+fn signing_input(alg: &str, kid: &str, claims: &serde_json::Value) -> String {
+    let header = serde_json::json!({"alg": alg, "typ": "JWT", "kid": kid});
+    format!(
+        "{}.{}",
+        BASE64URL_NOPAD.encode(header.to_string().as_bytes()),
+        BASE64URL_NOPAD.encode(claims.to_string().as_bytes())
+    )
+}
+
+/// RS256: the PKCS#1 v1.5 signature of the signing input (RFC 7518 §3.3).
+pub fn sign_rs256(private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer as _};
+    let key = rsa::RsaPrivateKey::from_pkcs1_der(private)
+        .map_err(|_| Error::Internal("a stored signing key is not an RSA key".into()))?;
+    let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
+    let input = signing_input(RS256, kid, claims);
+    let sig = signer
+        .try_sign(input.as_bytes())
+        .map_err(|_| Error::Internal("RSA signing failed".into()))?;
+    Ok(format!(
+        "{input}.{}",
+        BASE64URL_NOPAD.encode(&sig.to_bytes())
+    ))
+}
+
 /// The affine coordinates, Base64url (RFC 7518 §6.2.1.2: 32 bytes each for P-256).
 fn coordinates(key: &VerifyingKey) -> (String, String) {
     let point = key.to_encoded_point(false);
@@ -66,12 +144,7 @@ fn coordinates(key: &VerifyingKey) -> (String, String) {
 pub fn sign_es256(private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
     let key = SigningKey::from_slice(private)
         .map_err(|_| Error::Internal("a stored signing key is not a P-256 scalar".into()))?;
-    let header = serde_json::json!({"alg": ES256, "typ": "JWT", "kid": kid});
-    let input = format!(
-        "{}.{}",
-        BASE64URL_NOPAD.encode(header.to_string().as_bytes()),
-        BASE64URL_NOPAD.encode(claims.to_string().as_bytes())
-    );
+    let input = signing_input(ES256, kid, claims);
     let sig: Signature = key.sign(input.as_bytes());
     Ok(format!(
         "{input}.{}",
@@ -79,9 +152,11 @@ pub fn sign_es256(private: &[u8], kid: &str, claims: &serde_json::Value) -> Resu
     ))
 }
 
-/// Verifies a compact JWS signed by one of `jwks` (public JWK texts) with ES256; its claims
-/// when the signature holds. Checks nothing else (expiry, audience are the caller's).
-pub fn verify_es256(jwks: &[String], token: &str) -> Option<serde_json::Value> {
+/// Verifies a compact JWS signed by one of `jwks` (public JWK texts) with ES256 or RS256; its
+/// claims when the signature holds. The key is found by `kid` and must be of the header's
+/// algorithm (its `alg` and `kty`), so one kind of key is never used as another. Checks
+/// nothing else (expiry, audience are the caller's).
+pub fn verify(jwks: &[String], token: &str) -> Option<serde_json::Value> {
     let mut parts = token.split('.');
     let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -89,26 +164,43 @@ pub fn verify_es256(jwks: &[String], token: &str) -> Option<serde_json::Value> {
     }
     let header: serde_json::Value =
         serde_json::from_slice(&BASE64URL_NOPAD.decode(h.as_bytes()).ok()?).ok()?;
-    if header.get("alg")?.as_str()? != ES256 {
-        return None;
-    }
+    let alg = header.get("alg")?.as_str()?;
     let kid = header.get("kid")?.as_str()?;
     let jwk: serde_json::Value = jwks
         .iter()
         .filter_map(|j| serde_json::from_str::<serde_json::Value>(j).ok())
         .find(|j| j.get("kid").and_then(|k| k.as_str()) == Some(kid))?;
-    let coord = |name: &str| -> Option<Vec<u8>> {
+    if jwk.get("alg")?.as_str()? != alg {
+        return None;
+    }
+    let field = |name: &str| -> Option<Vec<u8>> {
         BASE64URL_NOPAD
             .decode(jwk.get(name)?.as_str()?.as_bytes())
             .ok()
     };
-    let (x, y) = (coord("x")?, coord("y")?);
-    let mut sec1 = vec![4u8];
-    sec1.extend_from_slice(&x);
-    sec1.extend_from_slice(&y);
-    let key = VerifyingKey::from_sec1_bytes(&sec1).ok()?;
-    let sig = Signature::from_slice(&BASE64URL_NOPAD.decode(s.as_bytes()).ok()?).ok()?;
-    key.verify(format!("{h}.{p}").as_bytes(), &sig).ok()?;
+    let input = format!("{h}.{p}");
+    let sig = BASE64URL_NOPAD.decode(s.as_bytes()).ok()?;
+    match (alg, jwk.get("kty")?.as_str()?) {
+        (ES256, "EC") => {
+            let (x, y) = (field("x")?, field("y")?);
+            let mut sec1 = vec![4u8];
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            let key = VerifyingKey::from_sec1_bytes(&sec1).ok()?;
+            let sig = Signature::from_slice(&sig).ok()?;
+            key.verify(input.as_bytes(), &sig).ok()?;
+        }
+        (RS256, "RSA") => {
+            use rsa::signature::Verifier as _;
+            let n = rsa::BigUint::from_bytes_be(&field("n")?);
+            let e = rsa::BigUint::from_bytes_be(&field("e")?);
+            let key = rsa::RsaPublicKey::new(n, e).ok()?;
+            let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
+            let sig = rsa::pkcs1v15::Signature::try_from(sig.as_slice()).ok()?;
+            verifier.verify(input.as_bytes(), &sig).ok()?;
+        }
+        _ => return None,
+    }
     serde_json::from_slice(&BASE64URL_NOPAD.decode(p.as_bytes()).ok()?).ok()
 }
 
@@ -124,7 +216,7 @@ mod tests {
         let claims = serde_json::json!({"sub": "x", "n": 1});
         let t = sign_es256(&k.private, &k.kid, &claims).unwrap();
         assert_eq!(
-            verify_es256(std::slice::from_ref(&k.public_jwk), &t),
+            verify(std::slice::from_ref(&k.public_jwk), &t),
             Some(claims)
         );
         // Another payload under the same signature.
@@ -135,21 +227,45 @@ mod tests {
             BASE64URL_NOPAD.encode(br#"{"sub":"y","n":1}"#),
             parts[2]
         );
-        assert_eq!(
-            verify_es256(std::slice::from_ref(&k.public_jwk), &forged),
-            None
-        );
+        assert_eq!(verify(std::slice::from_ref(&k.public_jwk), &forged), None);
         // Another key with the same kid does not verify it.
         let other = generate_es256(&mut OsRng);
         let swapped = other.public_jwk.replace(&other.kid, &k.kid);
-        assert_eq!(verify_es256(&[swapped], &t), None);
+        assert_eq!(verify(&[swapped], &t), None);
         // alg=none is never accepted.
         let none = format!(
             "{}.{}.",
             BASE64URL_NOPAD.encode(br#"{"alg":"none"}"#),
             parts[1]
         );
-        assert_eq!(verify_es256(&[k.public_jwk], &none), None);
+        assert_eq!(verify(&[k.public_jwk], &none), None);
+    }
+
+    #[test]
+    fn rs256_signs_and_verifies_and_keys_are_not_confused() {
+        let r = generate(RS256, &mut OsRng).unwrap();
+        let e = generate(ES256, &mut OsRng).unwrap();
+        let claims = serde_json::json!({"sub": "x"});
+        let t = sign(RS256, &r.private, &r.kid, &claims).unwrap();
+        let both = [r.public_jwk.clone(), e.public_jwk.clone()];
+        assert_eq!(verify(&both, &t), Some(claims.clone()));
+        let j: serde_json::Value = serde_json::from_str(&r.public_jwk).unwrap();
+        assert_eq!(j["kty"], "RSA");
+        assert_eq!(j["e"], "AQAB");
+        assert_eq!(
+            BASE64URL_NOPAD
+                .decode(j["n"].as_str().unwrap().as_bytes())
+                .unwrap()
+                .len(),
+            256
+        );
+        // An RS256 header naming the EC key's kid does not verify.
+        let parts: Vec<&str> = t.split('.').collect();
+        let header =
+            BASE64URL_NOPAD.encode(format!(r#"{{"alg":"RS256","kid":"{}"}}"#, e.kid).as_bytes());
+        let swapped = format!("{header}.{}.{}", parts[1], parts[2]);
+        assert_eq!(verify(&both, &swapped), None);
+        assert!(generate("HS256", &mut OsRng).is_err());
     }
 
     #[test]

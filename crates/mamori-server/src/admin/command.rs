@@ -79,6 +79,10 @@ pub enum AdminCommand {
         /// Only accounts in this group may use the client (repeat; with --allow-user).
         #[arg(long = "allow-group")]
         allow_groups: Vec<String>,
+        /// ID-token signing algorithm: ES256 (default) or RS256 (for relying parties that
+        /// accept only RSA).
+        #[arg(long, default_value = "ES256")]
+        alg: String,
     },
     /// List OpenID Connect clients (never their secrets).
     ListClients {

@@ -176,6 +176,7 @@ pub async fn run_with(
             require,
             allow_users,
             allow_groups,
+            alg,
         } => {
             let new = crate::domain::oidc::NewClient {
                 name,
@@ -186,6 +187,7 @@ pub async fn run_with(
                 require: crate::domain::oidc::RequireFactor::parse(&require)?,
                 allowed_users: allow_users,
                 allowed_groups: allow_groups,
+                alg,
             };
             create_client(cx, out, new).await
         }

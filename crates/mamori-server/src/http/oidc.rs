@@ -162,7 +162,7 @@ pub async fn discovery(State(st): State<AppState>) -> Json<wire::Discovery> {
         response_modes_supported: list(&["query"]),
         grant_types_supported: list(&["authorization_code", "refresh_token"]),
         subject_types_supported: list(&["public"]),
-        id_token_signing_alg_values_supported: list(&["ES256"]),
+        id_token_signing_alg_values_supported: list(&crate::domain::oidc_jwt::ALGS),
         scopes_supported: list(&SCOPES),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),

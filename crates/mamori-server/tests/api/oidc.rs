@@ -141,7 +141,10 @@ async fn discovery_names_the_code_flow_with_s256_and_rfc9207() {
     assert_eq!(d["response_types_supported"], json!(["code"]));
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        json!(["ES256", "RS256"])
+    );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post", "none"])
@@ -230,6 +233,35 @@ async fn public_client_with_pkce_and_no_secret() {
     assert_eq!(r["has_code"], true, "{r}");
     assert_eq!(r["claims"]["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(r["reuse_error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn rs256_clients_get_rsa_signed_id_tokens_beside_es256_ones() {
+    let p = provider(&Backend::Sqlite).await;
+    let rsa = p.client(&[
+        "legacy",
+        "--redirect-uri",
+        REDIRECT,
+        "--trusted",
+        "--alg",
+        "RS256",
+    ]);
+    let ec = p.client(&["modern", "--redirect-uri", REDIRECT, "--trusted"]);
+    let r = rp("flow", &p.cfg(&rsa));
+    assert_eq!(r["header"]["alg"], "RS256", "{r}");
+    assert_eq!(r["claims"]["amr"], json!(["pwd", "otp", "mfa"]));
+    let r2 = rp("flow", &p.cfg(&ec));
+    assert_eq!(r2["header"]["alg"], "ES256", "{r2}");
+    // Both keys are in the JWKS, each with its kid.
+    let (_, jwks) = p.srv.get("/oidc/jwks", None).await;
+    let kinds: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{jwks}");
+    assert!(kinds.contains(&"RSA") && kinds.contains(&"EC"), "{jwks}");
 }
 
 #[tokio::test]

@@ -39,6 +39,7 @@ async fn a_code_lives_sixty_seconds_and_the_id_token_says_what_was_used() {
                 require: RequireFactor::TwoFactor,
                 allowed_users: vec![],
                 allowed_groups: vec![],
+                alg: "ES256".into(),
             },
             "root",
             T0,
@@ -112,7 +113,7 @@ async fn a_code_lives_sixty_seconds_and_the_id_token_says_what_was_used() {
         .iter()
         .map(|k| k.to_string())
         .collect();
-    let claims = oidc_jwt::verify_es256(&keys, &t.id_token).expect("signed by a JWKS key");
+    let claims = oidc_jwt::verify(&keys, &t.id_token).expect("signed by a JWKS key");
     assert_eq!(claims["iss"], "https://mfa.example");
     assert_eq!(claims["aud"], created.client.id.as_str());
     assert_eq!(claims["nonce"], "n1");
@@ -168,6 +169,7 @@ fn new_client(name: &str, uris: Vec<String>, public: bool, groups: &[&str]) -> N
         require: RequireFactor::TwoFactor,
         allowed_users: vec![],
         allowed_groups: groups.iter().map(|g| g.to_string()).collect(),
+        alg: "ES256".into(),
     }
 }
 
@@ -211,6 +213,10 @@ async fn authorization_requests_are_checked_and_every_limit_holds() {
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{bad}: {err}");
     }
+    let mut hs = new_client("hs", vec![REDIRECT.into()], false, &[]);
+    hs.alg = "HS256".into();
+    let err = create(hs).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     let err = create(new_client("bad name", vec![REDIRECT.into()], false, &[]))
         .await
         .unwrap_err();
