@@ -334,6 +334,16 @@ async fn error_cases() {
     ]);
     let r = rp("denied", &p.cfg(&strong));
     assert_eq!(r["error"], "access_denied", "{r}");
+
+    // prompt=login: the session ends and the browser signs in again; the kept request
+    // no longer says prompt=login.
+    let r = rp("prompt_login", &cfg);
+    assert_eq!(r["status"], 303, "{r}");
+    assert_eq!(r["to"], "/sign-in", "{r}");
+    assert_eq!(r["session_cleared"], true, "{r}");
+    assert_eq!(r["kept_has_client"], true, "{r}");
+    assert_eq!(r["kept_has_prompt"], false, "{r}");
+    assert_eq!(r["old_session_after"], "login_required", "{r}");
 }
 
 #[tokio::test]

@@ -294,6 +294,25 @@ def scenario_prompt_none(cfg):
     }
 
 
+def scenario_prompt_login(cfg):
+    """prompt=login with a session: the session ends, the browser signs in again, and the
+    request it comes back with no longer says prompt=login (or it would loop)."""
+    m = meta(cfg)
+    ua = browser(cfg)
+    _, _, _, _, resp = authorize(cfg, m, {"prompt": "login"}, ua=ua)
+    cookies = resp.headers.get("set-cookie", "")
+    kept = urllib.parse.unquote(ua.cookies.get("mamori_oidc") or "")
+    _, _, _, _, after = authorize(cfg, m, {"prompt": "none"})
+    return {
+        "status": resp.status_code,
+        "to": resp.headers.get("location"),
+        "session_cleared": "mamori_session=;" in cookies,
+        "kept_has_client": ("client_id=" + cfg["client_id"]) in kept,
+        "kept_has_prompt": "prompt=" in kept,
+        "old_session_after": callback_params(after)[1].get("error"),
+    }
+
+
 def scenario_denied(cfg):
     m = meta(cfg)
     _, _, _, _, resp = authorize(cfg, m)

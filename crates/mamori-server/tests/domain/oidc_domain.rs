@@ -453,3 +453,60 @@ async fn refresh_rechecks_the_clients_policy() {
         .await
         .is_err());
 }
+
+/// max_age (OpenID Connect Core §3.1.2.1): a sign-in older than it needs a fresh one, or with
+/// prompt=none, login_required.
+#[tokio::test]
+async fn max_age_asks_for_a_fresh_sign_in() {
+    let f = fixture(RequireMfa::All).await;
+    let secret = f.root_with_device().await;
+    let token = f.root_signed_in(&secret, T0 + 300).await;
+    let c = f
+        .svc
+        .oidc_create_client(
+            new_client("app", vec![REDIRECT.into()], false, &[]),
+            "root",
+            T0,
+            &f.meta,
+            &mut OsRng,
+        )
+        .await
+        .unwrap();
+    let step = |extra: &str, at: i64| {
+        let q = format!(
+            "response_type=code&scope=openid&client_id={}&redirect_uri={REDIRECT}{extra}",
+            c.client.id
+        );
+        let token = token.clone();
+        let f = &f;
+        async move {
+            let req = f
+                .svc
+                .oidc_check_authorize(&AuthorizeParams::from_query(&q).unwrap())
+                .await
+                .unwrap();
+            let auth = f.svc.authenticate(&token, at).await.unwrap();
+            f.svc
+                .oidc_authorize(&req, Some(&auth), at, &f.meta, &mut OsRng)
+                .await
+                .unwrap()
+        }
+    };
+    // Signed in at T0 + 300.
+    assert!(matches!(
+        step("&max_age=60", T0 + 350).await,
+        AuthorizeStep::Redirect(to) if to.contains("code=")
+    ));
+    assert_eq!(
+        step("&max_age=60", T0 + 361).await,
+        AuthorizeStep::SignIn { fresh: true }
+    );
+    assert!(matches!(
+        step("&max_age=60&prompt=none", T0 + 361).await,
+        AuthorizeStep::Redirect(to) if to.contains("error=login_required")
+    ));
+    assert_eq!(
+        step("&prompt=login", T0 + 310).await,
+        AuthorizeStep::SignIn { fresh: true }
+    );
+}
