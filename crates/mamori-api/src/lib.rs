@@ -21,6 +21,8 @@ pub mod sync;
 pub mod webauthn;
 // #15 polish
 pub mod groups;
+// #17 the OpenID provider
+pub mod oidc;
 pub mod preferences;
 
 /// Every error code the API returns, as the `error.code` string of an [`ErrorBody`].

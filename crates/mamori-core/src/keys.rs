@@ -168,6 +168,22 @@ impl ServerKey {
         Ok(out)
     }
 
+    /// A 256-bit key derived for one purpose (`label`), HMAC-SHA256 keyed with the server key
+    /// (RFC 2104 as a PRF): the server key itself is only ever an XChaCha20-Poly1305 key, and
+    /// keys derived for different labels are independent. Used for the OpenID provider's
+    /// opaque subject identifiers (#17).
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut out = Zeroizing::new([0u8; 32]);
+        // HMAC accepts a key of any length, so new_from_slice cannot fail on 32 bytes.
+        if let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.as_slice()) {
+            mac.update(b"mamori/derive/v1/");
+            mac.update(label);
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// Decrypts what [`ServerKey::seal`] produced for the same `identity`.
     pub fn open(&self, identity: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let (version, rest) = sealed

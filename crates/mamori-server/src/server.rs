@@ -237,6 +237,10 @@ pub async fn serve(config: Config) -> Result<()> {
                 if let Err(e) = svc.sweep_pending_devices(clock.now()).await {
                     tracing::warn!(error = %e, "sweeping pending devices failed");
                 }
+                // #17: codes, tokens and grants past their end.
+                if let Err(e) = svc.purge_oidc(clock.now()).await {
+                    tracing::warn!(error = %e, "purging expired OpenID tokens failed");
+                }
                 // #21: the audit log stays bounded (`audit_prune_after_days`).
                 if let Err(e) = svc.prune_audit(clock.now()).await {
                     tracing::warn!(error = %e, "pruning old audit events failed");

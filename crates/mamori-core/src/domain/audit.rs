@@ -100,6 +100,34 @@ pub mod kind {
         pub const GROUP_REMOVE: &str = "account.group_remove";
     }
 
+    /// Kinds of [`crate::domain::oidc`] (#17, the OpenID provider).
+    pub mod oidc {
+        /// A client was registered (`success`, detail: the client's name).
+        pub const CLIENT_CREATE: &str = "oidc.client_create";
+        /// A client's secret was replaced (detail: the client's name).
+        pub const CLIENT_SECRET: &str = "oidc.client_secret";
+        /// A client was deleted with its grants and tokens (detail: the client's name).
+        pub const CLIENT_DELETE: &str = "oidc.client_delete";
+        /// An authorization code was issued (`success`), or the request refused for the
+        /// account (`denied`: not allowed by the client's policy; `factor_required`).
+        pub const AUTHORIZE: &str = "oidc.authorize";
+        /// An account agreed to share scopes with a client (detail: client and scopes).
+        pub const CONSENT: &str = "oidc.consent";
+        /// A code was redeemed for tokens (`success`) at the token endpoint.
+        pub const TOKEN: &str = "oidc.token";
+        /// A refresh token was exchanged for new tokens (rotation).
+        pub const REFRESH: &str = "oidc.refresh";
+        /// A code or a refresh token was presented again: its whole grant is revoked
+        /// (`code_reuse`, `refresh_reuse`).
+        pub const REUSE: &str = "oidc.reuse";
+        /// A client revoked a token (RFC 7009; detail: client and token kind).
+        pub const REVOKE: &str = "oidc.revoke";
+        /// A signing key was generated (detail: kid).
+        pub const KEY_CREATE: &str = "oidc.key_create";
+        /// RP-initiated logout ended a console session (detail: the client).
+        pub const LOGOUT: &str = "oidc.logout";
+    }
+
     /// Kinds of [`crate::domain::forward_auth`].
     pub mod forward_auth {
         /// A forward-auth check refused an account (`denied`, detail: host, path and the

@@ -55,6 +55,9 @@ pub mod forward_auth;
 pub mod forward_cache;
 pub mod groups;
 pub mod notify;
+// #17 the OpenID provider
+pub mod oidc;
+pub mod oidc_jwt;
 pub mod password;
 // #15 contacts
 pub mod phone;

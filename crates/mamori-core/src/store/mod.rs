@@ -18,6 +18,7 @@ pub use crate::redacted::Redacted;
 
 pub mod forward_auth;
 pub mod groups;
+pub mod oidc;
 pub mod postgres;
 pub mod preferences;
 pub mod recovery;
@@ -33,6 +34,7 @@ pub mod webauthn;
 
 pub use forward_auth::ForwardAuthStore;
 pub use groups::GroupStore;
+pub use oidc::OidcStore;
 pub use preferences::PreferencesStore;
 pub use recovery::RecoveryStore;
 pub use review::ReviewStore;
@@ -391,6 +393,7 @@ pub trait Store:
     + GroupStore
     + ForwardAuthStore
     + TlsStore
+    + OidcStore
     + Send
     + Sync
     + 'static

@@ -52,6 +52,55 @@ pub enum AdminCommand {
         /// User name.
         user: String,
     },
+    /// Register an OpenID Connect client (#17, docs/oidc.md); prints its id and, for a
+    /// confidential client, its secret (shown once).
+    CreateClient {
+        /// Client name (letters, digits and +=,.@_-).
+        name: String,
+        /// An exact redirect URI (repeat for several; https, or http on loopback).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// An exact post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE required), e.g. a command-line or native app.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client: no consent page.
+        #[arg(long)]
+        trusted: bool,
+        /// What the sign-in must have used: two_factor (default), phishing_resistant or
+        /// one_factor.
+        #[arg(long, default_value = "two_factor")]
+        require: String,
+        /// Only this account may use the client (repeat; with --allow-group).
+        #[arg(long = "allow-user")]
+        allow_users: Vec<String>,
+        /// Only accounts in this group may use the client (repeat; with --allow-user).
+        #[arg(long = "allow-group")]
+        allow_groups: Vec<String>,
+        /// ID-token signing algorithm: ES256 (default) or RS256 (for relying parties that
+        /// accept only RSA).
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+    },
+    /// List OpenID Connect clients (never their secrets).
+    ListClients {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a confidential client's secret (the new one is printed once; the old one
+    /// stops working at once).
+    RotateClientSecret {
+        /// Client name.
+        name: String,
+    },
+    /// Delete a client with its tokens and consents.
+    DeleteClient {
+        /// Client name.
+        name: String,
+    },
     /// Create an application key for the validate API (printed once).
     CreateAppKey {
         /// Application name.

@@ -167,6 +167,39 @@ pub async fn run_with(
             create_app_key(cx, out, name, allow_root).await
         }
         AdminCommand::ListAppKeys { json } => list_app_keys(cx, out, json).await,
+        AdminCommand::CreateClient {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            trusted,
+            require,
+            allow_users,
+            allow_groups,
+            alg,
+        } => {
+            let new = crate::domain::oidc::NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                trusted,
+                require: crate::domain::oidc::RequireFactor::parse(&require)?,
+                allowed_users: allow_users,
+                allowed_groups: allow_groups,
+                alg,
+            };
+            create_client(cx, out, new).await
+        }
+        AdminCommand::ListClients { json } => list_clients(cx, out, json).await,
+        AdminCommand::RotateClientSecret { name } => rotate_client_secret(cx, out, name).await,
+        AdminCommand::DeleteClient { name } => {
+            cx.svc
+                .oidc_delete_client(&name, ACTOR, cx.clock.now(), &cx.meta)
+                .await?;
+            writeln!(out, "deleted client {name} with its tokens and consents").map_err(io)?;
+            Ok(())
+        }
         AdminCommand::RevokeAppKey { key } => revoke_app_key(cx, out, key).await,
         AdminCommand::Review { json } => review(cx, out, json).await,
         AdminCommand::Audit {
@@ -404,6 +437,90 @@ async fn list_groups(cx: &Cx<'_>, out: &mut dyn Write, user: String) -> Result<(
     let account = cx.svc.account(&user).await?;
     for g in cx.svc.groups_of(&account).await? {
         writeln!(out, "{g}").map_err(io)?;
+    }
+    Ok(())
+}
+
+/// The lines a new secret is printed with (shown once).
+fn print_client(out: &mut dyn Write, created: &crate::domain::oidc::ClientCreated) -> Result<()> {
+    let c = &created.client;
+    writeln!(out, "client {}", c.name).map_err(io)?;
+    writeln!(out, "client_id: {}", c.id).map_err(io)?;
+    match &created.secret {
+        Some(s) => writeln!(
+            out,
+            "client_secret: {} (shown once; client_secret_basic or client_secret_post)",
+            s.as_str()
+        )
+        .map_err(io)?,
+        None => writeln!(out, "public client: no secret; PKCE (S256) is required").map_err(io)?,
+    }
+    Ok(())
+}
+
+/// `admin create-client` (#17).
+async fn create_client(
+    cx: &Cx<'_>,
+    out: &mut dyn Write,
+    new: crate::domain::oidc::NewClient,
+) -> Result<()> {
+    let created = cx
+        .svc
+        .oidc_create_client(new, ACTOR, cx.clock.now(), &cx.meta, &mut OsRng)
+        .await?;
+    print_client(out, &created)?;
+    writeln!(
+        out,
+        "issuer (discovery at ISSUER/.well-known/openid-configuration): {}",
+        cx.svc.oidc_issuer()
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// `admin rotate-client-secret` (#17).
+async fn rotate_client_secret(cx: &Cx<'_>, out: &mut dyn Write, name: String) -> Result<()> {
+    let created = cx
+        .svc
+        .oidc_rotate_client_secret(&name, ACTOR, cx.clock.now(), &cx.meta, &mut OsRng)
+        .await?;
+    print_client(out, &created)
+}
+
+/// `admin list-clients` (#17): a table, or one JSON object per line; never a secret.
+async fn list_clients(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<()> {
+    for c in cx.svc.oidc_clients().await? {
+        if json {
+            let v = serde_json::json!({
+                "name": c.name,
+                "client_id": c.id,
+                "public": c.secret_hash.is_none(),
+                "trusted": c.trusted,
+                "require": c.require_factor,
+                "redirect_uris": c.redirect_uris,
+                "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                "allowed_users": c.allowed_users,
+                "allowed_groups": c.allowed_groups,
+                "alg": c.alg,
+            });
+            writeln!(out, "{v}").map_err(io)?;
+        } else {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                c.name,
+                c.id,
+                if c.secret_hash.is_none() {
+                    "public"
+                } else {
+                    "confidential"
+                },
+                if c.trusted { "trusted" } else { "consent" },
+                c.require_factor,
+                c.redirect_uris.join(" ")
+            )
+            .map_err(io)?;
+        }
     }
     Ok(())
 }

@@ -38,6 +38,8 @@ mod pages_admin;
 mod pages_auth;
 // #18 forward authentication
 mod pages_forward;
+// #17 the OpenID provider
+mod pages_oidc;
 mod pages_polish;
 mod pages_recovery;
 mod pages_recovery_signin;
@@ -520,7 +522,7 @@ async fn console_layer(State(st): State<AppState>, req: Request, next: Next) -> 
         see_other(pages_recovery_signin::RECOVERY_HOME)
     } else if scope == pages_recovery_signin::Scope::Refuse {
         Fail::Domain(Error::RecoverySessionRestricted).into_response()
-    } else if req.method() == Method::POST {
+    } else if req.method() == Method::POST && req.uri().path() != pages_oidc::AUTHORIZE_POST {
         match check_post(req, existing.as_deref(), &public_url).await {
             Ok(mut req) => {
                 req.extensions_mut().insert(cr.clone());
@@ -912,6 +914,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users/{name}/groups", post(a::add_group))
         .route("/users/{name}/groups/{group}/remove", post(a::remove_group))
         .route("/sso", get(pages_forward::sso))
+        // #17 the OpenID provider
+        .route(
+            "/oidc/authorize",
+            get(pages_oidc::authorize).post(pages_oidc::authorize_post),
+        )
+        .route("/oidc/consent", post(pages_oidc::consent))
+        .route(
+            "/oidc/logout",
+            get(pages_oidc::logout_form).post(pages_oidc::logout),
+        )
         .route(
             "/users/{name}/devices/{id}/deactivate",
             get(a::deactivate_form).post(a::deactivate),

@@ -63,6 +63,12 @@ pub async fn dashboard(
     if auth.session.state == SessionState::Full && super::pages_forward::returning(&headers) {
         return Ok(super::pages_forward::continue_to_sso(&ctx));
     }
+    // #17: so does a sign-in that began at an OpenID client's authorization request.
+    if auth.session.state == SessionState::Full {
+        if let Some(to) = super::pages_oidc::returning(&headers) {
+            return Ok(see_other(&to));
+        }
+    }
     let tr = ctx.tr;
     let enrollment_required = auth.session.state != SessionState::Full;
     let own = ctx.st.svc.account_alerts(auth).await?;

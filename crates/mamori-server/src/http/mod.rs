@@ -23,6 +23,8 @@ pub mod error;
 pub mod forward_auth;
 pub mod groups;
 pub(crate) mod handlers;
+// #17 the OpenID provider
+pub mod oidc;
 pub mod openapi;
 // #15 polish
 pub mod preferences;
@@ -251,6 +253,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         // #18 forward authentication
         .merge(groups::router())
         .merge(forward_auth::router())
+        // #17 the OpenID provider
+        .merge(oidc::router())
 }
 
 /// The authenticated session of a request (inserted by the session middleware).

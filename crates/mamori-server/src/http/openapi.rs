@@ -78,6 +78,14 @@ use utoipa::OpenApi;
         super::groups::add,
         super::groups::remove,
         super::forward_auth::check,
+        // #17 the OpenID provider (the browser's authorize, consent and logout are console pages)
+        super::oidc::discovery,
+        super::oidc::jwks,
+        super::oidc::token,
+        super::oidc::userinfo,
+        super::oidc::userinfo_post,
+        super::oidc::revoke,
+        super::oidc::introspect,
         // The authenticator's sync (docs/sync-protocol.md), missing until #16's route test.
         super::sync::register,
         super::sync::devices,
@@ -156,6 +164,9 @@ use utoipa::OpenApi;
         api::preferences::PreferencesResponse,
         api::preferences::PreferencesRequest,
         api::groups::GroupsResponse,
+        api::oidc::Discovery,
+        api::oidc::TokenResponse,
+        api::oidc::OAuthError,
         api::sync::RegisterDeviceRequest,
         api::sync::RegisterDeviceResponse,
         api::sync::SyncDevice,
@@ -194,6 +205,11 @@ impl utoipa::Modify for Security {
             SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
                 utoipa::openapi::security::ApiKeyValue::new(crate::web::FORWARD_COOKIE),
             )),
+        );
+        // #17: an access token the OpenID provider's token endpoint issued.
+        components.add_security_scheme(
+            "oidc_access_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
 }

@@ -222,6 +222,8 @@ struct Matrix {
     root_app_key: String,
     /// The RADIUS server's UDP port.
     radius_port: u16,
+    /// #17: OpenID clients (id, secret): two trusted ones, one only for the group `admins`.
+    oidc: [(String, String); 3],
     n: usize,
 }
 
@@ -274,6 +276,15 @@ impl Matrix {
             app_key: String::new(),
             root_app_key: String::new(),
             radius_port,
+            oidc: [
+                oidc_client(dir, backend, &["a", "--trusted"]),
+                oidc_client(dir, backend, &["b", "--trusted"]),
+                oidc_client(
+                    dir,
+                    backend,
+                    &["only", "--trusted", "--allow-group", "admins"],
+                ),
+            ],
             n: 0,
         };
         m.app_key = m.new_app_key("gateway", false).await;
@@ -513,6 +524,9 @@ impl Matrix {
             "cancel_recovery" | "cancel_link_get" | "cancel_link_post"
         ) {
             return self.run_cancel(row, &actor, &target).await;
+        }
+        if row.edge == "oidc" {
+            return self.run_oidc(row, &actor).await;
         }
         if row.op == "phone_resend_unauthenticated" {
             // A sign-in step: the challenge is the credential; without a live one nothing is
@@ -851,7 +865,181 @@ impl Matrix {
     }
 }
 
+/// #17: the matrix's relying parties' redirect URI (never followed).
+const OIDC_REDIRECT: &str = "https://rp.matrix.test/cb";
+
+/// Registers an OpenID client with the admin command line; (client_id, secret).
+fn oidc_client(dir: &std::path::Path, backend: &Backend, args: &[&str]) -> (String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mamori-server"));
+    cmd.args(["admin", "create-client"])
+        .args(args)
+        .args(["--redirect-uri", OIDC_REDIRECT])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env_remove("MAMORI_CONFIG");
+    if let Some(url) = backend.url() {
+        cmd.arg("--database").arg(url);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .to_string()
+    };
+    (field("client_id: "), field("client_secret: "))
+}
+
 impl Matrix {
+    /// #17: the OpenID provider's rows. The authorization endpoint's answer is its status and
+    /// what it tells the client: `code`, or the `error` of the redirect, or `-` when it sends
+    /// the browser to the console (to sign in or enroll) rather than to the client.
+    async fn run_oidc(&mut self, row: &Row, actor: &Account) -> (u16, Option<String>) {
+        let session = if row.session == "-" {
+            None
+        } else {
+            Some(self.db.session(&actor.id, &row.session).await)
+        };
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = self.srv.url.clone();
+        let authorize = |client_id: String, extra: &'static str| {
+            let mut req = client.get(format!(
+                "{url}/oidc/authorize?response_type=code&scope=openid&client_id={client_id}\
+                 &redirect_uri=https%3A%2F%2Frp.matrix.test%2Fcb&state=s{extra}"
+            ));
+            if let Some(s) = &session {
+                req = req.header("cookie", format!("mamori_session={s}"));
+            }
+            req.send()
+        };
+        let answer = |resp: &reqwest::Response| -> Option<String> {
+            let loc = resp.headers().get("location")?.to_str().ok()?.to_string();
+            if !loc.starts_with(OIDC_REDIRECT) {
+                return None;
+            }
+            let u = url::Url::parse(&loc).ok()?;
+            let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+            pairs
+                .iter()
+                .find(|(k, _)| k == "code")
+                .map(|_| "code".to_string())
+                .or_else(|| {
+                    pairs
+                        .iter()
+                        .find(|(k, _)| k == "error")
+                        .map(|(_, v)| v.clone())
+                })
+        };
+        let code_of = |resp: &reqwest::Response| -> String {
+            let loc = resp.headers()["location"].to_str().unwrap().to_string();
+            url::Url::parse(&loc)
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        let token = |id: &str, secret: &str, code: &str| {
+            client
+                .post(format!("{url}/oidc/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", OIDC_REDIRECT),
+                ])
+                .send()
+        };
+        let oauth = |status: u16, v: Value| (status, v["error"].as_str().map(str::to_string));
+        let [a, b, only] = self.oidc.clone();
+        match row.op.as_str() {
+            "authorize" => {
+                let r = authorize(a.0, "").await.unwrap();
+                (r.status().as_u16(), answer(&r))
+            }
+            "authorize_prompt_none" => {
+                let r = authorize(a.0, "&prompt=none").await.unwrap();
+                (r.status().as_u16(), answer(&r))
+            }
+            "authorize_not_allowed" => {
+                let r = authorize(only.0, "").await.unwrap();
+                (r.status().as_u16(), answer(&r))
+            }
+            "token" | "token_other_client" => {
+                let r = authorize(a.0.clone(), "").await.unwrap();
+                let code = code_of(&r);
+                let (id, secret) = if row.op == "token" { a } else { b };
+                let r = token(&id, &secret, &code).await.unwrap();
+                let s = r.status().as_u16();
+                oauth(s, r.json().await.unwrap())
+            }
+            "userinfo_console_session" => {
+                let r = client
+                    .get(format!("{url}/oidc/userinfo"))
+                    .bearer_auth(session.clone().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                oauth(s, r.json().await.unwrap())
+            }
+            "introspect_without_client" => {
+                let r = client
+                    .post(format!("{url}/oidc/introspect"))
+                    .form(&[("token", session.clone().unwrap())])
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                oauth(s, r.json().await.unwrap())
+            }
+            "revoke_other_client" => {
+                // Client b revokes client a's access token: answered 200 (RFC 7009 §2.2), and
+                // the token stays active.
+                let r = authorize(a.0.clone(), "").await.unwrap();
+                let code = code_of(&r);
+                let t: Value = token(&a.0, &a.1, &code)
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let access = t["access_token"].as_str().unwrap().to_string();
+                let r = client
+                    .post(format!("{url}/oidc/revoke"))
+                    .basic_auth(&b.0, Some(&b.1))
+                    .form(&[("token", access.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                let v: Value = client
+                    .post(format!("{url}/oidc/introspect"))
+                    .basic_auth(&a.0, Some(&a.1))
+                    .form(&[("token", access.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                (s, (v["active"] == true).then(|| "active".to_string()))
+            }
+            other => panic!("line {}: no operation oidc {other}", row.line),
+        }
+    }
+
     // #15 recovery
     /// A RADIUS row through radclient: the answer's packet code and its name.
     fn run_radius(&self, row: &Row, target: &Account) -> (u16, Option<String>) {

@@ -21,6 +21,8 @@ mod guess_limits;
 mod http_story;
 mod multi_node;
 mod node_faults;
+// #17 the OpenID provider
+mod oidc;
 mod polish_http;
 mod radius;
 mod recovery_admin;
