@@ -629,7 +629,7 @@ impl Service {
             || host.ends_with(".localhost")
             || host
                 .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
+                .parse::<core::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
         if loopback {
             return;
