@@ -97,7 +97,7 @@ async fn a_check_that_does_not_apply_says_why_in_both_languages() {
             .text("check-DR-RECOVERY-DELIVERY")
             .await
             .contains("代替要素による回復は無効です"));
-        assert!(b.text("review-summary").await.contains("対象外 2 件"));
+        assert!(b.text("review-summary").await.contains("対象外 4 件"));
     })
     .await;
 }
