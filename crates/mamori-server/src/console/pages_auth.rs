@@ -66,7 +66,13 @@ pub async fn dashboard(
     // #17: so does a sign-in that began at an OpenID client's authorization request.
     if auth.session.state == SessionState::Full {
         if let Some(to) = super::pages_oidc::returning(&headers) {
-            return Ok(see_other(&to));
+            // By a refresh: the authorization request ends in a redirect to the client, which
+            // after the sign-in form would fall under the CSP's `form-action 'self'`.
+            return Ok(super::pages_forward::continue_to(
+                &ctx,
+                &to,
+                "sso.continue_intro",
+            ));
         }
     }
     let tr = ctx.tr;

@@ -28,7 +28,7 @@ use crate::store::{DeviceKind, SessionState};
 use crate::web::FORWARD_COOKIE;
 use crate::Error;
 
-use super::views::{render, Page, SsoContinueView, SsoStepUpView};
+use super::views::{render, ContinueView, Page, SsoStepUpView};
 use super::{read_cookie, see_other, Ctx, Fail, PageResult};
 
 /// The cookie that keeps the return address during a sign-in.
@@ -81,11 +81,25 @@ pub fn clear_cookies(ctx: &Ctx, resp: &mut Response) {
     }
 }
 
-/// Sends the browser on to `/sso` with a page that refreshes to it ([`SsoContinueView`]): the
-/// end of every form (sign-in, a key step-up) on its way back to a protected application.
-pub fn continue_to_sso(ctx: &Ctx) -> Response {
+/// Sends the browser on to `to` with a page that refreshes to it ([`ContinueView`]) rather
+/// than a redirect: the end of every form (sign-in, a key step-up, consent, logout) whose
+/// journey goes on to another site. `intro` is the catalog key of what happened.
+pub fn continue_to(ctx: &Ctx, to: &str, intro: &str) -> Response {
     let p = Page::new(ctx, "sso.continue_title", "");
-    render(&SsoContinueView { p }, StatusCode::OK)
+    let intro = p.tr.t(intro);
+    render(
+        &ContinueView {
+            p,
+            to: to.to_string(),
+            intro,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// [`continue_to`] `/sso`, after a sign-in or a step-up.
+pub fn continue_to_sso(ctx: &Ctx) -> Response {
+    continue_to(ctx, "/sso", "sso.continue_intro")
 }
 
 /// Whether a sign-in is on its way back to a protected application (the dashboard's check).

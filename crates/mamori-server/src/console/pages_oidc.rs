@@ -91,11 +91,33 @@ fn scope_text(ctx: &Ctx, scope: &str) -> String {
     }
 }
 
+/// How a step's redirect to the client is given: a redirect for a request the client sent, a
+/// page that refreshes onward after the console's own consent form (the CSP's `form-action
+/// 'self'` would stop a redirect chain leaving the origin, see `pages_forward::continue_to`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    Request,
+    Form,
+}
+
+/// The client's address of a step: a redirect, or after a form a page that refreshes to it.
+fn onward(ctx: &Ctx, to: &str, after: After) -> Response {
+    match after {
+        After::Request => see_other(to),
+        After::Form => super::pages_forward::continue_to(ctx, to, "oidc.continue_intro"),
+    }
+}
+
 /// The answer to one step: redirects clear the kept request.
-fn step_response(ctx: &Ctx, step: AuthorizeStep, params: &AuthorizeParams) -> PageResult {
+fn step_response(
+    ctx: &Ctx,
+    step: AuthorizeStep,
+    params: &AuthorizeParams,
+    after: After,
+) -> PageResult {
     match step {
         AuthorizeStep::Redirect(to) => {
-            let mut r = see_other(&to);
+            let mut r = onward(ctx, &to, after);
             if let Some(c) = return_cookie(ctx, "", 0) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
@@ -139,7 +161,12 @@ async fn authorize_params(ctx: Ctx, params: Option<AuthorizeParams>) -> PageResu
                     if fresh {
                         ctx.st.svc.sign_out(a, ctx.now, &ctx.meta.meta).await?;
                     }
-                    let mut r = step_response(&ctx, AuthorizeStep::SignIn { fresh }, &params)?;
+                    let mut r = step_response(
+                        &ctx,
+                        AuthorizeStep::SignIn { fresh },
+                        &params,
+                        After::Request,
+                    )?;
                     if fresh {
                         ctx.set_cookie(&mut r, crate::web::SESSION_COOKIE, None, 0);
                     } else {
@@ -149,7 +176,12 @@ async fn authorize_params(ctx: Ctx, params: Option<AuthorizeParams>) -> PageResu
                     return Ok(r);
                 }
             }
-            step_response(&ctx, AuthorizeStep::SignIn { fresh }, &params)
+            step_response(
+                &ctx,
+                AuthorizeStep::SignIn { fresh },
+                &params,
+                After::Request,
+            )
         }
         AuthorizeStep::Consent { scopes } => {
             let v = OidcView {
@@ -166,7 +198,7 @@ async fn authorize_params(ctx: Ctx, params: Option<AuthorizeParams>) -> PageResu
             };
             Ok(render(&v, StatusCode::OK))
         }
-        step => step_response(&ctx, step, &params),
+        step => step_response(&ctx, step, &params, After::Request),
     }
 }
 
@@ -203,7 +235,7 @@ pub async fn consent(ctx: Ctx, Form(f): Form<ConsentForm>) -> PageResult {
     let req = match ctx.st.svc.oidc_check_authorize(&params).await {
         Ok(r) => r,
         Err(AuthorizeRefusal::ErrorPage(why)) => return Ok(error_page(&ctx, &why)),
-        Err(AuthorizeRefusal::Redirect(to)) => return Ok(see_other(&to)),
+        Err(AuthorizeRefusal::Redirect(to)) => return Ok(onward(&ctx, &to, After::Form)),
     };
     let step = ctx
         .st
@@ -217,7 +249,7 @@ pub async fn consent(ctx: Ctx, Form(f): Form<ConsentForm>) -> PageResult {
             &mut OsRng,
         )
         .await?;
-    step_response(&ctx, step, &params)
+    step_response(&ctx, step, &params, After::Form)
 }
 
 /// The logout request (query or form).
@@ -307,7 +339,11 @@ async fn logout_finish(ctx: &Ctx, q: &LogoutQuery) -> PageResult {
             q.state.as_deref(),
         )
         .await?;
-    let mut r = see_other(target.as_deref().unwrap_or("/sign-in?done=signed_out"));
+    // The client's address after the confirmation form: by a refresh (`After::Form`).
+    let mut r = match target.as_deref() {
+        Some(to) => super::pages_forward::continue_to(ctx, to, "oidc.continue_signed_out"),
+        None => see_other("/sign-in?done=signed_out"),
+    };
     ctx.set_cookie(&mut r, crate::web::SESSION_COOKIE, None, 0);
     super::pages_forward::clear_cookies(ctx, &mut r);
     Ok(r)

@@ -366,14 +366,20 @@ pub struct MfaResyncView {
     pub error: Option<String>,
 }
 
-/// The page that sends a browser on to `/sso` by a refresh instead of a redirect (#18): after
-/// a form (sign-in, a key step-up), Chromium applies the console's CSP `form-action 'self'` to
-/// every redirect that follows the submission, so a redirect chain ending at the protected
-/// application would be blocked; a refresh is a navigation of its own.
+/// A page that sends the browser on by a refresh instead of a redirect: the end of every
+/// console form whose journey leaves for another site (#17, #18). Chromium applies the
+/// console's CSP `form-action 'self'` to every redirect that follows a form submission, so a
+/// redirect chain from a sign-in, a consent or a logout form to an application would be
+/// blocked; a refresh is a navigation of its own.
 #[derive(Template)]
-#[template(path = "sso_continue.html")]
-pub struct SsoContinueView {
+#[template(path = "continue.html")]
+pub struct ContinueView {
     pub p: Page,
+    /// Where to go: a same-origin path, or an address the domain already checked (a
+    /// registered redirect URI, a safe return address).
+    pub to: String,
+    /// What happened, in the page's language.
+    pub intro: String,
 }
 
 #[derive(Template)]

@@ -324,6 +324,16 @@ def scenario_denied(cfg):
     }
 
 
+def onward(resp):
+    """Where the console sends the browser next: a redirect's Location, or, after one of its
+    own forms, the address of the page that refreshes onward (the console's CSP `form-action
+    'self'` would stop a redirect chain that leaves its origin)."""
+    if 300 <= resp.status_code < 400:
+        return resp.headers.get("location", "")
+    found = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]*)">', resp.text)
+    return html.unescape(found.group(1)) if found else ""
+
+
 def hidden(page, name):
     found = re.search(r'name="%s" value="([^"]*)"' % name, page)
     return html.unescape(found.group(1)) if found else None
@@ -343,7 +353,8 @@ def scenario_consent(cfg):
         allow_redirects=False,
         timeout=30,
     )
-    loc, params = callback_params(r)
+    loc = onward(r)
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
     out["after_allow"] = r.status_code
     out["code_after_allow"] = "code" in params and params.get("state") == state
     if "code" not in params:
@@ -371,7 +382,7 @@ def scenario_return_after_sign_in(cfg):
     ua.cookies.set("mamori_session", session_token)
     back = ua.get(cfg["issuer"] + "/", allow_redirects=False, timeout=30)
     out["dashboard_status"] = back.status_code
-    out["dashboard_to"] = back.headers.get("location", "")
+    out["dashboard_to"] = onward(back)
     again = ua.get(cfg["issuer"] + out["dashboard_to"], allow_redirects=False, timeout=30)
     loc, params = callback_params(again)
     out["code"] = "code" in params and params.get("state") == state
@@ -399,7 +410,8 @@ def scenario_logout(cfg):
         allow_redirects=False,
         timeout=30,
     )
-    out["logout_to"] = r.headers.get("location")
+    out["logout_status"] = r.status_code
+    out["logout_to"] = onward(r)
     # An unregistered post-logout address is never used.
     bad = requests.get(
         m["end_session_endpoint"]
