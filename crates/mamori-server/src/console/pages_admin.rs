@@ -8,6 +8,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::accounts::NewUser;
+use crate::domain::appkeys::AppKeyPermissions;
 use crate::domain::console_support::{AuditQuery, AUDIT_SCAN_LIMIT};
 use crate::store::Role;
 use crate::web::AppState;
@@ -365,6 +366,7 @@ pub async fn app_keys(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
 pub struct KeyForm {
     name: String,
     allow_root: Option<String>,
+    allow_no_device: Option<String>,
 }
 
 pub async fn create_app_key(
@@ -378,7 +380,10 @@ pub async fn create_app_key(
         .new_app_key(
             &auth.account.name,
             f.name.trim(),
-            f.allow_root.is_some(),
+            AppKeyPermissions {
+                allow_root: f.allow_root.is_some(),
+                allow_no_device: f.allow_no_device.is_some(),
+            },
             ctx.now,
             &mut OsRng,
             &ctx.meta.meta,
