@@ -343,6 +343,7 @@ async fn keys_view(
             created_by: k.created_by.unwrap_or_default(),
             revoked: k.revoked_at.is_some(),
             allow_root: k.allow_root,
+            allow_no_device: k.allow_no_device,
         })
         .collect();
     let (created_name, created_key) = created.unwrap_or_default();
