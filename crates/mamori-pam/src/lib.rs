@@ -2,7 +2,12 @@
 //! with a mamori server's validate API (docs/pam.md).
 //!
 //! - [`config`]: the root-only configuration file and the module's arguments.
-//! - [`client`]: the validate call (synchronous HTTPS, Mozilla roots plus a CA file).
+//! - [`client`]: the validate calls (synchronous HTTPS, Mozilla roots plus a CA file).
+//!
+//! With `no_device = allow` (off by default) the module first asks the server whether the
+//! account has no MFA device (`POST /api/v1/validate/status`, a key with `allow_no_device`):
+//! only its `no_device` lets the user in without a code, logged as such; any error fails
+//! closed exactly like a validation.
 //! - [`pam`]: the Linux-PAM calls behind safe wrappers (all the `unsafe` but the entry points).
 //! - [`authenticate`]: the module's logic, one function over a [`Conversation`].
 //!
@@ -27,8 +32,8 @@ use std::ffi::{c_char, c_int, CStr};
 
 use zeroize::Zeroizing;
 
-use client::Verdict;
-use config::{Args, Config};
+use client::{Status, Verdict};
+use config::{Args, Config, NoDevice};
 use error::ClientError;
 use pam::{
     Handle, PamHandle, LOG_ERR, LOG_INFO, LOG_NOTICE, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR,
@@ -97,6 +102,31 @@ pub fn authenticate(pam: &impl Conversation, args: &[&str]) -> c_int {
     } else {
         format!("user {local} (mamori user {user})")
     };
+
+    if cfg.no_device == NoDevice::Allow {
+        match client::status(&cfg, &user) {
+            Ok(Status::NoDevice) => {
+                pam.log(
+                    LOG_NOTICE,
+                    &format!(
+                        "{who}: allowed without a second factor: the account has no MFA device \
+                         (no_device = allow; {})",
+                        cfg.url
+                    ),
+                );
+                return PAM_SUCCESS;
+            }
+            Ok(Status::CodeRequired) => {}
+            Err(e @ ClientError::Unreachable(_)) => {
+                pam.log(LOG_ERR, &format!("{who}: device status: {e} ({})", cfg.url));
+                return PAM_AUTHINFO_UNAVAIL;
+            }
+            Err(e) => {
+                pam.log(LOG_ERR, &format!("{who}: device status: {e} ({})", cfg.url));
+                return PAM_AUTH_ERR;
+            }
+        }
+    }
 
     let code = if cfg.code_in_password {
         let whole = match pam.authtok() {
