@@ -8,7 +8,7 @@
 //!   account has and a name no account can have all answer the same `code_required`;
 //! - asking counts no failure and creates no phantom history; every `no_device` answer is
 //!   audited with the application as actor;
-//! - the permission is listed by the API and the admin command line.
+//! - the permission is given and listed by the API, the console and the admin command line.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -161,6 +161,20 @@ async fn story(backend: Backend) {
     assert!(out.contains("tell accounts without MFA devices"), "{out}");
     let pam_root = out.lines().last().unwrap().trim().to_string();
     assert!(pam_root.starts_with("mamori_ak_"), "{out}");
+    // The console's form: the checkbox, and the permission in the list.
+    let (s, page) = console_request(
+        &srv,
+        &srv.url,
+        &root,
+        "/app-keys",
+        Some(&[("name", "console-pam"), ("allow_no_device", "1")]),
+    )
+    .await;
+    assert_eq!(s, 201, "{page}");
+    assert!(
+        page.contains("May tell users without an MFA device"),
+        "{page}"
+    );
     let (s, v) = srv.get("/api/v1/app-keys", Some(&root)).await;
     assert_eq!(s, 200, "{v}");
     // (Keys made in the same second are listed in id order: compare by name.)
@@ -180,6 +194,7 @@ async fn story(backend: Backend) {
     assert_eq!(
         listed,
         vec![
+            ("console-pam".to_string(), false, true),
             ("pam".to_string(), false, true),
             ("pam-root".to_string(), true, true),
             ("vpn".to_string(), false, false),
@@ -200,6 +215,7 @@ async fn story(backend: Backend) {
     assert_eq!(
         cli,
         vec![
+            ("console-pam".to_string(), true),
             ("pam".to_string(), true),
             ("pam-root".to_string(), true),
             ("vpn".to_string(), false),
