@@ -336,3 +336,60 @@ async fn validate_status_on_sqlite() {
 async fn validate_status_on_postgres() {
     story(Backend::postgres().await).await;
 }
+
+/// The status shares the validate API's per-address limit: asking is no way around it.
+#[tokio::test]
+async fn validate_status_shares_the_validate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(
+        &dir.path().join("data"),
+        None,
+        &[
+            ("MAMORI_LIMITS_VALIDATE_PER_MINUTE", "1"),
+            ("MAMORI_LIMITS_VALIDATE_BURST", "2"),
+        ],
+    );
+    let root = srv.root_session().await;
+    let (_, _, root) = srv.enroll(&root, "phone").await;
+    let (s, v) = srv
+        .post(
+            "/api/v1/app-keys",
+            Some(&root),
+            json!({"name": "pam", "allow_no_device": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let key = v["key"].as_str().unwrap().to_string();
+    let (s, v) = srv
+        .post(
+            "/api/v1/validate",
+            Some(&key),
+            json!({"user": "root", "code": "123456"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(answer(&srv, &key, "root").await, "code_required");
+    let (s, h, v) = srv
+        .call(
+            "POST",
+            "/api/v1/validate/status",
+            Some(&key),
+            Some(json!({"user": "root"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{v}"
+    );
+    assert!(h.get("retry-after").is_some());
+    // And the other way round: the validate API is limited too now.
+    let (s, _) = srv
+        .post(
+            "/api/v1/validate",
+            Some(&key),
+            json!({"user": "root", "code": "123456"}),
+        )
+        .await;
+    assert_eq!(s, 429);
+}
