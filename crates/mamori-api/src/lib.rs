@@ -511,6 +511,11 @@ pub struct CreateAppKeyRequest {
     /// an unknown user, so the application cannot lock root out).
     #[serde(default)]
     pub allow_root: bool,
+    /// Whether the key may ask whether an account has no MFA device (`POST
+    /// /api/v1/validate/status`, the PAM module's `no_device = allow`; default false: such a key
+    /// is refused there and learns nothing about accounts).
+    #[serde(default)]
+    pub allow_no_device: bool,
 }
 
 /// A new application key. The key is shown only here.
@@ -524,6 +529,8 @@ pub struct CreateAppKeyResponse {
     pub key: String,
     /// Whether the key may validate root's codes.
     pub allow_root: bool,
+    /// Whether the key may ask whether an account has no MFA device.
+    pub allow_no_device: bool,
 }
 
 /// An application key in `GET /api/v1/app-keys` (never the key itself, which only exists
@@ -542,6 +549,9 @@ pub struct AppKey {
     pub revoked_at: Option<i64>,
     /// Whether the key may validate root's codes.
     pub allow_root: bool,
+    /// Whether the key may ask whether an account has no MFA device.
+    #[serde(default)]
+    pub allow_no_device: bool,
 }
 
 /// `POST /api/v1/validate` (application key).
@@ -561,6 +571,23 @@ pub struct ValidateResponse {
     /// For a reject: `invalid_code` (also unknown users and accounts without devices),
     /// `account_locked` or `throttled`.
     pub reason: Option<String>,
+}
+
+/// `POST /api/v1/validate/status` (application key with `allow_no_device`): must this user give
+/// a code?
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ValidateStatusRequest {
+    /// User name.
+    pub user: String,
+}
+
+/// Answer of `POST /api/v1/validate/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ValidateStatusResponse {
+    /// `no_device`: the account exists, is not locked and has no enabled MFA device (the
+    /// application may let the user in without a code, if it chose to); `code_required`:
+    /// anything else, unknown names included — ask for a code and validate it.
+    pub status: String,
 }
 
 /// Security alerts (administrators): the whole installation.

@@ -11,6 +11,9 @@
 //! code_in_password = false    # the code is typed after the password in one field
 //! code_digits = 6             # with code_in_password: how many trailing digits are the code
 //! map = ops-alice alice       # local user -> mamori user (repeatable)
+//! no_device = deny            # users without an MFA device: deny, or allow when the server
+//!                             # says so (POST /api/v1/validate/status, a key with
+//!                             # allow_no_device)
 //! ```
 
 use std::os::unix::fs::MetadataExt;
@@ -26,6 +29,18 @@ pub const DEFAULT_PATH: &str = "/etc/mamori/pam.conf";
 
 /// The configuration file is at most this long (it holds a handful of lines).
 const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// What happens to a user whose account has no MFA device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NoDevice {
+    /// Asked for a code like everyone, which the server then refuses (the validate API answers
+    /// an account without a device as a wrong code).
+    #[default]
+    Deny,
+    /// Before asking for a code, the server is asked whether the account has no device
+    /// (`POST /api/v1/validate/status`); only its `no_device` lets the user in without one.
+    Allow,
+}
 
 /// Everything the module needs for one authentication.
 pub struct Config {
@@ -43,6 +58,8 @@ pub struct Config {
     pub code_digits: usize,
     /// Local user name -> mamori user name; names not listed are used as they are.
     pub user_map: Vec<(String, String)>,
+    /// Users without an MFA device.
+    pub no_device: NoDevice,
 }
 
 impl std::fmt::Debug for Config {
@@ -55,6 +72,7 @@ impl std::fmt::Debug for Config {
             .field("code_in_password", &self.code_in_password)
             .field("code_digits", &self.code_digits)
             .field("user_map", &self.user_map)
+            .field("no_device", &self.no_device)
             .finish()
     }
 }
@@ -120,6 +138,7 @@ impl Config {
         let mut code_in_password = false;
         let mut code_digits = 6;
         let mut user_map = Vec::new();
+        let mut no_device = NoDevice::Deny;
         let mut seen: Vec<&str> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
@@ -173,6 +192,13 @@ impl Config {
                         _ => return Err(bad("LOCAL-USER MAMORI-USER")),
                     }
                 }
+                "no_device" => {
+                    no_device = match value {
+                        "deny" => NoDevice::Deny,
+                        "allow" => NoDevice::Allow,
+                        _ => return Err(bad("deny or allow")),
+                    }
+                }
                 other => return Err(ConfigError::UnknownKey(line_no, other.to_string())),
             }
         }
@@ -184,6 +210,7 @@ impl Config {
             code_in_password,
             code_digits,
             user_map,
+            no_device,
         })
     }
 
@@ -252,7 +279,7 @@ mod tests {
         let c = parse(&format!(
             "# comment\nurl = https://mfa.example.com/\napp_key = {KEY}\ntimeout = 3 # s\n\
              ca_file = /etc/mamori/ca.pem\ncode_in_password = yes\ncode_digits = 8\n\
-             map = ops-alice alice\nmap = bob robert\n"
+             map = ops-alice alice\nmap = bob robert\nno_device = allow\n"
         ))
         .unwrap();
         assert_eq!(c.url, "https://mfa.example.com");
@@ -264,6 +291,7 @@ mod tests {
         assert_eq!(c.mamori_user("ops-alice"), "alice");
         assert_eq!(c.mamori_user("bob"), "robert");
         assert_eq!(c.mamori_user("carol"), "carol");
+        assert_eq!(c.no_device, NoDevice::Allow);
         assert!(!format!("{c:?}").contains(KEY), "the key is never printed");
     }
 
@@ -273,6 +301,16 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(5));
         assert!(!c.code_in_password);
         assert_eq!(c.code_digits, 6);
+        assert_eq!(
+            c.no_device,
+            NoDevice::Deny,
+            "today's behaviour unless asked for"
+        );
+        let c = parse(&format!(
+            "url = http://127.0.0.1:8080\napp_key = {KEY}\nno_device = deny\n"
+        ))
+        .unwrap();
+        assert_eq!(c.no_device, NoDevice::Deny);
     }
 
     #[test]
@@ -296,6 +334,9 @@ mod tests {
             ("code_digits = 7\n", "6 or 8"),
             ("code_in_password = maybe\n", "true or false"),
             ("map = onlyone\n", "LOCAL-USER"),
+            ("no_device = yes\n", "deny or allow"),
+            ("no_device = Allow\n", "deny or allow"),
+            ("no_device =\n", "deny or allow"),
         ];
         for (text, expect) in cases {
             let e = match parse(text) {

@@ -2,7 +2,12 @@
 //! with a mamori server's validate API (docs/pam.md).
 //!
 //! - [`config`]: the root-only configuration file and the module's arguments.
-//! - [`client`]: the validate call (synchronous HTTPS, Mozilla roots plus a CA file).
+//! - [`client`]: the validate calls (synchronous HTTPS, Mozilla roots plus a CA file).
+//!
+//! With `no_device = allow` (off by default) the module first asks the server whether the
+//! account has no MFA device (`POST /api/v1/validate/status`, a key with `allow_no_device`):
+//! only its `no_device` lets the user in without a code, logged as such; any error fails
+//! closed exactly like a validation.
 //! - [`pam`]: the Linux-PAM calls behind safe wrappers (all the `unsafe` but the entry points).
 //! - [`authenticate`]: the module's logic, one function over a [`Conversation`].
 //!
@@ -27,8 +32,8 @@ use std::ffi::{c_char, c_int, CStr};
 
 use zeroize::Zeroizing;
 
-use client::Verdict;
-use config::{Args, Config};
+use client::{Status, Verdict};
+use config::{Args, Config, NoDevice};
 use error::ClientError;
 use pam::{
     Handle, PamHandle, LOG_ERR, LOG_INFO, LOG_NOTICE, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR,
@@ -97,6 +102,31 @@ pub fn authenticate(pam: &impl Conversation, args: &[&str]) -> c_int {
     } else {
         format!("user {local} (mamori user {user})")
     };
+
+    if cfg.no_device == NoDevice::Allow {
+        match client::status(&cfg, &user) {
+            Ok(Status::NoDevice) => {
+                pam.log(
+                    LOG_NOTICE,
+                    &format!(
+                        "{who}: allowed without a second factor: the account has no MFA device \
+                         (no_device = allow; {})",
+                        cfg.url
+                    ),
+                );
+                return PAM_SUCCESS;
+            }
+            Ok(Status::CodeRequired) => {}
+            Err(e @ ClientError::Unreachable(_)) => {
+                pam.log(LOG_ERR, &format!("{who}: device status: {e} ({})", cfg.url));
+                return PAM_AUTHINFO_UNAVAIL;
+            }
+            Err(e) => {
+                pam.log(LOG_ERR, &format!("{who}: device status: {e} ({})", cfg.url));
+                return PAM_AUTH_ERR;
+            }
+        }
+    }
 
     let code = if cfg.code_in_password {
         let whole = match pam.authtok() {
@@ -216,9 +246,154 @@ pub unsafe extern "C" fn pam_sm_setcred(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
-    use super::split_code;
+    use super::*;
+    use std::cell::RefCell;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A conversation that types `typed` at every prompt and keeps the prompts and log lines.
+    struct Fake {
+        typed: &'static str,
+        prompts: RefCell<Vec<String>>,
+        logs: RefCell<Vec<(c_int, String)>>,
+    }
+
+    impl Conversation for Fake {
+        fn user(&self) -> Result<String, c_int> {
+            Ok("bob".into())
+        }
+        fn authtok(&self) -> Option<Zeroizing<String>> {
+            None
+        }
+        fn set_authtok(&self, _: &str) -> Result<(), c_int> {
+            Ok(())
+        }
+        fn ask_hidden(&self, prompt: &str) -> Result<Zeroizing<String>, c_int> {
+            self.prompts.borrow_mut().push(prompt.into());
+            Ok(Zeroizing::new(self.typed.into()))
+        }
+        fn log(&self, priority: c_int, message: &str) {
+            self.logs.borrow_mut().push((priority, message.into()));
+        }
+    }
+
+    /// A server on loopback that answers each request with the next of `answers` (status,
+    /// body); returns its URL and, when done, the request lines it saw.
+    fn stub(answers: Vec<(u16, &'static str)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for (status, body) in answers {
+                let (mut s, _) = l.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                seen.push(line.trim().to_string());
+                let mut len = 0;
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut b = vec![0; len];
+                r.read_exact(&mut b).unwrap();
+                write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+            seen
+        });
+        (url, t)
+    }
+
+    /// Runs the module with `no_device = allow` against `answers`: (result, fake, requests).
+    fn run(answers: Vec<(u16, &'static str)>) -> (c_int, Fake, Vec<String>) {
+        let (url, server) = stub(answers);
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("pam.conf");
+        std::fs::write(
+            &conf,
+            format!("url = {url}\napp_key = mamori_ak_test\ntimeout = 5\nno_device = allow\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let fake = Fake {
+            typed: "123456",
+            prompts: RefCell::default(),
+            logs: RefCell::default(),
+        };
+        let arg = format!("config={}", conf.display());
+        let rc = authenticate(&fake, &[arg.as_str()]);
+        (rc, fake, server.join().unwrap())
+    }
+
+    #[test]
+    fn no_device_lets_in_without_a_prompt_and_says_so() {
+        let (rc, fake, seen) = run(vec![(200, r#"{"status":"no_device"}"#)]);
+        assert_eq!(rc, PAM_SUCCESS);
+        assert!(fake.prompts.borrow().is_empty());
+        assert_eq!(seen, ["POST /api/v1/validate/status HTTP/1.1"]);
+        let logs = fake.logs.borrow();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(
+            logs[0].1.starts_with(
+                "user bob: allowed without a second factor: the account has no MFA device"
+            ),
+            "{logs:?}"
+        );
+    }
+
+    #[test]
+    fn code_required_goes_on_to_the_prompt_and_validation() {
+        let (rc, fake, seen) = run(vec![
+            (200, r#"{"status":"code_required"}"#),
+            (200, r#"{"result":"accept"}"#),
+        ]);
+        assert_eq!(rc, PAM_SUCCESS);
+        assert_eq!(*fake.prompts.borrow(), [CODE_PROMPT]);
+        assert_eq!(
+            seen,
+            [
+                "POST /api/v1/validate/status HTTP/1.1",
+                "POST /api/v1/validate HTTP/1.1"
+            ]
+        );
+        let logs = fake.logs.borrow();
+        assert!(logs.iter().all(|(_, l)| !l.contains("123456")), "{logs:?}");
+    }
+
+    #[test]
+    fn an_error_asking_fails_closed_before_the_prompt() {
+        let forbidden = r#"{"error":{"code":"forbidden","message":"no allow_no_device"}}"#;
+        for (answer, logged) in [
+            ((403, forbidden), "403 forbidden"),
+            ((200, r#"{"status":"maybe"}"#), "not a validate answer"),
+            ((200, "{}"), "not a validate answer"),
+            ((500, "oops"), "500 error"),
+        ] {
+            let (rc, fake, _) = run(vec![answer]);
+            assert_eq!(rc, PAM_AUTH_ERR, "{answer:?}");
+            assert!(fake.prompts.borrow().is_empty(), "{answer:?}");
+            let logs = fake.logs.borrow();
+            assert!(
+                logs.len() == 1 && logs[0].1.contains(logged),
+                "{answer:?}: {logs:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_code_is_split_from_the_end() {

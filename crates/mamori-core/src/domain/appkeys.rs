@@ -12,6 +12,11 @@
 //! - **Root is out of reach of ordinary keys**: a key made without `allow_root` answers a
 //!   validation for root exactly like one for an unknown name, never touches root's failure
 //!   counter (so an application cannot lock root out), and the refusal is audited.
+//! - **Only a key made for it learns that an account has no device** (#19, the PAM module's
+//!   `no_device = allow`): [`Service::validate_status`] answers `no_device` only to a key
+//!   created with `allow_no_device`, only for an existing, unlocked account without an enabled
+//!   device (root only with `allow_root` too), and audits each such answer; every other name,
+//!   unknown ones included, is `code_required`. Keys without the permission are refused.
 //! - **Keys can be revoked**: `revoked_at` is set and the key answers `invalid_app_key` from
 //!   then on (at once on the node that revoked it, within [`APP_KEY_TTL_SECS`] on others).
 //!
@@ -57,6 +62,27 @@ pub enum Validation {
     RejectThrottled(u64),
 }
 
+/// What [`Service::validate_status`] tells an application about a user before it asks for a
+/// code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidateStatus {
+    /// The account exists, is not locked and has no enabled MFA device: an application that
+    /// chose to (the PAM module's `no_device = allow`) may let the user in without a code.
+    NoDevice,
+    /// Everything else (a device, a locked account, an unknown name, root for a key without
+    /// `allow_root`): ask for a code and validate it.
+    CodeRequired,
+}
+
+/// What an application key may do beyond validating codes, chosen when it is created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppKeyPermissions {
+    /// May validate root's codes.
+    pub allow_root: bool,
+    /// May ask whether an account has no MFA device ([`Service::validate_status`]).
+    pub allow_no_device: bool,
+}
+
 /// Which key to revoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppKeyRef<'a> {
@@ -87,16 +113,18 @@ impl Service {
         rng: &mut R,
         meta: &RequestMeta,
     ) -> Result<(AppKeyRecord, Zeroizing<String>)> {
-        self.new_app_key(actor, name, false, now, rng, meta).await
+        self.new_app_key(actor, name, AppKeyPermissions::default(), now, rng, meta)
+            .await
     }
 
-    /// Creates an application key, allowed to validate root's codes when `allow_root`; the key
-    /// text is returned once. Audited (`app_key.create`, detail the name and `allow_root`).
+    /// Creates an application key with `permissions` (validating root's codes, telling that an
+    /// account has no device); the key text is returned once. Audited (`app_key.create`, detail
+    /// the name and the permissions given).
     pub async fn new_app_key<R: RngCore + CryptoRng + Send>(
         &self,
         actor: &str,
         name: &str,
-        allow_root: bool,
+        permissions: AppKeyPermissions,
         now: UnixTime,
         rng: &mut R,
         meta: &RequestMeta,
@@ -111,13 +139,21 @@ impl Service {
             created_at: now,
             created_by: Some(actor.into()),
             revoked_at: None,
-            allow_root,
+            allow_root: permissions.allow_root,
+            allow_no_device: permissions.allow_no_device,
         };
         self.store.create_app_key(&record).await?;
-        let detail = if allow_root {
-            format!("{name} (allow_root)")
-        } else {
+        let given: Vec<&str> = [
+            (permissions.allow_root, "allow_root"),
+            (permissions.allow_no_device, "allow_no_device"),
+        ]
+        .into_iter()
+        .filter_map(|(on, label)| on.then_some(label))
+        .collect();
+        let detail = if given.is_empty() {
             name.to_string()
+        } else {
+            format!("{name} ({})", given.join(", "))
         };
         self.audit(
             now,
@@ -352,6 +388,71 @@ impl Service {
             Err(Error::RateLimited { retry_after }) => Ok(Validation::RejectThrottled(retry_after)),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether `user` must give a code to the application `app` (`POST
+    /// /api/v1/validate/status`, the PAM module's `no_device = allow`). Only a key created with
+    /// `allow_no_device` may ask (otherwise [`Error::Forbidden`], audited as
+    /// `refused_permission`). [`ValidateStatus::NoDevice`] only for an existing account that is
+    /// not locked and has no enabled device — root only when the key also has `allow_root` —
+    /// audited as `validate.no_device` with the application as actor; everything else, unknown
+    /// and invalid names included, is [`ValidateStatus::CodeRequired`], so the answer never
+    /// tells a name no account has from an account with a device. Reads only: no failure is
+    /// counted, so asking cannot throttle or lock anyone.
+    pub async fn validate_status(
+        &self,
+        app: &AppKeyRecord,
+        user: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<ValidateStatus> {
+        let actor = format!("app:{}", app.name);
+        let meta = RequestMeta {
+            client_addr: meta.client_addr.clone(),
+            user_agent: Some(actor.clone()),
+        };
+        if !app.allow_no_device {
+            self.audit(
+                now,
+                &meta,
+                Event {
+                    kind: kind::VALIDATE_NO_DEVICE,
+                    result: "refused_permission",
+                    account: None,
+                    actor: Some(&actor),
+                    detail: None,
+                },
+            )
+            .await?;
+            return Err(Error::Forbidden(format!(
+                "the application key {:?} was not created with allow_no_device, so it may not                  ask whether an account has an MFA device: create a key with it (`mamori-server                  admin create-app-key NAME --allow-no-device`) or ask for a code",
+                app.name
+            )));
+        }
+        if check_name("the user name", user).is_err() || (user == ROOT && !app.allow_root) {
+            return Ok(ValidateStatus::CodeRequired);
+        }
+        // The same lookup as a validation, so that a name no account has costs the same.
+        let (account, devices) = match self.store.validate_subject(user, &token_hash(user)).await? {
+            ValidateSubject::Account(a, d) => (a, d),
+            ValidateSubject::Unknown(_) => return Ok(ValidateStatus::CodeRequired),
+        };
+        if account.locked_at.is_some() || devices.iter().any(|d| d.enabled_at.is_some()) {
+            return Ok(ValidateStatus::CodeRequired);
+        }
+        self.audit(
+            now,
+            &meta,
+            Event {
+                kind: kind::VALIDATE_NO_DEVICE,
+                result: "success",
+                account: Some(&account.name),
+                actor: Some(&actor),
+                detail: Some("the account has no enabled MFA device"),
+            },
+        )
+        .await?;
+        Ok(ValidateStatus::NoDevice)
     }
 
     /// The state machine of an account's second factor, run on a phantom failure history:

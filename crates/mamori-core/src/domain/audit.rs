@@ -71,6 +71,11 @@ pub mod kind {
         /// An application key was revoked (or the revocation was refused:
         /// `recent_factor_required`).
         pub const APP_KEY_REVOKE: &str = "app_key.revoke";
+        /// `POST /api/v1/validate/status` answered `no_device` for the account (`success`:
+        /// the application, e.g. the PAM module with `no_device = allow`, may let the user in
+        /// without a second factor), or a key without `allow_no_device` asked
+        /// (`refused_permission`).
+        pub const VALIDATE_NO_DEVICE: &str = "validate.no_device";
     }
 
     /// Kinds of [`crate::domain::contacts`].

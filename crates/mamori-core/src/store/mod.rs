@@ -254,6 +254,10 @@ pub struct AppKeyRecord {
     /// Whether the key may validate codes of root (false by default: a key without it answers
     /// for root like for an unknown user, so an application cannot lock root out).
     pub allow_root: bool,
+    /// Whether the key may ask if an account has no MFA device (`POST /api/v1/validate/status`,
+    /// the PAM module's `no_device = allow`; false by default: without it the validate API never
+    /// tells an application whether an account exists or has devices). Migration 0014.
+    pub allow_no_device: bool,
 }
 
 /// The failure history of a user name no account has, as the validate API sees it: counted

@@ -14,7 +14,8 @@ const DEVICE_COLS: &str = "id, account_id, kind, name, serial, created_at, enabl
      last_used_at, secret_sealed, otp_type, algorithm, digits, period, drift, last_step, credential";
 pub(super) const SESSION_COLS: &str = "id, token_hash, account_id, state, created_at, last_seen_at, \
      expires_at, second_factor_at, client_addr, user_agent";
-const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at, allow_root";
+const APP_KEY_COLS: &str = "id, name, key_hash, created_at, created_by, revoked_at, allow_root, \
+     allow_no_device";
 const AUDIT_COLS: &str = "id, at, account, actor, client_addr, user_agent, kind, result, detail";
 
 fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
@@ -147,6 +148,7 @@ fn app_key_from_row(r: &DbRow) -> Result<AppKeyRecord> {
         created_by: r.try_get("created_by")?,
         revoked_at: r.try_get("revoked_at")?,
         allow_root: r.try_get::<i64, _>("allow_root")? != 0,
+        allow_no_device: r.try_get::<i64, _>("allow_no_device")? != 0,
     })
 }
 
@@ -917,7 +919,7 @@ impl Store for This {
 
     async fn create_app_key(&self, k: &AppKeyRecord) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(&k.id)
         .bind(&k.name)
@@ -926,6 +928,7 @@ impl Store for This {
         .bind(&k.created_by)
         .bind(k.revoked_at)
         .bind(i64::from(k.allow_root))
+        .bind(i64::from(k.allow_no_device))
         .execute(&self.writer)
         .await
         .map_err(|e| map_unique(e, "this application key"))?;

@@ -599,6 +599,7 @@ async fn app_keys(s: &dyn Store) {
         created_by: Some("root".into()),
         revoked_at: None,
         allow_root: false,
+        allow_no_device: false,
     };
     s.create_app_key(&k).await.unwrap();
     assert_eq!(
@@ -614,11 +615,28 @@ async fn app_keys(s: &dyn Store) {
         created_by: None,
         revoked_at: None,
         allow_root: true,
+        allow_no_device: false,
     };
     s.create_app_key(&rooted).await.unwrap();
+    // The PAM module's permission (migration 0014) is stored and read back on its own.
+    let no_device = AppKeyRecord {
+        id: "k3".into(),
+        name: "pam".into(),
+        key_hash: b"keyhash3".to_vec(),
+        created_at: 3,
+        created_by: Some("admin-cli".into()),
+        revoked_at: None,
+        allow_root: false,
+        allow_no_device: true,
+    };
+    s.create_app_key(&no_device).await.unwrap();
+    assert_eq!(
+        s.app_key_by_hash(b"keyhash3").await.unwrap(),
+        Some(no_device.clone())
+    );
     assert_eq!(
         s.list_app_keys().await.unwrap(),
-        vec![k.clone(), rooted.clone()]
+        vec![k.clone(), rooted.clone(), no_device.clone()]
     );
     // Revoking: once, effective at once on this node (the lookup above cached the key), the
     // other key untouched, the record kept with its revocation time.
@@ -634,7 +652,10 @@ async fn app_keys(s: &dyn Store) {
         revoked_at: Some(50),
         ..k
     };
-    assert_eq!(s.list_app_keys().await.unwrap(), vec![revoked, rooted]);
+    assert_eq!(
+        s.list_app_keys().await.unwrap(),
+        vec![revoked, rooted, no_device]
+    );
 }
 
 async fn audit(s: &dyn Store) {

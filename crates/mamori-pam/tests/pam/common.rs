@@ -183,15 +183,49 @@ impl Fixture {
         self.enroll(v["token"].as_str().unwrap()).0
     }
 
+    /// A new account NAME with a password and no device at all.
+    pub fn user_without_device(&self, name: &str) {
+        let v = self.call(
+            "POST",
+            "/api/v1/users",
+            Some(&self.root_token),
+            json!({"user": name}),
+            201,
+        );
+        let link = v["setup_link"].as_str().unwrap();
+        let token = link.split("token=").nth(1).unwrap();
+        self.call(
+            "POST",
+            "/api/v1/setup",
+            None,
+            json!({"token": token, "password": PASSWORD}),
+            200,
+        );
+    }
+
+    /// A new application key made with the JSON `body` of `POST /api/v1/app-keys`.
+    pub fn app_key(&self, body: Value) -> String {
+        let v = self.call(
+            "POST",
+            "/api/v1/app-keys",
+            Some(&self.root_token),
+            body,
+            201,
+        );
+        v["key"].as_str().unwrap().to_string()
+    }
+
     /// Writes a module configuration (mode 0600) with `extra` lines; returns its path.
     pub fn config(&self, url: &str, extra: &str) -> PathBuf {
+        self.config_with_key(url, &self.app_key, extra)
+    }
+
+    /// [`Fixture::config`] with another application key.
+    pub fn config_with_key(&self, url: &str, key: &str, extra: &str) -> PathBuf {
         let p = self.dir.path().join(format!("pam-{}.conf", next_id()));
         std::fs::write(
             &p,
-            format!(
-                "url = {url}\napp_key = {}\ntimeout = 2\n{extra}",
-                self.app_key
-            ),
+            format!("url = {url}\napp_key = {key}\ntimeout = 2\n{extra}"),
         )
         .unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();

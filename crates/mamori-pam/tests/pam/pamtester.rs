@@ -156,6 +156,112 @@ fn a_bad_configuration_or_key_fails_closed() {
     assert!(svc.authenticate("alice", &code).0);
 }
 
+#[test]
+fn no_device_allow_lets_a_user_without_a_device_in_and_still_checks_everyone_else() {
+    let f = Fixture::start();
+    let alice = f.user_with_device("alice");
+    f.user_without_device("bob");
+    let key = f.app_key(serde_json::json!({"name": "pam-hosts", "allow_no_device": true}));
+    let svc = Service::with_module(
+        &f.config_with_key(&f.server.listening, &key, "no_device = allow\n"),
+        "",
+    );
+
+    // Bob has no device: in, without being asked for anything.
+    let (ok, out) = svc.authenticate("bob", "");
+    assert!(ok, "the user without a device was refused: {out}");
+    assert!(
+        !out.contains("Verification code"),
+        "no prompt for a user without a device: {out}"
+    );
+
+    // Alice has one: asked, and her code checked (wrong refused, right accepted once).
+    let wrong = wrong_code_near(&secret(&alice), now(), 3);
+    let (ok, out) = svc.authenticate("alice", &wrong);
+    assert!(!ok, "a wrong code was accepted: {out}");
+    assert!(out.contains("Verification code"), "the prompt: {out}");
+    let code = totp(&alice, now());
+    let (ok, out) = svc.authenticate("alice", &code);
+    assert!(ok, "the right code was refused: {out}");
+    assert!(!out.contains(&code), "the code is never echoed: {out}");
+    let (ok, _) = svc.authenticate("alice", &code);
+    assert!(!ok, "a replayed code was accepted");
+    // A name no account has is asked for a code like anyone with a device, and refused.
+    let (ok, out) = svc.authenticate("nobody", &totp(&alice, now()));
+    assert!(!ok, "an unknown user was let in: {out}");
+    assert!(out.contains("Verification code"), "{out}");
+}
+
+#[test]
+fn no_device_allow_fails_closed_without_the_permission_or_the_server() {
+    let f = Fixture::start();
+    let alice = f.user_with_device("alice");
+    f.user_without_device("bob");
+    let code = totp(&alice, now());
+
+    // The fixture's key was made without allow_no_device: the server answers 403 and nobody
+    // gets in, not even with a right code (which stays unspent).
+    let svc = Service::with_module(&f.config(&f.server.listening, "no_device = allow\n"), "");
+    let (ok, out) = svc.authenticate("bob", "");
+    assert!(!ok, "let in through a key without the permission: {out}");
+    let (ok, out) = svc.authenticate("alice", &code);
+    assert!(!ok, "accepted through a key without the permission: {out}");
+    assert!(
+        !out.contains("Verification code"),
+        "refused before asking: {out}"
+    );
+
+    // No server at all: refused at once, and within the timeout for a silent one.
+    let key = f.app_key(serde_json::json!({"name": "pam-hosts", "allow_no_device": true}));
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let svc = Service::with_module(
+        &f.config_with_key(&closed_url, &key, "no_device = allow\n"),
+        "",
+    );
+    assert!(!svc.authenticate("bob", "").0, "let in with no server");
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let svc = Service::with_module(
+        &f.config_with_key(&silent_url, &key, "no_device = allow\n"),
+        "",
+    );
+    let started = std::time::Instant::now();
+    assert!(!svc.authenticate("bob", "").0, "let in by a silent server");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    drop(silent);
+
+    // The code was never spent: with the permitted key and the real server it still works.
+    let svc = Service::with_module(
+        &f.config_with_key(&f.server.listening, &key, "no_device = allow\n"),
+        "",
+    );
+    let (ok, out) = svc.authenticate("alice", &code);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn no_device_deny_refuses_a_user_without_a_device() {
+    let f = Fixture::start();
+    f.user_without_device("bob");
+    // Even with a key that may ask: deny (also the default) does not ask, and bob has no code.
+    let key = f.app_key(serde_json::json!({"name": "pam-hosts", "allow_no_device": true}));
+    for extra in ["", "no_device = deny\n"] {
+        let svc = Service::with_module(&f.config_with_key(&f.server.listening, &key, extra), "");
+        let (ok, out) = svc.authenticate("bob", "123456");
+        assert!(!ok, "{extra:?}: a user without a device was let in: {out}");
+        assert!(out.contains("Verification code"), "{extra:?}: {out}");
+    }
+    // A value that is neither: the module refuses everyone (fail closed).
+    let svc = Service::with_module(
+        &f.config_with_key(&f.server.listening, &key, "no_device = yes\n"),
+        "",
+    );
+    let (ok, out) = svc.authenticate("bob", "");
+    assert!(!ok, "a bad no_device value let a user in: {out}");
+}
+
 /// A test CA and a server certificate for 127.0.0.1 and localhost: (CA PEM, chain PEM, key PEM).
 fn test_pki(ca_name: &str) -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};

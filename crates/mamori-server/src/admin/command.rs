@@ -109,6 +109,11 @@ pub enum AdminCommand {
         /// unknown user, so the application cannot lock root out).
         #[arg(long)]
         allow_root: bool,
+        /// Let the key ask whether an account has no MFA device (POST /api/v1/validate/status,
+        /// the PAM module's `no_device = allow`); by default the key learns nothing about
+        /// accounts and is refused there.
+        #[arg(long)]
+        allow_no_device: bool,
     },
     /// List application keys (never the keys themselves).
     ListAppKeys {

@@ -13,7 +13,7 @@ pub use command::AdminCommand;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::accounts::NewUser;
-use crate::domain::appkeys::AppKeyRef;
+use crate::domain::appkeys::{AppKeyPermissions, AppKeyRef};
 use crate::domain::{Request, RequestMeta, Service};
 use crate::error::{Error, Result};
 use crate::store::{AuditFilter, DeviceKind, Role};
@@ -163,8 +163,16 @@ pub async fn run_with(
         AdminCommand::AddGroup { user, group } => add_group(cx, out, user, group).await,
         AdminCommand::RemoveGroup { user, group } => remove_group(cx, out, user, group).await,
         AdminCommand::ListGroups { user } => list_groups(cx, out, user).await,
-        AdminCommand::CreateAppKey { name, allow_root } => {
-            create_app_key(cx, out, name, allow_root).await
+        AdminCommand::CreateAppKey {
+            name,
+            allow_root,
+            allow_no_device,
+        } => {
+            let permissions = AppKeyPermissions {
+                allow_root,
+                allow_no_device,
+            };
+            create_app_key(cx, out, name, permissions).await
         }
         AdminCommand::ListAppKeys { json } => list_app_keys(cx, out, json).await,
         AdminCommand::CreateClient {
@@ -530,14 +538,14 @@ async fn create_app_key(
     cx: &Cx<'_>,
     out: &mut dyn Write,
     name: String,
-    allow_root: bool,
+    permissions: AppKeyPermissions,
 ) -> Result<()> {
     let (record, key) = cx
         .svc
         .new_app_key(
             ACTOR,
             &name,
-            allow_root,
+            permissions,
             cx.clock.now(),
             &mut OsRng,
             &cx.meta,
@@ -548,10 +556,11 @@ async fn create_app_key(
         "application key for {}{} (id {}; shown once; send as 'Authorization: Bearer \
              KEY'):\n{}",
         record.name,
-        if record.allow_root {
-            ", allowed to validate root"
-        } else {
-            ""
+        match (record.allow_root, record.allow_no_device) {
+            (false, false) => "",
+            (true, false) => ", allowed to validate root",
+            (false, true) => ", allowed to tell accounts without MFA devices",
+            (true, true) => ", allowed to validate root and to tell accounts without MFA devices",
         },
         record.id,
         key.as_str()
@@ -565,8 +574,8 @@ async fn list_app_keys(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<(
     if !json {
         writeln!(
             out,
-            "{:<36} {:<24} {:<5} {:<16} {:<20} REVOKED",
-            "ID", "NAME", "ROOT", "CREATED BY", "CREATED"
+            "{:<36} {:<24} {:<5} {:<9} {:<16} {:<20} REVOKED",
+            "ID", "NAME", "ROOT", "NO-DEVICE", "CREATED BY", "CREATED"
         )
         .map_err(io)?;
     }
@@ -576,6 +585,7 @@ async fn list_app_keys(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<(
                 "id": k.id,
                 "name": k.name,
                 "allow_root": k.allow_root,
+                "allow_no_device": k.allow_no_device,
                 "created_at": k.created_at,
                 "created_by": k.created_by,
                 "revoked_at": k.revoked_at,
@@ -584,10 +594,11 @@ async fn list_app_keys(cx: &Cx<'_>, out: &mut dyn Write, json: bool) -> Result<(
         } else {
             writeln!(
                 out,
-                "{:<36} {:<24} {:<5} {:<16} {:<20} {}",
+                "{:<36} {:<24} {:<5} {:<9} {:<16} {:<20} {}",
                 k.id,
                 k.name,
                 if k.allow_root { "yes" } else { "no" },
+                if k.allow_no_device { "yes" } else { "no" },
                 k.created_by.as_deref().unwrap_or("-"),
                 time_text(k.created_at),
                 k.revoked_at.map_or_else(|| "-".to_string(), time_text)

@@ -8,6 +8,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::accounts::NewUser;
+use crate::domain::appkeys::AppKeyPermissions;
 use crate::domain::console_support::{AuditQuery, AUDIT_SCAN_LIMIT};
 use crate::store::Role;
 use crate::web::AppState;
@@ -342,6 +343,7 @@ async fn keys_view(
             created_by: k.created_by.unwrap_or_default(),
             revoked: k.revoked_at.is_some(),
             allow_root: k.allow_root,
+            allow_no_device: k.allow_no_device,
         })
         .collect();
     let (created_name, created_key) = created.unwrap_or_default();
@@ -365,6 +367,7 @@ pub async fn app_keys(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
 pub struct KeyForm {
     name: String,
     allow_root: Option<String>,
+    allow_no_device: Option<String>,
 }
 
 pub async fn create_app_key(
@@ -378,7 +381,10 @@ pub async fn create_app_key(
         .new_app_key(
             &auth.account.name,
             f.name.trim(),
-            f.allow_root.is_some(),
+            AppKeyPermissions {
+                allow_root: f.allow_root.is_some(),
+                allow_no_device: f.allow_no_device.is_some(),
+            },
             ctx.now,
             &mut OsRng,
             &ctx.meta.meta,

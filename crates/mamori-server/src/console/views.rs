@@ -462,6 +462,8 @@ pub struct KeyRow {
     pub created_by: String,
     pub revoked: bool,
     pub allow_root: bool,
+    /// May tell accounts without an MFA device (`allow_no_device`).
+    pub allow_no_device: bool,
     /// "Revoke the key of NAME" (the button's accessible name).
     pub revoke_label: String,
 }

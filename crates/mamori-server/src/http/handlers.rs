@@ -12,7 +12,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::domain::accounts::{Alert, NewUser};
-use crate::domain::appkeys::Validation;
+use crate::domain::appkeys::{AppKeyPermissions, ValidateStatus, Validation};
 use crate::domain::signin::{NewSession, PasswordOutcome};
 use crate::error::Error;
 use crate::store::{AccountRecord, AppKeyRecord, AuditFilter, DeviceRecord, Role, SessionRecord};
@@ -308,16 +308,7 @@ pub async fn validate(
         count("rate_limited", "mamori_validations_total");
         return Err(e.into());
     }
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(Error::InvalidAppKey);
-    let app = match key {
-        Ok(k) => st.svc.app_for_key(k.trim()).await,
-        Err(e) => Err(e),
-    };
-    let app = match app {
+    let app = match app_from_headers(&st, &headers).await {
         Ok(a) => a,
         Err(e) => {
             count("invalid_app_key", "mamori_validations_total");
@@ -339,6 +330,43 @@ pub async fn validate(
     Ok(Json(api::ValidateResponse {
         result: result.into(),
         reason: reason.map(str::to_string),
+    }))
+}
+
+/// The application whose key is the request's bearer token (unrevoked keys only).
+async fn app_from_headers(st: &AppState, headers: &HeaderMap) -> Result<AppKeyRecord, Error> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(Error::InvalidAppKey)?;
+    st.svc.app_for_key(key.trim()).await
+}
+
+/// Whether a user must give a code, asked before asking for one (application key created with
+/// `allow_no_device`; the PAM module's `no_device = allow`). `no_device` only for an existing,
+/// unlocked account without an enabled MFA device (root only with `allow_root` too);
+/// `code_required` for everything else, unknown names included. The rule is
+/// `Service::validate_status`.
+#[utoipa::path(post, path = "/api/v1/validate/status", tag = "validate", request_body = api::ValidateStatusRequest, responses((status = 200, body = api::ValidateStatusResponse), (status = 400, description = "malformed or invalid input", body = api::ErrorBody), (status = 401, description = "invalid_app_key", body = api::ErrorBody), (status = 403, description = "forbidden: the key was not created with allow_no_device", body = api::ErrorBody), (status = 429, description = "rate_limited (per client address, limits.validate_per_minute, shared with /api/v1/validate)", body = api::ErrorBody)), security(("app_key" = [])))]
+pub async fn validate_status(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    m: Meta,
+    ApiJson(req): ApiJson<api::ValidateStatusRequest>,
+) -> ApiResult<Json<api::ValidateStatusResponse>> {
+    st.check_validate_rate(m.ip)?;
+    let app = app_from_headers(&st, &headers).await?;
+    let status = match st
+        .svc
+        .validate_status(&app, &req.user, st.clock.now(), &m.meta)
+        .await?
+    {
+        ValidateStatus::NoDevice => "no_device",
+        ValidateStatus::CodeRequired => "code_required",
+    };
+    Ok(Json(api::ValidateStatusResponse {
+        status: status.into(),
     }))
 }
 
@@ -657,7 +685,10 @@ pub async fn create_app_key(
         .new_app_key(
             &auth.account.name,
             &req.name,
-            req.allow_root,
+            AppKeyPermissions {
+                allow_root: req.allow_root,
+                allow_no_device: req.allow_no_device,
+            },
             st.clock.now(),
             &mut OsRng,
             &m.meta,
@@ -670,6 +701,7 @@ pub async fn create_app_key(
             name: record.name,
             key: key.to_string(),
             allow_root: record.allow_root,
+            allow_no_device: record.allow_no_device,
         }),
     ))
 }
@@ -682,6 +714,7 @@ fn app_key_wire(k: AppKeyRecord) -> api::AppKey {
         created_by: k.created_by,
         revoked_at: k.revoked_at,
         allow_root: k.allow_root,
+        allow_no_device: k.allow_no_device,
     }
 }
 

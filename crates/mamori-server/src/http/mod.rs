@@ -244,6 +244,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(recovery::recovery_phone_resend),
         )
         .route("/api/v1/validate", post(h::validate))
+        // #19: the PAM module's no_device = allow
+        .route("/api/v1/validate/status", post(h::validate_status))
         .merge(session_routes)
         .merge(sync::router(state))
         .merge(tokens::router())

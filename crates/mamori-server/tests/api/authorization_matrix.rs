@@ -220,6 +220,8 @@ struct Matrix {
     /// Application keys: without and with `allow_root`.
     app_key: String,
     root_app_key: String,
+    /// #19: a key made with `allow_no_device` (and without `allow_root`).
+    no_device_app_key: String,
     /// The RADIUS server's UDP port.
     radius_port: u16,
     /// #17: OpenID clients (id, secret): two trusted ones, one only for the group `admins`.
@@ -275,6 +277,7 @@ impl Matrix {
             root,
             app_key: String::new(),
             root_app_key: String::new(),
+            no_device_app_key: String::new(),
             radius_port,
             oidc: [
                 oidc_client(dir, backend, &["a", "--trusted"]),
@@ -289,6 +292,12 @@ impl Matrix {
         };
         m.app_key = m.new_app_key("gateway", false).await;
         m.root_app_key = m.new_app_key("root-gateway", true).await;
+        m.no_device_app_key = m
+            .new_key(
+                "pam-hosts",
+                json!({"name": "pam-hosts", "allow_no_device": true}),
+            )
+            .await;
         m.ada = m.user("ada", "admin", true).await;
         m.adam = m.user("adam", "admin", false).await;
         m.otto = m.user("otto", "user", true).await;
@@ -296,16 +305,15 @@ impl Matrix {
     }
 
     async fn new_app_key(&self, name: &str, allow_root: bool) -> String {
+        self.new_key(name, json!({"name": name, "allow_root": allow_root}))
+            .await
+    }
+
+    /// An application key made over the API with `body`.
+    async fn new_key(&self, name: &str, body: Value) -> String {
         let root = self.fresh(&self.root).await;
-        let (s, v) = self
-            .srv
-            .post(
-                "/api/v1/app-keys",
-                Some(&root),
-                json!({"name": name, "allow_root": allow_root}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
+        let (s, v) = self.srv.post("/api/v1/app-keys", Some(&root), body).await;
+        assert_eq!(s, 201, "{name}: {v}");
         v["key"].as_str().unwrap().to_string()
     }
 
@@ -455,11 +463,25 @@ impl Matrix {
                 self.user(&fresh_user, "user", true).await,
             ),
             // The validate API's actor is an application key, not a session.
-            "app>user" | "rootapp>user" => {
+            "app>user" | "rootapp>user" | "ndapp>user" => {
                 let u = self.user(&fresh_user, "user", true).await;
                 (u.clone(), u)
             }
-            "app>root" | "rootapp>root" => (self.root.clone(), self.root.clone()),
+            "app>root" | "rootapp>root" | "ndapp>root" => (self.root.clone(), self.root.clone()),
+            // #19: the validate status for a user without any device, and for a name no
+            // account has.
+            "app>new" | "ndapp>new" => {
+                let u = self.user(&fresh_user, "user", false).await;
+                (u.clone(), u)
+            }
+            "ndapp>unknown" => {
+                let nobody = Account {
+                    name: format!("nobody-{fresh_user}"),
+                    id: String::new(),
+                    device: None,
+                };
+                (nobody.clone(), nobody)
+            }
             // #19: the RADIUS client (a NAS) for a user with a device, root, one without.
             "nas>user" => {
                 let u = self.user(&fresh_user, "user", true).await;
@@ -494,6 +516,29 @@ impl Matrix {
         }
         if row.edge == "radius" {
             return self.run_radius(row, &target);
+        }
+        if row.edge == "validate" && row.op == "status" {
+            let key = if row.pair.starts_with("ndapp") {
+                &self.no_device_app_key
+            } else {
+                &self.app_key
+            };
+            let resp = self
+                .srv
+                .client
+                .post(format!("{}/api/v1/validate/status", self.srv.url))
+                .bearer_auth(key)
+                .json(&json!({"user": target.name}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap();
+            let answer = v["status"]
+                .as_str()
+                .or(v["error"]["code"].as_str())
+                .map(str::to_string);
+            return (status, answer);
         }
         if row.edge == "validate" {
             let key = if row.pair.starts_with("rootapp") {
