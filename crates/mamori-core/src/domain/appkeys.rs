@@ -425,7 +425,9 @@ impl Service {
             )
             .await?;
             return Err(Error::Forbidden(format!(
-                "the application key {:?} was not created with allow_no_device, so it may not                  ask whether an account has an MFA device: create a key with it (`mamori-server                  admin create-app-key NAME --allow-no-device`) or ask for a code",
+                "the application key {:?} was not created with allow_no_device, so it may not \
+                 ask whether an account has an MFA device: create a key with it (`mamori-server \
+                 admin create-app-key NAME --allow-no-device`) or ask for a code",
                 app.name
             )));
         }
