@@ -1081,6 +1081,38 @@ impl Matrix {
                     .unwrap();
                 (s, (v["active"] == true).then(|| "active".to_string()))
             }
+            // The public metadata: no credential, the same answer for everyone.
+            "discovery" | "jwks" => {
+                let path = if row.op == "discovery" {
+                    "/.well-known/openid-configuration"
+                } else {
+                    "/oidc/jwks"
+                };
+                let r = client.get(format!("{url}{path}")).send().await.unwrap();
+                (r.status().as_u16(), None)
+            }
+            // The console's consent and logout forms, with the actor's console session: the
+            // answer's status (a page that refreshes onward to the client is 200).
+            "consent" | "logout" => {
+                let Some(s) = &session else {
+                    panic!("line {}: {} needs a session", row.line, row.op)
+                };
+                let request = format!(
+                    "response_type=code&scope=openid&client_id={}\
+                     &redirect_uri=https%3A%2F%2Frp.matrix.test%2Fcb&state=s",
+                    a.0
+                );
+                let (path, form): (&str, Vec<(&str, &str)>) = if row.op == "consent" {
+                    (
+                        "/oidc/consent",
+                        vec![("request", request.as_str()), ("decision", "allow")],
+                    )
+                } else {
+                    ("/oidc/logout", vec![("request", "")])
+                };
+                let (status, _) = console(&self.srv, s, path, Some(&form)).await;
+                (status, None)
+            }
             other => panic!("line {}: no operation oidc {other}", row.line),
         }
     }
