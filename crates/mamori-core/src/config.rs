@@ -536,6 +536,10 @@ pub struct Config {
     /// keeps the database bounded (every validation and sign-in is an event); 0 keeps them
     /// forever. At least `audit_retention_days` (#21).
     pub audit_prune_after_days: u32,
+    /// The OpenID provider's signing keys are replaced after this many days by the server's
+    /// housekeeping (the old public key stays in the JWKS until the ID tokens it signed have
+    /// expired); 0: only by `mamori-server admin rotate-oidc-keys` (#17).
+    pub oidc_key_rotation_days: u32,
     /// Account recovery.
     pub recovery: RecoveryConfig,
     /// Built-in HTTPS.
@@ -563,6 +567,7 @@ impl Default for Config {
             phone: PhoneConfig::default(),
             audit_retention_days: 365,
             audit_prune_after_days: 400,
+            oidc_key_rotation_days: 90,
             recovery: RecoveryConfig::default(),
             tls: TlsConfig::default(),
             radius: radius::RadiusConfig::default(),
@@ -712,6 +717,11 @@ impl Config {
             c.audit_prune_after_days,
             "MAMORI_AUDIT_PRUNE_AFTER_DAYS"
         );
+        env_set!(
+            env,
+            c.oidc_key_rotation_days,
+            "MAMORI_OIDC_KEY_ROTATION_DAYS"
+        );
         env_set!(env, c.smtp.timeout_secs, "MAMORI_SMTP_TIMEOUT_SECS");
         if let Some(v) = env("MAMORI_PHONE_PROVIDER") {
             c.phone.provider = v;
@@ -812,6 +822,9 @@ impl Config {
             return bad(
                 "audit_prune_after_days must be 0 (keep forever) or at least audit_retention_days",
             );
+        }
+        if self.oidc_key_rotation_days > 3650 {
+            return bad("oidc_key_rotation_days must be between 0 (never) and 3650");
         }
         if self.limits.max_devices == 0 || self.limits.max_devices > 64 {
             return bad("limits.max_devices must be between 1 and 64");
@@ -1164,6 +1177,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.audit_prune_after_days, 0);
+        // #17: the signing keys' schedule, 0 (off) to ten years.
+        let e = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_OIDC_KEY_ROTATION_DAYS", "3651")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("oidc_key_rotation_days"), "{e}");
+        let c = Config::load_with(
+            &Overrides::default(),
+            &env_of(&[("MAMORI_OIDC_KEY_ROTATION_DAYS", "0")]),
+        )
+        .unwrap();
+        assert_eq!(c.oidc_key_rotation_days, 0);
+        assert_eq!(Config::default().oidc_key_rotation_days, 90);
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "no_such_key = 1\n").unwrap();

@@ -241,6 +241,14 @@ pub async fn serve(config: Config) -> Result<()> {
                 if let Err(e) = svc.purge_oidc(clock.now()).await {
                     tracing::warn!(error = %e, "purging expired OpenID tokens failed");
                 }
+                // #17: signing keys replaced on schedule, retired ones deleted when no ID
+                // token they signed is still valid.
+                if let Err(e) = svc
+                    .oidc_key_housekeeping(clock.now(), &Default::default(), &mut rand::rngs::OsRng)
+                    .await
+                {
+                    tracing::warn!(error = %e, "rotating the OpenID signing keys failed");
+                }
                 // #21: the audit log stays bounded (`audit_prune_after_days`).
                 if let Err(e) = svc.prune_audit(clock.now()).await {
                     tracing::warn!(error = %e, "pruning old audit events failed");

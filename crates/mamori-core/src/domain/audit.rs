@@ -129,6 +129,9 @@ pub mod kind {
         pub const REVOKE: &str = "oidc.revoke";
         /// A signing key was generated (detail: kid).
         pub const KEY_CREATE: &str = "oidc.key_create";
+        /// A signing key was replaced by a new one (detail: algorithm, old and new kid; the
+        /// actor is the administrator, none for the housekeeping's scheduled rotation).
+        pub const KEY_ROTATE: &str = "oidc.key_rotate";
         /// RP-initiated logout ended a console session (detail: the client).
         pub const LOGOUT: &str = "oidc.logout";
     }

@@ -126,6 +126,8 @@ pub struct Policy {
     pub audit_retention_days: u32,
     /// Audit events older than this many days are pruned (0: never).
     pub audit_prune_after_days: u32,
+    /// Days after which the OpenID provider's signing keys are replaced (0: never by itself).
+    pub oidc_key_rotation_days: u32,
     /// Who may sign in with alternative factors.
     pub alternative_factors: AlternativeFactors,
     /// Language of emails.
@@ -158,6 +160,7 @@ impl Policy {
             },
             audit_retention_days: c.audit_retention_days,
             audit_prune_after_days: c.audit_prune_after_days,
+            oidc_key_rotation_days: c.oidc_key_rotation_days,
             alternative_factors: c.recovery.alternative_factors,
             mail_language: c.recovery.default_language,
             recovery_wait_secs: c.recovery.waiting_period(),

@@ -44,6 +44,10 @@ use super::oidc_jwt;
 pub const CODE_SECS: i64 = 60;
 /// Access tokens and ID tokens live 10 minutes.
 pub const ACCESS_TOKEN_SECS: i64 = 10 * 60;
+/// How long a retired signing key stays in the JWKS (and verifies `id_token_hint`s): the ID
+/// tokens it signed live [`ACCESS_TOKEN_SECS`]; five more minutes cover relying parties that
+/// verify with some clock leeway.
+pub const RETIRED_KEY_SECS: i64 = ACCESS_TOKEN_SECS + 5 * 60;
 /// A grant (and so every refresh token of it) ends 30 days after the code was redeemed.
 pub const GRANT_SECS: i64 = 30 * 24 * 60 * 60;
 /// Most redirect URIs (and post-logout URIs) a client may register.
@@ -94,6 +98,26 @@ impl RequireFactor {
             _ => Err(Error::InvalidInput(
                 "require must be one_factor, two_factor or phishing_resistant".into(),
             )),
+        }
+    }
+
+    /// The requirement an `acr` value of this provider names (`ACR_1FA`, `ACR_2FA`,
+    /// `ACR_PHR`); other values are not this provider's.
+    pub fn from_acr(acr: &str) -> Option<RequireFactor> {
+        match acr {
+            ACR_1FA => Some(RequireFactor::OneFactor),
+            ACR_2FA => Some(RequireFactor::TwoFactor),
+            ACR_PHR => Some(RequireFactor::PhishingResistant),
+            _ => None,
+        }
+    }
+
+    /// Whether a session whose `acr` is `acr` meets this requirement.
+    pub fn met_by(self, acr: &str) -> bool {
+        match self {
+            RequireFactor::OneFactor => true,
+            RequireFactor::TwoFactor => acr != ACR_1FA,
+            RequireFactor::PhishingResistant => acr == ACR_PHR,
         }
     }
 }
@@ -205,6 +229,8 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     /// RFC 6749 `response_mode`: only `query`.
     pub response_mode: Option<String>,
+    /// OpenID Connect Core §3.1.2.1 `acr_values`, in order of preference.
+    pub acr_values: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -225,6 +251,7 @@ impl AuthorizeParams {
                 "prompt" => &mut p.prompt,
                 "max_age" => &mut p.max_age,
                 "response_mode" => &mut p.response_mode,
+                "acr_values" => &mut p.acr_values,
                 _ => continue,
             };
             if slot.is_some() {
@@ -235,13 +262,15 @@ impl AuthorizeParams {
         Some(p)
     }
 
-    /// The same request as a query string, without `prompt` and `max_age` when `fresh` (what
-    /// the browser comes back with after the fresh sign-in they asked for).
+    /// The same request as a query string, without `prompt`, `max_age` and `acr_values` when
+    /// `fresh` (what the browser comes back with after the fresh sign-in they asked for: the
+    /// request is answered with that sign-in, whatever it used, instead of asking again).
     pub fn to_query(&self, fresh: bool) -> String {
         let mut p = self.clone();
         if fresh {
             p.prompt = None;
             p.max_age = None;
+            p.acr_values = None;
         }
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -256,6 +285,7 @@ impl AuthorizeParams {
             ("prompt", &p.prompt),
             ("max_age", &p.max_age),
             ("response_mode", &p.response_mode),
+            ("acr_values", &p.acr_values),
         ] {
             if let Some(v) = v {
                 q.append_pair(k, v);
@@ -284,6 +314,10 @@ pub struct AuthorizeRequest {
     pub prompt: BTreeSet<String>,
     /// `max_age`.
     pub max_age: Option<i64>,
+    /// The first of the client's `acr_values` that this provider knows: the sign-in it would
+    /// rather have (voluntary, OpenID Connect Core §3.1.2.1; the client's own `require` is
+    /// what is mandatory).
+    pub acr_wanted: Option<RequireFactor>,
 }
 
 /// Why an authorization request is refused.
@@ -619,8 +653,8 @@ impl Service {
 
     // ----- keys ----------------------------------------------------------------------
 
-    /// The public keys of the JWKS: every key (retired ones stay until the tokens they
-    /// signed have expired; rotation is not yet automatic).
+    /// The public keys of the JWKS: the active ones, and retired ones until the ID tokens
+    /// they signed have expired ([`RETIRED_KEY_SECS`]).
     pub async fn oidc_jwks(&self, now: UnixTime) -> Result<serde_json::Value> {
         let keys: Vec<serde_json::Value> = self
             .store
@@ -629,7 +663,7 @@ impl Service {
             .into_iter()
             .filter(|k| {
                 k.retired_at
-                    .is_none_or(|r| r.saturating_add(ACCESS_TOKEN_SECS) > now)
+                    .is_none_or(|r| r.saturating_add(RETIRED_KEY_SECS) > now)
             })
             .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
             .collect();
@@ -685,6 +719,71 @@ impl Service {
             .key
             .open(&sign_key_identity(&key.kid), key.private_sealed.expose())?;
         Ok((key.kid, private))
+    }
+
+    /// Replaces active signing keys by new ones: every algorithm in use (`only_older_than`
+    /// `None`, the administrator's command), or the keys created before a time (the
+    /// housekeeping's schedule, `oidc_key_rotation_days`). The new key signs from now on; the
+    /// old one stays published for [`RETIRED_KEY_SECS`]. Relying parties that meet a `kid` they
+    /// do not know fetch the JWKS again (OpenID Connect Core §10.1.1). Of two nodes rotating
+    /// the same key at once, one does (a conditional UPDATE). Returns (alg, old kid, new kid).
+    pub async fn oidc_rotate_keys<R: RngCore + CryptoRng + Send>(
+        &self,
+        actor: Option<&str>,
+        only_older_than: Option<UnixTime>,
+        now: UnixTime,
+        meta: &RequestMeta,
+        rng: &mut R,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut done = Vec::new();
+        let due =
+            self.store.oidc_keys().await?.into_iter().filter(|k| {
+                k.retired_at.is_none() && only_older_than.is_none_or(|t| k.created_at < t)
+            });
+        for old in due.collect::<Vec<_>>() {
+            if !self.store.retire_oidc_key(&old.kid, now).await? {
+                continue;
+            }
+            let (new_kid, _) = self.oidc_signing_key(&old.alg, now, meta, rng).await?;
+            let detail = format!("{} {} -> {}", old.alg, old.kid, new_kid);
+            self.audit(
+                now,
+                meta,
+                Event {
+                    kind: kind::KEY_ROTATE,
+                    result: "success",
+                    account: None,
+                    actor,
+                    detail: Some(&detail),
+                },
+            )
+            .await?;
+            done.push((old.alg, old.kid, new_kid));
+        }
+        Ok(done)
+    }
+
+    /// The housekeeping's part: keys older than `oidc_key_rotation_days` are replaced, and
+    /// retired keys past [`RETIRED_KEY_SECS`] deleted. How many keys were replaced.
+    pub async fn oidc_key_housekeeping<R: RngCore + CryptoRng + Send>(
+        &self,
+        now: UnixTime,
+        meta: &RequestMeta,
+        rng: &mut R,
+    ) -> Result<usize> {
+        let days = i64::from(self.policy.oidc_key_rotation_days);
+        let rotated = if days > 0 {
+            let before = now.saturating_sub(days.saturating_mul(24 * 60 * 60));
+            self.oidc_rotate_keys(None, Some(before), now, meta, rng)
+                .await?
+                .len()
+        } else {
+            0
+        };
+        self.store
+            .delete_retired_oidc_keys(now.saturating_sub(RETIRED_KEY_SECS))
+            .await?;
+        Ok(rotated)
     }
 
     /// Verifies a JWS this provider signed (an `id_token_hint`); its claims.
@@ -762,12 +861,19 @@ impl Service {
             .map(|s| s.to_string())
             .collect();
         let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_PARAM_LEN);
-        if too_long(&p.state) || too_long(&p.nonce) || too_long(&p.scope) {
+        if too_long(&p.state) || too_long(&p.nonce) || too_long(&p.scope) || too_long(&p.acr_values)
+        {
             return Err(refuse(
                 "invalid_request",
-                "state, nonce and scope are at most 512 characters",
+                "state, nonce, scope and acr_values are at most 512 characters",
             ));
         }
+        let acr_wanted = p
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .find_map(RequireFactor::from_acr);
         let code_challenge =
             match (
                 p.code_challenge.as_deref(),
@@ -828,6 +934,7 @@ impl Service {
             code_challenge,
             prompt,
             max_age,
+            acr_wanted,
         })
     }
 
@@ -899,19 +1006,16 @@ impl Service {
             }
         };
         let require = RequireFactor::parse(&req.client.require_factor)?;
-        let enough = match require {
-            RequireFactor::OneFactor => true,
-            RequireFactor::TwoFactor => acr != ACR_1FA,
-            RequireFactor::PhishingResistant => acr == ACR_PHR,
-        };
         let name = auth.account.name.as_str();
-        if !enough {
+        // A second factor given in the last minute: asking for a fresh sign-in again would
+        // only loop (the account chose, or has, nothing stronger).
+        let just_given = auth
+            .session
+            .second_factor_at
+            .is_some_and(|t| now.saturating_sub(t) < 60);
+        if !require.met_by(acr) {
             // A stronger factor is a step-up: a fresh sign-in, unless the account cannot give
             // one (no device) or just did (it has no security key).
-            let just_given = auth
-                .session
-                .second_factor_at
-                .is_some_and(|t| now.saturating_sub(t) < 60);
             if auth.enabled_devices > 0 && !just_given && !none {
                 return Ok(AuthorizeStep::SignIn { fresh: true });
             }
@@ -946,6 +1050,23 @@ impl Service {
                 "access_denied",
                 "this account may not use this application",
             )));
+        }
+        // The client's acr_values: a step-up (a fresh sign-in, once: the request resumed after
+        // it no longer carries them) when the account can give what the client would rather
+        // have; otherwise the sign-in stands and the ID token's `acr` says what it was (the
+        // values are voluntary; the client decides what to make of a weaker `acr`).
+        if let Some(want) = req.acr_wanted {
+            if !want.met_by(acr) && !none {
+                let can = match want {
+                    RequireFactor::PhishingResistant => {
+                        !self.security_keys(&auth.account).await?.is_empty()
+                    }
+                    _ => auth.enabled_devices > 0,
+                };
+                if can {
+                    return Ok(AuthorizeStep::SignIn { fresh: true });
+                }
+            }
         }
         if !req.client.trusted {
             let consented = self

@@ -194,7 +194,8 @@ impl Service {
         relying_party(&self.policy.public_url, &self.policy.service_name)
     }
 
-    async fn security_keys(&self, account: &AccountRecord) -> Result<Vec<DeviceRecord>> {
+    /// The account's enabled security keys and passkeys.
+    pub(super) async fn security_keys(&self, account: &AccountRecord) -> Result<Vec<DeviceRecord>> {
         Ok(self
             .store
             .devices_for_account(&account.id)

@@ -188,6 +188,11 @@ pub trait OidcStore: Send + Sync {
     async fn oidc_keys(&self) -> Result<Vec<OidcKeyRecord>>;
     /// Inserts a key unless an active key of its algorithm exists; whether it was inserted.
     async fn insert_oidc_key(&self, k: &OidcKeyRecord) -> Result<bool>;
+    /// Retires an active key (one conditional UPDATE: of two nodes retiring the same key,
+    /// one does); whether this call retired it.
+    async fn retire_oidc_key(&self, kid: &str, now: UnixTime) -> Result<bool>;
+    /// Deletes keys retired before `before`; how many.
+    async fn delete_retired_oidc_keys(&self, before: UnixTime) -> Result<u64>;
 
     /// Stores a new code.
     async fn create_oidc_code(&self, c: &OidcCodeRecord) -> Result<()>;
@@ -444,6 +449,28 @@ macro_rules! impl_oidc_store {
                     .execute(self.writer())
                     .await?;
                     Ok(r.rows_affected() == 1)
+                }
+
+                async fn retire_oidc_key(&self, kid: &str, now: UnixTime) -> Result<bool> {
+                    let r = sqlx::query(
+                        "UPDATE oidc_keys SET retired_at = $2 \
+                         WHERE kid = $1 AND retired_at IS NULL",
+                    )
+                    .bind(kid)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_retired_oidc_keys(&self, before: UnixTime) -> Result<u64> {
+                    let r = sqlx::query(
+                        "DELETE FROM oidc_keys WHERE retired_at IS NOT NULL AND retired_at < $1",
+                    )
+                    .bind(before)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(r.rows_affected())
                 }
 
                 async fn create_oidc_code(&self, c: &OidcCodeRecord) -> Result<()> {
@@ -794,6 +821,23 @@ mod tests {
         assert!(s.insert_oidc_key(&key("k1")).await.unwrap());
         assert!(!s.insert_oidc_key(&key("k2")).await.unwrap());
         assert_eq!(s.oidc_keys().await.unwrap(), [key("k1")]);
+        // Rotation: retired once; then a new active key fits; old ones go when asked.
+        assert!(s.retire_oidc_key("k1", 50).await.unwrap());
+        assert!(!s.retire_oidc_key("k1", 60).await.unwrap());
+        assert!(s.insert_oidc_key(&key("k2")).await.unwrap());
+        let keys = s.oidc_keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys.iter().find(|k| k.kid == "k1").unwrap().retired_at,
+            Some(50)
+        );
+        assert_eq!(s.delete_retired_oidc_keys(50).await.unwrap(), 0);
+        assert_eq!(s.delete_retired_oidc_keys(51).await.unwrap(), 1);
+        assert_eq!(s.oidc_keys().await.unwrap(), [key("k2")]);
+        // Put k1 back as the only key, for what follows.
+        assert!(s.retire_oidc_key("k2", 52).await.unwrap());
+        assert!(s.insert_oidc_key(&key("k1")).await.unwrap());
+        assert_eq!(s.delete_retired_oidc_keys(53).await.unwrap(), 1);
 
         // Codes: redeemed once, with its grant; a second use finds that grant.
         s.create_oidc_code(&code(1, "c1", account_id, 160))

@@ -101,6 +101,10 @@ pub enum AdminCommand {
         /// Client name.
         name: String,
     },
+    /// Replace the OpenID provider's signing keys now (they are also replaced every
+    /// `oidc_key_rotation_days`); the old public keys stay in the JWKS until the ID tokens
+    /// they signed have expired.
+    RotateOidcKeys,
     /// Create an application key for the validate API (printed once).
     CreateAppKey {
         /// Application name.

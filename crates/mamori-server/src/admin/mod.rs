@@ -208,6 +208,23 @@ pub async fn run_with(
             writeln!(out, "deleted client {name} with its tokens and consents").map_err(io)?;
             Ok(())
         }
+        AdminCommand::RotateOidcKeys => {
+            let done = cx
+                .svc
+                .oidc_rotate_keys(Some(ACTOR), None, cx.clock.now(), &cx.meta, &mut OsRng)
+                .await?;
+            if done.is_empty() {
+                writeln!(
+                    out,
+                    "no signing key yet: one is made when the first ID token is signed"
+                )
+                .map_err(io)?;
+            }
+            for (alg, old, new) in done {
+                writeln!(out, "{alg}: {old} replaced by {new}").map_err(io)?;
+            }
+            Ok(())
+        }
         AdminCommand::RevokeAppKey { key } => revoke_app_key(cx, out, key).await,
         AdminCommand::Review { json } => review(cx, out, json).await,
         AdminCommand::Audit {

@@ -38,6 +38,7 @@ async fn service(dir: &std::path::Path) -> Service {
         phone_gateway: None,
         audit_retention_days: 365,
         audit_prune_after_days: 400,
+        oidc_key_rotation_days: 90,
         alternative_factors: mamori_server::config::AlternativeFactors::VerifiedContacts,
         mail_language: mamori_server::config::MailLanguage::En,
         recovery_wait_secs: 0,

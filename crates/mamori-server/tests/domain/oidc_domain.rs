@@ -10,7 +10,7 @@
 use mamori_server::config::RequireMfa;
 use mamori_server::domain::oidc::{
     AuthorizeParams, AuthorizeStep, ClientCredentials, NewClient, OidcError, RequireFactor,
-    TokenParams, CODE_SECS,
+    TokenParams, CODE_SECS, RETIRED_KEY_SECS,
 };
 use mamori_server::domain::oidc_jwt;
 use rand::rngs::OsRng;
@@ -157,6 +157,54 @@ async fn a_code_lives_sixty_seconds_and_the_id_token_says_what_was_used() {
         .await
         .unwrap_err();
     assert!(matches!(err, OidcError::InvalidClient));
+
+    // The key schedule (oidc_key_rotation_days, 90 by default): the key made at T0 + 379
+    // is kept until 90 days have passed, then replaced; the old public key stays published
+    // for RETIRED_KEY_SECS and is then deleted.
+    let made = T0 + 320 + CODE_SECS - 1;
+    let kids = |jwks: serde_json::Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let day = 24 * 60 * 60;
+    let before = made + 90 * day - 1;
+    let n = f
+        .svc
+        .oidc_key_housekeeping(before, &f.meta, &mut OsRng)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let old = kids(f.svc.oidc_jwks(before).await.unwrap());
+    assert_eq!(old.len(), 1);
+    let due = made + 90 * day + 1;
+    let n = f
+        .svc
+        .oidc_key_housekeeping(due, &f.meta, &mut OsRng)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // Twice in the same minute (two nodes): replaced once.
+    let n = f
+        .svc
+        .oidc_key_housekeeping(due, &f.meta, &mut OsRng)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let both = kids(f.svc.oidc_jwks(due).await.unwrap());
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.contains(&old[0]));
+    let gone = due + RETIRED_KEY_SECS;
+    f.svc
+        .oidc_key_housekeeping(gone, &f.meta, &mut OsRng)
+        .await
+        .unwrap();
+    let now_kids = kids(f.svc.oidc_jwks(gone).await.unwrap());
+    assert_eq!(now_kids.len(), 1, "{now_kids:?}");
+    assert!(!now_kids.contains(&old[0]));
 }
 
 fn new_client(name: &str, uris: Vec<String>, public: bool, groups: &[&str]) -> NewClient {
