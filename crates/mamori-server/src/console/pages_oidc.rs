@@ -136,7 +136,32 @@ fn step_response(
     }
 }
 
-async fn authorize_params(ctx: Ctx, params: Option<AuthorizeParams>) -> PageResult {
+/// Whether the browser says this request comes from another site's page
+/// (`Sec-Fetch-Site: cross-site`, Fetch Metadata Request Headers).
+fn from_another_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+}
+
+/// The console's session cookie is `SameSite=Strict`, so a browser sent here by a client on
+/// another site (a redirect or a link from the application) does not send it: the request
+/// looks signed out although the browser is signed in, and single sign-on would ask for the
+/// password again. Such a request without a session is answered by a page of ours that
+/// refreshes to the same address; that navigation starts on this origin, so the browser sends
+/// the cookie. It changes nothing by itself and cannot loop: the second request is not
+/// cross-site. Browsers without Fetch Metadata, and clients that are not browsers, go on
+/// as before.
+fn same_site_again(ctx: &Ctx, headers: &HeaderMap, to: &str) -> Option<Response> {
+    (ctx.auth.is_none() && from_another_site(headers))
+        .then(|| super::pages_forward::continue_to(ctx, to, "oidc.continue_intro"))
+}
+
+async fn authorize_params(
+    ctx: Ctx,
+    headers: &HeaderMap,
+    params: Option<AuthorizeParams>,
+) -> PageResult {
     let Some(params) = params else {
         return Ok(error_page(&ctx, "a parameter was sent more than once"));
     };
@@ -145,6 +170,14 @@ async fn authorize_params(ctx: Ctx, params: Option<AuthorizeParams>) -> PageResu
         Err(AuthorizeRefusal::ErrorPage(why)) => return Ok(error_page(&ctx, &why)),
         Err(AuthorizeRefusal::Redirect(to)) => return Ok(see_other(&to)),
     };
+    // Only a request that is good so far comes back (a bad one gets its answer at once).
+    if let Some(r) = same_site_again(
+        &ctx,
+        headers,
+        &format!("{AUTHORIZE_PATH}?{}", params.to_query(false)),
+    ) {
+        return Ok(r);
+    }
     let auth = ctx.auth.as_ref();
     let step = ctx
         .st
@@ -203,20 +236,20 @@ async fn authorize_params(ctx: Ctx, params: Option<AuthorizeParams>) -> PageResu
 }
 
 /// `GET /oidc/authorize`.
-pub async fn authorize(ctx: Ctx, RawQuery(q): RawQuery) -> PageResult {
+pub async fn authorize(ctx: Ctx, headers: HeaderMap, RawQuery(q): RawQuery) -> PageResult {
     let params = AuthorizeParams::from_query(q.as_deref().unwrap_or(""));
-    authorize_params(ctx, params).await
+    authorize_params(ctx, &headers, params).await
 }
 
 /// `POST /oidc/authorize` (OpenID Connect Core §3.1.2.1: the same request as a form). Sent
 /// by the client's page from another site, so it carries no CSRF token (`console_layer`
 /// exempts this path; the request changes nothing the GET could not).
-pub async fn authorize_post(ctx: Ctx, body: String) -> PageResult {
+pub async fn authorize_post(ctx: Ctx, headers: HeaderMap, body: String) -> PageResult {
     if super::form_has_control(body.as_bytes()) {
         return Ok(error_page(&ctx, "the request contains control characters"));
     }
     let params = AuthorizeParams::from_query(&body);
-    authorize_params(ctx, params).await
+    authorize_params(ctx, &headers, params).await
 }
 
 /// The consent form.
@@ -281,8 +314,18 @@ fn logout_query(q: &LogoutQuery) -> String {
 /// straight on.
 pub async fn logout_form(
     ctx: Ctx,
+    headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<LogoutQuery>,
 ) -> PageResult {
+    // Without this, a client's logout link would find no session (the cookie is not sent
+    // from another site), clear the cookie and leave the session itself alive.
+    if let Some(r) = same_site_again(
+        &ctx,
+        &headers,
+        &format!("/oidc/logout?{}", logout_query(&q)),
+    ) {
+        return Ok(r);
+    }
     if ctx.auth.is_none() {
         return logout_finish(&ctx, &q).await;
     }

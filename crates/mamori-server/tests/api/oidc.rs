@@ -41,7 +41,11 @@ fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String {
 }
 
 /// A registered client: (client_id, secret if confidential).
-fn create_client(dir: &Path, database: Option<&str>, args: &[&str]) -> (String, Option<String>) {
+pub fn create_client(
+    dir: &Path,
+    database: Option<&str>,
+    args: &[&str],
+) -> (String, Option<String>) {
     let mut all = vec!["create-client"];
     all.extend_from_slice(args);
     let out = admin(dir, database, &all);
@@ -222,6 +226,167 @@ async fn confidential_client_full_flow_refresh_rotation_reuse_revocation_introsp
     ] {
         assert!(kinds.iter().any(|x| x == k), "{k} audited: {kinds:?}");
     }
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_and_the_old_key_stays_published() {
+    let p = provider(&Backend::Sqlite).await;
+    let c = p.client(&["app", "--redirect-uri", REDIRECT, "--trusted"]);
+    let jwks_kids = || async {
+        let (s, jwks) = p.srv.get("/oidc/jwks", None).await;
+        assert_eq!(s, 200, "{jwks}");
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = rp("id_token", &p.cfg(&c));
+    let kid1 = first["header"]["kid"].as_str().unwrap().to_string();
+    assert_eq!(jwks_kids().await, std::slice::from_ref(&kid1));
+    let out = admin(&p.srv.data_dir, None, &["rotate-oidc-keys"]);
+    assert!(
+        out.starts_with(&format!("ES256: {kid1} replaced by ")),
+        "{out}"
+    );
+    // Both published; new tokens carry the new kid.
+    let kids = jwks_kids().await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(kids.contains(&kid1), "{kids:?}");
+    let second = rp("id_token", &p.cfg(&c));
+    let kid2 = second["header"]["kid"].as_str().unwrap().to_string();
+    assert_ne!(kid1, kid2);
+    assert!(kids.contains(&kid2), "{kids:?}");
+    assert!(out.trim_end().ends_with(&kid2), "{out}");
+    // The ID token signed before the rotation still verifies (authlib, against the JWKS).
+    let mut cfg = p.cfg(&c);
+    cfg["id_token"] = first["id_token"].clone();
+    cfg["nonce"] = first["nonce"].clone();
+    let v = rp("verify", &cfg);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["kid"], kid1.as_str());
+    // A signature no key of the JWKS made is refused by the same check (it can fail).
+    let mut forged = first["id_token"].as_str().unwrap().to_string();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    cfg["id_token"] = json!(forged);
+    assert_eq!(rp("verify", &cfg)["ok"], false);
+    let events = p.srv.audit(&p.root, "kind=oidc.key_rotate").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "admin-cli", "{events:?}");
+}
+
+#[tokio::test]
+async fn acr_values_are_honoured_as_far_as_the_account_can() {
+    let p = provider(&Backend::Sqlite).await;
+    let c = p.client(&["app", "--redirect-uri", REDIRECT, "--trusted"]);
+    let with = |acr: &str| {
+        let mut cfg = p.cfg(&c);
+        cfg["extra"] = json!({ "acr_values": acr });
+        rp("id_token", &cfg)
+    };
+    // alice has no security key: the preference cannot be met, the sign-in stands and the
+    // ID token says what it was (acr_values are voluntary).
+    let r = with("urn:mamori:acr:phr urn:mamori:acr:2fa");
+    assert_eq!(r["has_code"], true, "{r}");
+    assert_eq!(r["claims"]["acr"], "urn:mamori:acr:2fa", "{r}");
+    // Met already; values of other providers are ignored.
+    for acr in [
+        "urn:mamori:acr:2fa",
+        "urn:example:gold",
+        "urn:mamori:acr:1fa",
+    ] {
+        let r = with(acr);
+        assert_eq!(r["has_code"], true, "{acr}: {r}");
+        assert_eq!(r["claims"]["acr"], "urn:mamori:acr:2fa", "{acr}: {r}");
+    }
+    // Too long: refused at the client like any bad parameter.
+    let r = with(&"x".repeat(600));
+    assert_eq!(r["has_code"], false, "{r}");
+    assert_eq!(r["params"]["error"], "invalid_request", "{r}");
+}
+
+/// The console's session cookie is `SameSite=Strict`: a browser sent from another site does
+/// not send it, so such a request without a session gets a page that comes back from this
+/// origin (docs/oidc.md, "Signing in from another site"), checked here at the HTTP level;
+/// `oidc_apache.rs` shows it in Chromium.
+#[tokio::test]
+async fn a_request_from_another_site_without_a_session_comes_back_from_this_origin() {
+    let p = provider(&Backend::Sqlite).await;
+    let c = p.client(&["app", "--redirect-uri", REDIRECT, "--trusted"]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let query = format!(
+        "response_type=code&scope=openid&client_id={}&redirect_uri={REDIRECT}&state=s1",
+        c.0
+    );
+    let get = |site: &'static str, session: Option<String>, q: String| {
+        let mut r = http
+            .get(format!("{}/oidc/authorize?{q}", p.srv.url))
+            .header("sec-fetch-site", site);
+        if let Some(s) = session {
+            r = r.header("cookie", format!("mamori_session={s}"));
+        }
+        r.send()
+    };
+    // From another site, no cookie: the page that refreshes to the same request.
+    let r = get("cross-site", None, query.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let to = refresh_target(&page);
+    let (path, q) = to.split_once('?').unwrap();
+    assert_eq!(path, "/oidc/authorize", "{page}");
+    let pairs = |q: &str| {
+        let mut v: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(pairs(q), pairs(&query), "{page}");
+    // The same request from this origin: the sign-in, as before.
+    let r = get("same-origin", None, query.clone()).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/sign-in");
+    // From another site with the cookie (a browser whose cookie is Lax or None): the code.
+    let r = get("cross-site", Some(p.alice.clone()), query.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with(&format!("{REDIRECT}?code=")), "{to}");
+    // A request that is bad anyway gets its answer at once, not a round trip.
+    let r = get("cross-site", None, "client_id=nope".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // The end-session endpoint likewise: without the round trip, the session would survive
+    // while only the cookie was cleared.
+    let r = http
+        .get(format!("{}/oidc/logout?client_id={}", p.srv.url, c.0))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert_eq!(
+        refresh_target(&page),
+        format!("/oidc/logout?client_id={}", c.0)
+    );
+}
+
+/// Where a page's `<meta http-equiv="refresh">` goes.
+fn refresh_target(page: &str) -> String {
+    let start = page
+        .find("http-equiv=\"refresh\" content=\"0;url=")
+        .unwrap_or_else(|| panic!("no refresh in {page}"));
+    let rest = &page[start..];
+    let rest = &rest[rest.find("url=").unwrap() + 4..];
+    rest[..rest.find('"').unwrap()].replace("&#38;", "&")
 }
 
 #[tokio::test]

@@ -192,6 +192,27 @@ def scenario_flow(cfg):
     return out
 
 
+def scenario_id_token(cfg):
+    """One code flow (with cfg["extra"] authorization parameters); the verified ID token."""
+    m = meta(cfg)
+    _, t, nonce, out = code_flow(cfg, m, cfg.get("extra"))
+    if t is None:
+        return out
+    claims, header = verify_id_token(cfg, m, t["id_token"], nonce)
+    out.update(claims=claims, header=header, id_token=t["id_token"], nonce=nonce)
+    return out
+
+
+def scenario_verify(cfg):
+    """Verifies cfg["id_token"] against the provider's JWKS as it is now."""
+    m = meta(cfg)
+    try:
+        claims, header = verify_id_token(cfg, m, cfg["id_token"], cfg["nonce"])
+        return {"ok": True, "kid": header.get("kid"), "sub": claims["sub"]}
+    except Exception as e:  # authlib's errors: an unknown kid, a bad signature
+        return {"ok": False, "error": type(e).__name__}
+
+
 def scenario_reused_code(cfg):
     m = meta(cfg)
     client, verifier, nonce, state, resp = authorize(cfg, m)
