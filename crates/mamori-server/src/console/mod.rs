@@ -164,6 +164,15 @@ pub fn see_other(to: &str) -> Response {
     r
 }
 
+/// Where a form that enrolled a factor goes next: the dashboard when the enrollment completed a
+/// sign-in (`renewed`: the session was enrollment-only) that is on its way back to an
+/// application (forward authentication or an OpenID client), since the dashboard sends it
+/// on there; otherwise `done`, the security page with its notice.
+pub(crate) fn after_enrollment(headers: &HeaderMap, renewed: bool, done: &str) -> Response {
+    let onward = pages_forward::returning(headers) || pages_oidc::returning(headers).is_some();
+    see_other(if renewed && onward { "/" } else { done })
+}
+
 fn error_page(e: &Error) -> ErrorPage {
     use ErrText::{Key, Secs};
     let (status, what, todo, retry) = match e {

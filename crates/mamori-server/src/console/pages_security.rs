@@ -251,6 +251,7 @@ fn digits(s: &str) -> String {
 
 pub async fn enable(
     ctx: Ctx,
+    headers: axum::http::HeaderMap,
     State(st): State<AppState>,
     Path(id): Path<String>,
     Form(f): Form<TwoCodes>,
@@ -267,7 +268,8 @@ pub async fn enable(
                 .svc
                 .upgrade_after_enrollment(auth, proof, ctx.now, &mut OsRng, &ctx.meta.meta)
                 .await?;
-            let mut r = see_other("/security?done=mfa_assigned");
+            let mut r =
+                super::after_enrollment(&headers, renewed.is_some(), "/security?done=mfa_assigned");
             if let Some(s) = renewed {
                 ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
             }

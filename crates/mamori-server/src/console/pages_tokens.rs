@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::web::AppState;
 
 use super::views::{render, Page};
-use super::{error_text, is_form_error, see_other, Ctx, PageResult};
+use super::{error_text, is_form_error, Ctx, PageResult};
 
 /// The hardware token form.
 #[derive(Template)]
@@ -62,7 +62,12 @@ fn digits(s: &str) -> String {
 }
 
 /// POST `/security/mfa/hardware`.
-pub async fn assign(ctx: Ctx, State(st): State<AppState>, Form(f): Form<AssignForm>) -> PageResult {
+pub async fn assign(
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    State(st): State<AppState>,
+    Form(f): Form<AssignForm>,
+) -> PageResult {
     let auth = ctx.signed_in()?;
     let name = f.name.trim().to_string();
     let serial = f.serial.trim().to_string();
@@ -91,7 +96,8 @@ pub async fn assign(ctx: Ctx, State(st): State<AppState>, Form(f): Form<AssignFo
                 }
                 None => None,
             };
-            let mut r = see_other("/security?done=mfa_assigned");
+            let mut r =
+                super::after_enrollment(&headers, renewed.is_some(), "/security?done=mfa_assigned");
             if let Some(s) = renewed {
                 ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
             }

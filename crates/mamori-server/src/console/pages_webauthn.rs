@@ -137,6 +137,7 @@ pub struct FinishForm {
 /// POST `/security/mfa/security-key/finish`.
 pub async fn register_finish(
     ctx: Ctx,
+    headers: axum::http::HeaderMap,
     State(st): State<AppState>,
     Form(f): Form<FinishForm>,
 ) -> PageResult {
@@ -165,7 +166,8 @@ pub async fn register_finish(
                 .svc
                 .upgrade_after_enrollment(auth, proof, ctx.now, &mut OsRng, &ctx.meta.meta)
                 .await?;
-            let mut r = see_other("/security?done=key_added");
+            let mut r =
+                super::after_enrollment(&headers, renewed.is_some(), "/security?done=key_added");
             if let Some(s) = renewed {
                 ctx.set_session(&mut r, &s.token, s.record.expires_at - s.record.created_at);
             }

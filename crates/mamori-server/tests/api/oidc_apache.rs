@@ -385,3 +385,56 @@ async fn chromium_through_apache_mod_auth_openidc() {
     }
     drop(rp);
 }
+
+/// An account that has no MFA device yet (every account must have one) is led through
+/// enrolling one on its way to the application, and then on to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_account_enrolls_on_its_way_to_the_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let issuer = format!("http://localhost:{port}");
+    let srv = Server::start_on(
+        &format!("127.0.0.1:{port}"),
+        &dir.path().join("data"),
+        Backend::Sqlite.url(),
+        &[("MAMORI_PUBLIC_URL", &issuer)],
+    );
+    let t = srv.root_session().await;
+    let (_, _, root) = srv.enroll(&t, "phone").await;
+    srv.new_user(&root, json!({"user": "carol"})).await;
+    let rp_dir = dir.path().join("apache");
+    std::fs::create_dir_all(&rp_dir).unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let client = |name: &str, p: u16| -> Client {
+        let cb = format!("http://127.0.0.1:{p}/protected/redirect_uri");
+        let (id, s) = create_client(
+            &srv.data_dir,
+            None,
+            &[name, "--redirect-uri", &cb, "--trusted"],
+        );
+        (id, s.unwrap())
+    };
+    let (a, b) = (client("apache-a", pa), client("apache-b", pb));
+    let rp = apache(&rp_dir, &issuer, &a, &b, [pa, pb]);
+    let log = rp_dir.join("error.log");
+    with_browser(
+        "oidc-apache-enroll",
+        &issuer,
+        Options::default(),
+        move |b| async move {
+            open_protected(&b, pa).await;
+            wait_path(&b, "/sign-in").await;
+            b.fill("user", "carol").await;
+            b.fill("password", PASSWORD).await;
+            b.click("sign-in").await;
+            b.shot("after-password").await;
+            let secret = b.start_enrollment("phone").await;
+            b.enter_two_codes(&secret).await;
+            let text = wait_body(&b, "user=carol", &log).await;
+            assert!(text.contains("amr=pwd,otp,mfa"), "{text}");
+            assert!(text.contains(&format!("host={pa}")), "{text}");
+        },
+    )
+    .await;
+    drop(rp);
+}
