@@ -128,7 +128,8 @@ fn require_text(tr: &Tr, r: &str) -> String {
 /// messages are English and name the field).
 fn client_error_text(tr: &Tr, e: &Error) -> String {
     match e {
-        Error::InvalidInput(m) if m.contains("redirect URI") => tr.t("oidc_clients.error_uri"),
+        // First: only the URI messages echo input (the URI itself), and they all say "URI".
+        Error::InvalidInput(m) if m.contains("URI") => tr.t("oidc_clients.error_uri"),
         Error::InvalidInput(m) if m.contains("allowed") || m.contains("group name") => {
             tr.t("oidc_clients.error_allowed")
         }
