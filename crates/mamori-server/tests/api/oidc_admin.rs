@@ -352,9 +352,14 @@ async fn console_page_registers_shows_the_secret_once_rotates_and_deletes() {
     let (s, page) = console(&p, &p.root, "/oidc-clients", Some(bad)).await;
     assert_eq!(s, 400, "{page}");
     assert!(page.contains("id=\"error\""), "{page}");
+    assert!(page.contains("Check the redirect URIs"), "{page}");
     assert!(page.contains("http://other.example/cb"), "kept: {page}");
     let (s, page) = console(&p, &p.root, "/oidc-clients", Some(form)).await;
     assert_eq!(s, 400, "a taken name: {page}");
+    assert!(
+        page.contains("A client with this name already exists."),
+        "{page}"
+    );
     assert_eq!(names(&listed(&p).await), ["wiki"]);
 
     // Without the CSRF token (or with another one): refused, nothing stored.
