@@ -87,3 +87,94 @@ pub struct OAuthError {
     /// What is wrong, in English.
     pub error_description: String,
 }
+
+// ----- client administration (`/api/v1/oidc/clients`, administrators) ----------------------
+// These use the API's own error format: they are the API's, not the OAuth endpoints'.
+
+/// A registered client as `GET /api/v1/oidc/clients` lists it: never its secret or the
+/// secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OidcClient {
+    /// The `client_id`.
+    pub client_id: String,
+    /// The unique name the administrator gave it.
+    pub name: String,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// No secret (PKCE required).
+    pub public: bool,
+    /// No consent page.
+    pub trusted: bool,
+    /// `one_factor`, `two_factor` or `phishing_resistant`.
+    pub require: String,
+    /// Accounts allowed by name (with `allowed_groups`; both empty: everyone).
+    pub allowed_users: Vec<String>,
+    /// Groups allowed.
+    pub allowed_groups: Vec<String>,
+    /// ID-token signing algorithm, `ES256` or `RS256`.
+    pub alg: String,
+    /// When it was registered (Unix seconds).
+    pub created_at: i64,
+    /// When it last changed (secret rotation; Unix seconds).
+    pub updated_at: i64,
+}
+
+/// `POST /api/v1/oidc/clients`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOidcClientRequest {
+    /// Unique name: 1-64 letters, digits and `+=,.@_-`.
+    pub name: String,
+    /// Exact redirect URIs, 1 to 10 (https, or http on a loopback address; no fragment, no
+    /// wildcard).
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs, at most 10.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required), e.g. a native application.
+    #[serde(default)]
+    pub public: bool,
+    /// A first-party client: no consent page.
+    #[serde(default)]
+    pub trusted: bool,
+    /// What the sign-in must have used: `two_factor` (the default), `phishing_resistant` or
+    /// `one_factor`.
+    #[serde(default)]
+    pub require: Option<String>,
+    /// Only these accounts (with `allowed_groups`; both empty: everyone), at most 100.
+    #[serde(default)]
+    pub allowed_users: Vec<String>,
+    /// Only accounts in these groups, at most 100.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// ID-token signing algorithm: `ES256` (the default) or `RS256`.
+    #[serde(default)]
+    pub alg: Option<String>,
+}
+
+/// A client just registered (201) or given a new secret (200). The secret is shown only
+/// here; the server keeps its hash.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct OidcClientCreated {
+    /// The client.
+    pub client: OidcClient,
+    /// Its secret, for `client_secret_basic` or `client_secret_post`; absent for a public
+    /// client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+// By hand, so that a response logged with `{:?}` does not carry the secret.
+impl std::fmt::Debug for OidcClientCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcClientCreated")
+            .field("client", &self.client)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}

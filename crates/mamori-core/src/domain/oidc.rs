@@ -58,6 +58,8 @@ pub const MAX_URI_LEN: usize = 1024;
 pub const MAX_PARAM_LEN: usize = 512;
 /// Most clients.
 pub const MAX_CLIENTS: usize = 500;
+/// Most allowed users (and, separately, allowed groups) of one client.
+pub const MAX_ALLOWED: usize = 100;
 /// The scopes this provider knows; others are ignored (RFC 6749 §3.3 lets the server grant
 /// fewer than asked).
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
@@ -462,6 +464,22 @@ fn check_list(what: &str, list: &[String], min: usize) -> Result<()> {
     list.iter().try_for_each(|u| check_uri(u))
 }
 
+/// The allow lists: names an account or a group could have (a misspelt entry would silently
+/// let nobody in, or be mistaken for a rule), at most [`MAX_ALLOWED`] of each.
+fn check_allowed(users: &[String], groups: &[String]) -> Result<()> {
+    if users.len() > MAX_ALLOWED || groups.len() > MAX_ALLOWED {
+        return Err(Error::InvalidInput(format!(
+            "at most {MAX_ALLOWED} allowed users and {MAX_ALLOWED} allowed groups"
+        )));
+    }
+    users
+        .iter()
+        .try_for_each(|u| super::check_name("an allowed user", u))?;
+    groups
+        .iter()
+        .try_for_each(|g| super::groups::check_group_name(g))
+}
+
 /// Appends `pairs` to a redirect URI's query (keeping its own).
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(base) {
@@ -531,6 +549,7 @@ impl Service {
             &new.post_logout_redirect_uris,
             0,
         )?;
+        check_allowed(&new.allowed_users, &new.allowed_groups)?;
         if !oidc_jwt::ALGS.contains(&new.alg.as_str()) {
             return Err(Error::InvalidInput(
                 "the signing algorithm must be ES256 or RS256".into(),
@@ -649,6 +668,95 @@ impl Service {
         )
         .await?;
         Ok(())
+    }
+
+    // ----- clients, by an administrator (API and console) ------------------------------
+    //
+    // The API and the console call these and nothing else, so neither edge decides who may
+    // manage clients. The rule is the application keys' (`domain/appkeys.rs`), because a
+    // client is the same kind of power: listing, registering and rotating a secret need a full
+    // administrator session with MFA ([`Service::require_admin`], which audits an
+    // administrator without MFA); deleting, which ends every sign-in of the application at
+    // once, needs a second factor from the last 5 minutes too, as revoking an application key
+    // does. The admin command line runs as the server's operator and calls the functions
+    // above with its own actor.
+
+    /// Every client (administrators).
+    pub async fn admin_oidc_clients(
+        &self,
+        admin: &Authenticated,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<Vec<OidcClientRecord>> {
+        self.require_admin(admin, "list OpenID clients", now, meta)
+            .await?;
+        self.oidc_clients().await
+    }
+
+    /// An administrator registers a client; audited with the administrator as actor.
+    pub async fn admin_oidc_create_client<R: RngCore + CryptoRng + Send>(
+        &self,
+        admin: &Authenticated,
+        new: NewClient,
+        now: UnixTime,
+        meta: &RequestMeta,
+        rng: &mut R,
+    ) -> Result<ClientCreated> {
+        self.require_admin(admin, "register an OpenID client", now, meta)
+            .await?;
+        self.oidc_create_client(new, &admin.account.name, now, meta, rng)
+            .await
+    }
+
+    /// An administrator replaces a confidential client's secret (the old one stops working
+    /// at once); audited with the administrator as actor.
+    pub async fn admin_oidc_rotate_client_secret<R: RngCore + CryptoRng + Send>(
+        &self,
+        admin: &Authenticated,
+        name: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+        rng: &mut R,
+    ) -> Result<ClientCreated> {
+        self.require_admin(admin, "rotate an OpenID client's secret", now, meta)
+            .await?;
+        self.oidc_rotate_client_secret(name, &admin.account.name, now, meta, rng)
+            .await
+    }
+
+    /// An administrator deletes a client with its codes, grants, tokens and consents: needs a
+    /// second factor from the last 5 minutes (otherwise refused and audited as
+    /// `recent_factor_required`).
+    pub async fn admin_oidc_delete_client(
+        &self,
+        admin: &Authenticated,
+        name: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        self.require_admin(admin, "delete an OpenID client", now, meta)
+            .await?;
+        let recent = admin
+            .session
+            .second_factor_at
+            .is_some_and(|t| now.saturating_sub(t) <= super::RECENT_FACTOR_SECS);
+        if !recent {
+            self.audit(
+                now,
+                meta,
+                Event {
+                    kind: kind::CLIENT_DELETE,
+                    result: "recent_factor_required",
+                    account: None,
+                    actor: Some(&admin.account.name),
+                    detail: Some(name),
+                },
+            )
+            .await?;
+            return Err(Error::RecentSecondFactorRequired);
+        }
+        self.oidc_delete_client(name, &admin.account.name, now, meta)
+            .await
     }
 
     // ----- keys ----------------------------------------------------------------------

@@ -40,6 +40,8 @@ mod pages_auth;
 mod pages_forward;
 // #17 the OpenID provider
 mod pages_oidc;
+// #17 the administrators' page of OpenID clients
+mod pages_oidc_clients;
 mod pages_polish;
 mod pages_recovery;
 mod pages_recovery_signin;
@@ -941,6 +943,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/app-keys/{id}/revoke",
             get(a::revoke_key_form).post(a::revoke_key),
+        )
+        // #17 OpenID clients (administrators)
+        .route(
+            "/oidc-clients",
+            get(pages_oidc_clients::clients).post(pages_oidc_clients::create),
+        )
+        .route(
+            "/oidc-clients/{name}/secret",
+            get(pages_oidc_clients::rotate_form).post(pages_oidc_clients::rotate),
+        )
+        .route(
+            "/oidc-clients/{name}/delete",
+            get(pages_oidc_clients::delete_form).post(pages_oidc_clients::delete),
         )
         .route("/audit", get(a::audit))
         .route("/review", get(pages_review::review))

@@ -217,7 +217,7 @@ pub async fn remove_group(
     Ok(see_other(&format!("/users/{name}?done=group_removed")))
 }
 
-fn recent_factor(a: &crate::domain::signin::Authenticated, now: i64) -> bool {
+pub(super) fn recent_factor(a: &crate::domain::signin::Authenticated, now: i64) -> bool {
     a.session
         .second_factor_at
         .is_some_and(|t| now.saturating_sub(t) <= crate::domain::RECENT_FACTOR_SECS)

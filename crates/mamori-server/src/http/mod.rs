@@ -25,6 +25,7 @@ pub mod groups;
 pub(crate) mod handlers;
 // #17 the OpenID provider
 pub mod oidc;
+pub mod oidc_clients;
 pub mod openapi;
 // #15 polish
 pub mod preferences;
@@ -257,6 +258,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(forward_auth::router())
         // #17 the OpenID provider
         .merge(oidc::router())
+        .merge(oidc_clients::router())
 }
 
 /// The authenticated session of a request (inserted by the session middleware).

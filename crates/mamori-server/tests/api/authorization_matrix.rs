@@ -509,6 +509,7 @@ impl Matrix {
                     | "remove_own_with_code"
                     | "deactivate"
                     | "right_code"
+                    | "delete_oidc_client_with_code"
             )
         {
             // Root keeps its first device; each row works on a device of its own.
@@ -572,6 +573,9 @@ impl Matrix {
         }
         if row.edge == "oidc" {
             return self.run_oidc(row, &actor).await;
+        }
+        if OIDC_CLIENT_OPS.contains(&row.op.as_str()) {
+            return self.run_oidc_clients(row, &actor, &target).await;
         }
         if row.op == "phone_resend_unauthenticated" {
             // A sign-in step: the challenge is the credential; without a live one nothing is
@@ -1270,6 +1274,159 @@ async fn cancel_page(srv: &Server, token: &str, post: bool) -> (u16, String) {
 }
 
 /// A console request with the session cookie, from the configured public URL.
+/// #17: the operations on OpenID clients (API and console), run by
+/// [`Matrix::run_oidc_clients`].
+const OIDC_CLIENT_OPS: [&str; 6] = [
+    "list_oidc_clients",
+    "create_oidc_client",
+    "rotate_oidc_secret",
+    "delete_oidc_client",
+    "delete_oidc_client_with_code",
+    "oidc_clients_page",
+];
+
+impl Matrix {
+    /// #17: a confidential client of the row's own, registered by root over the API; returns
+    /// its name.
+    async fn oidc_client_for_row(&mut self) -> String {
+        self.n += 1;
+        let name = format!("mx{}", self.n);
+        let root = self.fresh(&self.root).await;
+        let (s, v) = self
+            .srv
+            .post(
+                "/api/v1/oidc/clients",
+                Some(&root),
+                json!({"name": name, "redirect_uris": [OIDC_REDIRECT]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        name
+    }
+
+    /// Whether a client of this name is registered (root's view).
+    async fn oidc_client_exists(&self, name: &str) -> bool {
+        let root = self.fresh(&self.root).await;
+        let (s, v) = self.srv.get("/api/v1/oidc/clients", Some(&root)).await;
+        assert_eq!(s, 200, "{v}");
+        v.as_array().unwrap().iter().any(|c| c["name"] == name)
+    }
+
+    /// #17: the rows of the OpenID clients' administration. A row with session `-` sends no
+    /// credentials (the console: an empty session cookie). Afterwards the client must exist
+    /// exactly when the row's answer says it was not deleted, or was created.
+    async fn run_oidc_clients(
+        &mut self,
+        row: &Row,
+        actor: &Account,
+        target: &Account,
+    ) -> (u16, Option<String>) {
+        let session = if row.session == "-" {
+            String::new()
+        } else {
+            self.db.session(&actor.id, &row.session).await
+        };
+        let t = (!session.is_empty()).then_some(session.as_str());
+        let api = |r: (u16, Value)| (r.0, r.1["error"]["code"].as_str().map(str::to_string));
+        let name = self.oidc_client_for_row().await;
+        let fresh_name = format!("{name}-new");
+        let redirect = OIDC_REDIRECT.to_string();
+        let create_form: [(&str, &str); 4] = [
+            ("name", fresh_name.as_str()),
+            ("redirect_uris", redirect.as_str()),
+            ("require", "two_factor"),
+            ("alg", "ES256"),
+        ];
+        let got = match (row.edge.as_str(), row.op.as_str()) {
+            ("api", "list_oidc_clients") => api(self.srv.get("/api/v1/oidc/clients", t).await),
+            ("api", "create_oidc_client") => {
+                let got = api(self
+                    .srv
+                    .post(
+                        "/api/v1/oidc/clients",
+                        t,
+                        json!({"name": fresh_name, "redirect_uris": [OIDC_REDIRECT]}),
+                    )
+                    .await);
+                let created = self.oidc_client_exists(&fresh_name).await;
+                assert_eq!(
+                    created,
+                    got.0 == 201,
+                    "line {}: created {created}",
+                    row.line
+                );
+                got
+            }
+            ("api", "rotate_oidc_secret") => api(self
+                .srv
+                .post(&format!("/api/v1/oidc/clients/{name}/secret"), t, json!({}))
+                .await),
+            ("api", "delete_oidc_client") => {
+                let (s, _, v) = self
+                    .srv
+                    .call("DELETE", &format!("/api/v1/oidc/clients/{name}"), t, None)
+                    .await;
+                api((s, v))
+            }
+            ("console", "oidc_clients_page") => {
+                let (s, page) = console(&self.srv, &session, "/oidc-clients", None).await;
+                // The list only where allowed.
+                assert_eq!(page.contains(&name), s == 200, "line {}", row.line);
+                (s, None)
+            }
+            ("console", "create_oidc_client") => {
+                let (s, page) =
+                    console(&self.srv, &session, "/oidc-clients", Some(&create_form)).await;
+                assert_eq!(
+                    page.contains("client-secret"),
+                    s == 201,
+                    "line {}",
+                    row.line
+                );
+                let created = self.oidc_client_exists(&fresh_name).await;
+                assert_eq!(created, s == 201, "line {}: created {created}", row.line);
+                (s, None)
+            }
+            ("console", "rotate_oidc_secret") => {
+                let path = format!("/oidc-clients/{name}/secret");
+                let (s, page) = console(&self.srv, &session, &path, Some(&[])).await;
+                assert_eq!(
+                    page.contains("client-secret"),
+                    s == 200,
+                    "line {}",
+                    row.line
+                );
+                (s, None)
+            }
+            ("console", "delete_oidc_client") => {
+                let path = format!("/oidc-clients/{name}/delete");
+                let (s, _) = console(&self.srv, &session, &path, Some(&[("code", "")])).await;
+                (s, None)
+            }
+            ("console", "delete_oidc_client_with_code") => {
+                // A code of the actor's own device, given on the confirmation page.
+                let (_, secret) = target.device.clone().expect("the actor has a device");
+                let c = code(&secret, now() + 30);
+                let path = format!("/oidc-clients/{name}/delete");
+                let (s, _) =
+                    console(&self.srv, &session, &path, Some(&[("code", c.as_str())])).await;
+                (s, None)
+            }
+            other => panic!("line {}: no runner for {other:?}", row.line),
+        };
+        if row.op.starts_with("delete_oidc_client") {
+            let deleted = !self.oidc_client_exists(&name).await;
+            let done = if row.edge == "api" {
+                got.0 == 204
+            } else {
+                got.0 == 303 && !session.is_empty()
+            };
+            assert_eq!(deleted, done, "line {}: deleted {deleted}", row.line);
+        }
+        got
+    }
+}
+
 async fn console(
     srv: &Server,
     session: &str,

@@ -23,6 +23,7 @@ mod multi_node;
 mod node_faults;
 // #17 the OpenID provider
 mod oidc;
+mod oidc_admin;
 mod oidc_apache;
 mod polish_http;
 mod radius;

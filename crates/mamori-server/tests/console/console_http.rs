@@ -256,6 +256,10 @@ async fn form_posts_without_the_right_csrf_token_or_from_another_origin_are_refu
         "/security/password",
         "/users",
         "/app-keys",
+        // #17 the OpenID clients' page
+        "/oidc-clients",
+        "/oidc-clients/app/secret",
+        "/oidc-clients/app/delete",
     ] {
         let (s, _, _) = post_form(&srv, &c, path, Some(&ck), None, &[("x", "y")]).await;
         assert_eq!(s, 403, "{path}");
