@@ -87,6 +87,8 @@ use utoipa::OpenApi;
         super::oidc::userinfo_post,
         super::oidc::revoke,
         super::oidc::introspect,
+        super::oidc_consents::list,
+        super::oidc_consents::revoke,
         // The authenticator's sync (docs/sync-protocol.md), missing until #16's route test.
         super::sync::register,
         super::sync::devices,
@@ -170,6 +172,8 @@ use utoipa::OpenApi;
         api::oidc::Discovery,
         api::oidc::TokenResponse,
         api::oidc::OAuthError,
+        api::oidc::ConnectedApp,
+        api::oidc::ConnectedAppsResponse,
         api::sync::RegisterDeviceRequest,
         api::sync::RegisterDeviceResponse,
         api::sync::SyncDevice,

@@ -17,10 +17,10 @@ use serde_json::{json, Value};
 
 use super::common::{code, now, Backend, Server};
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub(super) const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const LOGOUT_TO: &str = "http://127.0.0.1:9/signed-out";
 
-fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String {
+pub(super) fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mamori-server"));
     cmd.arg("admin")
         .args(args)
@@ -41,7 +41,7 @@ fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String {
 }
 
 /// A registered client: (client_id, secret if confidential).
-fn create_client(dir: &Path, database: Option<&str>, args: &[&str]) -> (String, Option<String>) {
+pub(super) fn create_client(dir: &Path, database: Option<&str>, args: &[&str]) -> (String, Option<String>) {
     let mut all = vec!["create-client"];
     all.extend_from_slice(args);
     let out = admin(dir, database, &all);
@@ -57,7 +57,7 @@ fn create_client(dir: &Path, database: Option<&str>, args: &[&str]) -> (String, 
 }
 
 /// Runs one scenario of the authlib relying party.
-fn rp(scenario: &str, cfg: &Value) -> Value {
+pub(super) fn rp(scenario: &str, cfg: &Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/oidc_rp.py");
     let out = Command::new("python3")
         .arg(script)
@@ -73,17 +73,17 @@ fn rp(scenario: &str, cfg: &Value) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-struct Provider {
-    srv: Server,
-    issuer: String,
+pub(super) struct Provider {
+    pub(super) srv: Server,
+    pub(super) issuer: String,
     /// alice's console session (password + code).
-    alice: String,
-    root: String,
+    pub(super) alice: String,
+    pub(super) root: String,
     _dir: tempfile::TempDir,
 }
 
 /// A server with root (enrolled) and alice (enrolled, signed in with password and code).
-async fn provider(backend: &Backend) -> Provider {
+pub(super) async fn provider(backend: &Backend) -> Provider {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path(), backend.url(), &[]);
     let t = srv.root_session().await;
@@ -113,11 +113,11 @@ async fn provider(backend: &Backend) -> Provider {
 }
 
 impl Provider {
-    fn client(&self, args: &[&str]) -> (String, Option<String>) {
+    pub(super) fn client(&self, args: &[&str]) -> (String, Option<String>) {
         create_client(&self.srv.data_dir, None, args)
     }
 
-    fn cfg(&self, client: &(String, Option<String>)) -> Value {
+    pub(super) fn cfg(&self, client: &(String, Option<String>)) -> Value {
         let mut c = json!({
             "issuer": self.issuer,
             "client_id": client.0,
