@@ -23,6 +23,7 @@ mod multi_node;
 mod node_faults;
 // #17 the OpenID provider
 mod oidc;
+mod oidc_consent;
 mod polish_http;
 mod radius;
 mod recovery_admin;
