@@ -861,10 +861,8 @@ impl Config {
         if self.limits.oidc_client_failures == 0
             || !(1..=86_400).contains(&self.limits.oidc_client_failure_window_secs)
         {
-            return bad(
-                "limits.oidc_client_failures must be at least 1 and \
-                 limits.oidc_client_failure_window_secs between 1 and 86400",
-            );
+            return bad("limits.oidc_client_failures must be at least 1 and \
+                 limits.oidc_client_failure_window_secs between 1 and 86400");
         }
         if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
             // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.

@@ -400,7 +400,8 @@ pub fn plain_http_not_loopback(uri: &str) -> bool {
 /// asks for a second factor. Not applicable without clients.
 fn oidc(clients: &[OidcClientFacts]) -> [Finding; 3] {
     const LINK: &str = "/docs/oidc.md#security-review";
-    const WILDCARD_TITLE: &str = "OpenID clients register exact redirect URIs (nothing that looks like a wildcard)";
+    const WILDCARD_TITLE: &str =
+        "OpenID clients register exact redirect URIs (nothing that looks like a wildcard)";
     const HTTP_TITLE: &str = "OpenID clients redirect over HTTPS (http:// only to loopback)";
     const ONE_TITLE: &str = "OpenID clients ask for a second factor (no one_factor clients)";
     if clients.is_empty() {

@@ -1060,7 +1060,10 @@ mod tests {
         s.create_oidc_code(&code(5, "c1", account_id, 1_000))
             .await
             .unwrap();
-        let r = s.redeem_oidc_code(&[5; 32], 200, "g5", 9_999).await.unwrap();
+        let r = s
+            .redeem_oidc_code(&[5; 32], 200, "g5", 9_999)
+            .await
+            .unwrap();
         assert!(matches!(r, CodeRedemption::Redeemed(_)));
         s.create_oidc_code(&code(6, "c1", account_id, 1_000))
             .await
@@ -1069,7 +1072,10 @@ mod tests {
         assert!(live.iter().any(|g| g.id == "g5"), "{live:?}");
         assert!(live.iter().all(|g| g.revoked_at.is_none()));
         assert!(
-            s.oidc_live_grants_of(account_id, 10_000).await.unwrap().is_empty(),
+            s.oidc_live_grants_of(account_id, 10_000)
+                .await
+                .unwrap()
+                .is_empty(),
             "expired grants are not live"
         );
         let revoked = s.revoke_oidc_access(account_id, "c1", 300).await.unwrap();
@@ -1078,9 +1084,15 @@ mod tests {
         // Code 6, and code 2 (expired above, never redeemed).
         assert_eq!(revoked.codes, 2);
         assert_eq!(s.oidc_consent(account_id, "c1").await.unwrap(), None);
-        assert!(s.oidc_live_grants_of(account_id, 300).await.unwrap().is_empty());
+        assert!(s
+            .oidc_live_grants_of(account_id, 300)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(
-            s.redeem_oidc_code(&[6; 32], 301, "g6", 9_999).await.unwrap(),
+            s.redeem_oidc_code(&[6; 32], 301, "g6", 9_999)
+                .await
+                .unwrap(),
             CodeRedemption::Invalid,
             "a code issued before the revocation is gone"
         );

@@ -498,12 +498,11 @@ fn oidc_clients_with_wildcard_looking_or_plain_http_uris_or_one_factor_fail() {
     );
     check(
         |d| {
-            d.oidc_clients
-                .push(OidcClientFacts {
-                    redirect_uris: vec!["http://wiki.example.com/cb".into()],
-                    post_logout_redirect_uris: vec!["HTTP://10.0.0.5/bye".into()],
-                    ..oidc_client("wiki")
-                })
+            d.oidc_clients.push(OidcClientFacts {
+                redirect_uris: vec!["http://wiki.example.com/cb".into()],
+                post_logout_redirect_uris: vec!["HTTP://10.0.0.5/bye".into()],
+                ..oidc_client("wiki")
+            })
         },
         &[(
             "DR-OIDC-HTTP-REDIRECT",

@@ -84,8 +84,7 @@ pub fn translate_detail(tr: &Tr, s: &str) -> String {
     // apart from an account's line such as "client (3 left)".
     let client_name = |n: &str| {
         !n.is_empty()
-            && n
-                .chars()
+            && n.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
     };
     if let Some(rest) = s.strip_prefix("client ") {

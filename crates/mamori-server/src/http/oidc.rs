@@ -330,11 +330,14 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<String, StringRejection>,
 ) -> Response {
-    let ClientRequest { form: f, creds, keys } =
-        match client_request(&st, &m, &headers, body, "token").await {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        };
+    let ClientRequest {
+        form: f,
+        creds,
+        keys,
+    } = match client_request(&st, &m, &headers, body, "token").await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let params = TokenParams {
         grant_type: field(&f, "grant_type"),
         code: field(&f, "code"),
@@ -416,11 +419,14 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Result<String, StringRejection>,
 ) -> Response {
-    let ClientRequest { form: f, creds, keys } =
-        match client_request(&st, &m, &headers, body, "revoke").await {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        };
+    let ClientRequest {
+        form: f,
+        creds,
+        keys,
+    } = match client_request(&st, &m, &headers, body, "revoke").await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let Some(token) = field(&f, "token") else {
         count("revoke", "invalid_request");
         return oauth_error(&OidcError::InvalidRequest("token is missing".into()), false);
@@ -453,11 +459,14 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<String, StringRejection>,
 ) -> Response {
-    let ClientRequest { form: f, creds, keys } =
-        match client_request(&st, &m, &headers, body, "introspect").await {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        };
+    let ClientRequest {
+        form: f,
+        creds,
+        keys,
+    } = match client_request(&st, &m, &headers, body, "introspect").await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let Some(token) = field(&f, "token") else {
         count("introspect", "invalid_request");
         return oauth_error(&OidcError::InvalidRequest("token is missing".into()), false);

@@ -79,7 +79,10 @@ impl FailureLimiter {
             .filter(|w| w.failures >= self.max)
             .filter_map(|w| (w.start + self.window).checked_duration_since(now))
             .filter(|left| !left.is_zero())
-            .map(|left| left.as_secs().saturating_add(u64::from(left.subsec_nanos() > 0)))
+            .map(|left| {
+                left.as_secs()
+                    .saturating_add(u64::from(left.subsec_nanos() > 0))
+            })
             .max()
             .map(|s| s.max(1))
     }

@@ -1234,7 +1234,10 @@ impl Matrix {
             row.line, got.0, row.op
         );
         if row.edge == "console" {
-            return (got.0, Some(if still { "kept" } else { "revoked" }.to_string()));
+            return (
+                got.0,
+                Some(if still { "kept" } else { "revoked" }.to_string()),
+            );
         }
         got
     }

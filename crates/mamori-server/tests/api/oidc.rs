@@ -41,7 +41,11 @@ pub(super) fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String
 }
 
 /// A registered client: (client_id, secret if confidential).
-pub(super) fn create_client(dir: &Path, database: Option<&str>, args: &[&str]) -> (String, Option<String>) {
+pub(super) fn create_client(
+    dir: &Path,
+    database: Option<&str>,
+    args: &[&str],
+) -> (String, Option<String>) {
     let mut all = vec!["create-client"];
     all.extend_from_slice(args);
     let out = admin(dir, database, &all);

@@ -56,7 +56,11 @@ async fn connected_apps_are_listed_and_revoked(backend: Backend) {
     let db = backend.url();
     let dir = &p.srv.data_dir;
     let wiki = create_client(dir, db, &["wiki", "--redirect-uri", REDIRECT]);
-    let grafana = create_client(dir, db, &["grafana", "--redirect-uri", REDIRECT, "--trusted"]);
+    let grafana = create_client(
+        dir,
+        db,
+        &["grafana", "--redirect-uri", REDIRECT, "--trusted"],
+    );
 
     // Nothing shared yet.
     assert_eq!(connected(&p.srv, &p.alice).await, Vec::<Value>::new());
@@ -94,7 +98,11 @@ async fn connected_apps_are_listed_and_revoked(backend: Backend) {
     assert_eq!(connected(&p.srv, &bob).await, Vec::<Value>::new());
     let path = format!("/api/v1/me/oidc-consents/{}", wiki.0);
     let (s, _, v) = p.srv.call("DELETE", &path, Some(&bob), None).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
     let (s, v) = introspect(&p.srv, &wiki, w1["access_token"].as_str().unwrap()).await;
     assert_eq!((s, &v["active"]), (200, &json!(true)), "{v}");
     // Without a session: 401.
@@ -109,7 +117,11 @@ async fn connected_apps_are_listed_and_revoked(backend: Backend) {
         let (_, v) = introspect(&p.srv, &wiki, grant["access_token"].as_str().unwrap()).await;
         assert_eq!(v, json!({"active": false}));
         let (s, v) = refresh(&p.srv, &wiki, grant["refresh_token"].as_str().unwrap()).await;
-        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")), "{v}");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{v}"
+        );
     }
     let (_, v) = introspect(&p.srv, &grafana, g["access_token"].as_str().unwrap()).await;
     assert_eq!(v["active"], true, "{v}");
@@ -182,16 +194,17 @@ async fn connected_apps_are_listed_and_revoked(backend: Backend) {
 
     // Audited as oidc.consent, result revoked, for alice, naming the client.
     let events = p.srv.audit(&p.root, "kind=oidc.consent&limit=100").await;
-    let revoked: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["result"] == "revoked")
-        .collect();
+    let revoked: Vec<&Value> = events.iter().filter(|e| e["result"] == "revoked").collect();
     assert_eq!(revoked.len(), 2, "{events:?}");
-    assert!(revoked.iter().all(|e| e["account"] == "alice"), "{revoked:?}");
     assert!(
-        revoked
-            .iter()
-            .any(|e| e["detail"].as_str().unwrap().starts_with("wiki: openid email;")),
+        revoked.iter().all(|e| e["account"] == "alice"),
+        "{revoked:?}"
+    );
+    assert!(
+        revoked.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("wiki: openid email;")),
         "{revoked:?}"
     );
 }
@@ -276,7 +289,11 @@ async fn failed_client_authentication_is_limited_per_client_and_per_address() {
     // Three wrong secrets for client a from 127.0.0.1, one at each endpoint: invalid_client.
     for path in ["/oidc/token", "/oidc/revoke", "/oidc/introspect"] {
         let (s, _, v) = client_call(&srv, &here, path, &a.0, "wrong").await;
-        assert_eq!((s, v["error"].as_str()), (401, Some("invalid_client")), "{path}: {v}");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{path}: {v}"
+        );
     }
     // Now every request for client a is refused, right secret or not, at every endpoint and
     // from any address (the per-client limit); and every request from 127.0.0.1 (the
@@ -336,7 +353,8 @@ async fn failed_client_authentication_is_limited_per_client_and_per_address() {
         assert!(metrics.contains(&line), "{line} in {metrics}");
     }
     assert!(
-        metrics.contains("mamori_oidc_requests_total{endpoint=\"revoke\",result=\"invalid_client\"}"),
+        metrics
+            .contains("mamori_oidc_requests_total{endpoint=\"revoke\",result=\"invalid_client\"}"),
         "{metrics}"
     );
     let events = srv
@@ -347,7 +365,10 @@ async fn failed_client_authentication_is_limited_per_client_and_per_address() {
         .map(|e| e["detail"].as_str().unwrap())
         .collect();
     assert!(details.contains(&"introspect: client a"), "{details:?}");
-    assert!(details.contains(&"introspect: addr 127.0.0.1"), "{details:?}");
+    assert!(
+        details.contains(&"introspect: addr 127.0.0.1"),
+        "{details:?}"
+    );
     assert!(details.contains(&"token: addr 127.0.0.3"), "{details:?}");
     assert!(
         events.iter().all(|e| e["result"] == "rate_limited"),
@@ -373,8 +394,19 @@ async fn failed_client_authentication_is_limited_per_client_and_per_address() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"], "invalid_request", "{v}");
     }
-    let (s, _, v) = client_call(&srv, &from("127.0.0.4"), "/oidc/introspect", &b.0, &b_secret).await;
-    assert_eq!((s, v), (200, json!({"active": false})), "oversized requests did not count");
+    let (s, _, v) = client_call(
+        &srv,
+        &from("127.0.0.4"),
+        "/oidc/introspect",
+        &b.0,
+        &b_secret,
+    )
+    .await;
+    assert_eq!(
+        (s, v),
+        (200, json!({"active": false})),
+        "oversized requests did not count"
+    );
 }
 
 /// The review's OpenID checks read the stored clients: rows that registration refuses today
@@ -425,7 +457,13 @@ async fn review_flags_stored_wildcard_and_plain_http_uris_and_one_factor_clients
     create_client(
         dir.path(),
         None,
-        &["legacy", "--redirect-uri", REDIRECT, "--require", "one_factor"],
+        &[
+            "legacy",
+            "--redirect-uri",
+            REDIRECT,
+            "--require",
+            "one_factor",
+        ],
     );
     let db = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
@@ -446,13 +484,25 @@ async fn review_flags_stored_wildcard_and_plain_http_uris_and_one_factor_clients
     let (s, review) = srv.get("/api/v1/review", Some(&root)).await;
     assert_eq!(s, 200, "{review}");
     let w = finding(&review, "DR-OIDC-REDIRECT-WILDCARD");
-    assert_eq!((&w["outcome"], &w["severity"]), (&json!("fail"), &json!("high")));
-    assert_eq!(w["affected"], json!(["client legacy: https://*.example.com/cb"]));
+    assert_eq!(
+        (&w["outcome"], &w["severity"]),
+        (&json!("fail"), &json!("high"))
+    );
+    assert_eq!(
+        w["affected"],
+        json!(["client legacy: https://*.example.com/cb"])
+    );
     let h = finding(&review, "DR-OIDC-HTTP-REDIRECT");
     assert_eq!(h["outcome"], "fail", "{h}");
-    assert_eq!(h["affected"], json!(["client legacy: http://wiki.example.com/cb"]));
+    assert_eq!(
+        h["affected"],
+        json!(["client legacy: http://wiki.example.com/cb"])
+    );
     let o = finding(&review, "DR-OIDC-ONE-FACTOR");
-    assert_eq!((&o["outcome"], &o["severity"]), (&json!("fail"), &json!("medium")));
+    assert_eq!(
+        (&o["outcome"], &o["severity"]),
+        (&json!("fail"), &json!("medium"))
+    );
     assert_eq!(o["affected"], json!(["client legacy"]));
 
     // The console's review page, in Japanese: titles and affected lines translated.
@@ -466,6 +516,12 @@ async fn review_flags_stored_wildcard_and_plain_http_uris_and_one_factor_clients
         .text()
         .await
         .unwrap();
-    assert!(ja.contains("クライアント legacy: http://wiki.example.com/cb"), "{ja}");
-    assert!(ja.contains("OpenID クライアントが 2 要素目を求めている"), "{ja}");
+    assert!(
+        ja.contains("クライアント legacy: http://wiki.example.com/cb"),
+        "{ja}"
+    );
+    assert!(
+        ja.contains("OpenID クライアントが 2 要素目を求めている"),
+        "{ja}"
+    );
 }
