@@ -178,3 +178,31 @@ impl std::fmt::Debug for OidcClientCreated {
             .finish()
     }
 }
+
+/// #17 consents: a client the signed-in account has consented to or holds live tokens for
+/// (`GET /api/v1/me/oidc-consents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectedApp {
+    /// The client's id (the path parameter of the `DELETE`).
+    pub client_id: String,
+    /// The client's name.
+    pub client_name: String,
+    /// The scopes shared: those consented to, or for a trusted client (never asked) those of
+    /// its live tokens.
+    pub scopes: Vec<String>,
+    /// Unix seconds the consent was given; absent for a trusted client.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub consented_at: Option<i64>,
+    /// Unix seconds of the newest live grant (the last sign-in through this client).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_granted_at: Option<i64>,
+    /// Token families whose refresh tokens still work.
+    pub live_grants: u64,
+}
+
+/// `GET /api/v1/me/oidc-consents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectedAppsResponse {
+    /// By client name.
+    pub applications: Vec<ConnectedApp>,
+}

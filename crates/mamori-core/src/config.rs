@@ -261,6 +261,13 @@ pub struct Limits {
     pub validate_per_minute: u32,
     /// Burst allowance for validate API requests per client address.
     pub validate_burst: u32,
+    /// #17: failed client authentications (a wrong secret) at the OpenID token, revocation
+    /// and introspection endpoints allowed per client id and per client address within
+    /// `oidc_client_failure_window_secs`; beyond, the key is refused (429) until its window
+    /// ends.
+    pub oidc_client_failures: u32,
+    /// #17: the window of `oidc_client_failures`, in seconds.
+    pub oidc_client_failure_window_secs: u64,
 }
 
 /// The default number of concurrent Argon2id computations: the number of CPU cores, at
@@ -286,6 +293,8 @@ impl Default for Limits {
             password_hash_concurrency: default_password_hash_concurrency(),
             validate_per_minute: 600,
             validate_burst: 100,
+            oidc_client_failures: 10,
+            oidc_client_failure_window_secs: 60,
         }
     }
 }
@@ -683,6 +692,16 @@ impl Config {
             "MAMORI_LIMITS_VALIDATE_PER_MINUTE"
         );
         env_set!(env, c.limits.validate_burst, "MAMORI_LIMITS_VALIDATE_BURST");
+        env_set!(
+            env,
+            c.limits.oidc_client_failures,
+            "MAMORI_LIMITS_OIDC_CLIENT_FAILURES"
+        );
+        env_set!(
+            env,
+            c.limits.oidc_client_failure_window_secs,
+            "MAMORI_LIMITS_OIDC_CLIENT_FAILURE_WINDOW_SECS"
+        );
         env_set!(env, c.lockout.delay_after, "MAMORI_LOCKOUT_DELAY_AFTER");
         env_set!(
             env,
@@ -851,6 +870,12 @@ impl Config {
         }
         if self.limits.validate_per_minute == 0 || self.limits.validate_burst == 0 {
             return bad("limits.validate_per_minute and validate_burst must be at least 1");
+        }
+        if self.limits.oidc_client_failures == 0
+            || !(1..=86_400).contains(&self.limits.oidc_client_failure_window_secs)
+        {
+            return bad("limits.oidc_client_failures must be at least 1 and \
+                 limits.oidc_client_failure_window_secs between 1 and 86400");
         }
         if self.lockout.lock_after == 0 || self.lockout.lock_after > 100 {
             // NIST SP 800-63B section 5.2.2: no more than 100 consecutive failed attempts.

@@ -137,6 +137,21 @@ pub struct ForwardAuthFacts {
     pub plain_http_hosts: Vec<String>,
 }
 
+/// One registered OpenID Connect client as stored (#17, docs/oidc.md). The review reads the
+/// stored clients rather than trusting that registration refused bad URIs: rows from older
+/// versions or edited in the database directly are judged too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClientFacts {
+    /// The client's name.
+    pub name: String,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Its `require` is `one_factor`: a password alone signs in to it.
+    pub one_factor: bool,
+}
+
 /// Everything the review looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentFacts {
@@ -146,6 +161,8 @@ pub struct DeploymentFacts {
     pub app_keys: Vec<AppKeyFacts>,
     /// The settings.
     pub settings: SettingsFacts,
+    /// #17: every registered OpenID Connect client (empty: the provider is unused).
+    pub oidc_clients: Vec<OidcClientFacts>,
 }
 
 fn check(
@@ -285,6 +302,168 @@ fn forward_auth(s: &SettingsFacts) -> [Finding; 2] {
                 .collect(),
             "serve these applications over HTTPS at the proxy (the single-sign-on cookie is \
              then sent with Secure) and redirect http:// to https://",
+            LINK,
+        ),
+    ]
+}
+
+/// Percent-decodes `s` once (RFC 3986 §2.1); a `%` not followed by two hex digits stays.
+fn percent_decode_once(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b.get(i), hex(i + 1), hex(i + 2)) {
+            (Some(b'%'), Some(h), Some(l)) => {
+                // Two hex digits: at most 255.
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+                i += 3;
+            }
+            (Some(c), _, _) => {
+                out.push(*c);
+                i += 1;
+            }
+            (None, _, _) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a registered URI looks like a wildcard (`DR-OIDC-REDIRECT-WILDCARD`,
+/// docs/oidc.md): after percent-decoding it up to three times (so `%2A` and `%252A` count as
+/// `*`), it contains `*`, or a `{` or `}` (a template placeholder such as `{tenant}`), or its
+/// host starts with `.` or has an empty label (`https://.example.com/`, a cookie-style domain
+/// pattern). mamori matches redirect URIs exactly, so none of these is a wildcard here; a
+/// client registered with one was registered by someone who expected it to be, and the URI
+/// it actually allows is not the one they meant.
+pub fn wildcard_looking(uri: &str) -> bool {
+    let mut u = uri.to_string();
+    for _ in 0..3 {
+        let next = percent_decode_once(&u);
+        if next == u {
+            break;
+        }
+        u = next;
+    }
+    if u.contains(['*', '{', '}']) {
+        return true;
+    }
+    let host = authority_host(&u).unwrap_or_default();
+    !host.is_empty() && !host.starts_with('[') && (host.starts_with('.') || host.contains(".."))
+}
+
+/// The host of an absolute URI's authority (`scheme://[userinfo@]host[:port]/…`), lowercase,
+/// IPv6 literals with their brackets; `None` without `//`.
+fn authority_host(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port
+            .find(']')
+            .and_then(|end| host_port.get(..=end))
+            .unwrap_or(host_port)
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// Whether a registered URI is `http://` to a host other than loopback
+/// (`DR-OIDC-HTTP-REDIRECT`): the code (and, at logout, the state) would cross the network
+/// unencrypted. Loopback is `localhost`, `127.0.0.0/8` and `[::1]` (RFC 8252 §7.3, §8.3: a
+/// native application on the same machine).
+pub fn plain_http_not_loopback(uri: &str) -> bool {
+    let is_http = uri
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("http://"));
+    if !is_http {
+        return false;
+    }
+    let host = authority_host(uri).unwrap_or_default();
+    let loopback = host == "localhost"
+        || host == "localhost."
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .and_then(|h| h.parse::<std::net::Ipv6Addr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// `DR-OIDC-REDIRECT-WILDCARD`, `DR-OIDC-HTTP-REDIRECT` and `DR-OIDC-ONE-FACTOR` (#17): the
+/// registered clients' redirect and post-logout URIs are exact, encrypted ones, and each client
+/// asks for a second factor. Not applicable without clients.
+fn oidc(clients: &[OidcClientFacts]) -> [Finding; 3] {
+    const LINK: &str = "/docs/oidc.md#security-review";
+    const WILDCARD_TITLE: &str =
+        "OpenID clients register exact redirect URIs (nothing that looks like a wildcard)";
+    const HTTP_TITLE: &str = "OpenID clients redirect over HTTPS (http:// only to loopback)";
+    const ONE_TITLE: &str = "OpenID clients ask for a second factor (no one_factor clients)";
+    if clients.is_empty() {
+        let na = |id, title, severity| Finding {
+            id,
+            title,
+            severity,
+            outcome: Outcome::NotApplicable,
+            affected: vec![],
+            remedy: "no OpenID Connect client is registered".to_string(),
+            link: Some(LINK.to_string()),
+        };
+        return [
+            na("DR-OIDC-REDIRECT-WILDCARD", WILDCARD_TITLE, Severity::High),
+            na("DR-OIDC-HTTP-REDIRECT", HTTP_TITLE, Severity::High),
+            na("DR-OIDC-ONE-FACTOR", ONE_TITLE, Severity::Medium),
+        ];
+    }
+    let uris = |bad: fn(&str) -> bool| -> Vec<String> {
+        clients
+            .iter()
+            .flat_map(|c| {
+                c.redirect_uris
+                    .iter()
+                    .chain(&c.post_logout_redirect_uris)
+                    .filter(|u| bad(u))
+                    .map(move |u| format!("client {}: {u}", c.name))
+            })
+            .collect()
+    };
+    [
+        check(
+            "DR-OIDC-REDIRECT-WILDCARD",
+            WILDCARD_TITLE,
+            Severity::High,
+            uris(wildcard_looking),
+            "register the exact addresses the application uses (one --redirect-uri per address; \
+             mamori compares them character for character) and delete the client or register \
+             it again without these",
+            LINK,
+        ),
+        check(
+            "DR-OIDC-HTTP-REDIRECT",
+            HTTP_TITLE,
+            Severity::High,
+            uris(plain_http_not_loopback),
+            "serve the application over HTTPS and register its https:// addresses (http:// is \
+             for applications on the same machine, at 127.0.0.1, [::1] or localhost)",
+            LINK,
+        ),
+        check(
+            "DR-OIDC-ONE-FACTOR",
+            ONE_TITLE,
+            Severity::Medium,
+            clients
+                .iter()
+                .filter(|c| c.one_factor)
+                .map(|c| format!("client {}", c.name))
+                .collect(),
+            "register these clients with --require two_factor (the default) or \
+             phishing_resistant, or limit them with --allow-user / --allow-group to the accounts \
+             that must get in with a password alone",
             LINK,
         ),
     ]
@@ -512,6 +691,7 @@ pub fn review(facts: &DeploymentFacts, now: i64) -> Review {
     ));
     f.push(tls_expiry(s, now));
     f.extend(forward_auth(s));
+    f.extend(oidc(&facts.oidc_clients));
     f.push(check(
         "DR-PHONE-GATEWAY",
         "Phone verification codes go to a real gateway, not the log",

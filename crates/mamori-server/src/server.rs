@@ -222,6 +222,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     let limiter = state.sign_in_limiter.clone();
     let validate_limiter = state.validate_limiter.clone();
+    let oidc_client_limiter = state.oidc_client_limiter.clone();
     let housekeeping = tokio::spawn({
         let svc = svc.clone();
         let clock = clock.clone();
@@ -255,6 +256,7 @@ pub async fn serve(config: Config) -> Result<()> {
                 }
                 limiter.retain_recent();
                 validate_limiter.retain_recent();
+                oidc_client_limiter.retain_recent();
             }
         }
     });

@@ -134,6 +134,11 @@ pub mod kind {
         pub const KEY_ROTATE: &str = "oidc.key_rotate";
         /// RP-initiated logout ended a console session (detail: the client).
         pub const LOGOUT: &str = "oidc.logout";
+        /// Failed client authentication at the token, revocation or introspection endpoint
+        /// reached its limit for a client or an address (`rate_limited`, detail: endpoint and
+        /// what is limited); requests under it are refused until the window ends. Once per
+        /// window, not per refused request.
+        pub const CLIENT_AUTH_LIMITED: &str = "oidc.client_auth_limited";
     }
 
     /// Kinds of [`crate::domain::forward_auth`].

@@ -206,6 +206,26 @@ pub struct ClientCreated {
     pub secret: Option<Zeroizing<String>>,
 }
 
+/// A client the account shares something with (#17 consents, docs/oidc.md): a remembered
+/// consent, live tokens, or both. What "Connected applications" in the console and
+/// `GET /api/v1/me/oidc-consents` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedApp {
+    /// The client's id.
+    pub client_id: String,
+    /// The client's name.
+    pub client_name: String,
+    /// The scopes consented to; for a client without a consent (a trusted one), the scopes of
+    /// its live grants.
+    pub scopes: Vec<String>,
+    /// When the consent was given; `None` for a trusted client (never asked).
+    pub consented_at: Option<UnixTime>,
+    /// When the newest live grant was issued (the last sign-in through this client), if any.
+    pub last_granted_at: Option<UnixTime>,
+    /// Live grants: token families whose refresh tokens still work.
+    pub live_grants: usize,
+}
+
 /// The parameters of an authorization request as received (query or form).
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct AuthorizeParams {
@@ -440,7 +460,12 @@ fn check_uri(u: &str) -> Result<()> {
     // RFC 6749 §3.1.2: absolute, no fragment. http only for loopback (RFC 8252 §7.3).
     let parsed =
         url::Url::parse(u).map_err(|_| Error::InvalidInput(format!("not an absolute URI: {u}")))?;
-    if u.len() > MAX_URI_LEN || parsed.fragment().is_some() || u.contains('*') {
+    // The review's definition of wildcard-looking (`%2A`, `{tenant}`, `.example.com` too), so
+    // that registration never accepts what DR-OIDC-REDIRECT-WILDCARD would flag.
+    if u.len() > MAX_URI_LEN
+        || parsed.fragment().is_some()
+        || mamori_review::deployment::wildcard_looking(u)
+    {
         return Err(Error::InvalidInput(format!(
             "a redirect URI must be at most {MAX_URI_LEN} characters, without a fragment or wildcard: {u}"
         )));
@@ -1276,6 +1301,93 @@ impl Service {
         self.oidc_authorize(&req, Some(auth), now, meta, rng).await
     }
 
+    /// The clients the signed-in account has consented to or holds live tokens for, by
+    /// name (#17: "remembered per account and revocable in the console"). Only the account's
+    /// own: the store is asked by the session's account id.
+    pub async fn oidc_connected_apps(
+        &self,
+        auth: &Authenticated,
+        now: UnixTime,
+    ) -> Result<Vec<ConnectedApp>> {
+        auth.require_full()?;
+        let account = &auth.account.id;
+        let consents = self.store.oidc_consents_of(account).await?;
+        let grants = self.store.oidc_live_grants_of(account, now).await?;
+        let mut ids: BTreeSet<&str> = consents.iter().map(|c| c.client_id.as_str()).collect();
+        ids.extend(grants.iter().map(|g| g.client_id.as_str()));
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A client deleted a moment ago takes its consents and grants with it.
+            let Some(client) = self.store.oidc_client(id).await? else {
+                continue;
+            };
+            let consent = consents.iter().find(|c| c.client_id == id);
+            let live: Vec<&OidcGrantRecord> = grants.iter().filter(|g| g.client_id == id).collect();
+            let scope_text = match consent {
+                Some(c) => c.scope.clone(),
+                None => live
+                    .iter()
+                    .map(|g| g.scope.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            let mentioned: BTreeSet<&str> = scope_text.split(' ').collect();
+            out.push(ConnectedApp {
+                client_id: client.id.clone(),
+                // In the provider's order (openid first), each once.
+                scopes: SCOPES
+                    .iter()
+                    .filter(|s| mentioned.contains(*s))
+                    .map(|s| s.to_string())
+                    .collect(),
+                consented_at: consent.map(|c| c.created_at),
+                last_granted_at: live.iter().map(|g| g.created_at).max(),
+                live_grants: live.len(),
+                client_name: client.name,
+            });
+        }
+        out.sort_by(|a, b| a.client_name.cmp(&b.client_name));
+        Ok(out)
+    }
+
+    /// The account takes back what it gave one client: its consent is deleted, every live
+    /// grant (every access and refresh token) revoked and codes not yet redeemed deleted, in
+    /// one transaction; audited as `oidc.consent` with result `revoked`. The console's
+    /// "Revoke" and `DELETE /api/v1/me/oidc-consents/{client_id}` both come here. `NotFound`
+    /// when the account has neither a consent nor a live grant for that client, so another
+    /// account's client ids tell nothing (and only the session's own account is touched).
+    pub async fn oidc_revoke_connected_app(
+        &self,
+        auth: &Authenticated,
+        client_id: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<ConnectedApp> {
+        let app = self
+            .oidc_connected_apps(auth, now)
+            .await?
+            .into_iter()
+            .find(|a| a.client_id == client_id)
+            .ok_or(Error::NotFound("connected application"))?;
+        let done = self
+            .store
+            .revoke_oidc_access(&auth.account.id, &app.client_id, now)
+            .await?;
+        let detail = format!(
+            "{}: {}; {} token families revoked",
+            app.client_name,
+            app.scopes.join(" "),
+            done.grants
+        );
+        self.audit(
+            now,
+            meta,
+            Event::own(kind::CONSENT, "revoked", &auth.account.name).detail(&detail),
+        )
+        .await?;
+        Ok(app)
+    }
+
     /// Whether the client's policy lets this account in: no list, or its name or one of its
     /// groups is listed.
     async fn oidc_account_allowed(
@@ -1319,6 +1431,37 @@ impl Service {
             (None, None) => Ok(client),
             _ => Err(OidcError::InvalidClient),
         }
+    }
+
+    /// The name of a registered client, if `id` is one (the edge's limit on failed client
+    /// authentication tracks registered clients only).
+    pub async fn oidc_client_name(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.store.oidc_client(id).await?.map(|c| c.name))
+    }
+
+    /// Audits that failed client authentication at `endpoint` reached its limit (the edge's
+    /// limiter, docs/oidc.md "Limits") for `limited`: `client NAME` or `addr ADDRESS`.
+    pub async fn oidc_client_auth_limited(
+        &self,
+        endpoint: &str,
+        limited: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let detail = format!("{endpoint}: {limited}");
+        self.audit(
+            now,
+            meta,
+            Event {
+                kind: kind::CLIENT_AUTH_LIMITED,
+                result: "rate_limited",
+                account: None,
+                actor: None,
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// The token endpoint (RFC 6749 §4.1.3 and §6).

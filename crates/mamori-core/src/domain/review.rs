@@ -3,7 +3,7 @@
 
 use mamori_review::deployment::{
     self, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind as ReviewKind,
-    SettingsFacts,
+    OidcClientFacts, SettingsFacts,
 };
 use mamori_review::Review;
 
@@ -110,11 +110,25 @@ impl Service {
                 .filter(|t| *t != 0),
             forward_auth: self.forward_review_facts(),
         };
+        // #17: the clients as stored (not as registration would have accepted them today).
+        let oidc_clients = self
+            .store
+            .list_oidc_clients()
+            .await?
+            .into_iter()
+            .map(|c| OidcClientFacts {
+                one_factor: c.require_factor == super::oidc::RequireFactor::OneFactor.as_str(),
+                name: c.name,
+                redirect_uris: c.redirect_uris,
+                post_logout_redirect_uris: c.post_logout_redirect_uris,
+            })
+            .collect();
         Ok(deployment::review(
             &DeploymentFacts {
                 accounts: account_facts,
                 app_keys,
                 settings,
+                oidc_clients,
             },
             now,
         ))

@@ -136,6 +136,28 @@ pub struct OidcTokenRecord {
     pub revoked_at: Option<UnixTime>,
 }
 
+/// What an account consented to share with a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConsentRecord {
+    /// The client.
+    pub client_id: String,
+    /// Scopes, space-separated.
+    pub scope: String,
+    /// When it was given (or last widened).
+    pub created_at: UnixTime,
+}
+
+/// What revoking an account's access for one client changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessRevoked {
+    /// A consent was deleted.
+    pub consent: bool,
+    /// Live grants (token families) revoked.
+    pub grants: u64,
+    /// Codes not yet redeemed, deleted.
+    pub codes: u64,
+}
+
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
@@ -230,6 +252,24 @@ pub trait OidcStore: Send + Sync {
         scope: &str,
         now: UnixTime,
     ) -> Result<()>;
+
+    /// Every consent of an account, oldest first.
+    async fn oidc_consents_of(&self, account_id: &str) -> Result<Vec<OidcConsentRecord>>;
+    /// An account's grants that are neither revoked nor expired at `now`, oldest first.
+    async fn oidc_live_grants_of(
+        &self,
+        account_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<OidcGrantRecord>>;
+    /// Ends an account's access for one client in one transaction: deletes its consent,
+    /// revokes every live grant (so every access and refresh token of them) and deletes the
+    /// codes not yet redeemed (a code issued a moment ago cannot bring the access back).
+    async fn revoke_oidc_access(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<AccessRevoked>;
 
     /// Deletes codes, tokens and grants past their end (housekeeping); how many rows.
     async fn purge_oidc(&self, now: UnixTime) -> Result<u64>;
@@ -676,6 +716,85 @@ macro_rules! impl_oidc_store {
                     Ok(())
                 }
 
+                async fn oidc_consents_of(
+                    &self,
+                    account_id: &str,
+                ) -> Result<Vec<OidcConsentRecord>> {
+                    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT client_id, scope, created_at FROM oidc_consents \
+                         WHERE account_id = $1 ORDER BY created_at, client_id",
+                    )
+                    .bind(account_id)
+                    .fetch_all(self.pool())
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(client_id, scope, created_at)| OidcConsentRecord {
+                            client_id,
+                            scope,
+                            created_at,
+                        })
+                        .collect())
+                }
+
+                async fn oidc_live_grants_of(
+                    &self,
+                    account_id: &str,
+                    now: UnixTime,
+                ) -> Result<Vec<OidcGrantRecord>> {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {GRANT_COLS} FROM oidc_grants WHERE account_id = $1 \
+                         AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, id"
+                    ))
+                    .bind(account_id)
+                    .bind(now)
+                    .fetch_all(self.pool())
+                    .await?;
+                    rows.iter().map(grant_from_row).collect()
+                }
+
+                async fn revoke_oidc_access(
+                    &self,
+                    account_id: &str,
+                    client_id: &str,
+                    now: UnixTime,
+                ) -> Result<AccessRevoked> {
+                    let mut tx = self.writer().begin().await?;
+                    let consent = sqlx::query(
+                        "DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2",
+                    )
+                    .bind(account_id)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let grants = sqlx::query(
+                        "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 \
+                         AND client_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(account_id)
+                    .bind(client_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let codes = sqlx::query(
+                        "DELETE FROM oidc_codes WHERE account_id = $1 AND client_id = $2 \
+                         AND consumed_at IS NULL",
+                    )
+                    .bind(account_id)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    tx.commit().await?;
+                    Ok(AccessRevoked {
+                        consent: consent > 0,
+                        grants,
+                        codes,
+                    })
+                }
+
                 async fn purge_oidc(&self, now: UnixTime) -> Result<u64> {
                     let mut n = 0;
                     for sql in [
@@ -971,6 +1090,64 @@ mod tests {
             s.oidc_consent(account_id, "c1").await.unwrap().as_deref(),
             Some("openid email")
         );
+
+        // An account's consents and live grants, and revoking its access for one client:
+        // the consent, every live grant and the codes not yet redeemed, in one go.
+        assert_eq!(
+            s.oidc_consents_of(account_id).await.unwrap(),
+            [OidcConsentRecord {
+                client_id: "c1".into(),
+                scope: "openid email".into(),
+                created_at: 2,
+            }]
+        );
+        s.create_oidc_code(&code(5, "c1", account_id, 1_000))
+            .await
+            .unwrap();
+        let r = s
+            .redeem_oidc_code(&[5; 32], 200, "g5", 9_999)
+            .await
+            .unwrap();
+        assert!(matches!(r, CodeRedemption::Redeemed(_)));
+        s.create_oidc_code(&code(6, "c1", account_id, 1_000))
+            .await
+            .unwrap();
+        let live = s.oidc_live_grants_of(account_id, 300).await.unwrap();
+        assert!(live.iter().any(|g| g.id == "g5"), "{live:?}");
+        assert!(live.iter().all(|g| g.revoked_at.is_none()));
+        assert!(
+            s.oidc_live_grants_of(account_id, 10_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "expired grants are not live"
+        );
+        let revoked = s.revoke_oidc_access(account_id, "c1", 300).await.unwrap();
+        assert!(revoked.consent);
+        assert_eq!(revoked.grants, live.len() as u64);
+        // Code 6, and code 2 (expired above, never redeemed).
+        assert_eq!(revoked.codes, 2);
+        assert_eq!(s.oidc_consent(account_id, "c1").await.unwrap(), None);
+        assert!(s
+            .oidc_live_grants_of(account_id, 300)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.redeem_oidc_code(&[6; 32], 301, "g6", 9_999)
+                .await
+                .unwrap(),
+            CodeRedemption::Invalid,
+            "a code issued before the revocation is gone"
+        );
+        assert_eq!(
+            s.revoke_oidc_access(account_id, "c1", 302).await.unwrap(),
+            AccessRevoked::default(),
+            "nothing left to revoke"
+        );
+        s.put_oidc_consent(account_id, "c1", "openid email", 2)
+            .await
+            .unwrap();
 
         // Housekeeping removes what ended; deleting a client removes the rest.
         assert!(s.purge_oidc(10_000).await.unwrap() > 0);

@@ -2,8 +2,9 @@
 //! check fails on the state it exists to catch (and only that check).
 
 use mamori_review::deployment::{
-    review, AccountFacts, AppKeyFacts, Contact, DeploymentFacts, DeviceKind, ForwardAuthFacts,
-    RequireMfa, SettingsFacts, MIN_PASSWORD_LENGTH, TLS_EXPIRY_WARN_DAYS,
+    plain_http_not_loopback, review, wildcard_looking, AccountFacts, AppKeyFacts, Contact,
+    DeploymentFacts, DeviceKind, ForwardAuthFacts, OidcClientFacts, RequireMfa, SettingsFacts,
+    MIN_PASSWORD_LENGTH, TLS_EXPIRY_WARN_DAYS,
 };
 use mamori_review::{Finding, Outcome, Review, Severity};
 
@@ -52,6 +53,20 @@ fn good() -> DeploymentFacts {
             tls_certificate_expiry: Some(NOW + 60 * DAY),
             forward_auth: Some(ForwardAuthFacts::default()),
         },
+        oidc_clients: vec![oidc_client("grafana")],
+    }
+}
+
+/// #17: an OpenID client as the review recommends: https and loopback URIs, a second factor.
+fn oidc_client(name: &str) -> OidcClientFacts {
+    OidcClientFacts {
+        name: name.into(),
+        redirect_uris: vec![
+            "https://grafana.example.com/login/generic_oauth".into(),
+            "http://127.0.0.1:8400/cb".into(),
+        ],
+        post_logout_redirect_uris: vec!["https://grafana.example.com/login".into()],
+        one_factor: false,
     }
 }
 
@@ -458,5 +473,120 @@ fn forward_auth_checks_do_not_apply_without_rules() {
     for id in ["DR-FWD-ONE-FACTOR", "DR-FWD-HTTPS"] {
         let f = r.findings.iter().find(|f| f.id == id);
         assert_eq!(f.map(|f| f.outcome), Some(Outcome::NotApplicable), "{id}");
+    }
+}
+
+// #17: the OpenID provider's three checks fail on exactly what they exist to catch.
+#[test]
+fn oidc_clients_with_wildcard_looking_or_plain_http_uris_or_one_factor_fail() {
+    check(
+        |d| {
+            d.oidc_clients[0]
+                .redirect_uris
+                .push("https://*.example.com/cb".into());
+            d.oidc_clients[0]
+                .post_logout_redirect_uris
+                .push("https://app.example.com/%2A".into());
+        },
+        &[(
+            "DR-OIDC-REDIRECT-WILDCARD",
+            &[
+                "client grafana: https://*.example.com/cb",
+                "client grafana: https://app.example.com/%2A",
+            ],
+        )],
+    );
+    check(
+        |d| {
+            d.oidc_clients.push(OidcClientFacts {
+                redirect_uris: vec!["http://wiki.example.com/cb".into()],
+                post_logout_redirect_uris: vec!["HTTP://10.0.0.5/bye".into()],
+                ..oidc_client("wiki")
+            })
+        },
+        &[(
+            "DR-OIDC-HTTP-REDIRECT",
+            &[
+                "client wiki: http://wiki.example.com/cb",
+                "client wiki: HTTP://10.0.0.5/bye",
+            ],
+        )],
+    );
+    check(
+        |d| d.oidc_clients[0].one_factor = true,
+        &[("DR-OIDC-ONE-FACTOR", &["client grafana"])],
+    );
+    // A wildcard redirect URI is high severity: a script that stops on high failures stops.
+    let mut d = good();
+    d.oidc_clients[0].redirect_uris = vec!["https://*.example.com/cb".into()];
+    assert!(review(&d, NOW).has_high_failure());
+}
+
+#[test]
+fn oidc_checks_do_not_apply_without_clients() {
+    let mut d = good();
+    d.oidc_clients.clear();
+    let r = review(&d, NOW);
+    for id in [
+        "DR-OIDC-REDIRECT-WILDCARD",
+        "DR-OIDC-HTTP-REDIRECT",
+        "DR-OIDC-ONE-FACTOR",
+    ] {
+        let f = r.findings.iter().find(|f| f.id == id);
+        assert_eq!(f.map(|f| f.outcome), Some(Outcome::NotApplicable), "{id}");
+    }
+    assert_eq!(r.counts().3, 3);
+}
+
+#[test]
+fn what_looks_like_a_wildcard() {
+    for uri in [
+        "https://*.example.com/cb",
+        "https://app.example.com/*",
+        "https://app.example.com/cb%2a",
+        "https://app.example.com/cb%2A",
+        "https://app.example.com/cb%252A",
+        "https://{tenant}.example.com/cb",
+        "https://app.example.com/%7Bpath%7D",
+        "https://.example.com/cb",
+        "https://app..example.com/cb",
+    ] {
+        assert!(wildcard_looking(uri), "{uri}");
+    }
+    for uri in [
+        "https://app.example.com/cb",
+        "https://app.example.com/cb?x=%2F",
+        "http://[::1]:8080/cb",
+        "https://app.example.com/a.b/../c",
+        "https://user@app.example.com:8443/cb",
+        "com.example.app:/oauth2redirect",
+    ] {
+        assert!(!wildcard_looking(uri), "{uri}");
+    }
+}
+
+#[test]
+fn what_is_plain_http_off_loopback() {
+    for uri in [
+        "http://app.example.com/cb",
+        "HTTP://app.example.com/cb",
+        "http://10.0.0.5/cb",
+        "http://127.0.0.1.example.com/cb",
+        "http://localhost@evil.example/cb",
+        "http://[2001:db8::1]/cb",
+    ] {
+        assert!(plain_http_not_loopback(uri), "{uri}");
+    }
+    for uri in [
+        "https://app.example.com/cb",
+        "http://127.0.0.1/cb",
+        "http://127.0.0.1:8080/cb",
+        "http://127.1.2.3/cb",
+        "http://localhost:3000/cb",
+        "http://LOCALHOST/cb",
+        "http://[::1]:8080/cb",
+        "http://user@127.0.0.1/cb",
+    ] {
+        assert!(!plain_http_not_loopback(uri), "{uri}");
     }
 }

@@ -910,6 +910,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(s::remove_form).post(s::remove),
         )
         .route("/security/sessions/{id}/revoke", post(s::revoke_session))
+        // #17 consents
+        .route(
+            "/security/oidc-consents/{client_id}/revoke",
+            post(s::revoke_connected_app),
+        )
         // #15 polish
         .route(
             "/security/preferences",

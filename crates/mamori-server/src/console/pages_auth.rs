@@ -47,6 +47,8 @@ pub(super) fn notice(ctx: &Ctx, done: Option<&str>) -> Option<String> {
         // #18
         "group_added" => "groups.added",
         "group_removed" => "groups.removed",
+        // #17 consents
+        "oidc_revoked" => "oidc.apps_revoked",
         _ => return None,
     };
     Some(ctx.tr.t(key))

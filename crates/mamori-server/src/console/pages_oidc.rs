@@ -81,7 +81,9 @@ fn error_page(ctx: &Ctx, detail: &str) -> Response {
     render(&v, StatusCode::BAD_REQUEST)
 }
 
-fn scope_text(ctx: &Ctx, scope: &str) -> String {
+/// What a scope gives the client, in the page's language (the consent page and the
+/// security page's "Connected applications").
+pub(super) fn scope_text(ctx: &Ctx, scope: &str) -> String {
     match scope {
         "openid" => ctx.tr.t("oidc.scope_openid"),
         "profile" => ctx.tr.t("oidc.scope_profile"),

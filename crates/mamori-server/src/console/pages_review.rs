@@ -79,6 +79,28 @@ pub fn translate_detail(tr: &Tr, s: &str) -> String {
     {
         return tr.tf("review_details.fwd_rule", &[("n", n), ("host", host)]);
     }
+    // #17 the OpenID provider: "client NAME: URI" and "client NAME". A client name has only
+    // the characters of `check_name` (no spaces, colons or parentheses), which tells these
+    // apart from an account's line such as "client (3 left)".
+    let client_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    };
+    if let Some(rest) = s.strip_prefix("client ") {
+        match rest.split_once(": ") {
+            Some((name, uri)) if client_name(name) => {
+                return tr.tf(
+                    "review_details.oidc_client_uri",
+                    &[("name", name), ("uri", uri)],
+                )
+            }
+            None if client_name(rest) => {
+                return tr.tf("review_details.oidc_client", &[("name", rest)])
+            }
+            _ => {}
+        }
+    }
     if let Some(rest) = s.strip_prefix("the oldest event is ") {
         if let Some((old, keep)) = rest
             .strip_suffix(" days should be kept")
@@ -197,7 +219,7 @@ mod tests {
     use crate::console::i18n::Lang;
 
     /// Every shape `mamori_review::deployment` writes, as it writes it.
-    const ENGLISH: [&str; 15] = [
+    const ENGLISH: [&str; 17] = [
         "alice (2 left)",
         "alice (email unverified)",
         "alice (phone unverified)",
@@ -213,6 +235,9 @@ mod tests {
         "the oldest event is 3 days old, but 10 days should be kept",
         "the audit log is empty",
         "bob (a) (2 left)",
+        // #17
+        "client grafana: https://*.example.com/cb",
+        "client wiki",
     ];
 
     #[test]
@@ -241,6 +266,15 @@ mod tests {
         );
         let en = Tr::new(Lang::En);
         assert_eq!(translate_detail(&en, "alice (2 left)"), "alice (2 left)");
+        // #17: an account named "client" keeps its own shape.
+        assert_eq!(
+            translate_detail(&ja, "client (2 left)"),
+            translate_detail(&ja, "x (2 left)").replacen('x', "client", 1)
+        );
+        assert_eq!(
+            translate_detail(&en, "client wiki: http://wiki.example/cb"),
+            "client wiki: http://wiki.example/cb"
+        );
         assert_eq!(
             translate_detail(&en, "alice (email and phone unverified)"),
             "alice (email and phone unverified)"

@@ -48,6 +48,14 @@ async fn overview_view(
             .iter()
             .map(|d| super::views::SyncRow::new(d, ctx))
             .collect(),
+        connected_apps: ctx
+            .st
+            .svc
+            .oidc_connected_apps(auth, ctx.now)
+            .await?
+            .iter()
+            .map(|a| super::views::ConnectedRow::new(a, ctx))
+            .collect(),
         sessions: sessions
             .iter()
             .map(|s| SessionRow::new(s, &auth.session.id, ctx))
@@ -457,4 +465,19 @@ pub async fn revoke_session(
         .revoke_session(auth, &id, ctx.now, &ctx.meta.meta)
         .await?;
     Ok(see_other("/security?done=session_revoked"))
+}
+
+/// #17 consents: "Revoke" in Connected applications (CSRF-checked like every console form).
+/// The domain decides everything: only the session's own account, the consent deleted and
+/// every live token of that client revoked, audited.
+pub async fn revoke_connected_app(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(client_id): Path<String>,
+) -> PageResult {
+    let auth = ctx.full()?;
+    st.svc
+        .oidc_revoke_connected_app(auth, &client_id, ctx.now, &ctx.meta.meta)
+        .await?;
+    Ok(see_other("/security?done=oidc_revoked"))
 }

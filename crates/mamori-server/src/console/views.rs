@@ -327,6 +327,8 @@ pub struct SecurityView {
     pub devices: Vec<DeviceRow>,
     /// #15 polish: the account's sync devices.
     pub sync_devices: Vec<SyncRow>,
+    /// #17 consents: the OpenID clients the account shares something with.
+    pub connected_apps: Vec<ConnectedRow>,
     pub sessions: Vec<SessionRow>,
     pub notice: Option<String>,
     pub password_error: Option<String>,
@@ -564,6 +566,41 @@ impl SyncRow {
             revoked: d
                 .revoked_at
                 .map(|t| ctx.tr.tf("polish.sync_revoked_at", &[("at", &ctx.when(t))])),
+        }
+    }
+}
+
+/// #17 consents: one row of "Connected applications".
+pub struct ConnectedRow {
+    /// The client's id (the revoke form's path).
+    pub client_id: String,
+    /// The client's name.
+    pub name: String,
+    /// What it receives, one line per scope (translated).
+    pub receives: Vec<String>,
+    /// When the consent was given, or that it was never asked (translated).
+    pub allowed: String,
+    /// The newest live sign-in, or that none is active (translated).
+    pub last: String,
+}
+
+impl ConnectedRow {
+    /// From the domain's answer, times in the account's zone.
+    pub fn new(a: &crate::domain::oidc::ConnectedApp, ctx: &Ctx) -> ConnectedRow {
+        ConnectedRow {
+            client_id: a.client_id.clone(),
+            name: a.client_name.clone(),
+            receives: a
+                .scopes
+                .iter()
+                .map(|s| super::pages_oidc::scope_text(ctx, s))
+                .collect(),
+            allowed: a
+                .consented_at
+                .map_or_else(|| ctx.tr.t("oidc.apps_trusted"), |t| ctx.when(t)),
+            last: a
+                .last_granted_at
+                .map_or_else(|| ctx.tr.t("oidc.apps_no_live"), |t| ctx.when(t)),
         }
     }
 }

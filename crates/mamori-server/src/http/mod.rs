@@ -26,6 +26,7 @@ pub(crate) mod handlers;
 // #17 the OpenID provider
 pub mod oidc;
 pub mod oidc_clients;
+pub mod oidc_consents;
 pub mod openapi;
 // #15 polish
 pub mod preferences;
@@ -219,6 +220,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/api/v1/users/{name}/contacts/{channel}",
             axum::routing::put(recovery::set_user_contact).delete(recovery::remove_user_contact),
         )
+        // #17 consents: the account's own connected applications.
+        .merge(oidc_consents::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_session,

@@ -5,6 +5,7 @@
 //! (`console/pages_oidc.rs`). Answers follow the OAuth specifications (`{"error",
 //! "error_description"}`), not the API's error format, and are never cached.
 
+use axum::extract::rejection::StringRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use crate::domain::oidc::{
 };
 
 use super::{AppState, Meta};
+use crate::web::failure_limit;
 
 /// The routes.
 pub fn router() -> Router<AppState> {
@@ -134,6 +136,121 @@ fn credentials(
     })
 }
 
+/// The answer when the limit on failed client authentication holds (docs/oidc.md "Limits"):
+/// 429 with `Retry-After`. RFC 6749 defines no error for this at the token endpoint;
+/// `temporarily_unavailable` (§4.1.2.1's "unable to handle the request due to a temporary
+/// overloading") says "try again later" to every OAuth library, where `invalid_client` would
+/// make a relying party with the right secret believe its secret is wrong, and RFC 8628's
+/// `slow_down` means polling too fast.
+fn too_many_failures(retry_after: u64) -> Response {
+    let body = wire::OAuthError {
+        error: "temporarily_unavailable".into(),
+        error_description: format!(
+            "too many failed client authentications; try again in {retry_after} seconds"
+        ),
+    };
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    no_store(r)
+}
+
+/// The form of a client's request with its credentials, and the limiter keys it counts under;
+/// or the answer that ends it: a body over `limits.body_bytes` (413), a repeated parameter,
+/// credentials that cannot be read, or the limit on failed client authentication (429, before
+/// the secret is looked at).
+struct ClientRequest {
+    form: Vec<(String, String)>,
+    creds: ClientCredentials,
+    keys: Vec<String>,
+}
+
+async fn client_request(
+    st: &AppState,
+    m: &Meta,
+    headers: &HeaderMap,
+    body: Result<String, StringRejection>,
+    endpoint: &'static str,
+) -> Result<ClientRequest, Response> {
+    let body = body.map_err(|e| {
+        count(endpoint, "invalid_request");
+        let mut r = oauth_error(
+            &OidcError::InvalidRequest(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "the request body is too large".into()
+            } else {
+                "the request body could not be read".into()
+            }),
+            false,
+        );
+        *r.status_mut() = e.status();
+        r
+    })?;
+    let Some(form) = form(&body) else {
+        count(endpoint, "invalid_request");
+        return Err(oauth_error(
+            &OidcError::InvalidRequest("a parameter was sent more than once".into()),
+            false,
+        ));
+    };
+    let creds = credentials(headers, &form);
+    // A client id is a key only in the shape of one (registered ids are UUIDs): anything
+    // else is refused as invalid_client anyway, and counts under the address alone.
+    let client_key = creds
+        .as_ref()
+        .ok()
+        .and_then(|c| c.client_id.as_deref())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    let keys = failure_limit::keys(m.ip, client_key);
+    if let Some(wait) = st.oidc_client_limiter.blocked(&keys) {
+        count(endpoint, "rate_limited");
+        return Err(too_many_failures(wait));
+    }
+    match creds {
+        Ok(creds) => Ok(ClientRequest { form, creds, keys }),
+        Err(e) => {
+            if matches!(e, OidcError::InvalidClient) {
+                client_failed(st, m, &keys, endpoint).await;
+            }
+            count(endpoint, e.code());
+            Err(oauth_error(&e, true))
+        }
+    }
+}
+
+/// Counts a failed client authentication under the address and, when the request named a
+/// registered client, under that client (made-up ids are not tracked: they would only fill
+/// the table, and every guess is counted under its address anyway). A key it brings to the
+/// limit is audited, once per window; the audit failing does not change the answer, and is
+/// logged.
+async fn client_failed(st: &AppState, m: &Meta, keys: &[String], endpoint: &'static str) {
+    let mut keys = keys.to_vec();
+    let mut name = None;
+    if let Some(id) = keys.iter().find_map(|k| k.strip_prefix("client ")) {
+        name = st.svc.oidc_client_name(id).await.ok().flatten();
+    }
+    if name.is_none() {
+        keys.retain(|k| !k.starts_with("client "));
+    }
+    for key in st.oidc_client_limiter.fail(&keys) {
+        let what = match (&name, key.starts_with("client ")) {
+            (Some(n), true) => format!("client {n}"),
+            _ => key,
+        };
+        if let Err(e) = st
+            .svc
+            .oidc_client_auth_limited(endpoint, &what, st.clock.now(), &m.meta)
+            .await
+        {
+            tracing::warn!(error = %e, "oidc: auditing the client authentication limit failed");
+        }
+    }
+}
+
 fn list(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -206,23 +323,20 @@ pub async fn jwks(State(st): State<AppState>) -> Response {
 }
 
 /// The token endpoint (RFC 6749 §4.1.3, §6): `authorization_code` and `refresh_token`.
-#[utoipa::path(post, path = "/oidc/token", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type, code, redirect_uri, code_verifier, refresh_token; client_id and client_secret unless in Authorization: Basic"), responses((status = 200, description = "tokens", body = mamori_api::oidc::TokenResponse), (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type", body = mamori_api::oidc::OAuthError), (status = 401, description = "invalid_client", body = mamori_api::oidc::OAuthError)))]
+#[utoipa::path(post, path = "/oidc/token", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type, code, redirect_uri, code_verifier, refresh_token; client_id and client_secret unless in Authorization: Basic"), responses((status = 200, description = "tokens", body = mamori_api::oidc::TokenResponse), (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type", body = mamori_api::oidc::OAuthError), (status = 401, description = "invalid_client", body = mamori_api::oidc::OAuthError), (status = 413, description = "invalid_request: the body is larger than limits.body_bytes", body = mamori_api::oidc::OAuthError), (status = 429, description = "temporarily_unavailable: too many failed client authentications for this client or address (Retry-After)", body = mamori_api::oidc::OAuthError)))]
 pub async fn token(
     State(st): State<AppState>,
     m: Meta,
     headers: HeaderMap,
-    body: String,
+    body: Result<String, StringRejection>,
 ) -> Response {
-    let Some(f) = form(&body) else {
-        count("token", "invalid_request");
-        return oauth_error(
-            &OidcError::InvalidRequest("a parameter was sent more than once".into()),
-            false,
-        );
-    };
-    let creds = match credentials(&headers, &f) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(&e, true),
+    let ClientRequest {
+        form: f,
+        creds,
+        keys,
+    } = match client_request(&st, &m, &headers, body, "token").await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let params = TokenParams {
         grant_type: field(&f, "grant_type"),
@@ -251,6 +365,9 @@ pub async fn token(
             )
         }
         Err(e) => {
+            if matches!(e, OidcError::InvalidClient) {
+                client_failed(&st, &m, &keys, "token").await;
+            }
             count("token", e.code());
             oauth_error(&e, creds.basic)
         }
@@ -295,24 +412,23 @@ pub async fn userinfo_post(
 
 /// Revocation (RFC 7009): the client's own access or refresh token; a refresh token ends
 /// its whole grant. Unknown tokens are answered 200 too (§2.2).
-#[utoipa::path(post, path = "/oidc/revoke", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint; client authentication"), responses((status = 200, description = "revoked (or unknown)"), (status = 401, description = "invalid_client", body = mamori_api::oidc::OAuthError)))]
+#[utoipa::path(post, path = "/oidc/revoke", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint; client authentication"), responses((status = 200, description = "revoked (or unknown)"), (status = 401, description = "invalid_client", body = mamori_api::oidc::OAuthError), (status = 413, description = "invalid_request: the body is larger than limits.body_bytes", body = mamori_api::oidc::OAuthError), (status = 429, description = "temporarily_unavailable: too many failed client authentications (Retry-After)", body = mamori_api::oidc::OAuthError)))]
 pub async fn revoke(
     State(st): State<AppState>,
     m: Meta,
     headers: HeaderMap,
-    body: String,
+    body: Result<String, StringRejection>,
 ) -> Response {
-    let Some(f) = form(&body) else {
-        return oauth_error(
-            &OidcError::InvalidRequest("a parameter was sent more than once".into()),
-            false,
-        );
-    };
-    let creds = match credentials(&headers, &f) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(&e, true),
+    let ClientRequest {
+        form: f,
+        creds,
+        keys,
+    } = match client_request(&st, &m, &headers, body, "revoke").await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let Some(token) = field(&f, "token") else {
+        count("revoke", "invalid_request");
         return oauth_error(&OidcError::InvalidRequest("token is missing".into()), false);
     };
     match st
@@ -324,29 +440,48 @@ pub async fn revoke(
             count("revoke", "success");
             no_store(StatusCode::OK.into_response())
         }
-        Err(e) => oauth_error(&e, creds.basic),
+        Err(e) => {
+            if matches!(e, OidcError::InvalidClient) {
+                client_failed(&st, &m, &keys, "revoke").await;
+            }
+            count("revoke", e.code());
+            oauth_error(&e, creds.basic)
+        }
     }
 }
 
 /// Introspection (RFC 7662) for authenticated clients (resource servers are registered as
 /// clients).
-#[utoipa::path(post, path = "/oidc/introspect", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token; client authentication"), responses((status = 200, description = "{\"active\": true, …} or {\"active\": false}", body = Object), (status = 401, description = "invalid_client", body = mamori_api::oidc::OAuthError)))]
-pub async fn introspect(State(st): State<AppState>, headers: HeaderMap, body: String) -> Response {
-    let Some(f) = form(&body) else {
-        return oauth_error(
-            &OidcError::InvalidRequest("a parameter was sent more than once".into()),
-            false,
-        );
-    };
-    let creds = match credentials(&headers, &f) {
-        Ok(c) => c,
-        Err(e) => return oauth_error(&e, true),
+#[utoipa::path(post, path = "/oidc/introspect", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token; client authentication"), responses((status = 200, description = "{\"active\": true, …} or {\"active\": false}", body = Object), (status = 401, description = "invalid_client", body = mamori_api::oidc::OAuthError), (status = 413, description = "invalid_request: the body is larger than limits.body_bytes", body = mamori_api::oidc::OAuthError), (status = 429, description = "temporarily_unavailable: too many failed client authentications (Retry-After)", body = mamori_api::oidc::OAuthError)))]
+pub async fn introspect(
+    State(st): State<AppState>,
+    m: Meta,
+    headers: HeaderMap,
+    body: Result<String, StringRejection>,
+) -> Response {
+    let ClientRequest {
+        form: f,
+        creds,
+        keys,
+    } = match client_request(&st, &m, &headers, body, "introspect").await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let Some(token) = field(&f, "token") else {
+        count("introspect", "invalid_request");
         return oauth_error(&OidcError::InvalidRequest("token is missing".into()), false);
     };
     match st.svc.oidc_introspect(&creds, &token, st.clock.now()).await {
-        Ok(v) => no_store(Json(v).into_response()),
-        Err(e) => oauth_error(&e, creds.basic),
+        Ok(v) => {
+            count("introspect", "success");
+            no_store(Json(v).into_response())
+        }
+        Err(e) => {
+            if matches!(e, OidcError::InvalidClient) {
+                client_failed(&st, &m, &keys, "introspect").await;
+            }
+            count("introspect", e.code());
+            oauth_error(&e, creds.basic)
+        }
     }
 }

@@ -91,6 +91,8 @@ use utoipa::OpenApi;
         super::oidc_clients::create,
         super::oidc_clients::rotate_secret,
         super::oidc_clients::delete,
+        super::oidc_consents::list,
+        super::oidc_consents::revoke,
         // The authenticator's sync (docs/sync-protocol.md), missing until #16's route test.
         super::sync::register,
         super::sync::devices,
@@ -177,6 +179,8 @@ use utoipa::OpenApi;
         api::oidc::OidcClient,
         api::oidc::CreateOidcClientRequest,
         api::oidc::OidcClientCreated,
+        api::oidc::ConnectedApp,
+        api::oidc::ConnectedAppsResponse,
         api::sync::RegisterDeviceRequest,
         api::sync::RegisterDeviceResponse,
         api::sync::SyncDevice,

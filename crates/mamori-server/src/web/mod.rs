@@ -3,6 +3,7 @@
 //! header names, origin checks and wire conversions. Nothing here routes a request; the
 //! application is put together in [`crate::server::app`].
 
+pub mod failure_limit;
 pub mod origin;
 pub mod request;
 pub mod state;

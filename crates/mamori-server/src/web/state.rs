@@ -31,6 +31,9 @@ pub struct AppState {
     pub sign_in_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Per-client-address limiter of the validate API.
     pub validate_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// #17: failed client authentications at the OpenID token, revocation and introspection
+    /// endpoints, per client address and per client id.
+    pub oidc_client_limiter: Arc<super::failure_limit::FailureLimiter>,
     /// Prometheus exposition.
     pub metrics: Option<PrometheusHandle>,
     /// Add `Secure` to cookies (public URL is https).
@@ -59,6 +62,10 @@ impl AppState {
                 Quota::per_minute(per_minute).allow_burst(burst),
             )),
             validate_limiter: Arc::new(RateLimiter::keyed(validate_quota)),
+            oidc_client_limiter: Arc::new(super::failure_limit::FailureLimiter::new(
+                limits.oidc_client_failures,
+                std::time::Duration::from_secs(limits.oidc_client_failure_window_secs),
+            )),
             metrics,
             secure_cookies,
         }

@@ -226,6 +226,8 @@ struct Matrix {
     radius_port: u16,
     /// #17: OpenID clients (id, secret): two trusted ones, one only for the group `admins`.
     oidc: [(String, String); 3],
+    /// #17 consents: a client that is not trusted (it asks for consent).
+    oidc_asking: (String, String),
     n: usize,
 }
 
@@ -288,6 +290,7 @@ impl Matrix {
                     &["only", "--trusted", "--allow-group", "admins"],
                 ),
             ],
+            oidc_asking: oidc_client(dir, backend, &["asking"]),
             n: 0,
         };
         m.app_key = m.new_app_key("gateway", false).await;
@@ -576,6 +579,9 @@ impl Matrix {
         }
         if OIDC_CLIENT_OPS.contains(&row.op.as_str()) {
             return self.run_oidc_clients(row, &actor, &target).await;
+        }
+        if row.op.ends_with("oidc_consent") || row.op.ends_with("oidc_consents") {
+            return self.run_consents(row, &actor, &target).await;
         }
         if row.op == "phone_resend_unauthenticated" {
             // A sign-in step: the challenge is the credential; without a live one nothing is
@@ -1121,6 +1127,125 @@ impl Matrix {
         }
     }
 
+    /// #17 consents: the target consents to the asking client and gets tokens (with a fresh
+    /// session of its own, through the console's consent form and the token endpoint); the
+    /// row's actor then lists or revokes with the row's session. Afterwards the target's
+    /// access token must be inactive exactly when the answer says it was revoked; console rows
+    /// answer `revoked` or `kept` as their kind.
+    async fn run_consents(
+        &mut self,
+        row: &Row,
+        actor: &Account,
+        target: &Account,
+    ) -> (u16, Option<String>) {
+        let (id, secret) = self.oidc_asking.clone();
+        let own = self.db.session(&target.id, "fresh").await;
+        let request = format!(
+            "response_type=code&scope=openid+email&client_id={id}\
+             &redirect_uri=https%3A%2F%2Frp.matrix.test%2Fcb&state=s"
+        );
+        let (s, page) = console(
+            &self.srv,
+            &own,
+            "/oidc/consent",
+            Some(&[("request", request.as_str()), ("decision", "allow")]),
+        )
+        .await;
+        assert_eq!(s, 200, "line {}: consent: {page}", row.line);
+        let to = page
+            .split("content=\"0;url=")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("line {}: no onward address in {page}", row.line))
+            .replace("&amp;", "&")
+            .replace("&#38;", "&");
+        let code = url::Url::parse(&to)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let http = reqwest::Client::new();
+        let tokens: Value = http
+            .post(format!("{}/oidc/token", self.srv.url))
+            .basic_auth(&id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", OIDC_REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        let active = || token_active(&self.srv.url, &id, &secret, &access);
+        assert!(active().await, "line {}: the target's token", row.line);
+        let session = match row.session.as_str() {
+            "-" => None,
+            kind => Some(self.db.session(&actor.id, kind).await),
+        };
+        let path = format!("/api/v1/me/oidc-consents/{id}");
+        let got = match (row.edge.as_str(), row.op.as_str()) {
+            ("api", "list_oidc_consents") => {
+                let (s, v) = self
+                    .srv
+                    .get("/api/v1/me/oidc-consents", session.as_deref())
+                    .await;
+                if s == 200 {
+                    // Only the actor's own: the target's client when they are one account.
+                    let listed = v["applications"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|a| a["client_id"] == id.as_str());
+                    assert_eq!(listed, actor.id == target.id, "line {}: {v}", row.line);
+                }
+                (s, v["error"]["code"].as_str().map(str::to_string))
+            }
+            ("api", "revoke_oidc_consent") => {
+                let (s, _, v) = self
+                    .srv
+                    .call("DELETE", &path, session.as_deref(), None)
+                    .await;
+                (s, v["error"]["code"].as_str().map(str::to_string))
+            }
+            ("console", "revoke_oidc_consent") => {
+                let path = format!("/security/oidc-consents/{id}/revoke");
+                let (s, _) = console(
+                    &self.srv,
+                    session.as_deref().unwrap_or(""),
+                    &path,
+                    Some(&[]),
+                )
+                .await;
+                (s, None)
+            }
+            (edge, op) => panic!("line {}: no operation {edge} {op}", row.line),
+        };
+        let still = active().await;
+        let revoked = match (row.edge.as_str(), row.op.as_str()) {
+            ("api", "revoke_oidc_consent") => got.0 == 204,
+            ("console", _) => !still,
+            _ => false,
+        };
+        assert_eq!(
+            still, !revoked,
+            "line {}: the target's token after {} {}",
+            row.line, got.0, row.op
+        );
+        if row.edge == "console" {
+            return (
+                got.0,
+                Some(if still { "kept" } else { "revoked" }.to_string()),
+            );
+        }
+        got
+    }
+
     // #15 recovery
     /// A RADIUS row through radclient: the answer's packet code and its name.
     fn run_radius(&self, row: &Row, target: &Account) -> (u16, Option<String>) {
@@ -1243,6 +1368,21 @@ impl Matrix {
         );
         got
     }
+}
+
+/// #17: whether a client's access token is active (its introspection).
+async fn token_active(url: &str, id: &str, secret: &str, token: &str) -> bool {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{url}/oidc/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["active"] == true
 }
 
 /// The cancel link's page without any session, as a mail reader opens it: a GET of

@@ -25,6 +25,7 @@ mod node_faults;
 mod oidc;
 mod oidc_admin;
 mod oidc_apache;
+mod oidc_consent;
 mod polish_http;
 mod radius;
 mod recovery_admin;

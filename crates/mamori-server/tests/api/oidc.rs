@@ -20,7 +20,7 @@ use super::common::{code, now, Backend, Server};
 pub(super) const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const LOGOUT_TO: &str = "http://127.0.0.1:9/signed-out";
 
-fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String {
+pub(super) fn admin(dir: &Path, database: Option<&str>, args: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mamori-server"));
     cmd.arg("admin")
         .args(args)
@@ -117,7 +117,7 @@ pub(super) async fn provider(backend: &Backend) -> Provider {
 }
 
 impl Provider {
-    fn client(&self, args: &[&str]) -> (String, Option<String>) {
+    pub(super) fn client(&self, args: &[&str]) -> (String, Option<String>) {
         create_client(&self.srv.data_dir, None, args)
     }
 

@@ -450,6 +450,35 @@ def scenario_logout(cfg):
     return out
 
 
+def scenario_grant(cfg):
+    """#17 consents: one sign-in through the client (with the consent page when the client
+    asks for it); the tokens, for the test to check what revoking the consent ends."""
+    m = meta(cfg)
+    ua = browser(cfg)
+    client, verifier, nonce, state, resp = authorize(cfg, m, ua=ua)
+    asked = resp.status_code == 200 and "consent-form" in resp.text
+    loc = resp.headers.get("location", "")
+    if asked:
+        r = ua.post(
+            cfg["issuer"] + "/oidc/consent",
+            data={
+                "csrf": ua.cookies.get("mamori_csrf"),
+                "request": hidden(resp.text, "request"),
+                "decision": "allow",
+            },
+            headers={"Origin": cfg["issuer"]},
+            allow_redirects=False,
+            timeout=30,
+        )
+        loc = onward(r)
+    token = client.fetch_token(m["token_endpoint"], authorization_response=loc, code_verifier=verifier)
+    return {
+        "asked_consent": asked,
+        "access_token": token["access_token"],
+        "refresh_token": token["refresh_token"],
+    }
+
+
 def main():
     scenario, cfg = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()["scenario_" + scenario](cfg)))

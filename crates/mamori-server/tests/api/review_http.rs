@@ -208,10 +208,10 @@ async fn recovery_delivery_follows_the_configuration() {
         "{text}"
     );
     let summary = text.lines().last().unwrap_or_default();
-    // Recovery delivery, the certificate expiry check (no built-in TLS here) and forward
-    // authentication's two checks (no rules).
+    // Recovery delivery, the certificate expiry check (no built-in TLS here), forward
+    // authentication's two checks (no rules) and the OpenID provider's three (no clients).
     assert!(
-        summary.ends_with(", 0 undecidable, 4 not applicable"),
+        summary.ends_with(", 0 undecidable, 7 not applicable"),
         "{summary}"
     );
 }

@@ -84,9 +84,10 @@ async fn a_check_that_does_not_apply_says_why_in_both_languages() {
             "the reason, not a remedy: {row}"
         );
         assert!(
-            // Recovery delivery, the certificate expiry (no built-in TLS) and forward
-            // authentication's two checks (no rules).
-            b.text("review-summary").await.contains("4 not applicable"),
+            // Recovery delivery, the certificate expiry (no built-in TLS), forward
+            // authentication's two checks (no rules) and the OpenID provider's three (no
+            // clients).
+            b.text("review-summary").await.contains("7 not applicable"),
             "{}",
             b.text("review-summary").await
         );
@@ -97,7 +98,7 @@ async fn a_check_that_does_not_apply_says_why_in_both_languages() {
             .text("check-DR-RECOVERY-DELIVERY")
             .await
             .contains("代替要素による回復は無効です"));
-        assert!(b.text("review-summary").await.contains("対象外 4 件"));
+        assert!(b.text("review-summary").await.contains("対象外 7 件"));
     })
     .await;
 }
