@@ -10,6 +10,8 @@
 //! load sign-in  --url U --users N --requests M --concurrency C
 //! load argon2   --hashes N --threads T
 //! load fwd-tokens --data-dir D [--database URL] --sessions S --out FILE  # #18: single-sign-on tokens
+//! load oidc-codes --data-dir D [--database URL] --sessions S --codes N [--alg ES256|RS256] --out FILE
+//!                 # #17: authorization codes, as token request bodies; prints the client's Basic credentials
 //! ```
 #![allow(
     clippy::unwrap_used,
@@ -400,6 +402,27 @@ async fn fwd_tokens(args: &[String]) {
     let t = now() as i64;
     let meta = RequestMeta::cli();
     let mut lines = String::new();
+    for token in full_sessions(&svc, sessions, t).await {
+        let auth = svc.authenticate(&token, t).await.unwrap();
+        let fwd = svc
+            .issue_forward_token(&auth, "app.bench.test", t, &meta, &mut OsRng)
+            .await
+            .unwrap();
+        lines.push_str(fwd.as_str());
+        lines.push('\n');
+    }
+    std::fs::write(&out, lines).unwrap();
+    svc.store().close().await;
+}
+
+/// Writes `sessions` full sessions (second factor just given) of the first seeded users into
+/// the store; their bearer tokens.
+async fn full_sessions(
+    svc: &mamori_server::domain::Service,
+    sessions: usize,
+    t: i64,
+) -> Vec<String> {
+    let mut tokens = Vec::with_capacity(sessions);
     for i in 0..sessions {
         let account = svc
             .store()
@@ -421,15 +444,115 @@ async fn fwd_tokens(args: &[String]) {
             user_agent: None,
         };
         svc.store().create_session(&session).await.unwrap();
-        let auth = svc.authenticate(&token, t).await.unwrap();
-        let fwd = svc
-            .issue_forward_token(&auth, "app.bench.test", t, &meta, &mut OsRng)
+        tokens.push(token);
+    }
+    tokens
+}
+
+/// #17: a trusted confidential client and N authorization codes for it, issued by the service
+/// as the authorization endpoint issues them (round robin over S sessions), written as token
+/// request bodies (one per line) for `scripts/load/oidc_token.lua`. Prints
+/// `{"client_id", "basic"}` (the `Authorization: Basic` value). The codes live 60 seconds: run
+/// the benchmark at once.
+async fn oidc_codes(args: &[String]) {
+    use mamori_server::domain::oidc::{AuthorizeParams, AuthorizeStep, NewClient, RequireFactor};
+    let sessions = num(args, "--sessions", 100);
+    let codes = num(args, "--codes", 20_000);
+    let alg = arg(args, "--alg").unwrap_or_else(|| "ES256".into());
+    let out = arg(args, "--out").expect("--out FILE");
+    let config = Config::load(&Overrides {
+        data_dir: arg(args, "--data-dir").map(Into::into),
+        database: arg(args, "--database"),
+        ..Default::default()
+    })
+    .unwrap();
+    let svc = Arc::new(
+        mamori_server::server::open_service(&config, "http://bench".into())
             .await
-            .unwrap();
-        lines.push_str(fwd.as_str());
-        lines.push('\n');
+            .unwrap(),
+    );
+    let t = now() as i64;
+    let meta = RequestMeta::cli();
+    const REDIRECT: &str = "https://app.bench.test/cb";
+    let created = svc
+        .oidc_create_client(
+            NewClient {
+                name: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+                redirect_uris: vec![REDIRECT.into()],
+                post_logout_redirect_uris: vec![],
+                public: false,
+                trusted: true,
+                require: RequireFactor::TwoFactor,
+                allowed_users: vec![],
+                allowed_groups: vec![],
+                alg,
+            },
+            "bench",
+            t,
+            &meta,
+            &mut OsRng,
+        )
+        .await
+        .unwrap();
+    let client_id = created.client.id.clone();
+    let secret = created.secret.clone().expect("a confidential client");
+    let tokens = full_sessions(&svc, sessions, t).await;
+    let params = AuthorizeParams::from_query(&format!(
+        "response_type=code&scope=openid%20profile&client_id={client_id}&redirect_uri={REDIRECT}&nonce=n"
+    ))
+    .unwrap();
+    let req = svc.oidc_check_authorize(&params).await.unwrap();
+    let mut auths = Vec::with_capacity(tokens.len());
+    for tok in &tokens {
+        auths.push(svc.authenticate(tok, t).await.unwrap());
+    }
+    let auths = Arc::new(auths);
+    // A few at once: PostgreSQL takes them in parallel, SQLite's writer one by one.
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (svc, req, auths, next) = (svc.clone(), req.clone(), auths.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let meta = RequestMeta::cli();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= codes {
+                    return mine;
+                }
+                let auth = &auths[i % auths.len()];
+                let step = svc
+                    .oidc_authorize(&req, Some(auth), now() as i64, &meta, &mut OsRng)
+                    .await
+                    .unwrap();
+                let AuthorizeStep::Redirect(to) = step else {
+                    panic!("a trusted client's code at once: {step:?}")
+                };
+                let code = url::Url::parse(&to)
+                    .unwrap()
+                    .query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .unwrap()
+                    .1
+                    .into_owned();
+                mine.push(code);
+            }
+        }));
+    }
+    let mut lines = String::new();
+    for w in workers {
+        for code in w.await.unwrap() {
+            lines.push_str(&format!(
+                "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.bench.test%2Fcb\n"
+            ));
+        }
     }
     std::fs::write(&out, lines).unwrap();
+    let basic = data_encoding::BASE64.encode(format!("{client_id}:{}", secret.as_str()).as_bytes());
+    println!(
+        "{}",
+        serde_json::json!({ "client_id": client_id, "basic": basic })
+    );
     svc.store().close().await;
 }
 
@@ -443,9 +566,10 @@ async fn main() {
         Some("sign-in") => sign_in(&args).await,
         Some("argon2") => argon2_rate(&args),
         Some("fwd-tokens") => fwd_tokens(&args).await,
+        Some("oidc-codes") => oidc_codes(&args).await,
         _ => {
             eprintln!(
-                "usage: load seed|validate|bodies|sign-in|argon2|fwd-tokens [options] (see the source header)"
+                "usage: load seed|validate|bodies|sign-in|argon2|fwd-tokens|oidc-codes [options] (see the source header)"
             );
             std::process::exit(2);
         }

@@ -253,6 +253,14 @@ pub struct AuthorizeParams {
     pub response_mode: Option<String>,
     /// OpenID Connect Core §3.1.2.1 `acr_values`, in order of preference.
     pub acr_values: Option<String>,
+    /// A request object (§6.1), a reference to one (§6.2), or dynamic registration data:
+    /// not supported, and refused as the specification says rather than ignored (the
+    /// client would otherwise get an answer to a request it did not make).
+    pub request: Option<String>,
+    /// §6.2 `request_uri`.
+    pub request_uri: Option<String>,
+    /// §7.2.1 `registration`.
+    pub registration: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -274,6 +282,9 @@ impl AuthorizeParams {
                 "max_age" => &mut p.max_age,
                 "response_mode" => &mut p.response_mode,
                 "acr_values" => &mut p.acr_values,
+                "request" => &mut p.request,
+                "request_uri" => &mut p.request_uri,
+                "registration" => &mut p.registration,
                 _ => continue,
             };
             if slot.is_some() {
@@ -969,6 +980,28 @@ impl Service {
             pairs.push(("iss", iss.as_str()));
             AuthorizeRefusal::Redirect(with_query(&redirect_uri, &pairs))
         };
+        // OpenID Connect Core §3.1.2.6: the errors for what this provider does not support.
+        for (given, error, what) in [
+            (
+                &p.request,
+                "request_not_supported",
+                "request objects are not supported",
+            ),
+            (
+                &p.request_uri,
+                "request_uri_not_supported",
+                "request_uri is not supported",
+            ),
+            (
+                &p.registration,
+                "registration_not_supported",
+                "the registration parameter is not supported",
+            ),
+        ] {
+            if given.is_some() {
+                return Err(refuse(error, what));
+            }
+        }
         if p.response_type.as_deref() != Some("code") {
             return Err(refuse(
                 "unsupported_response_type",

@@ -389,6 +389,45 @@ fn refresh_target(page: &str) -> String {
     rest[..rest.find('"').unwrap()].replace("&#38;", "&")
 }
 
+/// The requests of the OpenID Foundation's Basic OP test plan that the other tests do not make
+/// (docs/oidc.md, "OpenID Foundation Basic OP profile").
+#[tokio::test]
+async fn what_the_basic_op_test_plan_asks() {
+    let p = provider(&Backend::Sqlite).await;
+    let c = p.client(&["app", "--redirect-uri", REDIRECT, "--trusted"]);
+    let r = rp("basic_op", &p.cfg(&c));
+    for ok in [
+        "unknown",
+        "display_page",
+        "display_popup",
+        "login_hint",
+        "ui_locales",
+        "claims_locales",
+        "acr_values",
+        "claims",
+        "scope_order",
+        "id_token_hint",
+        "without_nonce",
+        "client_secret_post",
+    ] {
+        assert_eq!(r[ok], true, "{ok}: {r}");
+    }
+    for ui in ["userinfo_get", "userinfo_post_header", "userinfo_post_body"] {
+        assert_eq!(r[ui], r["sub"], "{ui}: {r}");
+    }
+    for (name, error) in [
+        ("response_type_missing", "unsupported_response_type"),
+        ("request_object", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+    ] {
+        assert_eq!(
+            r[name],
+            json!({"to_client": true, "error": error, "state": "s"}),
+            "{name}: {r}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn public_client_with_pkce_and_no_secret() {
     let p = provider(&Backend::Sqlite).await;

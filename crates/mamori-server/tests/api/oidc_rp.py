@@ -213,6 +213,84 @@ def scenario_verify(cfg):
         return {"ok": False, "error": type(e).__name__}
 
 
+def scenario_basic_op(cfg):
+    """What the OpenID Foundation's Basic OP test plan asks that the other scenarios do not
+    (docs/oidc.md, "OpenID Foundation Basic OP profile"): requests with parameters this
+    provider ignores succeed, a request without nonce succeeds, scopes in another order,
+    userinfo by GET, POST with the header and POST with the body, client_secret_post, and the
+    errors for a missing response_type and for request objects."""
+    m = meta(cfg)
+    out = {}
+    # oidcc-ensure-request-with-unknown-parameter-succeeds, -display-page, -display-popup,
+    # -login-hint, -ui-locales, -claims-locales, -ensure-request-with-acr-values-succeeds,
+    # -claims-essential (the claims parameter is not supported: ignored).
+    for name, extra in [
+        ("unknown", {"extra_parameter": "foobar"}),
+        ("display_page", {"display": "page"}),
+        ("display_popup", {"display": "popup"}),
+        ("login_hint", {"login_hint": "alice"}),
+        ("ui_locales", {"ui_locales": "se"}),
+        ("claims_locales", {"claims_locales": "se"}),
+        ("acr_values", {"acr_values": "1 2"}),
+        ("claims", {"claims": json.dumps({"userinfo": {"name": {"essential": True}}})}),
+        ("scope_order", {"scope": "email openid profile"}),
+    ]:
+        _, t, nonce, o = code_flow(cfg, m, extra)
+        out[name] = bool(t) and verify_id_token(cfg, m, t["id_token"], nonce)[0]["sub"] != ""
+    # oidcc-id-token-hint: prompt=none with the ID token just issued.
+    _, t, _, _ = code_flow(cfg, m)
+    _, t2, _, o = code_flow(cfg, m, {"prompt": "none", "id_token_hint": t["id_token"]})
+    out["id_token_hint"] = bool(t2)
+    # oidcc-ensure-request-without-nonce-succeeds-for-code-flow.
+    client = session(cfg, m)
+    verifier = generate_token(64)
+    uri, state = client.create_authorization_url(
+        m["authorization_endpoint"], code_verifier=verifier
+    )
+    assert "nonce=" not in uri
+    loc, params = callback_params(browser(cfg).get(uri, allow_redirects=False, timeout=30))
+    tok = client.fetch_token(m["token_endpoint"], authorization_response=loc, code_verifier=verifier)
+    claims, _ = verify_id_token(cfg, m, tok["id_token"], None)
+    out["without_nonce"] = "nonce" not in claims
+    # oidcc-userinfo-get, -post-header, -post-body.
+    at = tok["access_token"]
+    ui = m["userinfo_endpoint"]
+    bearer = {"Authorization": "Bearer " + at}
+    out["userinfo_get"] = requests.get(ui, headers=bearer, timeout=30).json().get("sub")
+    out["userinfo_post_header"] = requests.post(ui, headers=bearer, timeout=30).json().get("sub")
+    out["userinfo_post_body"] = requests.post(ui, data={"access_token": at}, timeout=30).json().get("sub")
+    out["sub"] = claims["sub"]
+    # The client_secret_post variant of the whole plan.
+    post = OAuth2Session(
+        cfg["client_id"],
+        cfg["client_secret"],
+        scope="openid",
+        redirect_uri=cfg["redirect_uri"],
+        token_endpoint_auth_method="client_secret_post",
+    )
+    uri, _ = post.create_authorization_url(m["authorization_endpoint"], nonce="n")
+    loc, _ = callback_params(browser(cfg).get(uri, allow_redirects=False, timeout=30))
+    out["client_secret_post"] = "id_token" in post.fetch_token(
+        m["token_endpoint"], authorization_response=loc
+    )
+    # oidcc-response-type-missing, and request objects (not supported: refused as Core
+    # §3.1.2.6 says).
+    base = {"client_id": cfg["client_id"], "redirect_uri": cfg["redirect_uri"], "scope": "openid", "state": "s"}
+    for name, q in [
+        ("response_type_missing", dict(base)),
+        ("request_object", dict(base, response_type="code", request="eyJhbGciOiJub25lIn0.e30.")),
+        ("request_uri", dict(base, response_type="code", request_uri="https://rp.example/r")),
+    ]:
+        r = browser(cfg).get(m["authorization_endpoint"], params=q, allow_redirects=False, timeout=30)
+        loc, params = callback_params(r)
+        out[name] = {
+            "to_client": loc.startswith(cfg["redirect_uri"]),
+            "error": params.get("error"),
+            "state": params.get("state"),
+        }
+    return out
+
+
 def scenario_reused_code(cfg):
     m = meta(cfg)
     client, verifier, nonce, state, resp = authorize(cfg, m)
