@@ -709,13 +709,15 @@ impl Service {
     // ----- clients, by an administrator (API and console) ------------------------------
     //
     // The API and the console call these and nothing else, so neither edge decides who may
-    // manage clients. The rule is the application keys' (`domain/appkeys.rs`), because a
-    // client is the same kind of power: listing, registering and rotating a secret need a full
-    // administrator session with MFA ([`Service::require_admin`], which audits an
-    // administrator without MFA); deleting, which ends every sign-in of the application at
-    // once, needs a second factor from the last 5 minutes too, as revoking an application key
-    // does. The admin command line runs as the server's operator and calls the functions
-    // above with its own actor.
+    // manage clients. Every one needs a full administrator session with MFA
+    // ([`Service::require_admin`], which audits an administrator without MFA). Registering,
+    // rotating a secret and deleting need a second factor from the last 5 minutes too
+    // ([`Service::require_recent_factor`]): a stolen, stale administrator session could
+    // otherwise register a trusted client (no consent page) with its own redirect URI and
+    // collect the ID tokens of every signed-in user who follows a link, take over a trusted
+    // client by replacing its secret, or end every sign-in of an application at once. Listing
+    // shows no secret and needs no fresh factor. The admin command line runs as the server's
+    // operator and calls the functions above with its own actor.
 
     /// Every client (administrators).
     pub async fn admin_oidc_clients(
@@ -729,7 +731,9 @@ impl Service {
         self.oidc_clients().await
     }
 
-    /// An administrator registers a client; audited with the administrator as actor.
+    /// An administrator registers a client; audited with the administrator as actor. Needs a
+    /// second factor from the last 5 minutes (otherwise refused and audited as
+    /// `recent_factor_required`).
     pub async fn admin_oidc_create_client<R: RngCore + CryptoRng + Send>(
         &self,
         admin: &Authenticated,
@@ -740,12 +744,15 @@ impl Service {
     ) -> Result<ClientCreated> {
         self.require_admin(admin, "register an OpenID client", now, meta)
             .await?;
+        self.require_recent_factor(admin, kind::CLIENT_CREATE, &new.name, now, meta)
+            .await?;
         self.oidc_create_client(new, &admin.account.name, now, meta, rng)
             .await
     }
 
     /// An administrator replaces a confidential client's secret (the old one stops working
-    /// at once); audited with the administrator as actor.
+    /// at once); audited with the administrator as actor. Needs a second factor from the last
+    /// 5 minutes (otherwise refused and audited as `recent_factor_required`).
     pub async fn admin_oidc_rotate_client_secret<R: RngCore + CryptoRng + Send>(
         &self,
         admin: &Authenticated,
@@ -755,6 +762,8 @@ impl Service {
         rng: &mut R,
     ) -> Result<ClientCreated> {
         self.require_admin(admin, "rotate an OpenID client's secret", now, meta)
+            .await?;
+        self.require_recent_factor(admin, kind::CLIENT_SECRET, name, now, meta)
             .await?;
         self.oidc_rotate_client_secret(name, &admin.account.name, now, meta, rng)
             .await
@@ -772,27 +781,46 @@ impl Service {
     ) -> Result<()> {
         self.require_admin(admin, "delete an OpenID client", now, meta)
             .await?;
+        self.require_recent_factor(admin, kind::CLIENT_DELETE, name, now, meta)
+            .await?;
+        self.oidc_delete_client(name, &admin.account.name, now, meta)
+            .await
+    }
+
+    /// Refuses (and audits under `kind` as `recent_factor_required`, with the administrator as
+    /// actor and the client's name as detail) unless the administrator's second factor was
+    /// given in the last 5 minutes. Checked before anything is looked up or changed, so the
+    /// name is not checked yet: one that no client could have is left out of the audit.
+    async fn require_recent_factor(
+        &self,
+        admin: &Authenticated,
+        kind: &str,
+        client: &str,
+        now: UnixTime,
+        meta: &RequestMeta,
+    ) -> Result<()> {
         let recent = admin
             .session
             .second_factor_at
             .is_some_and(|t| now.saturating_sub(t) <= super::RECENT_FACTOR_SECS);
-        if !recent {
-            self.audit(
-                now,
-                meta,
-                Event {
-                    kind: kind::CLIENT_DELETE,
-                    result: "recent_factor_required",
-                    account: None,
-                    actor: Some(&admin.account.name),
-                    detail: Some(name),
-                },
-            )
-            .await?;
-            return Err(Error::RecentSecondFactorRequired);
+        if recent {
+            return Ok(());
         }
-        self.oidc_delete_client(name, &admin.account.name, now, meta)
-            .await
+        self.audit(
+            now,
+            meta,
+            Event {
+                kind,
+                result: "recent_factor_required",
+                account: None,
+                actor: Some(&admin.account.name),
+                detail: super::check_name("client name", client)
+                    .is_ok()
+                    .then_some(client),
+            },
+        )
+        .await?;
+        Err(Error::RecentSecondFactorRequired)
     }
 
     // ----- keys ----------------------------------------------------------------------

@@ -2,11 +2,14 @@
 //! the registration form (the secret is shown once, on the answer to it), and confirmation
 //! pages for a new secret and for deletion. Every rule is the domain's
 //! (`Service::admin_oidc_*` in `domain/oidc.rs`): the page only reads the form and shows the
-//! answer. Deletion asks for the administrator's code when their second factor is older than
-//! 5 minutes, as revoking an application key does.
+//! answer. Registering, a new secret and deletion need a second factor from the last 5
+//! minutes: when the administrator's is older, the registration form and both confirmation
+//! pages ask for their code ([`factor_ask`]), which is checked before the domain is called
+//! ([`with_code`]); an administrator with security keys alone confirms with a key.
 //!
-//! - `GET|POST /oidc-clients`: the list and the registration form.
-//! - `GET|POST /oidc-clients/{name}/secret`: confirm, then the new secret once.
+//! - `GET|POST /oidc-clients`: the list and the registration form (with a code when needed).
+//! - `GET|POST /oidc-clients/{name}/secret`: confirm (with a code when needed), then the new
+//!   secret once.
 //! - `GET|POST /oidc-clients/{name}/delete`: confirm (with a code when needed), then delete.
 
 use askama::Template;
@@ -17,6 +20,7 @@ use rand::rngs::OsRng;
 use serde::Deserialize;
 
 use crate::domain::oidc::{ClientCreated, NewClient, RequireFactor};
+use crate::domain::signin::Authenticated;
 use crate::error::Error;
 use crate::store::oidc::OidcClientRecord;
 use crate::web::AppState;
@@ -68,6 +72,9 @@ pub struct ClientForm {
     allowed_groups: String,
     #[serde(default)]
     alg: String,
+    /// The administrator's own code, asked for when their second factor is stale.
+    code: Option<String>,
+    device: Option<String>,
 }
 
 /// A client and its secret, just registered or rotated (shown once).
@@ -97,6 +104,10 @@ pub struct ClientsView {
     pub form_allowed_users: String,
     pub form_allowed_groups: String,
     pub form_alg: String,
+    /// The registration form asks for the administrator's code ([`factor_ask`]).
+    pub needs_code: bool,
+    pub key_verify: bool,
+    pub devices: Vec<DeviceChoice>,
 }
 
 /// The URIs of a textarea, one a line (blank lines ignored).
@@ -143,14 +154,18 @@ fn client_error_text(tr: &Tr, e: &Error) -> String {
     }
 }
 
+/// The list and the registration form, as `admin` sees them (the session of the request, or
+/// the same with the second factor a code on this request just proved).
 async fn clients_view(
     ctx: &Ctx,
+    admin: &Authenticated,
     shown: Option<Shown>,
     error: Option<String>,
     notice: Option<String>,
     form: Option<&ClientForm>,
 ) -> Result<ClientsView, Fail> {
     let auth = ctx.admin().await?;
+    let ask = factor_ask(ctx, admin).await?;
     let tr = ctx.tr;
     let clients = ctx
         .st
@@ -198,7 +213,70 @@ async fn clients_view(
             .map(|f| f.alg.clone())
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| "ES256".into()),
+        needs_code: ask.needs_code,
+        key_verify: ask.key_verify,
+        devices: ask.devices,
     })
+}
+
+/// How a form asks for the administrator's own second factor when theirs is older than 5
+/// minutes (the domain's rule for registering, a new secret and deletion): a code field, or,
+/// for an administrator with security keys alone, "Confirm with security key".
+struct FactorAsk {
+    needs_code: bool,
+    key_verify: bool,
+    /// The administrator's code devices (a choice when there are several).
+    devices: Vec<DeviceChoice>,
+}
+
+async fn factor_ask(ctx: &Ctx, admin: &Authenticated) -> Result<FactorAsk, Fail> {
+    let own = ctx.st.svc.enabled_devices(&admin.account).await?;
+    let stale = !recent_factor(admin, ctx.now);
+    let has_otp = own.iter().any(|d| d.kind.is_otp());
+    Ok(FactorAsk {
+        needs_code: stale && has_otp,
+        key_verify: stale && !has_otp,
+        devices: own
+            .iter()
+            .filter(|d| d.kind.is_otp())
+            .map(|d| DeviceChoice {
+                id: d.id.clone(),
+                name: d.name.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// The administrator for the domain's call: when their second factor is stale and the form
+/// carried a code, the code is checked first (a wrong one is the error) and the session
+/// records it, so the domain's recent-factor rule then holds. Without a code the domain
+/// refuses a stale session (and audits it); an empty code is not checked, so that it does not
+/// count as a wrong one.
+async fn with_code(
+    ctx: &Ctx,
+    auth: &Authenticated,
+    code: Option<&str>,
+    device: Option<&str>,
+) -> (Authenticated, crate::error::Result<()>) {
+    let mut admin = auth.clone();
+    let code: String = code
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if recent_factor(&admin, ctx.now) || code.is_empty() {
+        return (admin, Ok(()));
+    }
+    let device = device.filter(|s| !s.is_empty());
+    let result = ctx
+        .st
+        .svc
+        .verify_in_session(&admin, &code, device, ctx.now, &ctx.meta.meta)
+        .await;
+    if result.is_ok() {
+        admin.session.second_factor_at = Some(ctx.now);
+    }
+    (admin, result)
 }
 
 fn shown(c: ClientCreated, rotated: bool) -> Shown {
@@ -216,13 +294,16 @@ pub async fn clients(ctx: Ctx, Query(q): Query<Done>) -> PageResult {
         Some("client_deleted") => Some(ctx.tr.t("oidc_clients.deleted")),
         other => notice(&ctx, other),
     };
-    let v = clients_view(&ctx, None, None, notice, None).await?;
+    let auth = ctx.admin().await?;
+    let v = clients_view(&ctx, auth, None, None, notice, None).await?;
     Ok(render(&v, StatusCode::OK))
 }
 
-/// `POST /oidc-clients`: registers the client and shows its secret once.
+/// `POST /oidc-clients`: registers the client and shows its secret once (after checking the
+/// administrator's code when the form asked for one).
 pub async fn create(ctx: Ctx, State(st): State<AppState>, Form(f): Form<ClientForm>) -> PageResult {
     let auth = ctx.admin().await?;
+    let (admin, checked) = with_code(&ctx, auth, f.code.as_deref(), f.device.as_deref()).await;
     let new = RequireFactor::parse(if f.require.is_empty() {
         "two_factor"
     } else {
@@ -243,22 +324,23 @@ pub async fn create(ctx: Ctx, State(st): State<AppState>, Form(f): Form<ClientFo
             f.alg.clone()
         },
     });
-    let result = match new {
+    let result = match checked.and(new) {
         Ok(new) => {
             st.svc
-                .admin_oidc_create_client(auth, new, ctx.now, &ctx.meta.meta, &mut OsRng)
+                .admin_oidc_create_client(&admin, new, ctx.now, &ctx.meta.meta, &mut OsRng)
                 .await
         }
         Err(e) => Err(e),
     };
     match result {
         Ok(created) => {
-            let v = clients_view(&ctx, Some(shown(created, false)), None, None, None).await?;
+            let created = Some(shown(created, false));
+            let v = clients_view(&ctx, &admin, created, None, None, None).await?;
             Ok(render(&v, StatusCode::CREATED))
         }
         Err(e) if is_form_error(&e) => {
             let text = client_error_text(&ctx.tr, &e);
-            let v = clients_view(&ctx, None, Some(text), None, Some(&f)).await?;
+            let v = clients_view(&ctx, &admin, None, Some(text), None, Some(&f)).await?;
             Ok(render(&v, StatusCode::BAD_REQUEST))
         }
         Err(e) => Err(e.into()),
@@ -277,81 +359,49 @@ async fn client(ctx: &Ctx, name: &str) -> Result<OidcClientRecord, Fail> {
         .ok_or(Fail::NotFound)
 }
 
-/// `GET /oidc-clients/{name}/secret`: asks before the old secret stops working.
-pub async fn rotate_form(ctx: Ctx, Path(name): Path<String>) -> PageResult {
-    let c = client(&ctx, &name).await?;
-    let v = ConfirmView {
-        p: Page::new(&ctx, "oidc_clients.rotate_title", "oidc_clients"),
-        heading: ctx
-            .tr
-            .tf("oidc_clients.rotate_heading", &[("name", &c.name)]),
-        explanation: ctx.tr.t("oidc_clients.rotate_explanation"),
-        action: format!("{PAGE}/{name}/secret"),
-        button: ctx.tr.t("oidc_clients.rotate"),
-        back: PAGE.into(),
-        needs_code: false,
-        key_verify: false,
-        devices: Vec::new(),
-        error: None,
-    };
-    Ok(render(&v, StatusCode::OK))
+/// What a confirmation page confirms.
+#[derive(Clone, Copy)]
+enum Confirm {
+    /// A new secret (`/secret`).
+    Rotate,
+    /// Deletion (`/delete`).
+    Delete,
 }
 
-/// `POST /oidc-clients/{name}/secret`: the new secret, shown once.
-pub async fn rotate(ctx: Ctx, State(st): State<AppState>, Path(name): Path<String>) -> PageResult {
-    let auth = ctx.admin().await?;
-    match st
-        .svc
-        .admin_oidc_rotate_client_secret(auth, &name, ctx.now, &ctx.meta.meta, &mut OsRng)
-        .await
-    {
-        Ok(created) => {
-            let v = clients_view(&ctx, Some(shown(created, true)), None, None, None).await?;
-            Ok(render(&v, StatusCode::OK))
-        }
-        Err(e) if is_form_error(&e) => {
-            let text = client_error_text(&ctx.tr, &e);
-            let v = clients_view(&ctx, None, Some(text), None, None).await?;
-            Ok(render(&v, StatusCode::BAD_REQUEST))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The confirmation page of a deletion, asking for the administrator's code when their second
-/// factor is older than 5 minutes (a key-only administrator confirms with the key).
-async fn delete_view(ctx: &Ctx, name: &str, error: Option<String>) -> Result<ConfirmView, Fail> {
+/// The confirmation page of a new secret or a deletion, asking for the administrator's code
+/// when their second factor is older than 5 minutes ([`factor_ask`]).
+async fn confirm_view(
+    ctx: &Ctx,
+    admin: &Authenticated,
+    name: &str,
+    what: Confirm,
+    error: Option<String>,
+) -> Result<ConfirmView, Fail> {
     let c = client(ctx, name).await?;
-    let auth = ctx.admin().await?;
-    let own = ctx.st.svc.enabled_devices(&auth.account).await?;
-    let stale = !recent_factor(auth, ctx.now);
-    let has_otp = own.iter().any(|d| d.kind.is_otp());
+    let ask = factor_ask(ctx, admin).await?;
+    let (keys, path) = match what {
+        Confirm::Rotate => ("rotate", "secret"),
+        Confirm::Delete => ("delete", "delete"),
+    };
+    let key = |k: &str| format!("oidc_clients.{keys}{k}");
     Ok(ConfirmView {
-        p: Page::new(ctx, "oidc_clients.delete_title", "oidc_clients"),
-        heading: ctx
-            .tr
-            .tf("oidc_clients.delete_heading", &[("name", &c.name)]),
-        explanation: ctx.tr.t("oidc_clients.delete_explanation"),
-        action: format!("{PAGE}/{name}/delete"),
-        button: ctx.tr.t("oidc_clients.delete"),
+        p: Page::new(ctx, &key("_title"), "oidc_clients"),
+        heading: ctx.tr.tf(&key("_heading"), &[("name", &c.name)]),
+        explanation: ctx.tr.t(&key("_explanation")),
+        action: format!("{PAGE}/{name}/{path}"),
+        button: ctx.tr.t(&key("")),
         back: PAGE.into(),
-        needs_code: stale && has_otp,
-        key_verify: stale && !has_otp,
-        devices: own
-            .iter()
-            .filter(|d| d.kind.is_otp())
-            .map(|d| DeviceChoice {
-                id: d.id.clone(),
-                name: d.name.clone(),
-            })
-            .collect(),
+        needs_code: ask.needs_code,
+        key_verify: ask.key_verify,
+        devices: ask.devices,
         error,
     })
 }
 
-/// `GET /oidc-clients/{name}/delete`.
-pub async fn delete_form(ctx: Ctx, Path(name): Path<String>) -> PageResult {
-    let v = delete_view(&ctx, &name, None).await?;
+/// `GET /oidc-clients/{name}/secret`: asks before the old secret stops working.
+pub async fn rotate_form(ctx: Ctx, Path(name): Path<String>) -> PageResult {
+    let auth = ctx.admin().await?;
+    let v = confirm_view(&ctx, auth, &name, Confirm::Rotate, None).await?;
     Ok(render(&v, StatusCode::OK))
 }
 
@@ -360,6 +410,46 @@ pub async fn delete_form(ctx: Ctx, Path(name): Path<String>) -> PageResult {
 pub struct CodeForm {
     code: Option<String>,
     device: Option<String>,
+}
+
+/// `POST /oidc-clients/{name}/secret`: the new secret, shown once, when the administrator's
+/// second factor is recent or after checking the code the confirmation page asked for.
+pub async fn rotate(
+    ctx: Ctx,
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> PageResult {
+    let auth = ctx.admin().await?;
+    let (admin, checked) = with_code(&ctx, auth, f.code.as_deref(), f.device.as_deref()).await;
+    let result = match checked {
+        Ok(()) => {
+            st.svc
+                .admin_oidc_rotate_client_secret(&admin, &name, ctx.now, &ctx.meta.meta, &mut OsRng)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(created) => {
+            let created = Some(shown(created, true));
+            let v = clients_view(&ctx, &admin, created, None, None, None).await?;
+            Ok(render(&v, StatusCode::OK))
+        }
+        Err(e) if is_form_error(&e) => {
+            let text = client_error_text(&ctx.tr, &e);
+            let v = confirm_view(&ctx, &admin, &name, Confirm::Rotate, Some(text)).await?;
+            Ok(render(&v, StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /oidc-clients/{name}/delete`.
+pub async fn delete_form(ctx: Ctx, Path(name): Path<String>) -> PageResult {
+    let auth = ctx.admin().await?;
+    let v = confirm_view(&ctx, auth, &name, Confirm::Delete, None).await?;
+    Ok(render(&v, StatusCode::OK))
 }
 
 /// `POST /oidc-clients/{name}/delete`: deletes when the administrator's second factor is
@@ -371,26 +461,7 @@ pub async fn delete(
     Form(f): Form<CodeForm>,
 ) -> PageResult {
     let auth = ctx.admin().await?;
-    let mut admin = auth.clone();
-    let mut result = Ok(());
-    let code: String = f
-        .code
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    // Without a code the domain refuses a stale session (and audits it); an empty code is not
-    // checked, so that it does not count as a wrong one.
-    if !recent_factor(&admin, ctx.now) && !code.is_empty() {
-        let device = f.device.as_deref().filter(|s| !s.is_empty());
-        result = st
-            .svc
-            .verify_in_session(&admin, &code, device, ctx.now, &ctx.meta.meta)
-            .await;
-        // The code was just checked (the domain's recent-factor rule then holds).
-        admin.session.second_factor_at = Some(ctx.now);
-    }
+    let (admin, mut result) = with_code(&ctx, auth, f.code.as_deref(), f.device.as_deref()).await;
     if result.is_ok() {
         result = st
             .svc
@@ -400,7 +471,8 @@ pub async fn delete(
     match result {
         Ok(()) => Ok(see_other(&format!("{PAGE}?done=client_deleted"))),
         Err(e) if is_form_error(&e) => {
-            let v = delete_view(&ctx, &name, Some(error_text(&ctx.tr, &e))).await?;
+            let text = error_text(&ctx.tr, &e);
+            let v = confirm_view(&ctx, &admin, &name, Confirm::Delete, Some(text)).await?;
             Ok(render(&v, StatusCode::BAD_REQUEST))
         }
         Err(e) => Err(e.into()),

@@ -289,15 +289,18 @@ pub struct VerifyForm {
     back: String,
 }
 
-/// Where a step-up returns to: a page of the security section or of the users' pages (an
-/// administrator's confirmation), or `/sso` (forward authentication's step-up), else the
-/// overview.
+/// Where a step-up returns to: a page of the security section, of the users' pages or of the
+/// OpenID clients' page (an administrator's confirmation or registration form), or `/sso`
+/// (forward authentication's step-up), else the overview.
 fn back_to(back: &str) -> &str {
     // `/sso`: the forward-auth step-up page (#18), which goes on to the application.
     if back == "/sso" {
         return back;
     }
-    let ok = (back.starts_with("/security/") || back.starts_with("/users/"))
+    let ok = (back.starts_with("/security/")
+        || back.starts_with("/users/")
+        || back == "/oidc-clients"
+        || back.starts_with("/oidc-clients/"))
         && !back.contains("//")
         && back
             .bytes()
@@ -361,6 +364,11 @@ mod tests {
             back_to("/users/alice/devices/abc-1/deactivate"),
             "/users/alice/devices/abc-1/deactivate"
         );
+        assert_eq!(back_to("/oidc-clients"), "/oidc-clients");
+        assert_eq!(
+            back_to("/oidc-clients/wiki/secret"),
+            "/oidc-clients/wiki/secret"
+        );
         assert_eq!(back_to("/sso"), "/sso");
         assert_eq!(back_to("/sso?rd=https://evil.example/"), "/security");
         for bad in [
@@ -368,6 +376,7 @@ mod tests {
             "//evil.example/security/",
             "/security//evil",
             "/app-keys",
+            "/oidc-clients.evil",
             "/security/\"><script>",
             "",
         ] {

@@ -1,7 +1,7 @@
 //! `GET`/`POST /api/v1/oidc/clients`, `POST /api/v1/oidc/clients/{name}/secret`, `DELETE
 //! /api/v1/oidc/clients/{name}` (#17, docs/oidc.md): administrators register and manage the
-//! OpenID provider's clients. Translation only; who may (administrators with MFA, a recent
-//! second factor to delete), the checks of every field and the audit are `domain/oidc.rs`'s.
+//! OpenID provider's clients. Translation only; who may (administrators with MFA, and a recent
+//! second factor to register, rotate a secret or delete), the checks of every field and the audit are `domain/oidc.rs`'s.
 //! Unlike the OAuth endpoints of `http/oidc.rs`, these answer in the API's error format.
 
 use axum::extract::{Path, State};
@@ -64,9 +64,9 @@ pub async fn list(
     Ok(Json(clients.into_iter().map(client_wire).collect()))
 }
 
-/// Administrators: register a client. The answer carries its `client_id` and, for a
-/// confidential client, its secret: shown only here.
-#[utoipa::path(post, path = "/api/v1/oidc/clients", tag = "administration", request_body = CreateOidcClientRequest, responses((status = 201, body = OidcClientCreated), (status = 400, description = "invalid_input: a name, redirect URI, allowed user or group, require or alg that is not accepted", body = mamori_api::ErrorBody), (status = 401, description = "not signed in", body = mamori_api::ErrorBody), (status = 403, description = "forbidden or admin_without_mfa", body = mamori_api::ErrorBody), (status = 409, description = "conflict: the name is taken, or there are 500 clients", body = mamori_api::ErrorBody)), security(("session" = [])))]
+/// Administrators: register a client (a second factor from the last 5 minutes). The answer
+/// carries its `client_id` and, for a confidential client, its secret: shown only here.
+#[utoipa::path(post, path = "/api/v1/oidc/clients", tag = "administration", request_body = CreateOidcClientRequest, responses((status = 201, body = OidcClientCreated), (status = 400, description = "invalid_input: a name, redirect URI, allowed user or group, require or alg that is not accepted", body = mamori_api::ErrorBody), (status = 401, description = "not signed in", body = mamori_api::ErrorBody), (status = 403, description = "forbidden, admin_without_mfa or recent_second_factor_required", body = mamori_api::ErrorBody), (status = 409, description = "conflict: the name is taken, or there are 500 clients", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn create(
     State(st): State<AppState>,
     Session(auth): Session,
@@ -91,9 +91,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created_wire(created))))
 }
 
-/// Administrators: replace a confidential client's secret. The old one stops working at once;
-/// the new one is shown only here.
-#[utoipa::path(post, path = "/api/v1/oidc/clients/{name}/secret", tag = "administration", params(("name" = String, Path, description = "client name")), responses((status = 200, body = OidcClientCreated), (status = 400, description = "invalid_input: a public client has no secret", body = mamori_api::ErrorBody), (status = 401, description = "not signed in", body = mamori_api::ErrorBody), (status = 403, description = "forbidden or admin_without_mfa", body = mamori_api::ErrorBody), (status = 404, description = "no such client", body = mamori_api::ErrorBody)), security(("session" = [])))]
+/// Administrators: replace a confidential client's secret (a second factor from the last 5
+/// minutes). The old one stops working at once; the new one is shown only here.
+#[utoipa::path(post, path = "/api/v1/oidc/clients/{name}/secret", tag = "administration", params(("name" = String, Path, description = "client name")), responses((status = 200, body = OidcClientCreated), (status = 400, description = "invalid_input: a public client has no secret", body = mamori_api::ErrorBody), (status = 401, description = "not signed in", body = mamori_api::ErrorBody), (status = 403, description = "forbidden, admin_without_mfa or recent_second_factor_required", body = mamori_api::ErrorBody), (status = 404, description = "no such client", body = mamori_api::ErrorBody)), security(("session" = [])))]
 pub async fn rotate_secret(
     State(st): State<AppState>,
     Session(auth): Session,

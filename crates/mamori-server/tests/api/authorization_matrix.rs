@@ -513,6 +513,8 @@ impl Matrix {
                     | "deactivate"
                     | "right_code"
                     | "delete_oidc_client_with_code"
+                    | "create_oidc_client_with_code"
+                    | "rotate_oidc_secret_with_code"
             )
         {
             // Root keeps its first device; each row works on a device of its own.
@@ -1413,16 +1415,17 @@ async fn cancel_page(srv: &Server, token: &str, post: bool) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-/// A console request with the session cookie, from the configured public URL.
 /// #17: the operations on OpenID clients (API and console), run by
 /// [`Matrix::run_oidc_clients`].
-const OIDC_CLIENT_OPS: [&str; 6] = [
+const OIDC_CLIENT_OPS: [&str; 8] = [
     "list_oidc_clients",
     "create_oidc_client",
+    "create_oidc_client_with_code",
     "rotate_oidc_secret",
+    "rotate_oidc_secret_with_code",
+    "oidc_clients_page",
     "delete_oidc_client",
     "delete_oidc_client_with_code",
-    "oidc_clients_page",
 ];
 
 impl Matrix {
@@ -1477,6 +1480,14 @@ impl Matrix {
             ("require", "two_factor"),
             ("alg", "ES256"),
         ];
+        // `*_with_code`: a code of the actor's own device, typed into the form that asked for it.
+        // These rows are root's own (actor = target), and `run` gave the target a new device
+        // for the row, so that its code is not one an earlier row spent.
+        let own_code = || {
+            assert_eq!(actor.name, target.name, "line {}", row.line);
+            let (_, secret) = target.device.clone().expect("the actor has a device");
+            code(&secret, now() + 30)
+        };
         let got = match (row.edge.as_str(), row.op.as_str()) {
             ("api", "list_oidc_clients") => api(self.srv.get("/api/v1/oidc/clients", t).await),
             ("api", "create_oidc_client") => {
@@ -1497,10 +1508,20 @@ impl Matrix {
                 );
                 got
             }
-            ("api", "rotate_oidc_secret") => api(self
-                .srv
-                .post(&format!("/api/v1/oidc/clients/{name}/secret"), t, json!({}))
-                .await),
+            ("api", "rotate_oidc_secret") => {
+                let (s, v) = self
+                    .srv
+                    .post(&format!("/api/v1/oidc/clients/{name}/secret"), t, json!({}))
+                    .await;
+                // A new secret only where allowed.
+                assert_eq!(
+                    v["client_secret"].is_string(),
+                    s == 200,
+                    "line {}: {v}",
+                    row.line
+                );
+                api((s, v))
+            }
             ("api", "delete_oidc_client") => {
                 let (s, _, v) = self
                     .srv
@@ -1514,9 +1535,15 @@ impl Matrix {
                 assert_eq!(page.contains(&name), s == 200, "line {}", row.line);
                 (s, None)
             }
-            ("console", "create_oidc_client") => {
-                let (s, page) =
-                    console(&self.srv, &session, "/oidc-clients", Some(&create_form)).await;
+            ("console", op @ ("create_oidc_client" | "create_oidc_client_with_code")) => {
+                let c = if op.ends_with("_with_code") {
+                    own_code()
+                } else {
+                    String::new()
+                };
+                let mut form = create_form.to_vec();
+                form.push(("code", c.as_str()));
+                let (s, page) = console(&self.srv, &session, "/oidc-clients", Some(&form)).await;
                 assert_eq!(
                     page.contains("client-secret"),
                     s == 201,
@@ -1527,9 +1554,15 @@ impl Matrix {
                 assert_eq!(created, s == 201, "line {}: created {created}", row.line);
                 (s, None)
             }
-            ("console", "rotate_oidc_secret") => {
+            ("console", op @ ("rotate_oidc_secret" | "rotate_oidc_secret_with_code")) => {
+                let c = if op.ends_with("_with_code") {
+                    own_code()
+                } else {
+                    String::new()
+                };
                 let path = format!("/oidc-clients/{name}/secret");
-                let (s, page) = console(&self.srv, &session, &path, Some(&[])).await;
+                let (s, page) =
+                    console(&self.srv, &session, &path, Some(&[("code", c.as_str())])).await;
                 assert_eq!(
                     page.contains("client-secret"),
                     s == 200,
@@ -1544,9 +1577,7 @@ impl Matrix {
                 (s, None)
             }
             ("console", "delete_oidc_client_with_code") => {
-                // A code of the actor's own device, given on the confirmation page.
-                let (_, secret) = target.device.clone().expect("the actor has a device");
-                let c = code(&secret, now() + 30);
+                let c = own_code();
                 let path = format!("/oidc-clients/{name}/delete");
                 let (s, _) =
                     console(&self.srv, &session, &path, Some(&[("code", c.as_str())])).await;
@@ -1567,6 +1598,7 @@ impl Matrix {
     }
 }
 
+/// A console request with the session cookie, from the configured public URL.
 async fn console(
     srv: &Server,
     session: &str,

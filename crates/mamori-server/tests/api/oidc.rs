@@ -83,6 +83,8 @@ pub(super) struct Provider {
     /// alice's console session (password + code).
     pub(super) alice: String,
     pub(super) root: String,
+    /// The secret of root's virtual device (its enrollment spent the current step's code).
+    pub(super) root_secret: String,
     _dir: tempfile::TempDir,
 }
 
@@ -91,7 +93,7 @@ pub(super) async fn provider(backend: &Backend) -> Provider {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path(), backend.url(), &[]);
     let t = srv.root_session().await;
-    let (_, _, root) = srv.enroll(&t, "phone").await;
+    let (_, root_secret, root) = srv.enroll(&t, "phone").await;
     let t = srv
         .new_user(
             &root,
@@ -112,6 +114,7 @@ pub(super) async fn provider(backend: &Backend) -> Provider {
         srv,
         alice,
         root,
+        root_secret,
         _dir: dir,
     }
 }

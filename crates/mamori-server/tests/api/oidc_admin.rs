@@ -3,6 +3,8 @@
 //! way works for a real relying party (authlib, `oidc_rp.py`): created, its secret rotated
 //! (the old one refused), deleted (unknown from then on). Refused input changes nothing;
 //! every change is audited with the administrator as actor; a secret is never listed.
+//! Registering and rotating need a second factor from the last 5 minutes: a stale session is
+//! refused (and audited) over the API, and the console asks for a code.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use super::common::{console_request, csrf_cookie, Backend};
+use super::common::{code, console_request, csrf_cookie, now, Backend};
 use super::oidc::{provider, rp, Provider, REDIRECT};
 
 /// The clients as the API lists them (root's session).
@@ -443,4 +445,174 @@ async fn console_page_registers_shows_the_secret_once_rotates_and_deletes() {
         assert_eq!(ev.len(), 1, "{kind}: {ev:?}");
         assert_eq!(ev[0]["actor"], "root", "{kind}");
     }
+}
+
+/// Moves root's second factor `secs` in time: -600 makes every root session's 10 minutes old
+/// (older than the 5 minutes registering, rotating and deleting need), +600 undoes it.
+async fn shift_root_factor(p: &Provider, database: Option<&str>, secs: i64) {
+    use sqlx::Connection;
+    let q = format!(
+        "UPDATE sessions SET second_factor_at = second_factor_at + {secs} \
+         WHERE second_factor_at IS NOT NULL \
+         AND account_id = (SELECT id FROM accounts WHERE name = 'root')"
+    );
+    let done = match database {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(&q)
+                .execute(&mut c)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+        None => {
+            let url = format!("sqlite://{}", p.srv.data_dir.join("mamori.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(&q)
+                .execute(&mut c)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    };
+    assert!(done > 0);
+}
+
+/// The console's registration form for "wiki", with the administrator's `code`.
+fn wiki_form(code: &str) -> [(&str, &str); 5] {
+    [
+        ("name", "wiki"),
+        ("redirect_uris", REDIRECT),
+        ("require", "two_factor"),
+        ("alg", "ES256"),
+        ("code", code),
+    ]
+}
+
+/// The refusals of a stale session, audited under `kind` with root as actor.
+async fn refused(p: &Provider, kind: &str) -> Vec<Value> {
+    events(p, kind)
+        .await
+        .into_iter()
+        .filter(|e| e["result"] == "recent_factor_required")
+        .collect()
+}
+
+/// A stolen, stale administrator session must not register a (trusted) client nor take one
+/// over by replacing its secret: over the API it is refused, audited, and nothing is stored or
+/// changed; on the console the form asks for a code, and with the code the action proceeds.
+async fn stale_session(backend: Backend) {
+    let p = provider(&backend).await;
+    // A second device for root, so that the console can be given two codes in a row (a device
+    // takes each time step's code once).
+    let (_, second, _) = p.srv.enroll(&p.root, "second").await;
+    let (s, v) = p
+        .srv
+        .post(
+            "/api/v1/oidc/clients",
+            Some(&p.root),
+            json!({"name": "grafana", "redirect_uris": [REDIRECT], "trusted": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["client"]["client_id"].as_str().unwrap().to_string();
+    let secret = v["client_secret"].as_str().unwrap().to_string();
+
+    shift_root_factor(&p, backend.url(), -600).await;
+    let (s, v) = p
+        .srv
+        .post(
+            "/api/v1/oidc/clients",
+            Some(&p.root),
+            json!({"name": "evil", "redirect_uris": ["https://evil.example/cb"],
+                   "trusted": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("recent_second_factor_required")),
+        "{v}"
+    );
+    let (s, v) = p
+        .srv
+        .post(
+            "/api/v1/oidc/clients/grafana/secret",
+            Some(&p.root),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("recent_second_factor_required")),
+        "{v}"
+    );
+    assert!(v.get("client_secret").is_none(), "{v}");
+    // Nothing stored, nothing changed: the old secret still works.
+    let list = listed(&p).await;
+    assert_eq!(names(&list), ["grafana"]);
+    assert_eq!(list[0]["updated_at"], list[0]["created_at"]);
+    let r = rp("flow", &p.cfg(&(id.clone(), Some(secret.clone()))));
+    assert_eq!(r["has_code"], true, "{r}");
+    // Audited with the administrator as actor and the client's name.
+    for (kind, detail) in [
+        ("oidc.client_create", "evil"),
+        ("oidc.client_secret", "grafana"),
+    ] {
+        let ev = refused(&p, kind).await;
+        assert_eq!(ev.len(), 1, "{kind}: {ev:?}");
+        assert_eq!(ev[0]["actor"], "root", "{kind}");
+        assert_eq!(ev[0]["detail"], detail, "{kind}");
+    }
+    assert_eq!(events(&p, "oidc.client_create").await.len(), 2);
+    assert_eq!(events(&p, "oidc.client_secret").await.len(), 1);
+
+    // The console: the registration form asks for a code; without it, the form again (with
+    // what was typed) and nothing stored; with it, the client is registered.
+    let (s, page) = console(&p, &p.root, "/oidc-clients", None).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("id=\"code\""), "asks for a code: {page}");
+    let (s, page) = console(&p, &p.root, "/oidc-clients", Some(&wiki_form(""))).await;
+    assert_eq!(s, 400, "{page}");
+    assert!(page.contains("id=\"code\""), "{page}");
+    assert!(page.contains("value=\"wiki\""), "kept: {page}");
+    assert!(element(&page, "client-secret").is_none());
+    assert_eq!(names(&listed(&p).await), ["grafana"]);
+    let c = code(&p.root_secret, now() + 30);
+    let (s, page) = console(&p, &p.root, "/oidc-clients", Some(&wiki_form(&c))).await;
+    assert_eq!(s, 201, "{page}");
+    assert!(element(&page, "client-secret").is_some(), "{page}");
+    assert_eq!(names(&listed(&p).await), ["grafana", "wiki"]);
+
+    // The new-secret confirmation asks for a code too (stale again); with it, the new secret.
+    shift_root_factor(&p, backend.url(), -600).await;
+    let (s, page) = console(&p, &p.root, "/oidc-clients/grafana/secret", None).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("id=\"code\""), "asks for a code: {page}");
+    let path = "/oidc-clients/grafana/secret";
+    let (s, page) = console(&p, &p.root, path, Some(&[("code", "")])).await;
+    assert_eq!(s, 400, "{page}");
+    assert!(page.contains("id=\"code\""), "{page}");
+    assert!(element(&page, "client-secret").is_none());
+    let r = rp("flow", &p.cfg(&(id.clone(), Some(secret.clone()))));
+    assert_eq!(r["has_code"], true, "still the old secret: {r}");
+    let c = code(&second, now() + 30);
+    let (s, page) = console(&p, &p.root, path, Some(&[("code", &c)])).await;
+    assert_eq!(s, 200, "{page}");
+    let new = element(&page, "client-secret").unwrap();
+    let r = rp("wrong_secret", &p.cfg(&(id.clone(), Some(secret))));
+    assert_eq!(r["error"], "invalid_client", "{r}");
+    let r = rp("flow", &p.cfg(&(id, Some(new))));
+    assert_eq!(r["has_code"], true, "{r}");
+    assert_eq!(refused(&p, "oidc.client_create").await.len(), 2);
+    assert_eq!(refused(&p, "oidc.client_secret").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_stale_session_cannot_register_or_rotate_without_a_code_sqlite() {
+    stale_session(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_stale_session_cannot_register_or_rotate_without_a_code_postgres() {
+    stale_session(Backend::postgres().await).await;
 }
