@@ -1,7 +1,9 @@
 -- wrk script for the OpenID token endpoint benchmark (scripts/load/oidc_token.sh,
 -- docs/performance.md "OpenID provider"): POST /oidc/token redeeming authorization codes, each
--- code once (thread i of T takes codes i, i+T, ...), with the client's Basic credentials. A
--- thread stops when its codes are used up, so the run measures redemptions only.
+-- code once (thread i of T takes codes i, i+T, ...), with the client's Basic credentials. The
+-- run lasts its -d; there must be more codes than it redeems in that time: a request after a
+-- thread's codes are used up reuses its last code and counts as "other" (the script refuses a
+-- run with more than a handful of those).
 --
 -- Usage: wrk -t T -c C -d D --latency -s oidc_token.lua URL -- BODIES_FILE BASIC T
 local threads = {}
@@ -24,7 +26,7 @@ function init(args)
     i = i + 1
   end
   basic = args[2]
-  next_body, answered = 1, 0
+  next_body = 1
   redeemed, other = 0, 0
   codes_n = #bodies
 end
@@ -43,10 +45,6 @@ function response(status)
     redeemed = redeemed + 1
   else
     other = other + 1
-  end
-  answered = answered + 1
-  if answered >= codes_n then
-    wrk.thread:stop()
   end
 end
 

@@ -6,18 +6,19 @@
 # default, and RS256).
 #
 # The codes are issued beforehand through the service (`load oidc-codes`, as the authorization
-# endpoint issues them) and live 60 seconds, so each run redeems them at once; a wrk thread stops
-# when its share is used up.
+# endpoint issues them) and live 60 seconds, so each run redeems them at once, for SECS seconds;
+# CODES must be more than a run redeems (a run that runs out is refused).
 #
-# Usage: scripts/load/oidc_token.sh [sqlite|postgres] [CODES]   (defaults sqlite, 20000)
-# Env:   CONCURRENCY (default 32), WRK_THREADS (default 2), ALGS (default "ES256 RS256"),
+# Usage: scripts/load/oidc_token.sh [sqlite|postgres] [CODES]   (defaults sqlite, 40000)
+# Env:   SECS (default 10), CONCURRENCY (default 32), WRK_THREADS (default 2), ALGS (default "ES256 RS256"),
 #        SESSIONS (default 100), NO_BUILD (skip the release build),
 #        MAMORI_TEST_PG (admin URL, default postgres://postgres@127.0.0.1:5432/test)
-# Only loopback addresses are contacted; each run is bounded by 50 seconds.
+# Only loopback addresses are contacted; each run is bounded by SECS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BACKEND=${1:-sqlite}
-CODES=${2:-20000}
+CODES=${2:-40000}
+SECS=${SECS:-10}
 CONCURRENCY=${CONCURRENCY:-32}
 WRK_THREADS=${WRK_THREADS:-2}
 ALGS=${ALGS:-ES256 RS256}
@@ -45,17 +46,18 @@ for alg in $ALGS; do
     # Warm-up: a small batch (connections, pools, the signing key made and cached).
     creds=$("$LOAD" oidc-codes --data-dir "$dir" "${db_args[@]}" --sessions "$SESSIONS" --codes 2000 --alg "$alg" --out "$dir/warm")
     basic=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["basic"])' "$creds")
-    wrk -t "$WRK_THREADS" -c "$CONCURRENCY" -d 20s -s scripts/load/oidc_token.lua "$addr" -- "$dir/warm" "$basic" "$WRK_THREADS" >/dev/null
+    wrk -t "$WRK_THREADS" -c "$CONCURRENCY" -d 2s -s scripts/load/oidc_token.lua "$addr" -- "$dir/warm" "$basic" "$WRK_THREADS" >/dev/null
     t_gen=$(date +%s.%N)
     creds=$("$LOAD" oidc-codes --data-dir "$dir" "${db_args[@]}" --sessions "$SESSIONS" --codes "$CODES" --alg "$alg" --out "$dir/bodies")
     gen_secs=$(python3 -c "import time; print(round(time.time() - $t_gen, 1))")
     basic=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["basic"])' "$creds")
     t0=$(ticks "$pid")
-    line=$(wrk -t "$WRK_THREADS" -c "$CONCURRENCY" -d 50s --latency -s scripts/load/oidc_token.lua \
+    line=$(wrk -t "$WRK_THREADS" -c "$CONCURRENCY" -d "${SECS}s" --latency -s scripts/load/oidc_token.lua \
         "$addr" -- "$dir/bodies" "$basic" "$WRK_THREADS" | grep '^{')
     t1=$(ticks "$pid")
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); t=(int(sys.argv[3])-int(sys.argv[2]))/int(sys.argv[4]); r={"backend":sys.argv[5],"alg":sys.argv[6],"codes_issued_in_s":float(sys.argv[7]),**r}; r["server_cpu_us_per_request"]=round(t*1e6/max(r["requests"],1)); r["loadavg_1m"]=float(open("/proc/loadavg").read().split()[0]); print(json.dumps(r))' \
-        "$line" "$t0" "$t1" "$(getconf CLK_TCK)" "$BACKEND" "$alg" "$gen_secs"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); t=(int(sys.argv[3])-int(sys.argv[2]))/int(sys.argv[4]); r={"backend":sys.argv[5],"alg":sys.argv[6],"codes_issued_in_s":float(sys.argv[7]),**r}; r["server_cpu_us_per_request"]=round(t*1e6/max(r["requests"],1)); r["loadavg_1m"]=float(open("/proc/loadavg").read().split()[0]); print(json.dumps(r)); sys.exit(1 if r["other"] > 2 * int(sys.argv[8]) else 0)' \
+        "$line" "$t0" "$t1" "$(getconf CLK_TCK)" "$BACKEND" "$alg" "$gen_secs" "$CONCURRENCY" ||
+        echo "the run used up its codes (\"other\" above): give more CODES" >&2
     kill -TERM "$pid"; wait "$pid" || true
     [ -n "$db_name" ] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db_name WITH (FORCE)"
     rm -rf "$dir"

@@ -30,7 +30,13 @@ fn signatures(c: &mut Criterion) {
         let other = oidc_jwt::generate(if alg == "ES256" { "RS256" } else { "ES256" }, &mut OsRng)
             .expect("key");
         let jwks = vec![other.public_jwk.clone(), key.public_jwk.clone()];
+        // What the token endpoint does: the key parsed once and kept.
+        let pair = oidc_jwt::SigningKeyPair::from_stored(alg, &key.private).expect("parse");
         g.bench_function(format!("sign_{alg}"), |b| {
+            b.iter(|| pair.sign(&key.kid, black_box(&claims)).expect("sign"))
+        });
+        // Parsing the stored key each time (what a node does once per key).
+        g.bench_function(format!("parse_and_sign_{alg}"), |b| {
             b.iter(|| {
                 oidc_jwt::sign(alg, black_box(&key.private), &key.kid, black_box(&claims))
                     .expect("sign")

@@ -239,6 +239,11 @@ pub struct Service {
     plain_http_hosts: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// #18: what forward-auth checks read about sessions, for `[forward_auth] cache_secs`.
     forward_cache: forward_cache::ForwardCache,
+    /// #17: the OpenID signing keys this node has unsealed and parsed, by `kid` (a key is
+    /// looked up as active in the database for every token; only its parsing is kept).
+    oidc_signers: std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Arc<oidc_jwt::SigningKeyPair>>,
+    >,
 }
 
 impl std::fmt::Debug for Service {
@@ -296,6 +301,7 @@ impl Service {
             served_certificate: None,
             plain_http_hosts: std::sync::Mutex::default(),
             forward_cache: forward_cache::ForwardCache::new(policy_cache_secs),
+            oidc_signers: Default::default(),
         })
     }
 

@@ -851,7 +851,7 @@ impl Service {
         now: UnixTime,
         meta: &RequestMeta,
         rng: &mut R,
-    ) -> Result<(String, Zeroizing<Vec<u8>>)> {
+    ) -> Result<(String, std::sync::Arc<oidc_jwt::SigningKeyPair>)> {
         let active = |keys: Vec<OidcKeyRecord>| {
             keys.into_iter()
                 .find(|k| k.alg == alg && k.retired_at.is_none())
@@ -887,10 +887,28 @@ impl Service {
                     .ok_or_else(|| Error::Internal("no signing key after inserting one".into()))?
             }
         };
+        // Parsed once per node and key: unsealing and parsing (an RSA key's above all) cost
+        // more than the signature. A poisoned lock only loses the cache.
+        let cached = self
+            .oidc_signers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key.kid).cloned());
+        if let Some(pair) = cached {
+            return Ok((key.kid, pair));
+        }
         let private = self
             .key
             .open(&sign_key_identity(&key.kid), key.private_sealed.expose())?;
-        Ok((key.kid, private))
+        let pair = std::sync::Arc::new(oidc_jwt::SigningKeyPair::from_stored(&key.alg, &private)?);
+        if let Ok(mut m) = self.oidc_signers.lock() {
+            // Retired keys leave the cache with the next rotation's newcomer: a few at most.
+            if m.len() >= 8 {
+                m.clear();
+            }
+            m.insert(key.kid.clone(), pair.clone());
+        }
+        Ok((key.kid, pair))
     }
 
     /// Replaces active signing keys by new ones: every algorithm in use (`only_older_than`
@@ -1595,11 +1613,19 @@ impl Service {
             self.store.revoke_oidc_grant(&grant_id, now).await?;
             return Err(e);
         }
-        let grant = self
-            .store
-            .oidc_grant(&grant_id)
-            .await?
-            .ok_or_else(|| Error::Internal("the grant of a redeemed code is missing".into()))?;
+        // The grant as the redeeming statement wrote it (store/oidc.rs), without reading it back.
+        let grant = OidcGrantRecord {
+            id: grant_id,
+            client_id: c.client_id,
+            account_id: c.account_id,
+            scope: c.scope,
+            auth_time: c.auth_time,
+            amr: c.amr,
+            acr: c.acr,
+            created_at: now,
+            expires_at: now.saturating_add(GRANT_SECS),
+            revoked_at: None,
+        };
         let resp = self
             .oidc_issue(&client, &grant, c.nonce.as_deref(), now, meta, rng)
             .await?;
@@ -1716,22 +1742,22 @@ impl Service {
         let (access, access_hash) = new_token(rng);
         let (refresh, refresh_hash) = new_token(rng);
         let expires_at = now.saturating_add(ACCESS_TOKEN_SECS);
-        for (hash, kind, exp) in [
+        let tokens: Vec<OidcTokenRecord> = [
             (access_hash, "access", expires_at),
             (refresh_hash, "refresh", grant.expires_at),
-        ] {
-            self.store
-                .create_oidc_token(&OidcTokenRecord {
-                    token_hash: Redacted::new(hash),
-                    kind: kind.into(),
-                    grant_id: grant.id.clone(),
-                    created_at: now,
-                    expires_at: exp,
-                    used_at: None,
-                    revoked_at: None,
-                })
-                .await?;
-        }
+        ]
+        .into_iter()
+        .map(|(hash, kind, exp)| OidcTokenRecord {
+            token_hash: Redacted::new(hash),
+            kind: kind.into(),
+            grant_id: grant.id.clone(),
+            created_at: now,
+            expires_at: exp,
+            used_at: None,
+            revoked_at: None,
+        })
+        .collect();
+        self.store.create_oidc_tokens(&tokens).await?;
         // OpenID Connect Core §2 (claims) and RFC 8176 (amr values).
         let mut claims = serde_json::json!({
             "iss": self.oidc_issuer(),
@@ -1747,8 +1773,8 @@ impl Service {
         if let (Some(n), Some(obj)) = (nonce, claims.as_object_mut()) {
             obj.insert("nonce".into(), n.into());
         }
-        let (kid, private) = self.oidc_signing_key(&client.alg, now, meta, rng).await?;
-        let id_token = oidc_jwt::sign(&client.alg, &private, &kid, &claims)?;
+        let (kid, pair) = self.oidc_signing_key(&client.alg, now, meta, rng).await?;
+        let id_token = pair.sign(&kid, &claims)?;
         Ok(TokenResponse {
             access_token: access,
             expires_in: ACCESS_TOKEN_SECS,

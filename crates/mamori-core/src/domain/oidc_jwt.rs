@@ -3,11 +3,17 @@
 //! JWS Compact Serialization (RFC 7515 §7.1), and the public keys as JWKs (RFC 7517; EC keys
 //! RFC 7518 §6.2, RSA keys §6.3) with the RFC 7638 thumbprint as `kid`. Pure: no store, no
 //! clock; randomness is an argument.
+//!
+//! Keys are generated with the `p256` and `rsa` crates; signatures are made and checked with
+//! `ring` (already in the build for TLS), whose P-256 and RSA arithmetic is an order of
+//! magnitude faster — the token endpoint signs an ID token per redemption (docs/performance.md,
+//! "OpenID provider"). A parsed key ([`SigningKeyPair`]) is kept by the service, so a stored key
+//! is unsealed and parsed once per node, not per token.
 
 use data_encoding::BASE64URL_NOPAD;
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::{SigningKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
+use ring::signature as rs;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -96,13 +102,83 @@ pub fn generate_rs256<R: RngCore + CryptoRng>(rng: &mut R) -> Result<GeneratedKe
     })
 }
 
-/// Signs `claims` with the stored private key of `alg` under `kid`.
-pub fn sign(alg: &str, private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
-    match alg {
-        ES256 => sign_es256(private, kid, claims),
-        RS256 => sign_rs256(private, kid, claims),
-        other => Err(Error::Internal(format!("no signer for {other}"))),
+/// A stored private key, parsed for signing: made once per key and kept (see the module).
+pub enum SigningKeyPair {
+    /// ES256: ECDSA P-256, the signature R || S (RFC 7518 §3.4).
+    Es256(rs::EcdsaKeyPair),
+    /// RS256: RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
+    Rs256(rs::RsaKeyPair),
+}
+
+impl std::fmt::Debug for SigningKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SigningKeyPair::Es256(_) => "SigningKeyPair::Es256",
+            SigningKeyPair::Rs256(_) => "SigningKeyPair::Rs256",
+        })
     }
+}
+
+impl SigningKeyPair {
+    /// Parses the stored private key of `alg`: the 32-byte P-256 scalar, or the RSA key's
+    /// PKCS#1 DER.
+    pub fn from_stored(alg: &str, private: &[u8]) -> Result<SigningKeyPair> {
+        let bad = |what: &str| Error::Internal(format!("a stored signing key is not {what}"));
+        match alg {
+            ES256 => {
+                // ring takes the scalar with its public point, which p256 derives.
+                let scalar = SigningKey::from_slice(private).map_err(|_| bad("a P-256 scalar"))?;
+                let public = scalar.verifying_key().to_encoded_point(false);
+                rs::EcdsaKeyPair::from_private_key_and_public_key(
+                    &rs::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    private,
+                    public.as_bytes(),
+                    &ring::rand::SystemRandom::new(),
+                )
+                .map(SigningKeyPair::Es256)
+                .map_err(|_| bad("a P-256 key"))
+            }
+            RS256 => rs::RsaKeyPair::from_der(private)
+                .map(SigningKeyPair::Rs256)
+                .map_err(|_| bad("an RSA key")),
+            other => Err(Error::Internal(format!("no signer for {other}"))),
+        }
+    }
+
+    /// The JWS algorithm.
+    pub fn alg(&self) -> &'static str {
+        match self {
+            SigningKeyPair::Es256(_) => ES256,
+            SigningKeyPair::Rs256(_) => RS256,
+        }
+    }
+
+    /// `header.payload.signature` of `claims` under `kid`.
+    pub fn sign(&self, kid: &str, claims: &serde_json::Value) -> Result<String> {
+        let input = signing_input(self.alg(), kid, claims);
+        let rng = ring::rand::SystemRandom::new();
+        let failed = || Error::Internal(format!("{} signing failed", self.alg()));
+        let sig = match self {
+            SigningKeyPair::Es256(k) => k
+                .sign(&rng, input.as_bytes())
+                .map_err(|_| failed())?
+                .as_ref()
+                .to_vec(),
+            SigningKeyPair::Rs256(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&rs::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+                    .map_err(|_| failed())?;
+                sig
+            }
+        };
+        Ok(format!("{input}.{}", BASE64URL_NOPAD.encode(&sig)))
+    }
+}
+
+/// Signs `claims` with the stored private key of `alg` under `kid` (parsing the key each
+/// time: the service keeps a [`SigningKeyPair`] instead).
+pub fn sign(alg: &str, private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
+    SigningKeyPair::from_stored(alg, private)?.sign(kid, claims)
 }
 
 fn signing_input(alg: &str, kid: &str, claims: &serde_json::Value) -> String {
@@ -114,21 +190,9 @@ fn signing_input(alg: &str, kid: &str, claims: &serde_json::Value) -> String {
     )
 }
 
-/// RS256: the PKCS#1 v1.5 signature of the signing input (RFC 7518 §3.3).
+/// RS256 with a stored PKCS#1 key.
 pub fn sign_rs256(private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
-    use rsa::pkcs1::DecodeRsaPrivateKey;
-    use rsa::signature::{SignatureEncoding, Signer as _};
-    let key = rsa::RsaPrivateKey::from_pkcs1_der(private)
-        .map_err(|_| Error::Internal("a stored signing key is not an RSA key".into()))?;
-    let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
-    let input = signing_input(RS256, kid, claims);
-    let sig = signer
-        .try_sign(input.as_bytes())
-        .map_err(|_| Error::Internal("RSA signing failed".into()))?;
-    Ok(format!(
-        "{input}.{}",
-        BASE64URL_NOPAD.encode(&sig.to_bytes())
-    ))
+    sign(RS256, private, kid, claims)
 }
 
 /// The affine coordinates, Base64url (RFC 7518 §6.2.1.2: 32 bytes each for P-256).
@@ -139,17 +203,9 @@ fn coordinates(key: &VerifyingKey) -> (String, String) {
     (x.unwrap_or_default(), y.unwrap_or_default())
 }
 
-/// Signs `claims` with the private scalar `private` under `kid`: `header.payload.signature`,
-/// the signature being R || S, 32 bytes each (RFC 7518 §3.4).
+/// ES256 with a stored P-256 scalar: the signature is R || S, 32 bytes each (RFC 7518 §3.4).
 pub fn sign_es256(private: &[u8], kid: &str, claims: &serde_json::Value) -> Result<String> {
-    let key = SigningKey::from_slice(private)
-        .map_err(|_| Error::Internal("a stored signing key is not a P-256 scalar".into()))?;
-    let input = signing_input(ES256, kid, claims);
-    let sig: Signature = key.sign(input.as_bytes());
-    Ok(format!(
-        "{input}.{}",
-        BASE64URL_NOPAD.encode(&sig.to_bytes())
-    ))
+    sign(ES256, private, kid, claims)
 }
 
 /// Verifies a compact JWS signed by one of `jwks` (public JWK texts) with ES256 or RS256; its
@@ -183,21 +239,24 @@ pub fn verify(jwks: &[String], token: &str) -> Option<serde_json::Value> {
     match (alg, jwk.get("kty")?.as_str()?) {
         (ES256, "EC") => {
             let (x, y) = (field("x")?, field("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
             let mut sec1 = vec![4u8];
             sec1.extend_from_slice(&x);
             sec1.extend_from_slice(&y);
-            let key = VerifyingKey::from_sec1_bytes(&sec1).ok()?;
-            let sig = Signature::from_slice(&sig).ok()?;
-            key.verify(input.as_bytes(), &sig).ok()?;
+            rs::UnparsedPublicKey::new(&rs::ECDSA_P256_SHA256_FIXED, &sec1)
+                .verify(input.as_bytes(), &sig)
+                .ok()?;
         }
         (RS256, "RSA") => {
-            use rsa::signature::Verifier as _;
-            let n = rsa::BigUint::from_bytes_be(&field("n")?);
-            let e = rsa::BigUint::from_bytes_be(&field("e")?);
-            let key = rsa::RsaPublicKey::new(n, e).ok()?;
-            let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
-            let sig = rsa::pkcs1v15::Signature::try_from(sig.as_slice()).ok()?;
-            verifier.verify(input.as_bytes(), &sig).ok()?;
+            // ring refuses moduli under 2048 bits (RFC 7518 §3.3).
+            rs::RsaPublicKeyComponents {
+                n: field("n")?,
+                e: field("e")?,
+            }
+            .verify(&rs::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
+            .ok()?;
         }
         _ => return None,
     }

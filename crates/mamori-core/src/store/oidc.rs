@@ -218,8 +218,8 @@ pub trait OidcStore: Send + Sync {
 
     /// Stores a new code.
     async fn create_oidc_code(&self, c: &OidcCodeRecord) -> Result<()>;
-    /// Redeems a code: one conditional UPDATE, and the grant `grant` inserted in the same
-    /// transaction (its client, account and claims are taken from the code).
+    /// Redeems a code: one conditional UPDATE, which also creates the grant `grant_id` (a
+    /// trigger, migration 0015; its client, account and claims are taken from the code).
     async fn redeem_oidc_code(
         &self,
         code_hash: &[u8],
@@ -233,8 +233,8 @@ pub trait OidcStore: Send + Sync {
     /// Revokes a grant (every token of the family); whether it was active.
     async fn revoke_oidc_grant(&self, id: &str, now: UnixTime) -> Result<bool>;
 
-    /// Stores a token.
-    async fn create_oidc_token(&self, t: &OidcTokenRecord) -> Result<()>;
+    /// Stores tokens (of one grant), in one statement.
+    async fn create_oidc_tokens(&self, ts: &[OidcTokenRecord]) -> Result<()>;
     /// A token by hash.
     async fn oidc_token(&self, token_hash: &[u8]) -> Result<Option<OidcTokenRecord>>;
     /// Uses a refresh token once (one conditional UPDATE).
@@ -542,19 +542,22 @@ macro_rules! impl_oidc_store {
                     grant_id: &str,
                     grant_expires_at: UnixTime,
                 ) -> Result<CodeRedemption> {
-                    let mut tx = self.writer().begin().await?;
+                    // One statement: the conditional UPDATE spends the code, and the trigger
+                    // of migration 0015 creates the grant within it (one round trip on the
+                    // single writer; the same on both backends).
                     let row = sqlx::query(&format!(
-                        "UPDATE oidc_codes SET consumed_at = $2, grant_id = $3 \
+                        "UPDATE oidc_codes SET consumed_at = $2, grant_id = $3, \
+                         grant_expires_at = $4 \
                          WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
                          RETURNING {CODE_COLS}"
                     ))
                     .bind(code_hash)
                     .bind(now)
                     .bind(grant_id)
-                    .fetch_optional(&mut *tx)
+                    .bind(grant_expires_at)
+                    .fetch_optional(self.writer())
                     .await?;
                     let Some(row) = row else {
-                        tx.rollback().await?;
                         let used: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
                             "SELECT client_id, grant_id, consumed_at FROM oidc_codes \
                              WHERE code_hash = $1",
@@ -569,24 +572,7 @@ macro_rules! impl_oidc_store {
                             _ => CodeRedemption::Invalid,
                         });
                     };
-                    let code = code_from_row(&row)?;
-                    sqlx::query(&format!(
-                        "INSERT INTO oidc_grants ({GRANT_COLS}) VALUES \
-                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
-                    ))
-                    .bind(grant_id)
-                    .bind(&code.client_id)
-                    .bind(&code.account_id)
-                    .bind(&code.scope)
-                    .bind(code.auth_time)
-                    .bind(&code.amr)
-                    .bind(&code.acr)
-                    .bind(now)
-                    .bind(grant_expires_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok(CodeRedemption::Redeemed(code))
+                    Ok(CodeRedemption::Redeemed(code_from_row(&row)?))
                 }
 
                 async fn oidc_grant(&self, id: &str) -> Result<Option<OidcGrantRecord>> {
@@ -611,20 +597,37 @@ macro_rules! impl_oidc_store {
                     Ok(r.rows_affected() == 1)
                 }
 
-                async fn create_oidc_token(&self, t: &OidcTokenRecord) -> Result<()> {
-                    sqlx::query(&format!(
-                        "INSERT INTO oidc_tokens ({TOKEN_COLS}) VALUES \
-                         ($1, $2, $3, $4, $5, $6, $7)"
-                    ))
-                    .bind(t.token_hash.expose())
-                    .bind(&t.kind)
-                    .bind(&t.grant_id)
-                    .bind(t.created_at)
-                    .bind(t.expires_at)
-                    .bind(t.used_at)
-                    .bind(t.revoked_at)
-                    .execute(self.writer())
-                    .await?;
+                async fn create_oidc_tokens(&self, ts: &[OidcTokenRecord]) -> Result<()> {
+                    if ts.is_empty() {
+                        return Ok(());
+                    }
+                    // One statement for all rows: the access and refresh tokens of a grant are
+                    // written together (one write on SQLite's single writer, not two).
+                    let rows: Vec<String> = (0..ts.len())
+                        .map(|i| {
+                            let b = i * 7;
+                            format!(
+                                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+                            )
+                        })
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO oidc_tokens ({TOKEN_COLS}) VALUES {}",
+                        rows.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for t in ts {
+                        q = q
+                            .bind(t.token_hash.expose())
+                            .bind(&t.kind)
+                            .bind(&t.grant_id)
+                            .bind(t.created_at)
+                            .bind(t.expires_at)
+                            .bind(t.used_at)
+                            .bind(t.revoked_at);
+                    }
+                    q.execute(self.writer()).await?;
                     Ok(())
                 }
 
@@ -1029,10 +1032,10 @@ mod tests {
         assert_eq!(won, 1);
 
         // Tokens: refresh rotation once; a second use reads as reuse.
-        s.create_oidc_token(&token(10, "access", "g1", 700))
+        s.create_oidc_tokens(&[token(10, "access", "g1", 700)])
             .await
             .unwrap();
-        s.create_oidc_token(&token(11, "refresh", "g1", 9_000))
+        s.create_oidc_tokens(&[token(11, "refresh", "g1", 9_000)])
             .await
             .unwrap();
         assert_eq!(
@@ -1052,7 +1055,7 @@ mod tests {
             s.use_oidc_refresh_token(&[11; 32], 201).await.unwrap(),
             RefreshUse::Reused(_)
         ));
-        s.create_oidc_token(&token(12, "refresh", "g1", 300))
+        s.create_oidc_tokens(&[token(12, "refresh", "g1", 300)])
             .await
             .unwrap();
         assert_eq!(
@@ -1062,7 +1065,7 @@ mod tests {
         );
         assert!(s.revoke_oidc_token(&[10; 32], 210).await.unwrap());
         assert!(!s.revoke_oidc_token(&[10; 32], 211).await.unwrap());
-        s.create_oidc_token(&token(13, "refresh", "g1", 9_000))
+        s.create_oidc_tokens(&[token(13, "refresh", "g1", 9_000)])
             .await
             .unwrap();
         assert!(s.revoke_oidc_token(&[13; 32], 212).await.unwrap());

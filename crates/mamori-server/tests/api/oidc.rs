@@ -392,6 +392,16 @@ fn refresh_target(page: &str) -> String {
     rest[..rest.find('"').unwrap()].replace("&#38;", "&")
 }
 
+/// A code past its 60 seconds, redeemed by authlib: `invalid_grant`. (The same rule on a fixed
+/// clock, to the second, is in tests/domain/oidc_domain.rs; this one waits for real.)
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let p = provider(&Backend::Sqlite).await;
+    let c = p.client(&["app", "--redirect-uri", REDIRECT, "--trusted"]);
+    let r = rp("expired_code", &p.cfg(&c));
+    assert_eq!(r, json!({"has_code": true, "error": "invalid_grant"}));
+}
+
 /// The requests of the OpenID Foundation's Basic OP test plan that the other tests do not make
 /// (docs/oidc.md, "OpenID Foundation Basic OP profile").
 #[tokio::test]

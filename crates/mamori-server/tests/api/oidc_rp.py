@@ -314,6 +314,22 @@ def scenario_reused_code(cfg):
     return {"before": before, "second_use": err, "after": after, "refresh": refresh}
 
 
+def scenario_expired_code(cfg):
+    """A code redeemed after its 60 seconds (the wait is real: the server has no test clock)."""
+    import time
+
+    m = meta(cfg)
+    client, verifier, _, _, resp = authorize(cfg, m)
+    loc, params = callback_params(resp)
+    time.sleep(cfg.get("wait", 62))
+    err = error_of(
+        lambda: client.fetch_token(
+            m["token_endpoint"], authorization_response=loc, code_verifier=verifier
+        )
+    )
+    return {"has_code": "code" in params, "error": err}
+
+
 def scenario_pkce_mismatch(cfg):
     m = meta(cfg)
     client, verifier, nonce, state, resp = authorize(cfg, m)
