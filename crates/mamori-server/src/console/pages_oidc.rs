@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::domain::oidc::{AuthorizeParams, AuthorizeRefusal, AuthorizeStep};
 
-use super::views::{render, Page};
+use super::views::{render, scope_text, Page};
 use super::{read_cookie, see_other, Ctx, PageResult};
 
 /// The cookie that keeps an authorization request during a sign-in.
@@ -79,18 +79,6 @@ fn error_page(ctx: &Ctx, detail: &str) -> Response {
         logout: None,
     };
     render(&v, StatusCode::BAD_REQUEST)
-}
-
-/// What a scope gives the client, in the page's language (the consent page and the
-/// security page's "Connected applications").
-pub(super) fn scope_text(ctx: &Ctx, scope: &str) -> String {
-    match scope {
-        "openid" => ctx.tr.t("oidc.scope_openid"),
-        "profile" => ctx.tr.t("oidc.scope_profile"),
-        "email" => ctx.tr.t("oidc.scope_email"),
-        "groups" => ctx.tr.t("oidc.scope_groups"),
-        _ => ctx.tr.t("oidc.scope_offline_access"),
-    }
 }
 
 /// How a step's redirect to the client is given: a redirect for a request the client sent, a

@@ -584,17 +584,25 @@ pub struct ConnectedRow {
     pub last: String,
 }
 
+/// What a scope gives the client, in the page's language (the consent page and the
+/// security page's "Connected applications").
+pub(super) fn scope_text(ctx: &Ctx, scope: &str) -> String {
+    match scope {
+        "openid" => ctx.tr.t("oidc.scope_openid"),
+        "profile" => ctx.tr.t("oidc.scope_profile"),
+        "email" => ctx.tr.t("oidc.scope_email"),
+        "groups" => ctx.tr.t("oidc.scope_groups"),
+        _ => ctx.tr.t("oidc.scope_offline_access"),
+    }
+}
+
 impl ConnectedRow {
     /// From the domain's answer, times in the account's zone.
     pub fn new(a: &crate::domain::oidc::ConnectedApp, ctx: &Ctx) -> ConnectedRow {
         ConnectedRow {
             client_id: a.client_id.clone(),
             name: a.client_name.clone(),
-            receives: a
-                .scopes
-                .iter()
-                .map(|s| super::pages_oidc::scope_text(ctx, s))
-                .collect(),
+            receives: a.scopes.iter().map(|s| scope_text(ctx, s)).collect(),
             allowed: a
                 .consented_at
                 .map_or_else(|| ctx.tr.t("oidc.apps_trusted"), |t| ctx.when(t)),
