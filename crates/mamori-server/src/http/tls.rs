@@ -344,13 +344,16 @@ impl Certificates {
     /// task is aborted.
     pub fn spawn_reloader(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let certs = self.clone();
+        // The files as they are now, next to the certificate just loaded: taken here rather than
+        // when the task first runs, which on a busy machine can be after a renewal was written
+        // (that renewal would then look already seen, and never be loaded).
+        let mut seen = certs.stamps();
         tokio::spawn(async move {
             let mut hangup =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
-            let mut seen = certs.stamps();
             loop {
                 let hup = async {
                     match hangup.as_mut() {
