@@ -262,9 +262,9 @@ pub struct Limits {
     /// Burst allowance for validate API requests per client address.
     pub validate_burst: u32,
     /// #17: failed client authentications (a wrong secret) at the OpenID token, revocation
-    /// and introspection endpoints allowed per client id and per client address within
-    /// `oidc_client_failure_window_secs`; beyond, the key is refused (429) until its window
-    /// ends.
+    /// and introspection endpoints allowed per client address within
+    /// `oidc_client_failure_window_secs`; beyond, the address is refused (429) until its window
+    /// ends. A client id reaching the same count is audited, not refused.
     pub oidc_client_failures: u32,
     /// #17: the window of `oidc_client_failures`, in seconds.
     pub oidc_client_failure_window_secs: u64,

@@ -206,7 +206,14 @@ async fn client_request(
                 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     let keys = failure_limit::keys(m.ip, client_key);
-    if let Some(wait) = st.oidc_client_limiter.blocked(&keys) {
+    // Only the address is refused: a client id over its count is audited, not locked out (a
+    // client id is public; see web/failure_limit.rs).
+    let addresses: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with("addr "))
+        .cloned()
+        .collect();
+    if let Some(wait) = st.oidc_client_limiter.blocked(&addresses) {
         count(endpoint, "rate_limited");
         return Err(too_many_failures(wait));
     }

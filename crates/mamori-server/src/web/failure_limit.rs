@@ -1,12 +1,16 @@
 //! #17: the limit on failed client authentication at the OpenID token, revocation and
-//! introspection endpoints (docs/oidc.md "Limits"), per client id and per client address.
+//! introspection endpoints (docs/oidc.md "Limits"): counted per client address and per client
+//! id; only an address is ever refused (see `http/oidc.rs`).
 //!
 //! Only failures count: a relying party that authenticates correctly may make as many token
 //! requests as its users cause (that load is the request timeout's and the connection limit's
 //! business), while whoever guesses a client's secret is stopped after
-//! `limits.oidc_client_failures` wrong ones per `limits.oidc_client_failure_window_secs`. Once
-//! a key is over its limit every request under it is refused until its window ends, right
-//! secret or not, so the answer never tells a guess that was right from one that was wrong.
+//! `limits.oidc_client_failures` wrong ones per `limits.oidc_client_failure_window_secs` from
+//! one address. Once an address is over its limit every request from it is refused until its
+//! window ends, right secret or not. A client id over its count is audited (someone is guessing
+//! that client's secret) but never refused: client ids are not secret (they travel in browser
+//! addresses), so refusing one would let anyone lock a real application out of its token
+//! endpoint, while guessing a 256-bit secret gains nothing from the extra attempts.
 //!
 //! The sign-in limiter (`governor`, in [`super::AppState`]) spends a cell on every request and
 //! has no way to look at a key without spending one; counting failures needs exactly that look
