@@ -848,10 +848,18 @@ impl Service {
     async fn oidc_signing_key<R: RngCore + CryptoRng + Send>(
         &self,
         alg: &str,
+        active_kid: Option<&str>,
         now: UnixTime,
         meta: &RequestMeta,
         rng: &mut R,
     ) -> Result<(String, std::sync::Arc<oidc_jwt::SigningKeyPair>)> {
+        // A statement of this request already read which key is active (the code's
+        // redemption does): this node's parsed copy of it serves without reading the keys.
+        if let Some(kid) = active_kid {
+            if let Some(pair) = self.cached_signer(kid) {
+                return Ok((kid.to_string(), pair));
+            }
+        }
         let active = |keys: Vec<OidcKeyRecord>| {
             keys.into_iter()
                 .find(|k| k.alg == alg && k.retired_at.is_none())
@@ -889,12 +897,7 @@ impl Service {
         };
         // Parsed once per node and key: unsealing and parsing (an RSA key's above all) cost
         // more than the signature. A poisoned lock only loses the cache.
-        let cached = self
-            .oidc_signers
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key.kid).cloned());
-        if let Some(pair) = cached {
+        if let Some(pair) = self.cached_signer(&key.kid) {
             return Ok((key.kid, pair));
         }
         let private = self
@@ -909,6 +912,15 @@ impl Service {
             m.insert(key.kid.clone(), pair.clone());
         }
         Ok((key.kid, pair))
+    }
+
+    /// This node's parsed signing key `kid`, if it has parsed it. A poisoned lock only loses
+    /// the cache.
+    fn cached_signer(&self, kid: &str) -> Option<std::sync::Arc<oidc_jwt::SigningKeyPair>> {
+        self.oidc_signers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(kid).cloned())
     }
 
     /// Replaces active signing keys by new ones: every algorithm in use (`only_older_than`
@@ -934,7 +946,9 @@ impl Service {
             if !self.store.retire_oidc_key(&old.kid, now).await? {
                 continue;
             }
-            let (new_kid, _) = self.oidc_signing_key(&old.alg, now, meta, rng).await?;
+            let (new_kid, _) = self
+                .oidc_signing_key(&old.alg, None, now, meta, rng)
+                .await?;
             let detail = format!("{} {} -> {}", old.alg, old.kid, new_kid);
             self.audit(
                 now,
@@ -1575,10 +1589,11 @@ impl Service {
                 now,
                 &grant_id,
                 now.saturating_add(GRANT_SECS),
+                &client.alg,
             )
             .await?;
-        let c = match redeemed {
-            CodeRedemption::Redeemed(c) => c,
+        let (c, account_name, active_kid) = match redeemed {
+            CodeRedemption::Redeemed(r) => (r.code, r.account_name, r.active_kid),
             CodeRedemption::AlreadyUsed {
                 grant_id: Some(g),
                 client_id,
@@ -1626,11 +1641,21 @@ impl Service {
             expires_at: now.saturating_add(GRANT_SECS),
             revoked_at: None,
         };
+        let signer = self
+            .oidc_signing_key(&client.alg, active_kid.as_deref(), now, meta, rng)
+            .await?;
         let resp = self
-            .oidc_issue(&client, &grant, c.nonce.as_deref(), now, meta, rng)
+            .oidc_issue(&client, &grant, c.nonce.as_deref(), signer, now, rng)
             .await?;
-        self.audit_grant(&grant, kind::TOKEN, "success", &client.name, now, meta)
-            .await?;
+        let name = account_name.as_deref();
+        let event = Event {
+            kind: kind::TOKEN,
+            result: "success",
+            account: name,
+            actor: name,
+            detail: Some(&client.name),
+        };
+        self.audit(now, meta, event).await?;
         Ok(resp)
     }
 
@@ -1695,8 +1720,11 @@ impl Service {
                 "the account may no longer use this client",
             ));
         }
+        let signer = self
+            .oidc_signing_key(&client.alg, None, now, meta, rng)
+            .await?;
         let resp = self
-            .oidc_issue(client, &grant, None, now, meta, rng)
+            .oidc_issue(client, &grant, None, signer, now, rng)
             .await?;
         self.audit_grant(&grant, kind::REFRESH, "success", &client.name, now, meta)
             .await?;
@@ -1730,13 +1758,14 @@ impl Service {
     }
 
     /// Issues an access token, a refresh token and an ID token of `grant`.
+    /// `signer`: the active key of the client's algorithm (`oidc_signing_key`).
     async fn oidc_issue<R: RngCore + CryptoRng + Send>(
         &self,
         client: &OidcClientRecord,
         grant: &OidcGrantRecord,
         nonce: Option<&str>,
+        signer: (String, std::sync::Arc<oidc_jwt::SigningKeyPair>),
         now: UnixTime,
-        meta: &RequestMeta,
         rng: &mut R,
     ) -> Result<TokenResponse> {
         let (access, access_hash) = new_token(rng);
@@ -1773,7 +1802,7 @@ impl Service {
         if let (Some(n), Some(obj)) = (nonce, claims.as_object_mut()) {
             obj.insert("nonce".into(), n.into());
         }
-        let (kid, pair) = self.oidc_signing_key(&client.alg, now, meta, rng).await?;
+        let (kid, pair) = signer;
         let id_token = pair.sign(&kid, &claims)?;
         Ok(TokenResponse {
             access_token: access,

@@ -158,11 +158,23 @@ pub struct AccessRevoked {
     pub codes: u64,
 }
 
+/// A code redeemed now, with what the token endpoint needs next, read by the same statement
+/// (each statement is a round trip to SQLite's writer thread; docs/performance.md, #17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemedCode {
+    /// The code as it was stored.
+    pub code: OidcCodeRecord,
+    /// The account's name, for the audit event (`None` if the account is gone).
+    pub account_name: Option<String>,
+    /// The active signing key of the algorithm asked for (`None` if there is none yet).
+    pub active_kid: Option<String>,
+}
+
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
     /// Redeemed now; the grant was created.
-    Redeemed(OidcCodeRecord),
+    Redeemed(RedeemedCode),
     /// Redeemed before: the grant it started (to revoke).
     AlreadyUsed {
         /// The code's grant.
@@ -219,13 +231,15 @@ pub trait OidcStore: Send + Sync {
     /// Stores a new code.
     async fn create_oidc_code(&self, c: &OidcCodeRecord) -> Result<()>;
     /// Redeems a code: one conditional UPDATE, which also creates the grant `grant_id` (a
-    /// trigger, migration 0015; its client, account and claims are taken from the code).
+    /// trigger, migration 0015; its client, account and claims are taken from the code) and
+    /// returns the account's name and the active key of `signing_alg` with the code.
     async fn redeem_oidc_code(
         &self,
         code_hash: &[u8],
         now: UnixTime,
         grant_id: &str,
         grant_expires_at: UnixTime,
+        signing_alg: &str,
     ) -> Result<CodeRedemption>;
 
     /// A grant.
@@ -541,20 +555,27 @@ macro_rules! impl_oidc_store {
                     now: UnixTime,
                     grant_id: &str,
                     grant_expires_at: UnixTime,
+                    signing_alg: &str,
                 ) -> Result<CodeRedemption> {
-                    // One statement: the conditional UPDATE spends the code, and the trigger
-                    // of migration 0015 creates the grant within it (one round trip on the
-                    // single writer; the same on both backends).
+                    // One statement: the conditional UPDATE spends the code, the trigger of
+                    // migration 0015 creates the grant within it, and the RETURNING clause
+                    // reads the two things the token endpoint needs next (one round trip on
+                    // the single writer, where there were three; the same on both backends).
                     let row = sqlx::query(&format!(
                         "UPDATE oidc_codes SET consumed_at = $2, grant_id = $3, \
                          grant_expires_at = $4 \
                          WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
-                         RETURNING {CODE_COLS}"
+                         RETURNING {CODE_COLS}, \
+                         (SELECT name FROM accounts WHERE accounts.id = oidc_codes.account_id) \
+                         AS account_name, \
+                         (SELECT kid FROM oidc_keys WHERE alg = $5 AND retired_at IS NULL) \
+                         AS active_kid"
                     ))
                     .bind(code_hash)
                     .bind(now)
                     .bind(grant_id)
                     .bind(grant_expires_at)
+                    .bind(signing_alg)
                     .fetch_optional(self.writer())
                     .await?;
                     let Some(row) = row else {
@@ -572,7 +593,11 @@ macro_rules! impl_oidc_store {
                             _ => CodeRedemption::Invalid,
                         });
                     };
-                    Ok(CodeRedemption::Redeemed(code_from_row(&row)?))
+                    Ok(CodeRedemption::Redeemed(RedeemedCode {
+                        code: code_from_row(&row)?,
+                        account_name: row.try_get("account_name")?,
+                        active_kid: row.try_get("active_kid")?,
+                    }))
                 }
 
                 async fn oidc_grant(&self, id: &str) -> Result<Option<OidcGrantRecord>> {
@@ -966,10 +991,18 @@ mod tests {
             .await
             .unwrap();
         let r = s
-            .redeem_oidc_code(&[1; 32], 120, "g1", 9_999)
+            .redeem_oidc_code(&[1; 32], 120, "g1", 9_999, "ES256")
             .await
             .unwrap();
-        assert_eq!(r, CodeRedemption::Redeemed(code(1, "c1", account_id, 160)));
+        // The same statement read the account's name and the active key of the algorithm.
+        assert_eq!(
+            r,
+            CodeRedemption::Redeemed(RedeemedCode {
+                code: code(1, "c1", account_id, 160),
+                account_name: Some("oidc-user".into()),
+                active_kid: Some("k1".into()),
+            })
+        );
         let g = s.oidc_grant("g1").await.unwrap().unwrap();
         assert_eq!(
             (g.client_id.as_str(), g.account_id.as_str()),
@@ -980,7 +1013,7 @@ mod tests {
             ("pwd otp mfa", 90, None)
         );
         assert_eq!(
-            s.redeem_oidc_code(&[1; 32], 121, "g-other", 9_999)
+            s.redeem_oidc_code(&[1; 32], 121, "g-other", 9_999, "ES256")
                 .await
                 .unwrap(),
             CodeRedemption::AlreadyUsed {
@@ -994,13 +1027,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            s.redeem_oidc_code(&[2; 32], 160, "g2", 9_999)
+            s.redeem_oidc_code(&[2; 32], 160, "g2", 9_999, "ES256")
                 .await
                 .unwrap(),
             CodeRedemption::Invalid
         );
         assert_eq!(
-            s.redeem_oidc_code(&[9; 32], 100, "g3", 9_999)
+            s.redeem_oidc_code(&[9; 32], 100, "g3", 9_999, "ES256")
                 .await
                 .unwrap(),
             CodeRedemption::Invalid
@@ -1014,7 +1047,7 @@ mod tests {
         for i in 0..8 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.redeem_oidc_code(&[3; 32], 200, &format!("race-{i}"), 9_999)
+                s.redeem_oidc_code(&[3; 32], 200, &format!("race-{i}"), 9_999, "ES256")
                     .await
                     .unwrap()
             }));
@@ -1108,10 +1141,17 @@ mod tests {
             .await
             .unwrap();
         let r = s
-            .redeem_oidc_code(&[5; 32], 200, "g5", 9_999)
+            .redeem_oidc_code(&[5; 32], 200, "g5", 9_999, "RS256")
             .await
             .unwrap();
-        assert!(matches!(r, CodeRedemption::Redeemed(_)));
+        // No RS256 key exists: none is active.
+        assert!(matches!(
+            r,
+            CodeRedemption::Redeemed(RedeemedCode {
+                active_kid: None,
+                ..
+            })
+        ));
         s.create_oidc_code(&code(6, "c1", account_id, 1_000))
             .await
             .unwrap();
@@ -1137,7 +1177,7 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(
-            s.redeem_oidc_code(&[6; 32], 301, "g6", 9_999)
+            s.redeem_oidc_code(&[6; 32], 301, "g6", 9_999, "ES256")
                 .await
                 .unwrap(),
             CodeRedemption::Invalid,
@@ -1162,7 +1202,7 @@ mod tests {
         assert!(!s.delete_oidc_client("c1").await.unwrap());
         assert_eq!(s.oidc_consent(account_id, "c1").await.unwrap(), None);
         assert_eq!(
-            s.redeem_oidc_code(&[4; 32], 100, "g4", 9_999)
+            s.redeem_oidc_code(&[4; 32], 100, "g4", 9_999, "ES256")
                 .await
                 .unwrap(),
             CodeRedemption::Invalid
