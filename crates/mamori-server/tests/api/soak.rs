@@ -12,10 +12,16 @@
 //! back to back. The administrator acts like a real client: admin actions need a second factor
 //! from the last 5 minutes, so when one is refused with `recent_second_factor_required` it
 //! verifies a fresh code (`POST /api/v1/session/verify`) and repeats the action once.
+//!
+//! Alice's authenticator syncs every second round (`/api/v1/sync/*`, docs/sync-protocol.md):
+//! one of her vault's items changed and pushed with the revision it replaces, then a pull with
+//! the cursor the device holds, which must bring back exactly that change.
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use data_encoding::BASE64URL_NOPAD;
+use rand::RngCore;
+use serde_json::{json, Value};
 
 use crate::common::*;
 
@@ -37,6 +43,69 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Items in Alice's synced vault. A change updates its item in place (the server keeps one row
+/// per item with its latest revision, not a history), so, as on a real device, the count stays
+/// what it is however long the soak runs.
+const SYNC_ITEMS: usize = 8;
+
+/// Plaintext length of an item: the 32-byte version header (stamp, device, counter) and an
+/// entry's stored JSON (id, issuer, account, a 32-character Base32 secret, parameters, times)
+/// come to about 320 bytes.
+const SYNC_PLAINTEXT: usize = 320;
+
+/// Length of a key wrap (`mamori_sync::crypto::WRAP_LEN`: a 34-byte header, nonce, the
+/// wrapped 32-byte key and its tag).
+const SYNC_WRAP_BYTES: usize = 34 + 24 + 32 + 16;
+
+/// Text shaped like a sealed sync item (`mamori_sync::crypto::seal_item`: format version 1, a
+/// 24-byte nonce, the ciphertext and a 16-byte tag, Base64url), with random bytes where the
+/// ciphertext goes, so that, like real ciphertext, neither database can compress it. The server
+/// stores ciphertext it cannot open, so it cannot tell; sealing for real would take
+/// mamori-sync, which nothing in mamori-server depends on (docs/ARCHITECTURE.md).
+fn sealed_like(plaintext_len: usize) -> String {
+    let mut bytes = random_bytes(1 + 24 + plaintext_len + 16);
+    bytes[0] = 1;
+    BASE64URL_NOPAD.encode(&bytes)
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// What is wrong with a pull that should bring back exactly the item just pushed (`id` at
+/// `revision` with `ciphertext`) and move the cursor forward; its new cursor if nothing is.
+fn check_pull(
+    v: &Value,
+    cursor: i64,
+    id: &str,
+    revision: i64,
+    ciphertext: &str,
+) -> Result<i64, String> {
+    let items = v["items"].as_array().ok_or("no items")?;
+    let [item] = items.as_slice() else {
+        return Err(format!("{} items pulled, not the 1 pushed", items.len()));
+    };
+    if item["id"] != id
+        || item["revision"] != revision
+        || item["deleted"] != false
+        || item["ciphertext"] != ciphertext
+    {
+        return Err(format!(
+            "pulled {} at revision {}, pushed {id} at revision {revision} (or another ciphertext)",
+            item["id"], item["revision"]
+        ));
+    }
+    if v["more"] != false {
+        return Err("more items waiting after the only change".into());
+    }
+    match v["cursor"].as_i64() {
+        Some(next) if next > cursor => Ok(next),
+        other => Err(format!("the cursor went from {cursor} to {other:?}")),
+    }
 }
 
 fn p99(samples: &mut [Duration]) -> Duration {
@@ -75,6 +144,10 @@ async fn soak(backend: Backend) {
             ("MAMORI_LIMITS_SIGN_IN_BURST", "100000"),
             ("MAMORI_LIMITS_VALIDATE_PER_MINUTE", "100000"),
             ("MAMORI_LIMITS_VALIDATE_BURST", "100000"),
+            // One device syncing several times a second, far more often than a real one: its
+            // per-device limit (600 a minute) would refuse the unpaced and the paced runs.
+            ("MAMORI_SYNC_REQUESTS_PER_MINUTE", "100000"),
+            ("MAMORI_SYNC_BURST", "100000"),
         ],
     );
     let root = srv.root_session().await;
@@ -92,6 +165,51 @@ async fn soak(backend: Backend) {
         .post("/api/v1/recovery-codes", Some(&alice), json!({}))
         .await;
     assert_eq!(s, 201, "{v}");
+    // Alice's authenticator joins sync as `mamori sync setup` does: a device registered with her
+    // fresh session, the sync key's two wraps uploaded, every item of the vault pushed, and a
+    // pull for the cursor the device keeps from then on.
+    let (s, v) = srv
+        .post(
+            "/api/v1/sync/devices",
+            Some(&alice),
+            json!({"name": "laptop"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let device = v["token"].as_str().unwrap().to_string();
+    let (s, _, v) = srv
+        .call(
+            "PUT",
+            "/api/v1/sync/keys",
+            Some(&device),
+            Some(json!({
+                "expected_version": 0,
+                "passphrase_wrap": BASE64URL_NOPAD.encode(&random_bytes(SYNC_WRAP_BYTES)),
+                "recovery_wrap": BASE64URL_NOPAD.encode(&random_bytes(SYNC_WRAP_BYTES)),
+            })),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Each item's id and the revision the device last stored.
+    let mut items: Vec<(String, i64)> = (0..SYNC_ITEMS)
+        .map(|_| (uuid::Uuid::new_v4().to_string(), 0))
+        .collect();
+    let push: Vec<Value> = items
+        .iter()
+        .map(|(id, _)| json!({"id": id, "expected_revision": 0, "deleted": false, "ciphertext": sealed_like(SYNC_PLAINTEXT)}))
+        .collect();
+    let (s, v) = srv
+        .post("/api/v1/sync/items", Some(&device), json!({"items": push}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for ((_, revision), result) in items.iter_mut().zip(v["results"].as_array().unwrap()) {
+        assert_eq!(result["status"], "ok", "{v}");
+        *revision = result["revision"].as_i64().unwrap();
+    }
+    let (s, v) = srv.get("/api/v1/sync/items?since=0", Some(&device)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), SYNC_ITEMS, "{v}");
+    let mut cursor = v["cursor"].as_i64().unwrap();
 
     let pid = srv.pid();
     let start = Instant::now();
@@ -103,6 +221,10 @@ async fn soak(backend: Backend) {
     let mut round = 0u64;
     let db_start = database_bytes(&backend, dir.path());
     let mut refreshes = 0u32;
+    // Sync rounds, and what was wrong with their answers beyond the status (kept apart from
+    // `errors`, which the `timed` closure of each round holds).
+    let mut sync_rounds = 0u32;
+    let mut sync_faults: Vec<String> = Vec::new();
     while start.elapsed() < Duration::from_secs(secs) {
         if let Some(rate) = rate {
             // Steady pacing: round N starts N/rate seconds in (no catching up in bursts).
@@ -217,6 +339,53 @@ async fn soak(backend: Backend) {
             let (s, _) = console_request(&srv, &srv.url, &alice, "/", None).await;
             timed(s, &[200], "console", t);
         }
+        // A sync round of Alice's authenticator: an item changed (an edit, an HOTP counter)
+        // and pushed with the revision it replaces, then a pull from the device's cursor, which
+        // must bring back just that change (one device, so nothing else changed).
+        if round % 2 == 0 {
+            sync_rounds += 1;
+            let slot = (round / 2) as usize % items.len();
+            let (id, revision) = &mut items[slot];
+            let ciphertext = sealed_like(SYNC_PLAINTEXT);
+            let t = Instant::now();
+            let (s, v) = srv
+                .post(
+                    "/api/v1/sync/items",
+                    Some(&device),
+                    json!({"items": [{"id": id, "expected_revision": *revision, "deleted": false, "ciphertext": ciphertext}]}),
+                )
+                .await;
+            timed(s, &[200], "sync push", t);
+            // A conflict would mean the server lost or reordered a revision of the only
+            // device's own items.
+            let pushed = match v["results"][0]["revision"].as_i64() {
+                Some(r) if s == 200 && v["results"][0]["status"] == "ok" => {
+                    *revision = r;
+                    true
+                }
+                _ if s == 200 => {
+                    sync_faults.push(format!("round {round}: push not stored: {v}"));
+                    false
+                }
+                _ => false,
+            };
+            let t = Instant::now();
+            let (s, v) = srv
+                .get(&format!("/api/v1/sync/items?since={cursor}"), Some(&device))
+                .await;
+            timed(s, &[200], "sync pull", t);
+            if s == 200 && pushed {
+                match check_pull(&v, cursor, id, *revision, &ciphertext) {
+                    Ok(next) => cursor = next,
+                    Err(why) => {
+                        sync_faults.push(format!("round {round}: {why}"));
+                        // Move on as the device would, so that one fault is reported once and
+                        // not again in every later round's pull.
+                        cursor = cursor.max(v["cursor"].as_i64().unwrap_or(cursor));
+                    }
+                }
+            }
+        }
         if Instant::now() >= next_window {
             windows.push(Window {
                 at: start.elapsed(),
@@ -252,12 +421,18 @@ async fn soak(backend: Backend) {
     let grown = database_bytes(&backend, dir.path()).saturating_sub(db_start);
     let total: usize = windows.iter().map(|w| w.requests).sum();
     eprintln!("  the administrator verified a fresh code {refreshes} times");
+    eprintln!("  {sync_rounds} sync rounds (a push and a pull each)");
     eprintln!(
         "  {total} requests; the database grew {} KiB, about {:.0} MiB per day at this rate",
         grown / 1024,
         grown as f64 / secs as f64 * 86_400.0 / (1024.0 * 1024.0)
     );
     assert!(errors.is_empty(), "errors during the soak: {errors:?}");
+    assert!(
+        sync_faults.is_empty(),
+        "sync rounds went wrong: {sync_faults:?}"
+    );
+    assert!(sync_rounds > 0, "no sync round ran");
     assert!(windows.len() >= 2, "too short to compare windows");
     // What must stay flat: open files (no leaked connection or file) and memory (bounded:
     // caches and pools fill in the first window, then nothing grows without bound).
