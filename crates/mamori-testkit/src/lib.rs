@@ -19,6 +19,8 @@ pub mod moto;
 pub mod process;
 pub mod webhook;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mamori_otp::{Generator, OtpParams, Secret};
@@ -65,4 +67,46 @@ pub fn six_digits(text: &str) -> String {
         .find(|w| w.len() == 6)
         .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
         .to_string()
+}
+
+/// Stops a stand-in started by [`serve_on_own_thread`] when its last clone is dropped.
+pub(crate) type StopOnDrop = Arc<tokio::sync::oneshot::Sender<()>>;
+
+/// Binds 127.0.0.1 on a free port and runs `serve` on it on a thread and runtime of its own,
+/// until the returned guard's last clone is dropped. The SMTP sink and the webhook receiver
+/// stand in for a mail relay and a phone gateway, which keep answering while a test blocks
+/// its own thread: [`process::ServerProcess::stop`] waits for the server's exit in a blocking
+/// loop, and the server, before it exits, waits for the notices it is still sending. On the
+/// test's runtime those notices would wait for the stop, and the stop for them.
+pub(crate) fn serve_on_own_thread<F, Fut>(
+    name: &str,
+    serve: F,
+) -> (std::net::SocketAddr, StopOnDrop)
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                // Ends when every handle is dropped (the sender with it); dropping the runtime
+                // then ends the connections still open.
+                tokio::select! {
+                    _ = stopped => {}
+                    () = serve(listener) => {}
+                }
+            });
+        })
+        .unwrap();
+    (addr, Arc::new(stop))
 }

@@ -2,11 +2,11 @@
 //! (greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that keeps every message it
 //! receives, and a quoted-printable decoder to read the bodies.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 /// One message as received.
 #[derive(Debug, Clone)]
@@ -66,31 +66,47 @@ pub fn decode_qp(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The sink: listening on 127.0.0.1 on a free port.
+/// The sink: listening on 127.0.0.1 on a free port, on a thread of its own (a relay keeps
+/// answering whatever the test does: [`crate::serve_on_own_thread`]).
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    /// How long a `MAIL` command waits for its answer, in milliseconds ([`SmtpSink::slow_down`]).
+    delay_ms: Arc<AtomicU64>,
+    _stop: crate::StopOnDrop,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
         let mails = Arc::new(Mutex::new(Vec::new()));
-        let store = mails.clone();
-        tokio::spawn(async move {
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (store, delay) = (mails.clone(), delay_ms.clone());
+        let (addr, stop) = crate::serve_on_own_thread("smtp-sink", |listener| async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
-                let store = store.clone();
+                let (store, delay) = (store.clone(), delay.clone());
                 tokio::spawn(async move {
-                    let _ = session(sock, store).await;
+                    let _ = session(sock, store, delay).await;
                 });
             }
         });
-        SmtpSink { port, mails }
+        SmtpSink {
+            port: addr.port(),
+            mails,
+            delay_ms,
+            _stop: stop,
+        }
+    }
+
+    /// From now on, answers each `MAIL` command `delay` late (zero: at once again), as a
+    /// relay far away or under load does: a message is kept only if its sender is still
+    /// there to finish the conversation.
+    pub fn slow_down(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Server environment that sends through this sink (plain SMTP on loopback).
@@ -136,7 +152,11 @@ fn addr(arg: &str) -> String {
     a.trim_start_matches('<').trim_end_matches('>').to_string()
 }
 
-async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
+async fn session(
+    sock: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<Mail>>>,
+    delay_ms: Arc<AtomicU64>,
+) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 sink.test ESMTP test sink\r\n").await?;
@@ -161,6 +181,10 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> s
             }
             "HELO" => w.write_all(b"250 sink.test\r\n").await?,
             "MAIL" => {
+                let delay = delay_ms.load(Ordering::SeqCst);
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
                 from = addr(&cmd);
                 to.clear();
                 w.write_all(b"250 OK\r\n").await?

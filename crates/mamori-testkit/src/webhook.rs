@@ -4,8 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-
 /// One request the webhook receiver got.
 #[derive(Debug, Clone)]
 pub struct Hook {
@@ -14,11 +12,14 @@ pub struct Hook {
     pub body: String,
 }
 
-/// A phone gateway stand-in: an HTTP server on 127.0.0.1 that keeps every POST.
+/// A phone gateway stand-in: an HTTP server on 127.0.0.1 that keeps every POST, on a thread
+/// of its own (a gateway keeps answering whatever the test does:
+/// [`crate::serve_on_own_thread`]).
 #[derive(Clone)]
 pub struct WebhookReceiver {
     pub url: String,
     hooks: Arc<Mutex<Vec<Hook>>>,
+    _stop: crate::StopOnDrop,
 }
 
 impl WebhookReceiver {
@@ -45,12 +46,14 @@ impl WebhookReceiver {
                 }
             }),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/sms", listener.local_addr().unwrap());
-        tokio::spawn(async move {
+        let (addr, stop) = crate::serve_on_own_thread("webhook-receiver", |listener| async move {
             let _ = axum::serve(listener, app).await;
         });
-        WebhookReceiver { url, hooks }
+        WebhookReceiver {
+            url: format!("http://{addr}/sms"),
+            hooks,
+            _stop: stop,
+        }
     }
 
     pub fn hooks(&self) -> Vec<Hook> {

@@ -244,6 +244,11 @@ pub struct Service {
     oidc_signers: std::sync::Mutex<
         std::collections::HashMap<String, std::sync::Arc<oidc_jwt::SigningKeyPair>>,
     >,
+    /// #21: the notices being sent in the background ([`Service::send_in_background`]), which
+    /// [`Service::close`] waits for: a notice is often the last thing a request leaves behind
+    /// (the cancel link of a recovery that just began), and a runtime dropped at shutdown
+    /// would cancel it unsent.
+    background: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for Service {
@@ -302,6 +307,7 @@ impl Service {
             plain_http_hosts: std::sync::Mutex::default(),
             forward_cache: forward_cache::ForwardCache::new(policy_cache_secs),
             oidc_signers: Default::default(),
+            background: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -349,8 +355,21 @@ impl Service {
             .await
     }
 
-    /// Closes the store (graceful shutdown).
+    /// Graceful shutdown, once no request is in flight: waits for the notices still being
+    /// sent (at most [`Service::delivery_bound`], as long as a code's send may take), so that
+    /// a request answered just before the stop does not lose the notice it started, then
+    /// closes the store (which a failed send audits into).
     pub async fn close(&self) {
+        self.background.close();
+        if tokio::time::timeout(self.delivery_bound, self.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                unsent = self.background.len(),
+                "notices still being sent at shutdown were abandoned"
+            );
+        }
         self.store.close().await;
     }
 

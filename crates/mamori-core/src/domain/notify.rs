@@ -268,8 +268,8 @@ pub fn notice_body(
 }
 
 impl Service {
-    /// Sends `email` in the background; a failure is logged and audited for `account`, never
-    /// returned.
+    /// Sends `email` in the background (a graceful shutdown waits for it: [`Service::close`]);
+    /// a failure is logged and audited for `account`, never returned.
     pub fn send_in_background(
         &self,
         account: &str,
@@ -281,7 +281,7 @@ impl Service {
         let store = self.store.clone();
         let account = account.to_string();
         let meta = meta.clone();
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             let result = notifier.send(&email).await;
             // #15 delivery: notices stay in the background but are counted like codes.
             super::delivery::count(
@@ -321,7 +321,7 @@ impl Service {
         let store = self.store.clone();
         let account = account.to_string();
         let meta = meta.clone();
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             let result = phone.send(&msg).await;
             let channel = msg.channel.as_str();
             super::delivery::count(

@@ -18,7 +18,8 @@ use crate::recovery_common::{six_digits, Mail, SmtpSink, WebhookReceiver};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
-const SECRET: &str = "a-webhook-secret-of-32-characters";
+/// The phone gateway's shared secret (the webhook receiver's signatures are checked with it).
+pub(crate) const SECRET: &str = "a-webhook-secret-of-32-characters";
 
 struct World {
     srv: Server,
@@ -28,12 +29,15 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-async fn world(database: Option<&str>, extra: &[(&str, &str)]) -> World {
-    let sink = SmtpSink::start().await;
-    let hook = WebhookReceiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("phone-secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+/// The server environment that delivers email codes to `sink` over SMTP and phone codes to
+/// `hook` as signed webhooks; writes the shared secret to `secret_file`. (Shared with the
+/// SIGTERM test, whose recoveries cross a restart.)
+pub(crate) fn delivery_env(
+    sink: &SmtpSink,
+    hook: &WebhookReceiver,
+    secret_file: &std::path::Path,
+) -> Vec<(String, String)> {
+    std::fs::write(secret_file, format!("{SECRET}\n")).unwrap();
     let mut env = sink.env();
     for (k, v) in [
         ("MAMORI_PHONE_PROVIDER", "webhook"),
@@ -42,6 +46,18 @@ async fn world(database: Option<&str>, extra: &[(&str, &str)]) -> World {
             "MAMORI_PHONE_SECRET_FILE",
             &secret_file.display().to_string(),
         ),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    env
+}
+
+async fn world(database: Option<&str>, extra: &[(&str, &str)]) -> World {
+    let sink = SmtpSink::start().await;
+    let hook = WebhookReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = delivery_env(&sink, &hook, &dir.path().join("phone-secret"));
+    for (k, v) in [
         // Many sign-in steps from one address in a few seconds.
         ("MAMORI_LIMITS_SIGN_IN_PER_MINUTE", "10000"),
         ("MAMORI_LIMITS_SIGN_IN_BURST", "10000"),
@@ -69,7 +85,7 @@ async fn world(database: Option<&str>, extra: &[(&str, &str)]) -> World {
 }
 
 /// The `n`-th (1-based) mail to `to` whose subject contains `subject`.
-async fn nth_mail(sink: &SmtpSink, to: &str, subject: &str, n: usize) -> Mail {
+pub(crate) async fn nth_mail(sink: &SmtpSink, to: &str, subject: &str, n: usize) -> Mail {
     for _ in 0..400 {
         let found: Vec<Mail> = sink
             .mails()
@@ -88,7 +104,12 @@ async fn nth_mail(sink: &SmtpSink, to: &str, subject: &str, n: usize) -> Mail {
 }
 
 /// The `n`-th (1-based) webhook message to `to` for `purpose`, with its signature checked.
-async fn nth_phone_message(hook: &WebhookReceiver, to: &str, purpose: &str, n: usize) -> Value {
+pub(crate) async fn nth_phone_message(
+    hook: &WebhookReceiver,
+    to: &str,
+    purpose: &str,
+    n: usize,
+) -> Value {
     for _ in 0..400 {
         let found: Vec<(crate::recovery_common::Hook, Value)> = hook
             .hooks()
@@ -118,18 +139,27 @@ async fn nth_phone_message(hook: &WebhookReceiver, to: &str, purpose: &str, n: u
 /// Creates `user` with contacts, sets the password, enrolls a device and proves the contacts
 /// listed in `verify`. Returns (device id, secret, full session token).
 async fn user(w: &World, name: &str, phone: &str, verify: &[&str]) -> (String, String, String) {
+    user_on(&w.srv, &w.sink, &w.hook, &w.root, name, phone, verify).await
+}
+
+/// [`user`] on any server whose codes go to `sink` and `hook`, created by the administrator
+/// `admin`; the address is `NAME@example.test`.
+pub(crate) async fn user_on(
+    srv: &Server,
+    sink: &SmtpSink,
+    hook: &WebhookReceiver,
+    admin: &str,
+    name: &str,
+    phone: &str,
+    verify: &[&str],
+) -> (String, String, String) {
     let email = format!("{name}@example.test");
-    let session = w
-        .srv
-        .new_user(
-            &w.root,
-            json!({"user": name, "email": email, "phone": phone}),
-        )
+    let session = srv
+        .new_user(admin, json!({"user": name, "email": email, "phone": phone}))
         .await;
-    let (id, secret, full) = w.srv.enroll(&session, &format!("{name}-old-phone")).await;
+    let (id, secret, full) = srv.enroll(&session, &format!("{name}-old-phone")).await;
     for channel in verify {
-        let (s, v) = w
-            .srv
+        let (s, v) = srv
             .post(
                 &format!("/api/v1/me/contacts/{channel}/verify"),
                 Some(&full),
@@ -139,18 +169,17 @@ async fn user(w: &World, name: &str, phone: &str, verify: &[&str]) -> (String, S
         assert_eq!(s, 202, "{v}");
         let code = if *channel == "email" {
             six_digits(
-                &nth_mail(&w.sink, &email, "Your verification code", 1)
+                &nth_mail(sink, &email, "Your verification code", 1)
                     .await
                     .body(),
             )
         } else {
-            nth_phone_message(&w.hook, phone, "contact_verification", 1).await["code"]
+            nth_phone_message(hook, phone, "contact_verification", 1).await["code"]
                 .as_str()
                 .unwrap()
                 .to_string()
         };
-        let (s, v) = w
-            .srv
+        let (s, v) = srv
             .post(
                 &format!("/api/v1/me/contacts/{channel}/confirm"),
                 Some(&full),
