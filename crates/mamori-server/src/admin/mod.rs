@@ -122,7 +122,11 @@ pub async fn run(config: &Config, cmd: AdminCommand, out: &mut dyn Write) -> Res
     if let Some(t) = crate::http::acme::configured_expiry(config, &svc).await {
         expiry.store(t, std::sync::atomic::Ordering::Relaxed);
     }
-    run_with(&svc, &SystemClock, cmd, out).await
+    let result = run_with(&svc, &SystemClock, cmd, out).await;
+    // A command that tells the account (reset-mfa's notice) sends in the background; the
+    // process must not exit before it is sent, and `close` waits for it (#21).
+    svc.close().await;
+    result
 }
 
 /// What every command on an open service needs.

@@ -176,7 +176,13 @@ impl World {
 
     /// `mamori-server admin ARGS` on this server's data directory and database.
     fn admin(&self, args: &[&str]) -> (bool, String, String) {
-        admin_cli(&self.srv.data_dir, self.database.as_deref(), args)
+        // The command line reads the same configuration as the server: here, the mail relay.
+        admin_cli(
+            &self.srv.data_dir,
+            self.database.as_deref(),
+            &self.sink.env(),
+            args,
+        )
     }
 
     /// Creates `name` (email `NAME@example.test`, and `phone` if given), chooses the password
@@ -318,9 +324,15 @@ impl World {
     }
 }
 
-fn admin_cli(dir: &Path, database: Option<&str>, args: &[&str]) -> (bool, String, String) {
+fn admin_cli(
+    dir: &Path,
+    database: Option<&str>,
+    env: &[(String, String)],
+    args: &[&str],
+) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mamori-server"));
     cmd.arg("admin").args(args).arg("--data-dir").arg(dir);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(db) = database {
         cmd.arg("--database").arg(db);
     }
@@ -1031,9 +1043,15 @@ async fn sync_tokens_end_with_the_accounts_trust(backend: Backend) {
     let erin = w.user("erin", None).await;
     let (_, _, erin) = w.srv.enroll(&erin, "phone").await;
     let erin_device = w.sync_device(&erin, "erin-laptop").await;
+    // The relay answers late, so the notice is still being sent when the command is done: the
+    // command's process must wait for it before it exits (#21, `Service::close`).
+    w.sink.slow_down(Duration::from_millis(700));
     let (ok, _, err) = w.admin(&["reset-mfa", "erin"]);
     assert!(ok, "{err}");
+    w.sink.slow_down(Duration::ZERO);
     assert_eq!(w.pull(&erin_device).await, 401);
+    w.nth_mail("erin@example.test", "an administrator reset your MFA", 1)
+        .await;
 
     // The end of a recovery session (a new device enabled in it).
     let phone = "+81 90 3333 4444";
