@@ -32,7 +32,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, Result};
 use crate::store::oidc::{
     CodeRedemption, OidcClientRecord, OidcCodeRecord, OidcGrantRecord, OidcKeyRecord,
-    OidcTokenRecord, RefreshUse,
+    OidcTokenRecord, Redemption, RefreshUse,
 };
 use crate::store::{AccountRecord, Redacted, SessionState};
 
@@ -1582,15 +1582,20 @@ impl Service {
             .as_deref()
             .ok_or_else(|| OidcError::InvalidRequest("code is missing".into()))?;
         let grant_id = new_id(rng);
+        // The grant's first tokens are written by the redeeming statement (migration 0016).
+        let (access, access_hash) = new_token(rng);
+        let (refresh, refresh_hash) = new_token(rng);
+        let redemption = Redemption {
+            grant_id: &grant_id,
+            grant_expires_at: now.saturating_add(GRANT_SECS),
+            access_hash: &access_hash,
+            access_expires_at: now.saturating_add(ACCESS_TOKEN_SECS),
+            refresh_hash: &refresh_hash,
+            signing_alg: &client.alg,
+        };
         let redeemed = self
             .store
-            .redeem_oidc_code(
-                &token_hash(code),
-                now,
-                &grant_id,
-                now.saturating_add(GRANT_SECS),
-                &client.alg,
-            )
+            .redeem_oidc_code(&token_hash(code), now, &redemption)
             .await?;
         let (c, account_name, active_kid) = match redeemed {
             CodeRedemption::Redeemed(r) => (r.code, r.account_name, r.active_kid),
@@ -1609,7 +1614,9 @@ impl Service {
             _ => return Err(OidcError::InvalidGrant("the code is invalid or expired")),
         };
         // The code is spent whatever follows: a mismatch below is an attack or a bug of the
-        // client, and the grant it started is revoked so nothing can be issued from it.
+        // client, and the grant it started is revoked so nothing can be issued from it; its
+        // first tokens, written with it and never handed out, end with it (a token is valid
+        // only while its grant is).
         let refuse = |why: &'static str| OidcError::InvalidGrant(why);
         let mismatch = if c.client_id != client.id {
             Some(refuse("the code was issued to another client"))
@@ -1644,9 +1651,14 @@ impl Service {
         let signer = self
             .oidc_signing_key(&client.alg, active_kid.as_deref(), now, meta, rng)
             .await?;
-        let resp = self
-            .oidc_issue(&client, &grant, c.nonce.as_deref(), signer, now, rng)
-            .await?;
+        let resp = self.oidc_token_response(
+            &client,
+            &grant,
+            c.nonce.as_deref(),
+            signer,
+            (access, refresh),
+            now,
+        )?;
         let name = account_name.as_deref();
         let event = Event {
             kind: kind::TOKEN,
@@ -1723,9 +1735,7 @@ impl Service {
         let signer = self
             .oidc_signing_key(&client.alg, None, now, meta, rng)
             .await?;
-        let resp = self
-            .oidc_issue(client, &grant, None, signer, now, rng)
-            .await?;
+        let resp = self.oidc_issue(client, &grant, signer, now, rng).await?;
         self.audit_grant(&grant, kind::REFRESH, "success", &client.name, now, meta)
             .await?;
         Ok(resp)
@@ -1757,13 +1767,13 @@ impl Service {
         Ok(())
     }
 
-    /// Issues an access token, a refresh token and an ID token of `grant`.
-    /// `signer`: the active key of the client's algorithm (`oidc_signing_key`).
+    /// Issues a new access token, refresh token and ID token of `grant` at a refresh (a code's
+    /// redemption writes its first tokens itself). `signer`: the active key of the client's
+    /// algorithm (`oidc_signing_key`).
     async fn oidc_issue<R: RngCore + CryptoRng + Send>(
         &self,
         client: &OidcClientRecord,
         grant: &OidcGrantRecord,
-        nonce: Option<&str>,
         signer: (String, std::sync::Arc<oidc_jwt::SigningKeyPair>),
         now: UnixTime,
         rng: &mut R,
@@ -1787,6 +1797,23 @@ impl Service {
         })
         .collect();
         self.store.create_oidc_tokens(&tokens).await?;
+        // No nonce: a refresh is not an authentication request (OpenID Connect Core §12.2 as
+        // corrected by the errata set: it may be absent from a refreshed ID token).
+        self.oidc_token_response(client, grant, None, signer, (access, refresh), now)
+    }
+
+    /// The token endpoint's answer: the stored `(access, refresh)` tokens and an ID token of
+    /// `grant` signed by `signer`, expiring with the access token.
+    fn oidc_token_response(
+        &self,
+        client: &OidcClientRecord,
+        grant: &OidcGrantRecord,
+        nonce: Option<&str>,
+        signer: (String, std::sync::Arc<oidc_jwt::SigningKeyPair>),
+        (access, refresh): (Zeroizing<String>, Zeroizing<String>),
+        now: UnixTime,
+    ) -> Result<TokenResponse> {
+        let expires_at = now.saturating_add(ACCESS_TOKEN_SECS);
         // OpenID Connect Core §2 (claims) and RFC 8176 (amr values).
         let mut claims = serde_json::json!({
             "iss": self.oidc_issuer(),

@@ -158,6 +158,24 @@ pub struct AccessRevoked {
     pub codes: u64,
 }
 
+/// What redeeming a code writes besides spending it: the grant it starts and the grant's first
+/// access and refresh tokens (their hashes; the refresh token ends with the grant).
+#[derive(Debug, Clone, Copy)]
+pub struct Redemption<'a> {
+    /// The new grant's id.
+    pub grant_id: &'a str,
+    /// When the grant (and its first refresh token) ends.
+    pub grant_expires_at: UnixTime,
+    /// SHA-256 of the first access token.
+    pub access_hash: &'a [u8],
+    /// When the first access token ends.
+    pub access_expires_at: UnixTime,
+    /// SHA-256 of the first refresh token.
+    pub refresh_hash: &'a [u8],
+    /// The algorithm whose active signing key the statement returns.
+    pub signing_alg: &'a str,
+}
+
 /// A code redeemed now, with what the token endpoint needs next, read by the same statement
 /// (each statement is a round trip to SQLite's writer thread; docs/performance.md, #17).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,16 +248,15 @@ pub trait OidcStore: Send + Sync {
 
     /// Stores a new code.
     async fn create_oidc_code(&self, c: &OidcCodeRecord) -> Result<()>;
-    /// Redeems a code: one conditional UPDATE, which also creates the grant `grant_id` (a
-    /// trigger, migration 0015; its client, account and claims are taken from the code) and
-    /// returns the account's name and the active key of `signing_alg` with the code.
+    /// Redeems a code: one conditional UPDATE, which also creates the grant and its first
+    /// tokens (a trigger, migrations 0015 and 0016; the grant's client, account and claims are
+    /// taken from the code) and returns the account's name and the active key of the
+    /// algorithm with the code.
     async fn redeem_oidc_code(
         &self,
         code_hash: &[u8],
         now: UnixTime,
-        grant_id: &str,
-        grant_expires_at: UnixTime,
-        signing_alg: &str,
+        r: &Redemption<'_>,
     ) -> Result<CodeRedemption>;
 
     /// A grant.
@@ -553,17 +570,17 @@ macro_rules! impl_oidc_store {
                     &self,
                     code_hash: &[u8],
                     now: UnixTime,
-                    grant_id: &str,
-                    grant_expires_at: UnixTime,
-                    signing_alg: &str,
+                    r: &Redemption<'_>,
                 ) -> Result<CodeRedemption> {
                     // One statement: the conditional UPDATE spends the code, the trigger of
-                    // migration 0015 creates the grant within it, and the RETURNING clause
-                    // reads the two things the token endpoint needs next (one round trip on
-                    // the single writer, where there were three; the same on both backends).
+                    // migrations 0015 and 0016 writes the grant and its first tokens within
+                    // it, and the RETURNING clause reads the two things the token endpoint
+                    // needs next (one round trip on the single writer, where there were five;
+                    // the same on both backends).
                     let row = sqlx::query(&format!(
                         "UPDATE oidc_codes SET consumed_at = $2, grant_id = $3, \
-                         grant_expires_at = $4 \
+                         grant_expires_at = $4, access_hash = $6, access_expires_at = $7, \
+                         refresh_hash = $8 \
                          WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
                          RETURNING {CODE_COLS}, \
                          (SELECT name FROM accounts WHERE accounts.id = oidc_codes.account_id) \
@@ -573,9 +590,12 @@ macro_rules! impl_oidc_store {
                     ))
                     .bind(code_hash)
                     .bind(now)
-                    .bind(grant_id)
-                    .bind(grant_expires_at)
-                    .bind(signing_alg)
+                    .bind(r.grant_id)
+                    .bind(r.grant_expires_at)
+                    .bind(r.signing_alg)
+                    .bind(r.access_hash)
+                    .bind(r.access_expires_at)
+                    .bind(r.refresh_hash)
                     .fetch_optional(self.writer())
                     .await?;
                     let Some(row) = row else {
@@ -907,6 +927,21 @@ mod tests {
         }
     }
 
+    /// Redeems code `n` (its hash is `[n; 32]`) with a grant `grant` of 9,999 and first tokens
+    /// whose hashes are made from the grant's name (unique, as the table requires).
+    async fn redeem(s: &dyn Store, n: u8, now: i64, grant: &str, alg: &str) -> CodeRedemption {
+        let (access, refresh) = (format!("access-{grant}"), format!("refresh-{grant}"));
+        let r = Redemption {
+            grant_id: grant,
+            grant_expires_at: 9_999,
+            access_hash: access.as_bytes(),
+            access_expires_at: now + 600,
+            refresh_hash: refresh.as_bytes(),
+            signing_alg: alg,
+        };
+        s.redeem_oidc_code(&[n; 32], now, &r).await.unwrap()
+    }
+
     async fn run_all(s: Arc<dyn Store>) {
         let account_id = "id-oidc";
         s.create_account(&AccountRecord {
@@ -990,10 +1025,7 @@ mod tests {
         s.create_oidc_code(&code(1, "c1", account_id, 160))
             .await
             .unwrap();
-        let r = s
-            .redeem_oidc_code(&[1; 32], 120, "g1", 9_999, "ES256")
-            .await
-            .unwrap();
+        let r = redeem(&*s, 1, 120, "g1", "ES256").await;
         // The same statement read the account's name and the active key of the algorithm.
         assert_eq!(
             r,
@@ -1012,10 +1044,25 @@ mod tests {
             (g.amr.as_str(), g.auth_time, g.revoked_at),
             ("pwd otp mfa", 90, None)
         );
+        // And the grant's first tokens (migration 0016), the refresh token ending with it.
+        for (hash, kind, expires_at) in [
+            ("access-g1", "access", 720),
+            ("refresh-g1", "refresh", 9_999),
+        ] {
+            let t = s.oidc_token(hash.as_bytes()).await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    t.kind.as_str(),
+                    t.grant_id.as_str(),
+                    t.created_at,
+                    t.expires_at
+                ),
+                (kind, "g1", 120, expires_at)
+            );
+            assert_eq!((t.used_at, t.revoked_at), (None, None));
+        }
         assert_eq!(
-            s.redeem_oidc_code(&[1; 32], 121, "g-other", 9_999, "ES256")
-                .await
-                .unwrap(),
+            redeem(&*s, 1, 121, "g-other", "ES256").await,
             CodeRedemption::AlreadyUsed {
                 grant_id: Some("g1".into()),
                 client_id: "c1".into()
@@ -1027,15 +1074,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            s.redeem_oidc_code(&[2; 32], 160, "g2", 9_999, "ES256")
-                .await
-                .unwrap(),
+            redeem(&*s, 2, 160, "g2", "ES256").await,
             CodeRedemption::Invalid
         );
         assert_eq!(
-            s.redeem_oidc_code(&[9; 32], 100, "g3", 9_999, "ES256")
-                .await
-                .unwrap(),
+            redeem(&*s, 9, 100, "g3", "ES256").await,
             CodeRedemption::Invalid
         );
 
@@ -1047,9 +1090,7 @@ mod tests {
         for i in 0..8 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.redeem_oidc_code(&[3; 32], 200, &format!("race-{i}"), 9_999, "ES256")
-                    .await
-                    .unwrap()
+                redeem(&*s, 3, 200, &format!("race-{i}"), "ES256").await
             }));
         }
         let mut won = 0;
@@ -1063,6 +1104,13 @@ mod tests {
             }
         }
         assert_eq!(won, 1);
+        // Only the winner's tokens were written.
+        let mut written = 0;
+        for i in 0..8 {
+            let hash = format!("access-race-{i}");
+            written += usize::from(s.oidc_token(hash.as_bytes()).await.unwrap().is_some());
+        }
+        assert_eq!(written, 1);
 
         // Tokens: refresh rotation once; a second use reads as reuse.
         s.create_oidc_tokens(&[token(10, "access", "g1", 700)])
@@ -1140,10 +1188,7 @@ mod tests {
         s.create_oidc_code(&code(5, "c1", account_id, 1_000))
             .await
             .unwrap();
-        let r = s
-            .redeem_oidc_code(&[5; 32], 200, "g5", 9_999, "RS256")
-            .await
-            .unwrap();
+        let r = redeem(&*s, 5, 200, "g5", "RS256").await;
         // No RS256 key exists: none is active.
         assert!(matches!(
             r,
@@ -1177,9 +1222,7 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(
-            s.redeem_oidc_code(&[6; 32], 301, "g6", 9_999, "ES256")
-                .await
-                .unwrap(),
+            redeem(&*s, 6, 301, "g6", "ES256").await,
             CodeRedemption::Invalid,
             "a code issued before the revocation is gone"
         );
@@ -1202,9 +1245,7 @@ mod tests {
         assert!(!s.delete_oidc_client("c1").await.unwrap());
         assert_eq!(s.oidc_consent(account_id, "c1").await.unwrap(), None);
         assert_eq!(
-            s.redeem_oidc_code(&[4; 32], 100, "g4", 9_999, "ES256")
-                .await
-                .unwrap(),
+            redeem(&*s, 4, 100, "g4", "ES256").await,
             CodeRedemption::Invalid
         );
     }

@@ -171,7 +171,7 @@ async fn requests_in_flight_when_sigterm_arrives_are_answered() {
 }
 
 /// The flows begun on `first`, then `first` stopped with SIGTERM and the flows finished on
-/// `second()` (the same data directory restarted, or another node of the same database).
+/// `second` (the same data directory restarted, or another node of the same database).
 async fn flows_finish_after_sigterm(backend: Backend, other_node: bool) {
     // Both servers deliver to the same SMTP sink and webhook receiver, as both nodes (or the
     // restarted one) of a deployment use the same mail relay and phone gateway.
