@@ -191,8 +191,9 @@ pub struct RedeemedCode {
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
-    /// Redeemed now; the grant was created.
-    Redeemed(RedeemedCode),
+    /// Redeemed now; the grant was created. Boxed: the record is large and the other
+    /// outcomes are not.
+    Redeemed(Box<RedeemedCode>),
     /// Redeemed before: the grant it started (to revoke).
     AlreadyUsed {
         /// The code's grant.
@@ -613,11 +614,11 @@ macro_rules! impl_oidc_store {
                             _ => CodeRedemption::Invalid,
                         });
                     };
-                    Ok(CodeRedemption::Redeemed(RedeemedCode {
+                    Ok(CodeRedemption::Redeemed(Box::new(RedeemedCode {
                         code: code_from_row(&row)?,
                         account_name: row.try_get("account_name")?,
                         active_kid: row.try_get("active_kid")?,
-                    }))
+                    })))
                 }
 
                 async fn oidc_grant(&self, id: &str) -> Result<Option<OidcGrantRecord>> {
@@ -1029,11 +1030,11 @@ mod tests {
         // The same statement read the account's name and the active key of the algorithm.
         assert_eq!(
             r,
-            CodeRedemption::Redeemed(RedeemedCode {
+            CodeRedemption::Redeemed(Box::new(RedeemedCode {
                 code: code(1, "c1", account_id, 160),
                 account_name: Some("oidc-user".into()),
                 active_kid: Some("k1".into()),
-            })
+            }))
         );
         let g = s.oidc_grant("g1").await.unwrap().unwrap();
         assert_eq!(
@@ -1192,10 +1193,7 @@ mod tests {
         // No RS256 key exists: none is active.
         assert!(matches!(
             r,
-            CodeRedemption::Redeemed(RedeemedCode {
-                active_kid: None,
-                ..
-            })
+            CodeRedemption::Redeemed(ref c) if c.active_kid.is_none()
         ));
         s.create_oidc_code(&code(6, "c1", account_id, 1_000))
             .await
