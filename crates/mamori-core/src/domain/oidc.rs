@@ -1598,10 +1598,7 @@ impl Service {
             .redeem_oidc_code(&token_hash(code), now, &redemption)
             .await?;
         let (c, account_name, active_kid) = match redeemed {
-            CodeRedemption::Redeemed(r) => {
-                let r = *r;
-                (r.code, r.account_name, r.active_kid)
-            }
+            CodeRedemption::Redeemed(r) => (r.code, r.account_name, r.active_kid),
             CodeRedemption::AlreadyUsed {
                 grant_id: Some(g),
                 client_id,
